@@ -1,0 +1,345 @@
+//! One reconcile, start to end: read the inputs, resolve the plan, return at
+//! once when nothing changed, validate, write `pyproject.toml` inside a
+//! transaction, run `uv sync`, then commit or roll back.
+//!
+//! The daemon runs this on a blocking thread, one job per workspace at a
+//! time; `hpmctl --no-daemon` runs it in-process.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{hash_of, read_optional, write_atomic};
+use crate::manifest::{Manifest, Mode};
+use crate::plan::{self, Plan, PlannedSource, ResolveInput};
+use crate::pyproject::PyprojectMut;
+use crate::registry::{normalize_name, Registry};
+use crate::state::{LastSync, LocalState};
+use crate::transaction::{CommitOutcome, FileHashes, Recovery, Transaction};
+use crate::uv::{CancelToken, RunOptions, Uv};
+use crate::validate;
+use crate::workspace::Workspace;
+
+/// What a reconcile is asked to do besides syncing.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// The mode for this run only (`--mode`, `RUN_MODE`); not remembered.
+    pub run_mode: Option<Mode>,
+    /// A new workspace mode to remember once the sync succeeds (`switch`).
+    pub switch_to: Option<Mode>,
+    /// Per-package mode changes to remember once the sync succeeds; `None`
+    /// drops a package's override (`reset`).
+    pub overrides: BTreeMap<String, Option<Mode>>,
+    /// Run uv even when the inputs have not changed.
+    pub force: bool,
+    /// Kill uv when it runs longer than this.
+    pub uv_timeout: Option<std::time::Duration>,
+}
+
+/// A step of a reconcile worth telling the user about.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Progress {
+    /// A journal left by a killed run was rolled back.
+    Recovered(Recovery),
+    /// A phase started (`validating`, `writing`, `running uv`, ...).
+    Phase { phase: String },
+    /// One line of uv's output.
+    Uv { line: String },
+}
+
+/// What a reconcile did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub mode: Mode,
+    /// `up_to_date` when nothing had changed and uv did not run.
+    pub outcome: SyncOutcome,
+    pub plan: Plan,
+    /// Packages uv was told to reinstall because their source changed.
+    pub reinstalled: Vec<String>,
+    /// Files a user edited during the sync; hpm kept their version.
+    pub kept_user_edits: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    UpToDate,
+    Synced,
+}
+
+/// The inputs of a reconcile, read from disk.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub manifest: Manifest,
+    pub registry: Registry,
+    pub state: LocalState,
+    pub pyproject: Vec<u8>,
+    pub uv_lock: Option<Vec<u8>>,
+}
+
+impl Inputs {
+    /// Reads the manifest, the registry entries it needs, the local state
+    /// and the two files hpm manages.
+    pub fn read(workspace: &Workspace) -> Result<Inputs> {
+        let manifest = workspace.load_manifest()?;
+        let registry = Registry::load(
+            workspace.root(),
+            &manifest,
+            &plan::registry_names(&manifest),
+        )?;
+        let state = LocalState::load(&workspace.state_path())?;
+        let pyproject_path = workspace.pyproject_path();
+        let pyproject =
+            std::fs::read(&pyproject_path).map_err(|error| Error::read(&pyproject_path, error))?;
+        let lock_path = workspace.uv_lock_path();
+        let uv_lock = read_optional(&lock_path).map_err(|error| Error::read(&lock_path, error))?;
+        Ok(Inputs {
+            manifest,
+            registry,
+            state,
+            pyproject,
+            uv_lock,
+        })
+    }
+
+    /// The workspace mode in force: this run's, else the switched-to one,
+    /// else the manifest's.
+    pub fn mode(&self, request: &SyncRequest) -> Mode {
+        request
+            .run_mode
+            .clone()
+            .or_else(|| request.switch_to.clone())
+            .or_else(|| self.state.mode.clone())
+            .unwrap_or_else(|| self.manifest.mode.clone())
+    }
+
+    /// The per-package modes with the request's changes applied.
+    pub fn overrides(&self, request: &SyncRequest) -> BTreeMap<String, Mode> {
+        let mut overrides = self.state.overrides.clone();
+        for (name, mode) in &request.overrides {
+            match mode {
+                Some(mode) => overrides.insert(normalize_name(name), mode.clone()),
+                None => overrides.remove(&normalize_name(name)),
+            };
+        }
+        overrides
+    }
+
+    /// Resolves the plan for `mode` with `overrides` (pure).
+    pub fn resolve(
+        &self,
+        workspace: &Workspace,
+        mode: &Mode,
+        overrides: &BTreeMap<String, Mode>,
+    ) -> Result<Plan> {
+        plan::resolve(ResolveInput {
+            manifest: &self.manifest,
+            manifest_path: &workspace.manifest_path(),
+            registry: &self.registry,
+            mode,
+            overrides,
+        })
+    }
+}
+
+/// Reconciles the workspace with its manifest.
+pub fn sync(
+    workspace: &Workspace,
+    request: &SyncRequest,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
+) -> Result<SyncReport> {
+    let (mut transaction, recovery) = Transaction::begin(workspace)?;
+    if let Some(recovery) = recovery {
+        on_progress(Progress::Recovered(recovery));
+    }
+    let inputs = Inputs::read(workspace)?;
+    let mode = inputs.mode(request);
+    let overrides = inputs.overrides(request);
+    let mut plan = inputs.resolve(workspace, &mode, &overrides)?;
+
+    let mut new_state = inputs.state.clone();
+    if let Some(switch_to) = &request.switch_to {
+        new_state.mode = Some(switch_to.clone());
+    }
+    new_state.overrides = overrides;
+    let fingerprint = fingerprint(workspace, &inputs, &plan);
+    let up_to_date = inputs
+        .state
+        .last_sync
+        .as_ref()
+        .is_some_and(|last| last.fingerprint == fingerprint);
+    if up_to_date && !request.force {
+        if new_state != inputs.state {
+            new_state.save(&workspace.state_path())?;
+        }
+        return Ok(SyncReport {
+            mode,
+            outcome: SyncOutcome::UpToDate,
+            plan,
+            reinstalled: Vec::new(),
+            kept_user_edits: Vec::new(),
+        });
+    }
+
+    on_progress(Progress::Phase {
+        phase: "validating".into(),
+    });
+    validate::validate(workspace.root(), &mut plan)?;
+    let uv = Uv::find()?;
+    let pyproject_path = workspace.pyproject_path();
+    let pyproject_text = String::from_utf8(inputs.pyproject.clone()).map_err(|_| {
+        Error::invalid(crate::Problem::new("is not UTF-8 text").in_file(&pyproject_path))
+    })?;
+    let mut pyproject = PyprojectMut::parse(&pyproject_text, &pyproject_path)?;
+    pyproject.apply(&plan, &inputs.state.managed, &pyproject_path)?;
+    let new_pyproject = pyproject.to_string();
+
+    let last_mode = inputs.state.last_sync.as_ref().map(|last| &last.mode);
+    let snapshot_path = workspace.lock_snapshot_path(&mode);
+    let lock_snapshot = match last_mode {
+        Some(last) if *last != mode => {
+            read_optional(&snapshot_path).map_err(|e| Error::read(&snapshot_path, e))?
+        }
+        _ => None,
+    };
+
+    on_progress(Progress::Phase {
+        phase: "writing".into(),
+    });
+    transaction.stage(
+        &FileHashes {
+            pyproject: hash_of(Some(&inputs.pyproject)),
+            uv_lock: hash_of(inputs.uv_lock.as_deref()),
+        },
+        new_pyproject.as_bytes(),
+        lock_snapshot.as_deref(),
+    )?;
+
+    let sources = source_keys(&plan);
+    let reinstalled: Vec<String> = match &inputs.state.last_sync {
+        Some(last) => plan
+            .packages
+            .iter()
+            .filter(|p| {
+                last.sources
+                    .get(&normalize_name(&p.name))
+                    .is_some_and(|key| *key != sources[&normalize_name(&p.name)])
+            })
+            .map(|p| p.name.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut args = vec!["sync".to_string()];
+    args.extend(inputs.manifest.settings.uv_args.iter().cloned());
+    for name in &reinstalled {
+        args.push("--reinstall-package".into());
+        args.push(name.clone());
+    }
+    on_progress(Progress::Phase {
+        phase: format!("running uv {}", args.join(" ")),
+    });
+    let run = uv.run(
+        workspace.root(),
+        &args,
+        &RunOptions {
+            timeout: request.uv_timeout,
+        },
+        &mut |line| {
+            on_progress(Progress::Uv {
+                line: line.to_string(),
+            })
+        },
+        cancel,
+    );
+    if let Err(error) = run {
+        transaction.rollback()?;
+        return Err(error);
+    }
+    let outcome = transaction.commit()?;
+
+    // The transaction is over: what follows is hpm's own bookkeeping.
+    let after = Inputs {
+        pyproject: std::fs::read(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?,
+        uv_lock: read_optional(&workspace.uv_lock_path())
+            .map_err(|e| Error::read(workspace.uv_lock_path(), e))?,
+        ..inputs
+    };
+    if let Some(lock) = &after.uv_lock {
+        write_atomic(&snapshot_path, lock).map_err(|error| Error::write(&snapshot_path, error))?;
+    }
+    new_state.managed = plan.names();
+    new_state.last_sync = match outcome {
+        CommitOutcome::Committed => Some(LastSync {
+            fingerprint: fingerprint_unpinned(workspace, &after, &mode, &new_state.overrides),
+            mode: mode.clone(),
+            sources,
+        }),
+        // The file is not what was synced: the next sync must look again.
+        CommitOutcome::UserEditKept => None,
+    };
+    new_state.save(&workspace.state_path())?;
+    Ok(SyncReport {
+        mode,
+        outcome: SyncOutcome::Synced,
+        plan,
+        reinstalled,
+        kept_user_edits: match outcome {
+            CommitOutcome::UserEditKept => vec![pyproject_path],
+            CommitOutcome::Committed => Vec::new(),
+        },
+    })
+}
+
+/// The fingerprint of the inputs after a sync, from the unpinned plan (the
+/// one the next run computes before validating).
+fn fingerprint_unpinned(
+    workspace: &Workspace,
+    inputs: &Inputs,
+    mode: &Mode,
+    overrides: &BTreeMap<String, Mode>,
+) -> String {
+    match inputs.resolve(workspace, mode, overrides) {
+        Ok(plan) => fingerprint(workspace, inputs, &plan),
+        Err(_) => String::new(),
+    }
+}
+
+/// A hash of everything a sync's result depends on: the plan, both managed
+/// files, each dev clone's `pyproject.toml`, uv's arguments, hpm's version,
+/// and whether the environment exists.
+pub fn fingerprint(workspace: &Workspace, inputs: &Inputs, plan: &Plan) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(serde_json::to_vec(plan).unwrap_or_default());
+    hasher.update(serde_json::to_vec(&inputs.manifest.settings.uv_args).unwrap_or_default());
+    hasher.update(crate::fsutil::sha256_hex(&inputs.pyproject));
+    hasher.update(hash_of(inputs.uv_lock.as_deref()).unwrap_or_default());
+    for package in &plan.packages {
+        if let PlannedSource::Path { path, .. } = &package.source {
+            let clone_pyproject = workspace
+                .root()
+                .join(path)
+                .join(crate::pyproject::PYPROJECT_FILE);
+            let bytes = std::fs::read(clone_pyproject).ok();
+            hasher.update(hash_of(bytes.as_deref()).unwrap_or_default());
+        }
+    }
+    hasher.update([u8::from(workspace.venv_path().is_dir())]);
+    hex::encode(hasher.finalize())
+}
+
+/// Per package, a key that changes when its source does.
+fn source_keys(plan: &Plan) -> BTreeMap<String, String> {
+    plan.packages
+        .iter()
+        .map(|package| {
+            let key = serde_json::to_string(&package.source).unwrap_or_default();
+            (normalize_name(&package.name), key)
+        })
+        .collect()
+}

@@ -1,0 +1,23 @@
+//! hpm's engine and daemon.
+//!
+//! The pure core turns inputs into a plan and a new `pyproject.toml`:
+//! [`manifest`] and [`registry`] parse, [`plan`] resolves, [`pyproject`]
+//! transforms. The shell around it does the IO: [`workspace`] finds and reads
+//! files, [`validate`] asks the disk and git remotes, [`transaction`] writes
+//! files so that a failure or a kill never leaves them half-changed, [`uv`]
+//! runs the backend, and [`engine`] ties a reconcile together.
+
+pub mod engine;
+pub mod error;
+pub mod fsutil;
+pub mod manifest;
+pub mod plan;
+pub mod pyproject;
+pub mod registry;
+pub mod state;
+pub mod transaction;
+pub mod uv;
+pub mod validate;
+pub mod workspace;
+
+pub use error::{Error, Problem, Result};

@@ -1,0 +1,364 @@
+//! `pyproject.toml`, as hpm may edit it.
+//!
+//! [`PyprojectMut`] wraps a `toml_edit` document and knows the only edits hpm
+//! makes: the `[project.dependencies]` entries and `[tool.uv.sources]` entries
+//! of managed packages. Every other byte, comment and order stays as it was,
+//! and an entry that already says what the plan says is not rewritten.
+//!
+//! Architecture invariant: pure (text in, text out).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
+
+use crate::error::{Error, Problem, Result};
+use crate::plan::{GitReference, Plan, PlannedPackage, PlannedSource};
+use crate::registry::normalize_name;
+
+/// The file name hpm manages.
+pub const PYPROJECT_FILE: &str = "pyproject.toml";
+
+/// A parsed `pyproject.toml` that hpm may edit.
+#[derive(Debug, Clone)]
+pub struct PyprojectMut {
+    doc: DocumentMut,
+}
+
+impl PyprojectMut {
+    /// Parses `text`, read from `path` (for messages).
+    pub fn parse(text: &str, path: &Path) -> Result<PyprojectMut> {
+        let doc = DocumentMut::from_str(text).map_err(|error| {
+            let mut problem = Problem::new(error.message().trim().to_string())
+                .in_file(path)
+                .hint("fix the TOML syntax; hpm changed nothing");
+            if let Some(span) = error.span() {
+                let (line, column) = line_column(text, span.start);
+                problem = problem.at(line, column);
+            }
+            Error::invalid(problem)
+        })?;
+        Ok(PyprojectMut { doc })
+    }
+
+    /// `[project].name`, when there is one.
+    pub fn project_name(&self) -> Option<&str> {
+        self.doc.get("project")?.get("name")?.as_str()
+    }
+
+    /// Rewrites the managed entries to match `plan`. `previously_managed`
+    /// (normalized names) are the packages hpm wrote before: those no longer
+    /// in the plan are removed from both places.
+    pub fn apply(
+        &mut self,
+        plan: &Plan,
+        previously_managed: &BTreeSet<String>,
+        path: &Path,
+    ) -> Result<()> {
+        let planned = plan.names();
+        let managed: BTreeSet<String> = planned.union(previously_managed).cloned().collect();
+        let dependencies = self.dependencies_mut(path)?;
+        update_dependencies(dependencies, plan, &managed);
+        self.update_sources(plan, &managed, path)
+    }
+
+    fn dependencies_mut(&mut self, path: &Path) -> Result<&mut Array> {
+        let no_project = || {
+            Error::invalid(
+                Problem::new("has no `[project]` table")
+                    .in_file(path)
+                    .hint("add a `[project]` table with `name` and `version`; hpm writes its dependencies there"),
+            )
+        };
+        let project = self.doc.get_mut("project").ok_or_else(no_project)?;
+        let project = project.as_table_like_mut().ok_or_else(no_project)?;
+        if project.get("dependencies").is_none() {
+            project.insert("dependencies", Item::Value(Value::Array(Array::new())));
+        }
+        project
+            .get_mut("dependencies")
+            .and_then(Item::as_array_mut)
+            .ok_or_else(|| {
+                Error::invalid(
+                    Problem::new("`project.dependencies` is not an array")
+                        .in_file(path)
+                        .hint("write it as `dependencies = [\"pkg\", ...]`"),
+                )
+            })
+    }
+
+    fn update_sources(
+        &mut self,
+        plan: &Plan,
+        managed: &BTreeSet<String>,
+        path: &Path,
+    ) -> Result<()> {
+        let wanted: Vec<(&PlannedPackage, InlineTable)> = plan
+            .packages
+            .iter()
+            .filter_map(|package| uv_source(&package.source).map(|table| (package, table)))
+            .collect();
+        let Some(sources) = sources_table(&mut self.doc, !wanted.is_empty(), path)? else {
+            return Ok(());
+        };
+        let stale: Vec<String> = sources
+            .iter()
+            .map(|(key, _)| key.to_string())
+            .filter(|key| {
+                let name = normalize_name(key);
+                managed.contains(&name)
+                    && !wanted.iter().any(|(p, _)| normalize_name(&p.name) == name)
+            })
+            .collect();
+        for key in stale {
+            sources.remove(&key);
+        }
+        for (package, desired) in wanted {
+            let name = normalize_name(&package.name);
+            let existing_key = sources
+                .iter()
+                .map(|(key, _)| key.to_string())
+                .find(|key| normalize_name(key) == name);
+            match existing_key.and_then(|key| sources.get_mut(&key)) {
+                Some(item) if source_matches(item, &desired) => {}
+                Some(Item::Value(value)) => {
+                    let decor = value.decor().clone();
+                    let mut new_value = Value::InlineTable(desired);
+                    *new_value.decor_mut() = decor;
+                    *value = new_value;
+                }
+                Some(item) => *item = Item::Value(Value::InlineTable(desired)),
+                None => {
+                    sources.insert(&package.name, Item::Value(Value::InlineTable(desired)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The managed packages' entries as they stand: the dependency string and
+    /// the source table (as TOML text), for `hpmctl check` and tests.
+    pub fn source_of(&self, name: &str) -> Option<String> {
+        let name = normalize_name(name);
+        let sources = self
+            .doc
+            .get("tool")?
+            .get("uv")?
+            .get("sources")?
+            .as_table_like()?;
+        sources
+            .iter()
+            .find(|(key, _)| normalize_name(key) == name)
+            .map(|(_, item)| item.to_string().trim().to_string())
+    }
+}
+
+impl std::fmt::Display for PyprojectMut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.doc)
+    }
+}
+
+/// Updates, removes and appends the managed dependency strings, keeping the
+/// array's layout (one per line stays one per line).
+fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet<String>) {
+    let mut written = BTreeSet::new();
+    let mut index = 0;
+    while index < dependencies.len() {
+        let Some(name) = dependencies
+            .get(index)
+            .and_then(Value::as_str)
+            .and_then(requirement_name)
+        else {
+            index += 1;
+            continue;
+        };
+        if !managed.contains(&name) {
+            index += 1;
+            continue;
+        }
+        match plan.get(&name) {
+            Some(package) if written.insert(name) => {
+                let desired = package.requirement();
+                let current = dependencies.get(index).and_then(Value::as_str);
+                if current != Some(desired.as_str()) {
+                    let decor = dependencies
+                        .get(index)
+                        .map(|v| v.decor().clone())
+                        .unwrap_or_default();
+                    let mut value = Value::from(desired);
+                    *value.decor_mut() = decor;
+                    dependencies.replace_formatted(index, value);
+                }
+                index += 1;
+            }
+            // Gone from the plan, or a duplicate of an entry already written.
+            _ => {
+                dependencies.remove(index);
+            }
+        }
+    }
+    let was_empty = dependencies.is_empty();
+    // One entry per line: new entries take the last entry's indentation, and
+    // a comment trailing the last entry stays on its line.
+    let indentation = dependencies
+        .iter()
+        .last()
+        .and_then(|value| value.decor().prefix())
+        .and_then(|prefix| prefix.as_str())
+        .and_then(|prefix| prefix.rfind('\n').map(|at| prefix[at..].to_string()));
+    let trailing = dependencies
+        .trailing()
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (trailing_comment, trailing_rest) = match trailing.find('\n') {
+        Some(at) => trailing.split_at(at),
+        None => (trailing.as_str(), ""),
+    };
+    let mut added = 0;
+    for package in &plan.packages {
+        if written.contains(&normalize_name(&package.name)) {
+            continue;
+        }
+        let mut value = Value::from(package.requirement());
+        let prefix = match &indentation {
+            Some(indentation) if added == 0 => format!("{trailing_comment}{indentation}"),
+            Some(indentation) => indentation.clone(),
+            None if dependencies.is_empty() => String::new(),
+            None => " ".to_string(),
+        };
+        value.decor_mut().set_prefix(prefix);
+        value.decor_mut().set_suffix("");
+        dependencies.push_formatted(value);
+        added += 1;
+    }
+    if added > 0 && indentation.is_some() {
+        dependencies.set_trailing(trailing_rest);
+    } else if was_empty && added > 0 {
+        dependencies.set_trailing("");
+    }
+}
+
+/// The normalized name a PEP 508 requirement string is for, if it parses.
+fn requirement_name(requirement: &str) -> Option<String> {
+    pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement)
+        .ok()
+        .map(|requirement| requirement.name.to_string())
+}
+
+/// `[tool.uv.sources]`, created (as a standard table at the end) only when
+/// something must be written there.
+fn sources_table<'a>(
+    doc: &'a mut DocumentMut,
+    create: bool,
+    path: &Path,
+) -> Result<Option<&'a mut dyn TableLike>> {
+    let exists = doc
+        .get("tool")
+        .and_then(|tool| tool.get("uv"))
+        .and_then(|uv| uv.get("sources"))
+        .is_some();
+    if !exists && !create {
+        return Ok(None);
+    }
+    let not_a_table = |what: &str| {
+        Error::invalid(
+            Problem::new(format!("`{what}` is not a table"))
+                .in_file(path)
+                .hint("hpm writes package sources into `[tool.uv.sources]`; make it a table"),
+        )
+    };
+    let tool = doc.entry("tool").or_insert_with(implicit_table);
+    let tool = tool
+        .as_table_like_mut()
+        .ok_or_else(|| not_a_table("tool"))?;
+    let uv = tool.entry("uv").or_insert(implicit_table());
+    let uv = uv
+        .as_table_like_mut()
+        .ok_or_else(|| not_a_table("tool.uv"))?;
+    let sources = uv.entry("sources").or_insert(Item::Table(Table::new()));
+    let sources = sources
+        .as_table_like_mut()
+        .ok_or_else(|| not_a_table("tool.uv.sources"))?;
+    Ok(Some(sources))
+}
+
+fn implicit_table() -> Item {
+    let mut table = Table::new();
+    table.set_implicit(true);
+    Item::Table(table)
+}
+
+/// The `[tool.uv.sources]` value for a planned source; `None` for a plain
+/// index requirement, which needs no source entry.
+pub fn uv_source(source: &PlannedSource) -> Option<InlineTable> {
+    let mut table = InlineTable::new();
+    match source {
+        PlannedSource::Path { path, editable } => {
+            table.insert("path", path.as_str().into());
+            table.insert("editable", (*editable).into());
+        }
+        PlannedSource::Git {
+            url,
+            reference,
+            subdirectory,
+        } => {
+            table.insert("git", url.as_str().into());
+            match reference {
+                GitReference::Tag(tag) => {
+                    table.insert("tag", tag.as_str().into());
+                }
+                GitReference::Branch(branch) => {
+                    table.insert("branch", branch.as_str().into());
+                }
+                GitReference::Rev(rev) | GitReference::Ref(rev) => {
+                    table.insert("rev", rev.as_str().into());
+                }
+                GitReference::Default => {}
+            }
+            if let Some(subdirectory) = subdirectory {
+                table.insert("subdirectory", subdirectory.as_str().into());
+            }
+        }
+        PlannedSource::Index {
+            index: Some(index), ..
+        } => {
+            table.insert("index", index.as_str().into());
+        }
+        PlannedSource::Index { index: None, .. } => return None,
+    }
+    table.fmt();
+    Some(table)
+}
+
+/// Whether an existing source entry already says what `desired` says.
+fn source_matches(item: &Item, desired: &InlineTable) -> bool {
+    let Some(existing) = item.as_table_like() else {
+        return false;
+    };
+    existing.len() == desired.len()
+        && desired.iter().all(|(key, value)| {
+            existing
+                .get(key)
+                .and_then(Item::as_value)
+                .is_some_and(|existing| same_scalar(existing, value))
+        })
+}
+
+fn same_scalar(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(a), Value::String(b)) => a.value() == b.value(),
+        (Value::Boolean(a), Value::Boolean(b)) => a.value() == b.value(),
+        _ => false,
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
