@@ -15,6 +15,7 @@ pub mod plan;
 pub mod pyproject;
 pub mod registry;
 pub mod state;
+pub mod status;
 pub mod transaction;
 pub mod uv;
 pub mod validate;

@@ -200,20 +200,24 @@ fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet
         }
     }
     let was_empty = dependencies.is_empty();
-    // One entry per line: new entries take the last entry's indentation, and
-    // a comment trailing the last entry stays on its line.
-    let indentation = dependencies
-        .iter()
-        .last()
-        .and_then(|value| value.decor().prefix())
-        .and_then(|prefix| prefix.as_str())
-        .and_then(|prefix| prefix.rfind('\n').map(|at| prefix[at..].to_string()));
     let trailing = dependencies
         .trailing()
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let (trailing_comment, trailing_rest) = match trailing.find('\n') {
+    // One entry per line stays one entry per line: new entries take the
+    // indentation of the last entry (or of the comments in an empty array),
+    // and comments after the last entry stay above the new ones.
+    let indentation = match dependencies.iter().last() {
+        Some(last) => last
+            .decor()
+            .prefix()
+            .and_then(|prefix| prefix.as_str())
+            .and_then(|prefix| prefix.rfind('\n').map(|at| prefix[at..].to_string())),
+        None if trailing.contains('\n') => Some(comment_indentation(&trailing)),
+        None => None,
+    };
+    let (kept_above, closing) = match trailing.rfind('\n') {
         Some(at) => trailing.split_at(at),
         None => (trailing.as_str(), ""),
     };
@@ -224,7 +228,7 @@ fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet
         }
         let mut value = Value::from(package.requirement());
         let prefix = match &indentation {
-            Some(indentation) if added == 0 => format!("{trailing_comment}{indentation}"),
+            Some(indentation) if added == 0 => format!("{kept_above}{indentation}"),
             Some(indentation) => indentation.clone(),
             None if dependencies.is_empty() => String::new(),
             None => " ".to_string(),
@@ -234,11 +238,30 @@ fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet
         dependencies.push_formatted(value);
         added += 1;
     }
-    if added > 0 && indentation.is_some() {
-        dependencies.set_trailing(trailing_rest);
-    } else if was_empty && added > 0 {
-        dependencies.set_trailing("");
+    if added > 0 {
+        match indentation {
+            Some(_) => {
+                dependencies.set_trailing(closing);
+                if was_empty {
+                    dependencies.set_trailing_comma(true);
+                }
+            }
+            None if was_empty => dependencies.set_trailing(""),
+            None => {}
+        }
     }
+}
+
+/// `\n` plus the indentation of the last comment line in an empty array's
+/// inside (four spaces when there is none).
+fn comment_indentation(inside: &str) -> String {
+    let indentation = inside
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| &line[..line.len() - line.trim_start().len()])
+        .unwrap_or("    ");
+    format!("\n{indentation}")
 }
 
 /// The normalized name a PEP 508 requirement string is for, if it parses.

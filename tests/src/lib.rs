@@ -1,1 +1,313 @@
-//! placeholder
+//! Fixture worlds for hpm's end-to-end tests and its benchmark.
+//!
+//! A [`World`] is a temporary folder holding plugin repositories (hatchling
+//! packages with release tags), bare `file://` remotes standing in for
+//! GitHub, and a core project with `hpm.yaml` and a registry folder. Tests
+//! drive the real `hpmctl` binary, the real `uv` and the real `git` in it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+/// One release of a plugin: a tag, the version it carries, its dependencies.
+#[derive(Debug, Clone, Copy)]
+pub struct Release<'a> {
+    pub tag: &'a str,
+    pub version: &'a str,
+    pub dependencies: &'a [&'a str],
+}
+
+impl<'a> Release<'a> {
+    pub const fn new(tag: &'a str, version: &'a str) -> Self {
+        Release {
+            tag,
+            version,
+            dependencies: &[],
+        }
+    }
+}
+
+/// A temporary world; removed when dropped.
+#[derive(Debug)]
+pub struct World {
+    dir: tempfile::TempDir,
+}
+
+/// The module name hatchling finds for a package name.
+pub fn module_name(package: &str) -> String {
+    package.replace('-', "_")
+}
+
+impl World {
+    /// An empty world with a core project (`core/`, hatchling, no deps).
+    pub fn new() -> Result<World> {
+        let dir = tempfile::Builder::new().prefix("hpm-world-").tempdir()?;
+        let world = World { dir };
+        let core = world.core();
+        std::fs::create_dir_all(core.join("hpm-registry"))?;
+        std::fs::create_dir_all(core.join("src/core_app"))?;
+        std::fs::write(core.join("src/core_app/__init__.py"), "")?;
+        std::fs::write(
+            core.join("pyproject.toml"),
+            "# The core project; hpm manages only its plugins' entries.\n\
+             [project]\nname = \"core-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+             dependencies = [\n    # plugins are added by hpm below\n]\n\n\
+             [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n\
+             [tool.hatch.build.targets.wheel]\npackages = [\"src/core_app\"]\n",
+        )?;
+        Ok(world)
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The core project's folder (the workspace root).
+    pub fn core(&self) -> PathBuf {
+        self.root().join("core")
+    }
+
+    /// The `file://` URL of a plugin's bare remote.
+    pub fn remote_url(&self, name: &str) -> String {
+        format!(
+            "file://{}",
+            self.root()
+                .join("remotes")
+                .join(format!("{name}.git"))
+                .display()
+        )
+    }
+
+    /// Creates a plugin repository with one commit and tag per release, and a
+    /// bare remote it is pushed to. Its module has `VERSION = "<version>"`.
+    pub fn add_plugin(&self, name: &str, releases: &[Release<'_>]) -> Result<()> {
+        let repo = self.root().join("src").join(name);
+        let module = module_name(name);
+        std::fs::create_dir_all(repo.join(&module))?;
+        git(&repo, &["init", "-q", "-b", "main"])?;
+        for release in releases {
+            std::fs::write(repo.join("pyproject.toml"), plugin_pyproject(name, release))?;
+            std::fs::write(
+                repo.join(&module).join("__init__.py"),
+                format!("VERSION = \"{}\"\n", release.version),
+            )?;
+            git(&repo, &["add", "-A"])?;
+            git(
+                &repo,
+                &[
+                    "commit",
+                    "-q",
+                    "-m",
+                    &format!("release {}", release.version),
+                ],
+            )?;
+            git(&repo, &["tag", release.tag])?;
+        }
+        let remote = self.root().join("remotes").join(format!("{name}.git"));
+        std::fs::create_dir_all(remote.parent().context("remote folder")?)?;
+        git(
+            self.root(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                &repo.display().to_string(),
+                &remote.display().to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Clones a plugin's remote into `core/packages/<name>` (a dev clone).
+    pub fn clone_for_dev(&self, name: &str) -> Result<PathBuf> {
+        let target = self.core().join("packages").join(name);
+        std::fs::create_dir_all(target.parent().context("packages folder")?)?;
+        git(
+            self.root(),
+            &[
+                "clone",
+                "-q",
+                &self.remote_url(name),
+                &target.display().to_string(),
+            ],
+        )?;
+        Ok(target)
+    }
+
+    /// Writes the usual registry entry: dev from `packages/<name>`, staging
+    /// and prod from the remote at the given tags.
+    pub fn register(&self, name: &str, staging_tag: &str, prod_tag: &str) -> Result<()> {
+        let url = self.remote_url(name);
+        self.write_registry_entry(
+            name,
+            &format!(
+                "name: {name}\nrepo: {url}\nsources:\n  dev:     {{ type: local, path: ./packages/{name}, editable: true }}\n  staging: {{ type: git, url: \"{url}\", ref: {staging_tag} }}\n  prod:    {{ type: git, url: \"{url}\", ref: {prod_tag} }}\n"
+            ),
+        )
+    }
+
+    pub fn write_registry_entry(&self, name: &str, yaml: &str) -> Result<()> {
+        std::fs::write(
+            self.core()
+                .join("hpm-registry")
+                .join(format!("{name}.yaml")),
+            yaml,
+        )?;
+        Ok(())
+    }
+
+    pub fn write_manifest(&self, yaml: &str) -> Result<()> {
+        std::fs::write(self.core().join("hpm.yaml"), yaml)?;
+        Ok(())
+    }
+
+    pub fn read(&self, relative: &str) -> Result<String> {
+        std::fs::read_to_string(self.core().join(relative)).with_context(|| relative.to_string())
+    }
+
+    /// The bytes of a core file, `None` when absent.
+    pub fn bytes(&self, relative: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.core().join(relative)).ok()
+    }
+
+    /// An `hpmctl` command run in the core folder.
+    pub fn hpmctl(&self) -> Command {
+        let mut command = Command::new(hpmctl_path());
+        command
+            .current_dir(self.core())
+            .env_remove("RUN_MODE")
+            .env_remove("HPM_UV")
+            .env_remove("VIRTUAL_ENV")
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `hpmctl ARGS` and returns its output, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        match self.hpmctl().args(args).output() {
+            Ok(output) => output,
+            Err(error) => panic_free_output(&format!("cannot run hpmctl: {error}")),
+        }
+    }
+
+    /// Runs `hpmctl ARGS` and fails with its output unless it exits 0.
+    pub fn ok(&self, args: &[&str]) -> Result<Output> {
+        let output = self.run(args);
+        if !output.status.success() {
+            bail!(
+                "hpmctl {} failed ({}):\n{}",
+                args.join(" "),
+                output.status,
+                describe(&output)
+            );
+        }
+        Ok(output)
+    }
+
+    /// What `import <module>; print(module.VERSION)` prints in the core's venv.
+    pub fn imported_version(&self, package: &str) -> Result<String> {
+        let module = module_name(package);
+        let output = Command::new(self.core().join(".venv/bin/python"))
+            .args(["-c", &format!("import {module}; print({module}.VERSION)")])
+            .output()?;
+        if !output.status.success() {
+            bail!("import {module} failed:\n{}", describe(&output));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+}
+
+fn plugin_pyproject(name: &str, release: &Release<'_>) -> String {
+    let dependencies: Vec<String> = release
+        .dependencies
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    format!(
+        "[project]\nname = \"{name}\"\nversion = \"{}\"\nrequires-python = \">=3.8\"\ndependencies = [{}]\n\n\
+         [project.optional-dependencies]\nfast = []\n\n\
+         [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+        release.version,
+        dependencies.join(", ")
+    )
+}
+
+/// Runs git with a fixed identity, failing with its stderr.
+pub fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=hpm tests",
+            "-c",
+            "user.email=tests@hpm.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        bail!("git {} failed:\n{}", args.join(" "), describe(&output));
+    }
+    Ok(())
+}
+
+/// stdout and stderr of a finished command, for failure messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn panic_free_output(message: &str) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        status: std::process::ExitStatus::from_raw(127 << 8),
+        stdout: Vec::new(),
+        stderr: message.as_bytes().to_vec(),
+    }
+}
+
+/// The `hpmctl` built beside this test binary (`cargo test --workspace`
+/// builds it); `HPMCTL` overrides.
+pub fn hpmctl_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("HPMCTL") {
+        return PathBuf::from(path);
+    }
+    target_dir().join("hpmctl")
+}
+
+/// `target/<profile>`, found from the running executable.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// A fake `uv` for faults real uv cannot be made to show on demand: a shell
+/// script that answers `--version` with `version` and otherwise runs `body`.
+pub fn fake_uv(dir: &Path, version: &str, body: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("fake-uv-{}", std::process::id()));
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo \"uv {version} (fake)\"; exit 0; fi\n{body}\n"),
+    )?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
