@@ -131,14 +131,13 @@ impl Registry {
             if !is_safe_file_stem(name) {
                 continue;
             }
-            match find_entry_file(&folders, name) {
-                Some(file) => match read_entry(&file, name) {
+            if let Some(file) = find_entry_file(&folders, name) {
+                match read_entry(&file, name) {
                     Ok(entry) => {
                         entries.insert(key, (entry, file));
                     }
                     Err(problem) => problems.push(problem),
-                },
-                None => {}
+                }
             }
         }
         if problems.is_empty() {

@@ -4,6 +4,8 @@
 //! expected `out.toml`. Run with `HPM_BLESS=1` to rewrite the expectations
 //! after reading the diff.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -69,3 +69,468 @@ fn switches_dev_staging_prod_and_back_with_the_installed_code_checked() -> anyho
         .contains("# plugins are added by hpm below"));
     Ok(())
 }
+
+#[test]
+fn a_package_override_leaves_the_rest_in_the_workspace_mode() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["switch", "prod"])?;
+    std::fs::write(
+        world.core().join("packages/plugin-a/plugin_a/__init__.py"),
+        "VERSION = \"dev-a\"\n",
+    )?;
+
+    world.ok(&["use", "plugin-a", "dev"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "dev-a");
+    assert_eq!(world.imported_version("plugin-b")?, "1.0.0");
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&world.ok(&["status", "--json"])?))?;
+    assert_eq!(status["mode"], "prod");
+    let packages = status["packages"].as_array().cloned().unwrap_or_default();
+    let modes: Vec<(&str, &str)> = packages
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or(""),
+                p["mode"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(modes, [("plugin-a", "dev"), ("plugin-b", "prod")]);
+
+    world.ok(&["reset", "plugin-a"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
+    Ok(())
+}
+
+#[test]
+fn run_mode_applies_to_one_run_only() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    let output = world
+        .hpmctl()
+        .args(["sync"])
+        .env("RUN_MODE", "prod")
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
+    // Without RUN_MODE the workspace is in its manifest mode (dev) again.
+    world.ok(&["sync"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.1.0.dev0");
+    assert!(world.read("pyproject.toml")?.contains("editable = true"));
+    Ok(())
+}
+
+#[test]
+fn extras_and_uv_args_reach_uv() -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin("helper", &[Release::new("v1.0.0", "1.0.0")])?;
+    world.register("helper", "v1.0.0", "v1.0.0")?;
+    // `fast` pulls helper in; without the extra, helper is not installed.
+    world.add_plugin("engine-x", &[Release::new("v1.0.0", "1.0.0")])?;
+    let url = world.remote_url("engine-x");
+    let helper_url = world.remote_url("helper");
+    let clone = world.clone_for_dev("engine-x")?;
+    let pyproject = std::fs::read_to_string(clone.join("pyproject.toml"))?.replace(
+        "fast = []",
+        &format!("fast = [\"helper @ git+{helper_url}@v1.0.0\"]"),
+    ) + "\n[tool.hatch.metadata]\nallow-direct-references = true\n";
+    std::fs::write(clone.join("pyproject.toml"), pyproject)?;
+    world.write_registry_entry(
+        "engine-x",
+        &format!("name: engine-x\nsources:\n  dev: {{ type: local, path: packages/engine-x }}\n  prod: {{ type: git, url: \"{url}\", tag: v1.0.0 }}\n"),
+    )?;
+    world.write_manifest(
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages:\n  - name: engine-x\n    extras: [fast]\nsettings:\n  uv_args: [\"--no-install-project\"]\n",
+    )?;
+    let output = world.ok(&["sync", "--json"])?;
+    assert!(world.read("pyproject.toml")?.contains("\"engine-x[fast]\""));
+    assert_eq!(
+        world.imported_version("helper")?,
+        "1.0.0",
+        "the extra's dependency is installed"
+    );
+    assert!(
+        stderr(&output).contains("sync --no-install-project"),
+        "{}",
+        describe(&output)
+    );
+    let core_installed = std::fs::read_dir(world.core().join(".venv/lib"))?
+        .flatten()
+        .flat_map(|python| {
+            std::fs::read_dir(python.path().join("site-packages"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .any(|entry| entry.file_name().to_string_lossy().starts_with("core_app"));
+    assert!(
+        !core_installed,
+        "--no-install-project reached uv: the core itself is not installed"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_uv_failure_rolls_both_files_back_byte_for_byte() -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin("plugin-a", &[Release::new("v1.0.0", "1.0.0")])?;
+    // plugin-b 2.0 needs a plugin-a that does not exist: uv cannot resolve.
+    let broken = Release {
+        dependencies: &["plugin-a>=99"],
+        ..Release::new("v2.0.0", "2.0.0")
+    };
+    world.add_plugin("plugin-b", &[Release::new("v1.0.0", "1.0.0"), broken])?;
+    world.register("plugin-a", "v1.0.0", "v1.0.0")?;
+    world.register("plugin-b", "v2.0.0", "v1.0.0")?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
+    )?;
+    world.ok(&["sync"])?;
+    let (pyproject, lock, state) = (
+        world.bytes("pyproject.toml"),
+        world.bytes("uv.lock"),
+        world.bytes(".hpm/state.json"),
+    );
+    assert!(lock.is_some());
+
+    let output = world.run(&["switch", "staging"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let message = stderr(&output);
+    assert!(message.contains("were restored"), "{message}");
+    assert!(
+        message.contains("plugin-a>=99"),
+        "uv's reason is shown: {message}"
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    assert_eq!(world.bytes("uv.lock"), lock);
+    assert_eq!(
+        world.bytes(".hpm/state.json"),
+        state,
+        "the failed switch is not remembered"
+    );
+    assert!(!world.core().join(".hpm/journal").exists());
+    assert_eq!(world.imported_version("plugin-b")?, "1.0.0");
+    Ok(())
+}
+
+#[test]
+fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["sync"])?;
+    let (pyproject, lock) = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
+    // A uv that hangs, so hpmctl is killed while pyproject.toml is rewritten.
+    let pid_file = world.root().join("uv.pid");
+    let hanging = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
+    )?;
+    let mut child = world
+        .hpmctl()
+        .args(["switch", "prod"])
+        .env("HPM_UV", &hanging)
+        .spawn()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill()?;
+    child.wait()?;
+    let uv_pid = std::fs::read_to_string(&pid_file)?;
+    let _ = std::process::Command::new("kill")
+        .args(["-9", uv_pid.trim()])
+        .status();
+    assert_ne!(
+        world.bytes("pyproject.toml"),
+        pyproject,
+        "the killed run had written the file"
+    );
+    assert!(world.core().join(".hpm/journal/journal.json").exists());
+
+    // The next run rolls back first, even though it then stops on a bad manifest.
+    let manifest = world.read("hpm.yaml")?;
+    world.write_manifest("version: 1\nmode: [\n")?;
+    let output = world.run(&["sync"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("interrupted; restored"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    assert_eq!(world.bytes("uv.lock"), lock);
+    assert!(!world.core().join(".hpm/journal").exists());
+
+    world.write_manifest(&manifest)?;
+    world.ok(&["switch", "prod"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
+    Ok(())
+}
+
+#[test]
+fn a_user_edit_during_the_sync_is_not_overwritten() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["sync"])?;
+    // Real uv, started late, so the user has time to save pyproject.toml.
+    let uv = which_uv()?;
+    let started = world.root().join("uv-started");
+    let slow = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!("touch {}\nsleep 2\nexec {} \"$@\"", started.display(), uv),
+    )?;
+    let child = world
+        .hpmctl()
+        .args(["switch", "prod"])
+        .env("HPM_UV", &slow)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    while !started.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut edited = world.read("pyproject.toml")?;
+    edited.push_str("\n# my note, saved while hpm was syncing\n");
+    std::fs::write(world.core().join("pyproject.toml"), &edited)?;
+    let output = child.wait_with_output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("was edited during the sync; your edit was kept"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.read("pyproject.toml")?, edited);
+    // The next sync sees the inputs changed and applies the plan on top of the edit.
+    let output = world.ok(&["sync"])?;
+    assert!(stdout(&output).contains("synced"), "{}", describe(&output));
+    assert!(world
+        .read("pyproject.toml")?
+        .contains("# my note, saved while hpm was syncing"));
+    Ok(())
+}
+
+fn which_uv() -> anyhow::Result<String> {
+    let output = std::process::Command::new("sh")
+        .args(["-c", "command -v uv"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+#[test]
+fn an_unchanged_workspace_is_a_no_op_without_uv() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["sync"])?;
+    let missing_uv = world.root().join("no-such-uv");
+    let output = world
+        .hpmctl()
+        .args(["sync"])
+        .env("HPM_UV", &missing_uv)
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stdout(&output).starts_with("up to date"),
+        "{}",
+        describe(&output)
+    );
+    // A change in a dev clone's dependencies is a change: uv is needed again.
+    let clone_pyproject = world.core().join("packages/plugin-a/pyproject.toml");
+    let text = std::fs::read_to_string(&clone_pyproject)?
+        .replace("dependencies = []", "dependencies = [\"plugin-b\"]");
+    std::fs::write(&clone_pyproject, text)?;
+    let output = world
+        .hpmctl()
+        .args(["sync"])
+        .env("HPM_UV", &missing_uv)
+        .output()?;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("uv was not found"),
+        "{}",
+        describe(&output)
+    );
+    assert!(stderr(&output).contains("hint: install it with `python3 -m pip install uv`"));
+    Ok(())
+}
+
+#[test]
+fn a_too_old_uv_is_refused_before_any_file_changes() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    let pyproject = world.bytes("pyproject.toml");
+    let old = fake_uv(world.root(), "0.1.0", "exit 0")?;
+    let output = world.hpmctl().args(["sync"]).env("HPM_UV", &old).output()?;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("uv 0.1.0 is too old"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    Ok(())
+}
+
+#[test]
+fn a_package_removed_from_the_manifest_leaves_pyproject() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["switch", "prod"])?;
+    world.write_manifest(
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a]\n",
+    )?;
+    world.ok(&["sync"])?;
+    let pyproject = world.read("pyproject.toml")?;
+    assert!(!pyproject.contains("plugin-b"), "{pyproject}");
+    assert!(pyproject.contains("plugin-a"));
+    assert!(
+        world.imported_version("plugin-b").is_err(),
+        "uv sync removed it from the environment"
+    );
+    Ok(())
+}
+
+/// Each case: what to write, then the words the error must contain. None
+/// may change `pyproject.toml`.
+#[test]
+fn every_validation_error_names_the_problem_and_changes_nothing() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    let url = world.remote_url("plugin-a");
+    std::fs::create_dir_all(world.core().join("packages/impostor"))?;
+    std::fs::write(
+        world.core().join("packages/impostor/pyproject.toml"),
+        "[project]\nname = \"someone-else\"\nversion = \"1\"\n",
+    )?;
+    let cases: Vec<(&str, String, String, Vec<&str>)> = vec![
+        ("unknown package", "ghost".into(), String::new(), vec!["package `ghost`: has no registry entry", "hpm.yaml"]),
+        (
+            "missing source for the mode",
+            "odd".into(),
+            "name: odd\nsources:\n  prod: { type: pypi, version: \"1.0\" }\n".into(),
+            vec!["package `odd`: has no source for mode `dev` (it has: prod)", "odd.yaml", "hpmctl use odd MODE"],
+        ),
+        (
+            "local folder missing",
+            "odd".into(),
+            "name: odd\nsources:\n  dev: { type: local, path: packages/odd }\n".into(),
+            vec!["package `odd`: local folder `packages/odd` does not exist", "hpmctl dev odd"],
+        ),
+        (
+            "local folder of another project",
+            "odd".into(),
+            "name: odd\nsources:\n  dev: { type: local, path: packages/impostor }\n".into(),
+            vec!["is the project `someone-else`, not `odd`"],
+        ),
+        (
+            "git tag that does not exist",
+            "odd".into(),
+            format!("name: odd\nsources:\n  dev: {{ type: git, url: \"{url}\", tag: v9.9.9 }}\n"),
+            vec!["package `odd`: tag `v9.9.9` does not exist in", "tags there: v1.1.0.dev0, v1.0.0"],
+        ),
+        (
+            "ref that is neither tag nor branch",
+            "odd".into(),
+            format!("name: odd\nsources:\n  dev: {{ type: git, url: \"{url}\", ref: nope }}\n"),
+            vec!["ref `nope` is neither a tag nor a branch"],
+        ),
+        (
+            "ext:: transport",
+            "odd".into(),
+            "name: odd\nsources:\n  dev: { type: git, url: \"ext::sh -c touch% /tmp/hpm-pwned\", tag: v1 }\n".into(),
+            vec!["uses a transport hpm does not allow", "odd.yaml"],
+        ),
+        (
+            "remote that does not exist",
+            "odd".into(),
+            format!("name: odd\nsources:\n  dev: {{ type: git, url: \"file://{}/vanished.git\", tag: v1 }}\n", world.root().display()),
+            vec!["cannot reach git remote"],
+        ),
+        (
+            "registry entry that does not parse",
+            "odd".into(),
+            "name: odd\nsources:\n  dev: { type: local, path: [\n".into(),
+            vec!["odd.yaml`:", "package `odd`"],
+        ),
+    ];
+    let pyproject = world.bytes("pyproject.toml");
+    for (what, package, entry, expected) in cases {
+        if !entry.is_empty() {
+            world.write_registry_entry(&package, &entry)?;
+        }
+        world.write_manifest(&format!(
+            "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a, {package}]\n"
+        ))?;
+        let output = world.run(&["sync"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: {}",
+            describe(&output)
+        );
+        for words in expected {
+            assert!(
+                stderr(&output).contains(words),
+                "{what}: missing `{words}` in\n{}",
+                describe(&output)
+            );
+        }
+        assert_eq!(
+            world.bytes("pyproject.toml"),
+            pyproject,
+            "{what} changed pyproject.toml"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/hpm-pwned").exists());
+
+    // Group rules, and a YAML error with its line and column.
+    world.write_manifest("version: 1\nmode: dev\nregistry: ./hpm-registry\ngroups:\n  db:\n    options: [plugin-a, plugin-b]\n    selected: [plugin-a, plugin-b]\n")?;
+    let output = world.run(&["sync"]);
+    assert!(
+        stderr(&output).contains("group `db` selects 2 options but allows one"),
+        "{}",
+        describe(&output)
+    );
+    world.write_manifest(
+        "version: 1\nmode: dev\ngroups:\n  db:\n    options: [plugin-a]\n    selected: plugin-z\n",
+    )?;
+    let output = world.run(&["sync"]);
+    assert!(
+        stderr(&output).contains("selects `plugin-z`, which is not one of its options"),
+        "{}",
+        describe(&output)
+    );
+    world.write_manifest("version: 1\nmode: dev\npackages:\n  - plugin-a\n  oops: [\n")?;
+    let output = world.run(&["sync", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_str(&stdout(&output))?;
+    assert_eq!(error["error"]["code"], 1002);
+    let problem = &error["error"]["problems"][0];
+    assert!(
+        problem["file"].as_str().unwrap_or("").ends_with("hpm.yaml"),
+        "{problem}"
+    );
+    assert!(
+        problem["line"].as_u64().is_some() && problem["column"].as_u64().is_some(),
+        "{problem}"
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    Ok(())
+}
+
+#[test]
+fn a_read_only_pyproject_is_a_clear_error_and_stays_as_it_is() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let world = two_plugin_world()?;
+    let path = world.core().join("pyproject.toml");
+    let before = world.bytes("pyproject.toml");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))?;
+    let output = world.run(&["sync"]);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("pyproject.toml`: the file is read-only"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.bytes("pyproject.toml"), before);
+    assert!(
+        !world.core().join(".hpm/journal").exists(),
+        "the journal was dropped"
+    );
+    Ok(())
+}
