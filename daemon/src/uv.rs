@@ -41,6 +41,18 @@ impl CancelToken {
     }
 }
 
+/// The binary of the `uv` Python package, if `python3` has it.
+fn uv_from_python_package() -> Option<PathBuf> {
+    let output = Command::new("python3")
+        .args(["-c", "import sys, uv; sys.stdout.write(uv.find_uv_bin())"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8(output.stdout).ok()?);
+    (output.status.success() && path.is_file()).then_some(path)
+}
+
 /// A uv binary that is there and new enough.
 #[derive(Debug, Clone)]
 pub struct Uv {
@@ -56,13 +68,18 @@ pub struct RunOptions {
 }
 
 impl Uv {
-    /// `HPM_UV`, else `uv` on `PATH`; checks the version.
+    /// `HPM_UV`, else `uv` on `PATH`, else the uv that `python3 -m pip
+    /// install uv` put beside a Python whose scripts are not on `PATH`;
+    /// checks the version.
     pub fn find() -> Result<Uv> {
         let path = match std::env::var_os("HPM_UV") {
             Some(path) => PathBuf::from(path),
-            None => which::which("uv").map_err(|_| Error::UvMissing {
-                detail: " on PATH".to_string(),
-            })?,
+            None => which::which("uv")
+                .ok()
+                .or_else(uv_from_python_package)
+                .ok_or_else(|| Error::UvMissing {
+                    detail: " on PATH".to_string(),
+                })?,
         };
         let output = Command::new(&path)
             .arg("--version")

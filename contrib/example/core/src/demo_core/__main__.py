@@ -1,0 +1,3 @@
+from demo_core import describe
+
+print(describe())

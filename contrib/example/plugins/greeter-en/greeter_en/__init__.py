@@ -1,0 +1,5 @@
+VERSION = "1.0.0"
+
+
+def greet(name):
+    return f"Hello, {name}"

@@ -1,0 +1,5 @@
+VERSION = "1.0.0"
+
+
+def shout(text):
+    return text.upper() + "!"
