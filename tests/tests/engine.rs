@@ -308,13 +308,6 @@ fn a_user_edit_during_the_sync_is_not_overwritten() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn which_uv() -> anyhow::Result<String> {
-    let output = std::process::Command::new("sh")
-        .args(["-c", "command -v uv"])
-        .output()?;
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
 #[test]
 fn an_unchanged_workspace_is_a_no_op_without_uv() -> anyhow::Result<()> {
     let world = two_plugin_world()?;
