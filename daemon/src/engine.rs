@@ -189,8 +189,17 @@ pub fn sync(
     on_progress(Progress::Phase {
         phase: "validating".into(),
     });
-    validate::validate(workspace.root(), &mut plan)?;
-    let uv = Uv::find()?;
+    // Finding uv runs it (`uv --version`), which costs as much as listing a
+    // few remotes when uv sits behind a shim: do both at once.
+    let (validated, found) = std::thread::scope(|scope| {
+        let finding = scope.spawn(Uv::find);
+        let validated = validate::validate(workspace.root(), &mut plan);
+        (validated, finding.join())
+    });
+    validated?;
+    let uv = found.map_err(|_| Error::Internal {
+        message: "looking for uv crashed".to_string(),
+    })??;
     let pyproject_path = workspace.pyproject_path();
     let pyproject_text = String::from_utf8(inputs.pyproject.clone()).map_err(|_| {
         Error::invalid(crate::Problem::new("is not UTF-8 text").in_file(&pyproject_path))

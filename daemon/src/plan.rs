@@ -27,6 +27,9 @@ pub struct Plan {
 pub struct PlannedPackage {
     /// The name as the manifest writes it.
     pub name: String,
+    /// The normalized name (PEP 503), computed once: every lookup uses it.
+    #[serde(skip)]
+    pub key: String,
     /// The group that selected it, for group options.
     pub group: Option<String>,
     /// The mode this package is in (the workspace's, or its override).
@@ -156,6 +159,7 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan> {
         let mode = input.overrides.get(&key).unwrap_or(input.mode).clone();
         match source_for(&wanted, &mode, input) {
             Ok(source) => packages.push(PlannedPackage {
+                key,
                 name: wanted.name,
                 group: wanted.group,
                 mode,

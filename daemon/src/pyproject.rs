@@ -7,7 +7,7 @@
 //!
 //! Architecture invariant: pure (text in, text out).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -56,10 +56,15 @@ impl PyprojectMut {
         previously_managed: &BTreeSet<String>,
         path: &Path,
     ) -> Result<()> {
-        let planned = plan.names();
-        let managed: BTreeSet<String> = planned.union(previously_managed).cloned().collect();
+        let planned: HashMap<&str, &PlannedPackage> = plan
+            .packages
+            .iter()
+            .map(|package| (package.key.as_str(), package))
+            .collect();
+        let mut managed: HashSet<&str> = planned.keys().copied().collect();
+        managed.extend(previously_managed.iter().map(String::as_str));
         let dependencies = self.dependencies_mut(path)?;
-        update_dependencies(dependencies, plan, &managed);
+        update_dependencies(dependencies, plan, &planned, &managed);
         self.update_sources(plan, &managed, path)
     }
 
@@ -88,49 +93,49 @@ impl PyprojectMut {
             })
     }
 
-    fn update_sources(
-        &mut self,
-        plan: &Plan,
-        managed: &BTreeSet<String>,
-        path: &Path,
-    ) -> Result<()> {
-        let wanted: Vec<(&PlannedPackage, InlineTable)> = plan
+    fn update_sources(&mut self, plan: &Plan, managed: &HashSet<&str>, path: &Path) -> Result<()> {
+        let wanted: HashMap<&str, InlineTable> = plan
             .packages
             .iter()
-            .filter_map(|package| uv_source(&package.source).map(|table| (package, table)))
+            .filter_map(|package| {
+                uv_source(&package.source).map(|table| (package.key.as_str(), table))
+            })
             .collect();
         let Some(sources) = sources_table(&mut self.doc, !wanted.is_empty(), path)? else {
             return Ok(());
         };
-        let stale: Vec<String> = sources
+        // Existing keys by normalized name: users may spell names their way.
+        let existing: HashMap<String, String> = sources
             .iter()
-            .map(|(key, _)| key.to_string())
-            .filter(|key| {
-                let name = normalize_name(key);
-                managed.contains(&name)
-                    && !wanted.iter().any(|(p, _)| normalize_name(&p.name) == name)
-            })
+            .map(|(key, _)| (normalize_name(key), key.to_string()))
             .collect();
-        for key in stale {
-            sources.remove(&key);
+        for (name, key) in &existing {
+            if managed.contains(name.as_str()) && !wanted.contains_key(name.as_str()) {
+                sources.remove(key);
+            }
         }
-        for (package, desired) in wanted {
-            let name = normalize_name(&package.name);
-            let existing_key = sources
-                .iter()
-                .map(|(key, _)| key.to_string())
-                .find(|key| normalize_name(key) == name);
-            match existing_key.and_then(|key| sources.get_mut(&key)) {
-                Some(item) if source_matches(item, &desired) => {}
+        // In plan order, so that new entries are appended as the manifest lists them.
+        for package in &plan.packages {
+            let Some(desired) = wanted.get(package.key.as_str()) else {
+                continue;
+            };
+            match existing
+                .get(&package.key)
+                .and_then(|key| sources.get_mut(key))
+            {
+                Some(item) if source_matches(item, desired) => {}
                 Some(Item::Value(value)) => {
                     let decor = value.decor().clone();
-                    let mut new_value = Value::InlineTable(desired);
+                    let mut new_value = Value::InlineTable(desired.clone());
                     *new_value.decor_mut() = decor;
                     *value = new_value;
                 }
-                Some(item) => *item = Item::Value(Value::InlineTable(desired)),
+                Some(item) => *item = Item::Value(Value::InlineTable(desired.clone())),
                 None => {
-                    sources.insert(&package.name, Item::Value(Value::InlineTable(desired)));
+                    sources.insert(
+                        &package.name,
+                        Item::Value(Value::InlineTable(desired.clone())),
+                    );
                 }
             }
         }
@@ -162,8 +167,13 @@ impl std::fmt::Display for PyprojectMut {
 
 /// Updates, removes and appends the managed dependency strings, keeping the
 /// array's layout (one per line stays one per line).
-fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet<String>) {
-    let mut written = BTreeSet::new();
+fn update_dependencies(
+    dependencies: &mut Array,
+    plan: &Plan,
+    planned: &HashMap<&str, &PlannedPackage>,
+    managed: &HashSet<&str>,
+) {
+    let mut written: HashSet<String> = HashSet::new();
     let mut index = 0;
     while index < dependencies.len() {
         let Some(name) = dependencies
@@ -174,11 +184,11 @@ fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet
             index += 1;
             continue;
         };
-        if !managed.contains(&name) {
+        if !managed.contains(name.as_str()) {
             index += 1;
             continue;
         }
-        match plan.get(&name) {
+        match planned.get(name.as_str()) {
             Some(package) if written.insert(name) => {
                 let desired = package.requirement();
                 let current = dependencies.get(index).and_then(Value::as_str);
@@ -223,7 +233,7 @@ fn update_dependencies(dependencies: &mut Array, plan: &Plan, managed: &BTreeSet
     };
     let mut added = 0;
     for package in &plan.packages {
-        if written.contains(&normalize_name(&package.name)) {
+        if written.contains(&package.key) {
             continue;
         }
         let mut value = Value::from(package.requirement());

@@ -1,1 +1,293 @@
-fn main() {}
+//! hpm's benchmark: how hpm compares with raw uv on the same files, measured
+//! in the same run on the same machine.
+//!
+//! ```sh
+//! cargo build --release --workspace
+//! target/release/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md
+//! ```
+//!
+//! For each world size N (N plugins, each a git repo with a prod and a
+//! staging tag, a bare `file://` remote, and a dev clone):
+//! - no-op: `hpmctl sync` with nothing to do, against `uv sync` with nothing
+//!   to do (goal: hpm at least 20× faster);
+//! - mode switch: `hpmctl switch prod` from dev, against `uv sync` given the
+//!   very files and arguments hpm handed it (goal: hpm within 5% of uv);
+//!
+//! and, in-process, resolve + pyproject transform for 1000 packages (goal:
+//! under 20 ms). Caches are warmed first so both sides see the same state.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hpm::manifest::{Manifest, Mode};
+use hpm::plan::{resolve, ResolveInput};
+use hpm::pyproject::PyprojectMut;
+use hpm::registry::{Registry, RegistryEntry};
+use hpm_tests::{describe, Release, World};
+
+const NOOP_RUNS: usize = 21;
+const UV_NOOP_RUNS: usize = 7;
+const PLAN_RUNS: usize = 31;
+const SWITCH_RUNS: usize = 3;
+
+#[derive(Debug)]
+struct SizeResult {
+    packages: usize,
+    hpm_noop: Duration,
+    uv_noop: Duration,
+    hpm_switch: Duration,
+    uv_switch: Duration,
+}
+
+fn main() -> Result<()> {
+    let mut sizes = vec![10, 50, 200];
+    let mut write_to: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sizes" => {
+                let list = args.next().context("--sizes needs a list such as 10,50,200")?;
+                sizes = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--write" => write_to = Some(PathBuf::from(args.next().context("--write needs a file")?)),
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md]"),
+        }
+    }
+    let uv = hpm::uv::Uv::find()?;
+    let plan_write = plan_and_write_time(1000)?;
+    eprintln!("plan+write, 1000 packages: {:.2} ms", ms(plan_write));
+    let mut results = Vec::new();
+    for size in sizes {
+        eprintln!("world of {size} packages: building");
+        let result = measure_world(size, &uv.path)?;
+        eprintln!("{result:?}");
+        results.push(result);
+    }
+    let report = render(&results, plan_write, &uv.version);
+    println!("{report}");
+    if let Some(path) = write_to {
+        std::fs::write(&path, report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn measure_world(size: usize, uv: &Path) -> Result<SizeResult> {
+    let world = World::new()?;
+    let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+    for name in &names {
+        world.add_plugin(
+            name,
+            &[
+                Release::new("v1.0.0", "1.0.0"),
+                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+            ],
+        )?;
+        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
+        world.clone_for_dev(name)?;
+    }
+    world.write_manifest(&format!(
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [{}]\n",
+        names.join(", ")
+    ))?;
+    eprintln!("  warming caches (dev → prod → dev)");
+    for args in [&["sync"][..], &["switch", "prod"], &["switch", "dev"]] {
+        world.ok(args)?;
+    }
+
+    eprintln!("  mode switch ({SWITCH_RUNS} cycles)");
+    let mut hpm_switches = Vec::new();
+    let mut uv_switches = Vec::new();
+    for _ in 0..SWITCH_RUNS {
+        let started = Instant::now();
+        let output = world.ok(&["switch", "prod", "--json"])?;
+        hpm_switches.push(Ok(started.elapsed()));
+        let uv_args = uv_arguments(&String::from_utf8_lossy(&output.stderr))?;
+        let prod_pyproject = world.bytes("pyproject.toml").context("pyproject.toml")?;
+        let prod_lock = std::fs::read(world.core().join(".hpm/locks/prod.uv.lock"))?;
+        world.ok(&["switch", "dev"])?;
+        // Raw uv from the same starting point (dev installed), given the
+        // files hpm wrote and the arguments hpm passed.
+        std::fs::write(world.core().join("pyproject.toml"), &prod_pyproject)?;
+        std::fs::write(world.core().join("uv.lock"), &prod_lock)?;
+        uv_switches.push(time_uv(uv, &world.core(), &uv_args));
+        world.ok(&["switch", "dev"])?;
+    }
+    let hpm_switch = median(hpm_switches.into_iter())?;
+    let uv_switch = median(uv_switches.into_iter())?;
+    world.ok(&["switch", "prod"])?;
+
+    eprintln!("  no-op");
+    let hpm_noop = median((0..NOOP_RUNS).map(|_| {
+        let started = Instant::now();
+        world.ok(&["sync"]).map(|_| started.elapsed())
+    }))?;
+    let uv_noop =
+        median((0..UV_NOOP_RUNS).map(|_| time_uv(uv, &world.core(), &["sync".to_string()])))?;
+    Ok(SizeResult {
+        packages: size,
+        hpm_noop,
+        uv_noop,
+        hpm_switch,
+        uv_switch,
+    })
+}
+
+/// The uv command line hpm reported in its progress (`running uv sync …`).
+fn uv_arguments(progress: &str) -> Result<Vec<String>> {
+    for line in progress.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        if let Some(command) = event["phase"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("running uv "))
+        {
+            return Ok(command.split(' ').map(str::to_string).collect());
+        }
+    }
+    bail!("hpm did not report its uv command:\n{progress}")
+}
+
+fn time_uv(uv: &Path, dir: &Path, args: &[String]) -> Result<Duration> {
+    let started = Instant::now();
+    let output = Command::new(uv)
+        .args(args)
+        .current_dir(dir)
+        .env("UV_NO_PROGRESS", "1")
+        .output()?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        bail!("uv {} failed:\n{}", args.join(" "), describe(&output));
+    }
+    Ok(elapsed)
+}
+
+fn median(samples: impl Iterator<Item = Result<Duration>>) -> Result<Duration> {
+    let mut samples: Vec<Duration> = samples.collect::<Result<_>>()?;
+    samples.sort();
+    samples
+        .get(samples.len() / 2)
+        .copied()
+        .context("no samples")
+}
+
+/// Resolve + transform for `count` packages, in memory (no IO), median.
+fn plan_and_write_time(count: usize) -> Result<Duration> {
+    let names: Vec<String> = (0..count).map(|i| format!("plugin-{i:04}")).collect();
+    let manifest_text = format!("version: 1\nmode: prod\npackages: [{}]\n", names.join(", "));
+    let manifest = Manifest::parse(&manifest_text, Path::new("hpm.yaml"))?;
+    let entries: Vec<(RegistryEntry, PathBuf)> = names
+        .iter()
+        .map(|name| {
+            let yaml = format!(
+                "name: {name}\nsources:\n  prod: {{ type: git, url: \"https://example.org/{name}.git\", tag: v1.0.0 }}\n"
+            );
+            Ok((serde_yaml_ng::from_str(&yaml)?, PathBuf::from(format!("{name}.yaml"))))
+        })
+        .collect::<Result<_>>()?;
+    let registry = Registry::from_entries(entries);
+    let mut pyproject =
+        String::from("[project]\nname = \"core\"\nversion = \"1\"\ndependencies = [\n");
+    for name in &names {
+        let _ = writeln!(pyproject, "    \"{name}\",");
+    }
+    pyproject.push_str("]\n\n[tool.uv.sources]\n");
+    for name in &names {
+        let _ = writeln!(
+            pyproject,
+            "{name} = {{ path = \"packages/{name}\", editable = true }}"
+        );
+    }
+    let mode = Mode::new("prod").map_err(anyhow::Error::msg)?;
+    let overrides = BTreeMap::new();
+    median((0..PLAN_RUNS).map(|_| {
+        let started = Instant::now();
+        let plan = resolve(ResolveInput {
+            manifest: &manifest,
+            manifest_path: Path::new("hpm.yaml"),
+            registry: &registry,
+            mode: &mode,
+            overrides: &overrides,
+        })?;
+        let mut document = PyprojectMut::parse(&pyproject, Path::new("pyproject.toml"))?;
+        document.apply(&plan, &plan.names(), Path::new("pyproject.toml"))?;
+        let text = document.to_string();
+        let elapsed = started.elapsed();
+        if !text.contains("tag = \"v1.0.0\"") {
+            bail!("the transform did not switch the sources");
+        }
+        Ok(elapsed)
+    }))
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cores} cores, {cpu}, {}", std::env::consts::OS)
+}
+
+fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(out, "Produced by `cargo build --release --workspace && target/release/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md`");
+    let _ = writeln!(
+        out,
+        "(the source, `tests/src/bin/hpm-bench.rs`, says what each row measures).\n"
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {}; uv {uv_version}; hpm {}.\n",
+        machine(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(out, "Each comparison is run in the same session on the same files; caches are warm on both sides.\n");
+    let _ = writeln!(
+        out,
+        "| packages | measure | hpm | raw uv | ratio | goal | met |"
+    );
+    let _ = writeln!(out, "| ---: | --- | ---: | ---: | ---: | --- | --- |");
+    for r in results {
+        let speedup = r.uv_noop.as_secs_f64() / r.hpm_noop.as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            out,
+            "| {} | no-op sync (median of {NOOP_RUNS} / {UV_NOOP_RUNS}) | {:.1} ms | {:.1} ms | {speedup:.1}× faster | ≥ 20× faster | {} |",
+            r.packages,
+            ms(r.hpm_noop),
+            ms(r.uv_noop),
+            if speedup >= 20.0 { "yes" } else { "**no**" }
+        );
+        let overhead = r.hpm_switch.as_secs_f64() / r.uv_switch.as_secs_f64().max(1e-9) - 1.0;
+        let _ = writeln!(
+            out,
+            "| {} | mode switch dev → prod (median of {SWITCH_RUNS}) | {:.0} ms | {:.0} ms | {:+.1}% | within 5% | {} |",
+            r.packages,
+            ms(r.hpm_switch),
+            ms(r.uv_switch),
+            overhead * 100.0,
+            if overhead <= 0.05 { "yes" } else { "**no**" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| 1000 | plan + pyproject write, in memory (median of {PLAN_RUNS}) | {:.2} ms | – | – | < 20 ms | {} |",
+        ms(plan_write),
+        if ms(plan_write) < 20.0 { "yes" } else { "**no**" }
+    );
+    out
+}
