@@ -1,21 +1,26 @@
 //! `hpmctl`: the command people and scripts type.
 //!
-//! Thin by design: parse arguments, run the operation, render the result
-//! (a table for people, JSON with `--json`), map errors to exit codes:
-//! 0 ok, 1 a user-facing failure, 2 a usage or internal error.
+//! Thin by design: parse arguments, ask the daemon (started on demand) or,
+//! with `--no-daemon`, the engine in-process, render the result (a table for
+//! people, JSON with `--json`), and map failures to exit codes: 0 ok, 1 a
+//! user-facing failure, 2 a usage or internal error.
 
+mod connect;
+mod failure;
 mod render;
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use hpm::engine::{self, Progress, SyncRequest};
-use hpm::manifest::Mode;
+use clap::{CommandFactory, Parser, Subcommand};
+use failure::Failure;
+use hpm::engine::{self, Progress};
 use hpm::uv::CancelToken;
 use hpm::workspace::Workspace;
+use hpm_protocol::{codes, Change, Event, EventBody, HpmApiClient};
+use jsonrpsee::ws_client::WsClient;
+use serde_json::Value;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +35,12 @@ struct Cli {
     /// Print JSON on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Run the engine in this process; no daemon is started or left behind (for CI).
+    #[arg(long, global = true, env = "HPM_NO_DAEMON", value_parser = clap::builder::FalseyValueParser::new())]
+    no_daemon: bool,
+    /// The daemon's socket.
+    #[arg(long, global = true, env = "HPM_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,8 +51,28 @@ enum Command {
     Init,
     /// Show the workspace's mode and each package's mode, source and version.
     Status,
+    /// For CI: manifest valid, pyproject.toml matches the plan, lock current, no local sources outside dev.
+    Check,
+    /// Follow the daemon's event stream.
+    Events,
+    /// Cancel the workspace's running sync (files are restored).
+    Cancel,
+    /// Manage the daemon.
+    Daemon {
+        #[command(subcommand)]
+        action: DaemonAction,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
     #[command(flatten)]
     Change(ChangeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DaemonAction {
+    Start,
+    Stop,
+    Status,
 }
 
 /// Commands that change the environment: each is one reconcile.
@@ -60,10 +91,13 @@ enum ChangeCommand {
     Switch { mode: String },
     /// Put one package in a mode of its own and sync.
     Use { package: String, mode: String },
-    /// Put packages into dev mode and sync.
+    /// Put packages into dev mode (cloning missing ones) and sync.
     Dev {
         #[arg(required = true)]
         packages: Vec<String>,
+        /// Clone missing packages without asking.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Drop a package's own mode (it follows the workspace again) and sync.
     Reset { package: String },
@@ -79,84 +113,298 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let json = cli.json;
-    match run(cli) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let code = match error.downcast_ref::<hpm::Error>() {
-                Some(hpm::Error::Internal { .. }) | None => 2,
-                Some(_) => 1,
-            };
+            let failure = error.downcast_ref::<Failure>().cloned();
             if json {
-                println!("{}", render::error_json(&error));
+                let body = failure.as_ref().map(Failure::to_json).unwrap_or_else(|| {
+                    serde_json::json!({ "error": { "code": codes::INTERNAL, "message": format!("{error:#}") } })
+                });
+                println!("{body}");
             }
             eprintln!("error: {error:#}");
-            ExitCode::from(code)
+            ExitCode::from(failure.map_or(2, |f| f.exit_code()))
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Where the work happens: the daemon, or this process.
+enum Backend {
+    Daemon(WsClient),
+    InProcess,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let socket = cli.socket.clone().unwrap_or_else(hpm_protocol::socket_path);
     let start = match &cli.workspace {
         Some(dir) => dir.clone(),
         None => std::env::current_dir()?,
     };
-    let find_workspace = || match &cli.workspace {
-        Some(dir) => Workspace::at(dir),
-        None => Workspace::locate(&start),
+    let find_workspace = || -> Result<Workspace, Failure> {
+        Ok(match &cli.workspace {
+            Some(dir) => Workspace::at(dir)?,
+            None => Workspace::locate(&start)?,
+        })
+    };
+    let backend = || async {
+        if cli.no_daemon {
+            Ok::<_, anyhow::Error>(Backend::InProcess)
+        } else {
+            Ok(Backend::Daemon(connect::connect_or_start(&socket).await?.0))
+        }
     };
     match cli.command {
         Command::Init => init(&start),
-        Command::Status => render::status(&hpm::status::status(&find_workspace()?)?, cli.json),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "hpmctl", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Daemon { action } => daemon(action, &socket, cli.json).await,
+        Command::Events => events(&socket, cli.json).await,
+        Command::Status => {
+            let workspace = find_workspace()?;
+            let report = match backend().await? {
+                Backend::Daemon(client) => client
+                    .status(workspace.root().to_path_buf())
+                    .await
+                    .map_err(Failure::from)?,
+                Backend::InProcess => to_json(hpm::status::status(&workspace))?,
+            };
+            render::status(&report, cli.json)
+        }
+        Command::Check => {
+            let workspace = find_workspace()?;
+            let report = match backend().await? {
+                Backend::Daemon(client) => client
+                    .check(workspace.root().to_path_buf())
+                    .await
+                    .map_err(Failure::from)?,
+                Backend::InProcess => to_json(hpm::check::check(&workspace))?,
+            };
+            render::check(&report, cli.json)
+        }
+        Command::Cancel => {
+            let workspace = find_workspace()?;
+            match backend().await? {
+                Backend::Daemon(client) => {
+                    let was_running = client
+                        .cancel(workspace.root().to_path_buf())
+                        .await
+                        .map_err(Failure::from)?;
+                    eprintln!(
+                        "{}",
+                        if was_running {
+                            "cancelled; files are being restored"
+                        } else {
+                            "nothing was running"
+                        }
+                    );
+                    Ok(())
+                }
+                Backend::InProcess => anyhow::bail!(
+                    "`cancel` needs the daemon: an in-process sync is cancelled with Ctrl-C"
+                ),
+            }
+        }
         Command::Change(change) => {
             let workspace = find_workspace()?;
-            let request = sync_request(change)?;
-            let json = cli.json;
-            let mut on_progress = |progress: Progress| render::progress(&progress, json);
-            let report = engine::sync(&workspace, &request, &mut on_progress, &CancelToken::new())?;
-            render::sync_report(&report, json)
+            let backend = backend().await?;
+            let (change, ask_to_clone) = protocol_change(change);
+            let report = match apply(&backend, &workspace, change.clone(), cli.json).await {
+                Err(failure)
+                    if failure.code == codes::CLONE_NEEDED
+                        && ask_to_clone
+                        && confirm(&failure)? =>
+                {
+                    let Change::Use { packages, mode, .. } = change else {
+                        return Err(failure.into());
+                    };
+                    apply(
+                        &backend,
+                        &workspace,
+                        Change::Use {
+                            packages,
+                            mode,
+                            clone: true,
+                        },
+                        cli.json,
+                    )
+                    .await?
+                }
+                other => other?,
+            };
+            render::sync_report(&report, cli.json)
         }
     }
 }
 
-fn sync_request(change: ChangeCommand) -> anyhow::Result<SyncRequest> {
-    Ok(match change {
-        ChangeCommand::Sync { mode, force } => SyncRequest {
-            run_mode: mode.as_deref().map(parse_mode).transpose()?,
-            force,
-            ..SyncRequest::default()
-        },
-        ChangeCommand::Switch { mode } => SyncRequest {
-            switch_to: Some(parse_mode(&mode)?),
-            ..SyncRequest::default()
-        },
-        ChangeCommand::Use { package, mode } => SyncRequest {
-            overrides: BTreeMap::from([(package, Some(parse_mode(&mode)?))]),
-            ..SyncRequest::default()
-        },
-        ChangeCommand::Dev { packages } => {
-            let dev = parse_mode("dev")?;
-            SyncRequest {
-                overrides: packages
-                    .into_iter()
-                    .map(|p| (p, Some(dev.clone())))
-                    .collect(),
-                ..SyncRequest::default()
+/// The protocol change a command asks for, and whether to offer cloning.
+fn protocol_change(command: ChangeCommand) -> (Change, bool) {
+    match command {
+        ChangeCommand::Sync { mode, force } => (Change::Sync { mode, force }, false),
+        ChangeCommand::Switch { mode } => (Change::Switch { mode }, false),
+        ChangeCommand::Use { package, mode } => (
+            Change::Use {
+                packages: vec![package],
+                mode: Some(mode),
+                clone: false,
+            },
+            false,
+        ),
+        ChangeCommand::Dev { packages, yes } => (
+            Change::Use {
+                packages,
+                mode: Some("dev".into()),
+                clone: yes,
+            },
+            !yes,
+        ),
+        ChangeCommand::Reset { package } => (
+            Change::Use {
+                packages: vec![package],
+                mode: None,
+                clone: false,
+            },
+            false,
+        ),
+    }
+}
+
+/// Runs one change, streaming its progress to stderr.
+async fn apply(
+    backend: &Backend,
+    workspace: &Workspace,
+    change: Change,
+    json: bool,
+) -> Result<Value, Failure> {
+    match backend {
+        Backend::InProcess => {
+            let request = hpm::actor::sync_request(&change)?;
+            let mut on_progress = |progress: Progress| render::progress(&progress, json);
+            to_json(engine::sync(
+                workspace,
+                &request,
+                &mut on_progress,
+                &CancelToken::new(),
+            ))
+        }
+        Backend::Daemon(client) => {
+            let root = workspace.root().display().to_string();
+            let mut subscription = client.subscribe_events().await?;
+            let printer = async {
+                while let Some(Ok(event)) = subscription.next().await {
+                    if event.workspace == root {
+                        render::event_progress(&event, json);
+                    }
+                }
+            };
+            tokio::select! {
+                result = client.apply(workspace.root().to_path_buf(), change) => Ok(result?),
+                () = printer => Err(Failure {
+                    code: codes::INTERNAL,
+                    message: "hpmd closed the connection during the sync; it goes on there (see `hpmctl status`)".into(),
+                    data: Value::Null,
+                }),
             }
         }
-        ChangeCommand::Reset { package } => SyncRequest {
-            overrides: BTreeMap::from([(package, None)]),
-            ..SyncRequest::default()
-        },
+    }
+}
+
+/// Asks on a terminal whether to clone; `false` (and the error stands) elsewhere.
+fn confirm(failure: &Failure) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprintln!(
+        "{}",
+        failure
+            .message
+            .lines()
+            .filter(|l| !l.contains("hint:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprint!("Clone them now? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn to_json<T: serde::Serialize>(result: hpm::Result<T>) -> Result<Value, Failure> {
+    let value = result?;
+    serde_json::to_value(value).map_err(|error| Failure {
+        code: codes::INTERNAL,
+        message: error.to_string(),
+        data: Value::Null,
     })
 }
 
-fn parse_mode(name: &str) -> anyhow::Result<Mode> {
-    Mode::new(name).map_err(anyhow::Error::msg)
+async fn daemon(action: DaemonAction, socket: &Path, json: bool) -> anyhow::Result<()> {
+    match action {
+        DaemonAction::Start => {
+            let (_, hello) = connect::connect_or_start(socket).await?;
+            render::hello(Some(&hello), socket, json)
+        }
+        DaemonAction::Status => match connect::connect(socket).await {
+            Ok(client) => render::hello(Some(&client.hello().await?), socket, json),
+            Err(_) => render::hello(None, socket, json),
+        },
+        DaemonAction::Stop => {
+            if let Ok(client) = connect::connect(socket).await {
+                client.shutdown().await?;
+                drop(client);
+                connect::wait_until_gone(socket).await?;
+                eprintln!("hpmd stopped");
+            } else {
+                eprintln!("hpmd is not running");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Prints every event until the daemon goes away or the user stops it.
+async fn events(socket: &Path, json: bool) -> anyhow::Result<()> {
+    let (client, _) = connect::connect_or_start(socket).await?;
+    let mut subscription = client.subscribe_events().await?;
+    let mut last_seq: Option<u64> = None;
+    while let Some(event) = subscription.next().await {
+        let event: Event = event?;
+        if let Some(last) = last_seq {
+            if event.seq != last + 1 {
+                eprintln!(
+                    "hpm: missed {} events; run `hpmctl status` to catch up",
+                    event.seq.saturating_sub(last + 1)
+                );
+            }
+        }
+        last_seq = Some(event.seq);
+        render::event(&event, json)?;
+        if matches!(
+            event.body,
+            EventBody::JobFailed { .. } | EventBody::JobFinished { .. }
+        ) {
+            std::io::stdout().flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// `hpmctl init`: a starting manifest and registry folder beside an existing
 /// `pyproject.toml`; never overwrites.
-fn init(root: &std::path::Path) -> anyhow::Result<()> {
+fn init(root: &Path) -> anyhow::Result<()> {
     let manifest = root.join(hpm::manifest::MANIFEST_FILE);
     if manifest.exists() {
         anyhow::bail!(

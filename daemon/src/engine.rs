@@ -37,6 +37,9 @@ pub struct SyncRequest {
     pub force: bool,
     /// Kill uv when it runs longer than this.
     pub uv_timeout: Option<std::time::Duration>,
+    /// Clone the packages this request puts into dev whose folder is
+    /// missing; without it, such packages fail with `Error::CloneNeeded`.
+    pub clone_missing: bool,
 }
 
 /// A step of a reconcile worth telling the user about.
@@ -184,6 +187,19 @@ pub fn sync(
             reinstalled: Vec::new(),
             kept_user_edits: Vec::new(),
         });
+    }
+
+    let changed: Vec<String> = request.overrides.keys().cloned().collect();
+    let clones = crate::clone::missing_clones(workspace.root(), &plan, &inputs.registry, &changed);
+    if !clones.is_empty() {
+        if !request.clone_missing {
+            return Err(Error::CloneNeeded { clones });
+        }
+        crate::clone::clone_all(workspace.root(), &clones, &mut |line| {
+            on_progress(Progress::Phase {
+                phase: line.to_string(),
+            })
+        })?;
     }
 
     on_progress(Progress::Phase {

@@ -131,8 +131,25 @@ pub enum Error {
     #[error("the sync was cancelled; `pyproject.toml` and `uv.lock` were restored")]
     Cancelled,
 
+    #[error("{}", render_clones(clones))]
+    CloneNeeded {
+        clones: Vec<crate::clone::PlannedClone>,
+    },
+
     #[error("{message}")]
     Internal { message: String },
+}
+
+fn render_clones(clones: &[crate::clone::PlannedClone]) -> String {
+    let mut out = String::from("these dev packages are not cloned yet:");
+    for clone in clones {
+        out.push_str(&format!(
+            "\n  {} from {} into {}",
+            clone.package, clone.url, clone.path
+        ));
+    }
+    out.push_str("\n  hint: run again with `--yes` to clone them");
+    out
 }
 
 fn render_problems(problems: &[Problem]) -> String {
@@ -179,6 +196,7 @@ impl Error {
             Error::UvMissing { .. } | Error::UvTooOld { .. } => codes::BACKEND_UNAVAILABLE,
             Error::UvFailed { .. } => codes::BACKEND_FAILED,
             Error::Cancelled => codes::CANCELLED,
+            Error::CloneNeeded { .. } => codes::CLONE_NEEDED,
             Error::Internal { .. } => codes::INTERNAL,
         }
     }

@@ -7,13 +7,18 @@
 //! files so that a failure or a kill never leaves them half-changed, [`uv`]
 //! runs the backend, and [`engine`] ties a reconcile together.
 
+pub mod actor;
+pub mod check;
+pub mod clone;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod fsutil;
 pub mod manifest;
 pub mod plan;
 pub mod pyproject;
 pub mod registry;
+pub mod server;
 pub mod state;
 pub mod status;
 pub mod transaction;

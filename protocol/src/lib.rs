@@ -1,9 +1,24 @@
-//! What hpm's daemon and its clients agree on: error codes and the shapes of
-//! the reports they exchange. No IO lives here.
+//! What hpm's daemon and its clients agree on: the JSON-RPC API (one
+//! jsonrpsee trait, served by `hpmd`, called by `hpmctl` and editors), the
+//! event stream, error codes, and where the socket lives. No IO here beyond
+//! reading the environment for the socket path.
+//!
+//! Reports (`status`, `sync`) travel as JSON objects whose fields are
+//! documented in the README; the engine owns their Rust types.
 
-/// hpm's own JSON-RPC error codes (the server-error range of JSON-RPC 2.0 is
-/// left to the transport). Each error object carries a `data` payload with
-/// the problems found (`file`, `line`, `column`, `package`, `message`, `hint`).
+use std::path::PathBuf;
+
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+use serde::{Deserialize, Serialize};
+
+/// The version both sides must share; a client meeting another replaces it.
+pub const PROTOCOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// hpm's own JSON-RPC error codes (the standard ones, -32700 to -32603, come
+/// from jsonrpsee). Each error object carries a `data` payload: `{"problems":
+/// [{"file", "line", "column", "package", "message", "hint"}]}`.
 pub mod codes {
     /// No `hpm.yaml` in the folder or its parents.
     pub const NOT_A_WORKSPACE: i32 = 1001;
@@ -21,6 +36,146 @@ pub mod codes {
     pub const BACKEND_FAILED: i32 = 1007;
     /// The job was cancelled; files were restored.
     pub const CANCELLED: i32 = 1008;
+    /// A dev package's folder is missing; call again with `clone: true`.
+    pub const CLONE_NEEDED: i32 = 1009;
     /// A bug in hpm.
     pub const INTERNAL: i32 = 1099;
+}
+
+/// The daemon's answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: String,
+    pub pid: u32,
+    /// What this daemon can do (`sync`, `events`, `cancel`, …).
+    pub capabilities: Vec<String>,
+    /// Workspaces it has open.
+    pub workspaces: Vec<String>,
+}
+
+/// A change to the environment: each is one reconcile of one workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Reconcile; `mode` applies to this run only.
+    Sync {
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        force: bool,
+    },
+    /// Set the workspace mode and reconcile.
+    Switch { mode: String },
+    /// Set (or with `mode: null`, drop) per-package modes and reconcile.
+    Use {
+        packages: Vec<String>,
+        mode: Option<String>,
+        /// Clone a dev package whose folder is missing from the registry's repo.
+        #[serde(default)]
+        clone: bool,
+    },
+}
+
+/// One event of the stream; `seq` rises by one per event, so a gap means
+/// events were missed and the client should re-read `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// The workspace root the event is about.
+    pub workspace: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventBody {
+    JobStarted {
+        job: u64,
+        change: Change,
+    },
+    /// A phase of the job, or one line of uv's output.
+    Progress {
+        job: u64,
+        line: String,
+    },
+    JobFinished {
+        job: u64,
+        report: serde_json::Value,
+    },
+    JobFailed {
+        job: u64,
+        code: i32,
+        message: String,
+    },
+    /// The job failed after writing files; they were restored.
+    RolledBack {
+        job: u64,
+    },
+    /// A journal left by a killed run was rolled back.
+    Recovered {
+        restored: Vec<String>,
+        kept_user_edits: Vec<String>,
+    },
+    StatusChanged,
+    ManifestInvalid {
+        message: String,
+        problems: serde_json::Value,
+    },
+}
+
+/// The API. Every method that takes `workspace` takes the root folder
+/// holding `hpm.yaml` (absolute).
+#[rpc(server, client, namespace = "hpm")]
+pub trait HpmApi {
+    /// Version and capability handshake.
+    #[method(name = "hello")]
+    async fn hello(&self) -> Result<Hello, ErrorObjectOwned>;
+
+    /// The workspace's status (see the README for the fields).
+    #[method(name = "status")]
+    async fn status(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned>;
+
+    /// Queues a change and answers with the sync report when it is done. An
+    /// equal change already queued is merged with this one.
+    #[method(name = "apply")]
+    async fn apply(
+        &self,
+        workspace: PathBuf,
+        change: Change,
+    ) -> Result<serde_json::Value, ErrorObjectOwned>;
+
+    /// Cancels the workspace's running job (uv is killed, files restored)
+    /// and drops the queued ones. Answers whether a job was running.
+    #[method(name = "cancel")]
+    async fn cancel(&self, workspace: PathBuf) -> Result<bool, ErrorObjectOwned>;
+
+    /// CI's checks: manifest valid, pyproject matches the plan, lock current,
+    /// no local path source outside dev.
+    #[method(name = "check")]
+    async fn check(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned>;
+
+    /// Stops the daemon after the job in flight finishes or rolls back.
+    #[method(name = "shutdown")]
+    async fn shutdown(&self) -> Result<(), ErrorObjectOwned>;
+
+    /// Every event of every workspace (clients filter by `workspace`).
+    #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = Event)]
+    async fn subscribe_events(&self) -> SubscriptionResult;
+}
+
+/// The socket path: `HPM_SOCKET`, else `hpm/hpmd.sock` in the user runtime
+/// dir (`$XDG_RUNTIME_DIR`), else in a per-user folder under the temp dir.
+pub fn socket_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("HPM_SOCKET") {
+        return PathBuf::from(path);
+    }
+    let base = directories::BaseDirs::new()
+        .and_then(|dirs| dirs.runtime_dir().map(|dir| dir.join("hpm")))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("hpm-{}", user_id_string())));
+    base.join("hpmd.sock")
+}
+
+fn user_id_string() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "user".to_string())
 }

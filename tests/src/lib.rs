@@ -34,6 +34,15 @@ pub struct World {
     dir: tempfile::TempDir,
 }
 
+impl Drop for World {
+    /// Stops this world's daemon, if one was started.
+    fn drop(&mut self) {
+        if self.socket().exists() {
+            let _ = self.hpmctl().args(["daemon", "stop"]).output();
+        }
+    }
+}
+
 /// The module name hatchling finds for a package name.
 pub fn module_name(package: &str) -> String {
     package.replace('-', "_")
@@ -171,7 +180,13 @@ impl World {
         std::fs::read(self.core().join(relative)).ok()
     }
 
-    /// An `hpmctl` command run in the core folder.
+    /// This world's daemon socket: each world has a daemon of its own.
+    pub fn socket(&self) -> PathBuf {
+        self.root().join("hpmd.sock")
+    }
+
+    /// An `hpmctl` command run in the core folder, talking to this world's
+    /// daemon (started on first use with this command's environment).
     pub fn hpmctl(&self) -> Command {
         let mut command = Command::new(hpmctl_path());
         command
@@ -179,8 +194,19 @@ impl World {
             .env_remove("RUN_MODE")
             .env_remove("HPM_UV")
             .env_remove("VIRTUAL_ENV")
+            .env_remove("HPM_NO_DAEMON")
+            .env("HPM_SOCKET", self.socket())
+            .env("HPM_IDLE_TIMEOUT", "120")
             .env("UV_PYTHON_DOWNLOADS", "never")
             .stdin(Stdio::null());
+        command
+    }
+
+    /// `hpmctl --no-daemon`: the engine runs in the command's own process,
+    /// for tests that inject faults through its environment or kill it.
+    pub fn hpmctl_in_process(&self) -> Command {
+        let mut command = self.hpmctl();
+        command.arg("--no-daemon");
         command
     }
 

@@ -225,7 +225,7 @@ fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
         &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
     )?;
     let mut child = world
-        .hpmctl()
+        .hpmctl_in_process()
         .args(["switch", "prod"])
         .env("HPM_UV", &hanging)
         .spawn()?;
@@ -279,7 +279,7 @@ fn a_user_edit_during_the_sync_is_not_overwritten() -> anyhow::Result<()> {
         &format!("touch {}\nsleep 2\nexec {} \"$@\"", started.display(), uv),
     )?;
     let child = world
-        .hpmctl()
+        .hpmctl_in_process()
         .args(["switch", "prod"])
         .env("HPM_UV", &slow)
         .stdout(std::process::Stdio::piped())
@@ -314,7 +314,7 @@ fn an_unchanged_workspace_is_a_no_op_without_uv() -> anyhow::Result<()> {
     world.ok(&["sync"])?;
     let missing_uv = world.root().join("no-such-uv");
     let output = world
-        .hpmctl()
+        .hpmctl_in_process()
         .args(["sync"])
         .env("HPM_UV", &missing_uv)
         .output()?;
@@ -330,7 +330,7 @@ fn an_unchanged_workspace_is_a_no_op_without_uv() -> anyhow::Result<()> {
         .replace("dependencies = []", "dependencies = [\"plugin-b\"]");
     std::fs::write(&clone_pyproject, text)?;
     let output = world
-        .hpmctl()
+        .hpmctl_in_process()
         .args(["sync"])
         .env("HPM_UV", &missing_uv)
         .output()?;
@@ -349,7 +349,11 @@ fn a_too_old_uv_is_refused_before_any_file_changes() -> anyhow::Result<()> {
     let world = two_plugin_world()?;
     let pyproject = world.bytes("pyproject.toml");
     let old = fake_uv(world.root(), "0.1.0", "exit 0")?;
-    let output = world.hpmctl().args(["sync"]).env("HPM_UV", &old).output()?;
+    let output = world
+        .hpmctl_in_process()
+        .args(["sync"])
+        .env("HPM_UV", &old)
+        .output()?;
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         stderr(&output).contains("uv 0.1.0 is too old"),

@@ -1,0 +1,122 @@
+//! Reaching `hpmd`: connect to its socket, start it when none answers, and
+//! replace one of another version.
+//!
+//! Two clients starting the daemon at once is safe: `hpmd` takes an exclusive
+//! lock beside its socket before binding, so the second one exits and both
+//! clients connect to the first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hpm_protocol::{Hello, HpmApiClient, PROTOCOL_VERSION};
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use tokio::net::UnixStream;
+
+/// How long a client waits for a daemon it started to answer.
+const READY_WITHIN: Duration = Duration::from_secs(15);
+/// A sync may run for as long as uv needs.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Connects to the daemon at `socket`, without starting one.
+pub async fn connect(socket: &Path) -> std::io::Result<WsClient> {
+    let stream = UnixStream::connect(socket).await?;
+    WsClientBuilder::default()
+        .request_timeout(REQUEST_TIMEOUT)
+        .max_concurrent_requests(1024)
+        .build_with_stream("ws://localhost", stream)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// Connects, starting the daemon when none answers and replacing one whose
+/// version differs from this client's.
+pub async fn connect_or_start(socket: &Path) -> Result<(WsClient, Hello)> {
+    let client = match connect(socket).await {
+        Ok(client) => client,
+        Err(_) => start_and_connect(socket).await?,
+    };
+    let hello = client.hello().await?;
+    if hello.version == PROTOCOL_VERSION {
+        return Ok((client, hello));
+    }
+    eprintln!(
+        "hpm: replacing hpmd {} (pid {}) with {PROTOCOL_VERSION}",
+        hello.version, hello.pid
+    );
+    let _ = client.shutdown().await;
+    drop(client);
+    wait_until_gone(socket).await?;
+    let client = start_and_connect(socket).await?;
+    let hello = client.hello().await?;
+    Ok((client, hello))
+}
+
+async fn start_and_connect(socket: &Path) -> Result<WsClient> {
+    spawn_daemon(socket)?;
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match connect(socket).await {
+            Ok(client) => return Ok(client),
+            Err(error) if started.elapsed() > READY_WITHIN => {
+                bail!(
+                    "hpmd did not answer on `{}` within {}s: {error}\n  hint: see hpmd.log in your state folder, or use `--no-daemon`",
+                    socket.display(),
+                    READY_WITHIN.as_secs()
+                )
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// Waits until nothing answers on `socket` (the old daemon has exited).
+pub async fn wait_until_gone(socket: &Path) -> Result<()> {
+    let started = Instant::now();
+    while UnixStream::connect(socket).await.is_ok() {
+        if started.elapsed() > READY_WITHIN {
+            bail!("hpmd on `{}` did not stop", socket.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Starts `hpmd` in the background, in its own process group so that the
+/// terminal's signals do not reach it.
+fn spawn_daemon(socket: &Path) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let hpmd = hpmd_path();
+    Command::new(&hpmd)
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start `{}`\n  hint: install hpmd beside hpmctl, or use `--no-daemon`",
+                hpmd.display()
+            )
+        })?;
+    Ok(())
+}
+
+/// `HPMD`, else `hpmd` beside this `hpmctl`, else `hpmd` on PATH.
+fn hpmd_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("HPMD") {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hpmd")))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("hpmd"))
+}

@@ -1,0 +1,400 @@
+//! One actor per open workspace: it owns the workspace's reconcile queue and
+//! runs one job at a time on a blocking thread. Others talk to it through
+//! [`WorkspaceHandle`] messages.
+//!
+//! Queue rules: a change equal to one already queued (not yet running)
+//! merges with it, and every caller gets the same answer; `cancel` kills the
+//! running job's uv (the engine rolls back) and drops the queued ones. A job
+//! runs to its end whether or not the client that asked is still connected.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hpm_protocol::{codes, Change, EventBody};
+use jsonrpsee::types::ErrorObjectOwned;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::{self, Progress, SyncRequest};
+use crate::error::Error;
+use crate::events::EventBus;
+use crate::manifest::Mode;
+use crate::uv::CancelToken;
+use crate::workspace::Workspace;
+
+/// The answer to an `apply`: the sync report, or the error as JSON-RPC sends it.
+pub type JobResult = Result<serde_json::Value, ErrorObjectOwned>;
+
+#[derive(Debug)]
+enum Message {
+    Apply {
+        change: Change,
+        reply: oneshot::Sender<JobResult>,
+    },
+    Cancel {
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// A cheap handle to a workspace's actor.
+#[derive(Debug, Clone)]
+pub struct WorkspaceHandle {
+    pub workspace: Workspace,
+    sender: mpsc::UnboundedSender<Message>,
+    /// Whether a job is running, for idle detection and shutdown.
+    busy: Arc<AtomicBool>,
+}
+
+impl WorkspaceHandle {
+    /// Queues `change` and waits for its job to end.
+    pub async fn apply(&self, change: Change) -> JobResult {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Message::Apply { change, reply })
+            .map_err(|_| internal("the workspace's actor has stopped"))?;
+        answer
+            .await
+            .map_err(|_| internal("the workspace's actor dropped the job"))?
+    }
+
+    /// Cancels the running job and the queued ones; whether one was running.
+    pub async fn cancel(&self) -> bool {
+        let (reply, answer) = oneshot::channel();
+        if self.sender.send(Message::Cancel { reply }).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst)
+    }
+}
+
+/// Every open workspace's actor, by root.
+#[derive(Debug)]
+pub struct Workspaces {
+    /// A `std` mutex: held only to look up or insert, never across `.await`.
+    actors: Mutex<HashMap<PathBuf, WorkspaceHandle>>,
+    events: Arc<EventBus>,
+    next_job: Arc<AtomicU64>,
+}
+
+impl Workspaces {
+    pub fn new(events: Arc<EventBus>) -> Self {
+        Workspaces {
+            actors: Mutex::new(HashMap::new()),
+            events,
+            next_job: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// The actor of the workspace at `root`, started on first use (which
+    /// rolls back a journal left by a killed run).
+    pub fn open(&self, root: &Path) -> Result<WorkspaceHandle, Error> {
+        let workspace = Workspace::at(root)?;
+        let mut actors = self.lock();
+        if let Some(handle) = actors.get(workspace.root()) {
+            return Ok(handle.clone());
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let handle = WorkspaceHandle {
+            workspace: workspace.clone(),
+            sender,
+            busy: Arc::new(AtomicBool::new(false)),
+        };
+        recover(&workspace, &self.events);
+        tokio::spawn(run(
+            workspace.clone(),
+            receiver,
+            self.events.clone(),
+            handle.busy.clone(),
+            self.next_job.clone(),
+        ));
+        actors.insert(workspace.root().to_path_buf(), handle.clone());
+        Ok(handle)
+    }
+
+    pub fn roots(&self) -> Vec<String> {
+        self.lock()
+            .keys()
+            .map(|root| root.display().to_string())
+            .collect()
+    }
+
+    pub fn handles(&self) -> Vec<WorkspaceHandle> {
+        self.lock().values().cloned().collect()
+    }
+
+    pub fn any_busy(&self) -> bool {
+        self.lock().values().any(WorkspaceHandle::is_busy)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, WorkspaceHandle>> {
+        match self.actors.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Rolls back a journal a killed run left, before anything else looks at the files.
+fn recover(workspace: &Workspace, events: &EventBus) {
+    match crate::transaction::Transaction::begin(workspace) {
+        Ok((_, Some(recovery))) => events.emit(
+            workspace.root(),
+            EventBody::Recovered {
+                restored: recovery
+                    .restored
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                kept_user_edits: recovery
+                    .kept_user_edits
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            },
+        ),
+        Ok((_, None)) => {}
+        // Busy (a --no-daemon run holds it) or unreadable: the next job reports it.
+        Err(error) => {
+            tracing::warn!(%error, workspace = %workspace.root().display(), "could not check for an interrupted sync")
+        }
+    }
+}
+
+struct Queued {
+    change: Change,
+    replies: Vec<oneshot::Sender<JobResult>>,
+}
+
+struct Running {
+    job: u64,
+    cancel: CancelToken,
+    replies: Vec<oneshot::Sender<JobResult>>,
+    handle: tokio::task::JoinHandle<Result<engine::SyncReport, Error>>,
+}
+
+async fn run(
+    workspace: Workspace,
+    mut receiver: mpsc::UnboundedReceiver<Message>,
+    events: Arc<EventBus>,
+    busy: Arc<AtomicBool>,
+    next_job: Arc<AtomicU64>,
+) {
+    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let mut running: Option<Running> = None;
+    loop {
+        if running.is_none() {
+            if let Some(next) = queue.pop_front() {
+                running = start(
+                    &workspace,
+                    next,
+                    &events,
+                    next_job.fetch_add(1, Ordering::SeqCst),
+                );
+            }
+        }
+        busy.store(running.is_some(), Ordering::SeqCst);
+        let finished = async {
+            match running.as_mut() {
+                Some(job) => Some((&mut job.handle).await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            message = receiver.recv() => match message {
+                Some(Message::Apply { change, reply }) => match queue.iter_mut().find(|queued| queued.change == change) {
+                    Some(queued) => queued.replies.push(reply),
+                    None => queue.push_back(Queued { change, replies: vec![reply] }),
+                },
+                Some(Message::Cancel { reply }) => {
+                    for queued in queue.drain(..) {
+                        answer(queued.replies, Err(to_rpc_error(&Error::Cancelled)));
+                    }
+                    if let Some(job) = &running {
+                        job.cancel.cancel();
+                    }
+                    let _ = reply.send(running.is_some());
+                }
+                None => break,
+            },
+            Some(result) = finished => {
+                if let Some(job) = running.take() {
+                    let result = result.unwrap_or_else(|join_error| Err(Error::Internal {
+                        message: format!("the sync job crashed: {join_error}"),
+                    }));
+                    finish(&workspace, job.job, job.replies, result, &events);
+                }
+            }
+        }
+    }
+}
+
+fn start(
+    workspace: &Workspace,
+    queued: Queued,
+    events: &Arc<EventBus>,
+    job: u64,
+) -> Option<Running> {
+    let request = match sync_request(&queued.change) {
+        Ok(request) => request,
+        Err(error) => {
+            answer(queued.replies, Err(error));
+            return None;
+        }
+    };
+    events.emit(
+        workspace.root(),
+        EventBody::JobStarted {
+            job,
+            change: queued.change.clone(),
+        },
+    );
+    let cancel = CancelToken::new();
+    let handle = {
+        let workspace = workspace.clone();
+        let events = events.clone();
+        let cancel = cancel.clone();
+        tokio::task::spawn_blocking(move || {
+            let root = workspace.root().to_path_buf();
+            let mut on_progress = |progress: Progress| match progress {
+                Progress::Phase { phase } => {
+                    events.emit(&root, EventBody::Progress { job, line: phase })
+                }
+                Progress::Uv { line } => events.emit(&root, EventBody::Progress { job, line }),
+                Progress::Recovered(recovery) => events.emit(
+                    &root,
+                    EventBody::Recovered {
+                        restored: recovery
+                            .restored
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect(),
+                        kept_user_edits: recovery
+                            .kept_user_edits
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect(),
+                    },
+                ),
+            };
+            engine::sync(&workspace, &request, &mut on_progress, &cancel)
+        })
+    };
+    Some(Running {
+        job,
+        cancel,
+        replies: queued.replies,
+        handle,
+    })
+}
+
+fn finish(
+    workspace: &Workspace,
+    job: u64,
+    replies: Vec<oneshot::Sender<JobResult>>,
+    result: Result<engine::SyncReport, Error>,
+    events: &EventBus,
+) {
+    let root = workspace.root();
+    match result {
+        Ok(report) => {
+            let report = serde_json::to_value(&report).unwrap_or_default();
+            events.emit(
+                root,
+                EventBody::JobFinished {
+                    job,
+                    report: report.clone(),
+                },
+            );
+            events.emit(root, EventBody::StatusChanged);
+            answer(replies, Ok(report));
+        }
+        Err(error) => {
+            let rpc_error = to_rpc_error(&error);
+            events.emit(
+                root,
+                EventBody::JobFailed {
+                    job,
+                    code: error.code(),
+                    message: error.to_string(),
+                },
+            );
+            match &error {
+                Error::UvFailed { .. } | Error::Cancelled => {
+                    events.emit(root, EventBody::RolledBack { job })
+                }
+                Error::Invalid { problems } => events.emit(
+                    root,
+                    EventBody::ManifestInvalid {
+                        message: error.to_string(),
+                        problems: serde_json::to_value(problems).unwrap_or_default(),
+                    },
+                ),
+                _ => {}
+            }
+            answer(replies, Err(rpc_error));
+        }
+    }
+}
+
+fn answer(replies: Vec<oneshot::Sender<JobResult>>, result: JobResult) {
+    for reply in replies {
+        // A caller that went away does not stop the others from hearing.
+        let _ = reply.send(result.clone());
+    }
+}
+
+/// The engine request a protocol change asks for.
+pub fn sync_request(change: &Change) -> Result<SyncRequest, ErrorObjectOwned> {
+    let mode = |name: &str| {
+        Mode::new(name)
+            .map_err(|message| ErrorObjectOwned::owned(codes::INVALID_INPUT, message, None::<()>))
+    };
+    Ok(match change {
+        Change::Sync {
+            mode: run_mode,
+            force,
+        } => SyncRequest {
+            run_mode: run_mode.as_deref().map(mode).transpose()?,
+            force: *force,
+            ..SyncRequest::default()
+        },
+        Change::Switch { mode: switch_to } => SyncRequest {
+            switch_to: Some(mode(switch_to)?),
+            ..SyncRequest::default()
+        },
+        Change::Use {
+            packages,
+            mode: package_mode,
+            clone,
+        } => {
+            let package_mode = package_mode.as_deref().map(mode).transpose()?;
+            SyncRequest {
+                overrides: packages
+                    .iter()
+                    .map(|p| (p.clone(), package_mode.clone()))
+                    .collect(),
+                clone_missing: *clone,
+                ..SyncRequest::default()
+            }
+        }
+    })
+}
+
+/// An engine error as a JSON-RPC error object: hpm's code, the message, and
+/// the problems (or planned clones) as `data`.
+pub fn to_rpc_error(error: &Error) -> ErrorObjectOwned {
+    let data = match error {
+        Error::CloneNeeded { clones } => serde_json::json!({ "clones": clones }),
+        _ => serde_json::json!({ "problems": error.problems() }),
+    };
+    ErrorObjectOwned::owned(error.code(), error.to_string(), Some(data))
+}
+
+fn internal(message: &str) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(codes::INTERNAL, message.to_string(), None::<()>)
+}
