@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::engine::{fingerprint, Inputs, SyncRequest};
 use crate::error::Result;
 use crate::manifest::Mode;
-use crate::plan::PlannedSource;
+use std::str::FromStr;
+
+use crate::plan::{GitReference, PlannedSource};
 use crate::registry::normalize_name;
 use crate::workspace::Workspace;
 
@@ -32,6 +34,34 @@ pub struct PackageStatus {
     pub requirement: String,
     /// The version in the environment, `None` when it is not installed.
     pub installed_version: Option<String>,
+    /// Whether what is installed came from the planned source (`None` when
+    /// nothing is installed).
+    pub installed_matches: Option<bool>,
+    /// For a local source: the clone's git state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<RepoState>,
+}
+
+/// A local clone's git state, relative to its upstream branch.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoState {
+    pub path: String,
+    /// The checked-out branch; `None` on a detached HEAD.
+    pub branch: Option<String>,
+    /// The commit checked out (12 hex digits).
+    pub head: Option<String>,
+    /// Uncommitted changes, untracked files included.
+    pub dirty: bool,
+    /// Commits ahead of and behind the upstream; `None` without one.
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+}
+
+/// One installed distribution: its version and, per PEP 610, where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Installed {
+    pub version: String,
+    pub direct_url: Option<serde_json::Value>,
 }
 
 /// Reads the workspace's status without changing anything.
@@ -45,17 +75,27 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
         .last_sync
         .as_ref()
         .is_some_and(|last| last.fingerprint == fingerprint(workspace, &inputs, &plan));
-    let installed = installed_versions(&workspace.venv_path());
+    let installed = installed_distributions(&workspace.venv_path());
     let packages = plan
         .packages
         .iter()
-        .map(|package| PackageStatus {
-            name: package.name.clone(),
-            group: package.group.clone(),
-            mode: package.mode.clone(),
-            source: package.source.clone(),
-            requirement: package.requirement(),
-            installed_version: installed.get(&normalize_name(&package.name)).cloned(),
+        .map(|package| {
+            let dist = installed.get(&package.key);
+            let repo = match &package.source {
+                PlannedSource::Path { path, .. } => repo_state(&workspace.root().join(path), path),
+                _ => None,
+            };
+            PackageStatus {
+                name: package.name.clone(),
+                group: package.group.clone(),
+                mode: package.mode.clone(),
+                source: package.source.clone(),
+                requirement: package.requirement(),
+                installed_version: dist.map(|d| d.version.clone()),
+                installed_matches: dist
+                    .map(|d| installed_matches(workspace.root(), &package.source, d)),
+                repo,
+            }
         })
         .collect();
     Ok(StatusReport {
@@ -66,12 +106,12 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
     })
 }
 
-/// Normalized name → version of every distribution in a virtual environment,
-/// read from the `*.dist-info` folder names in its site-packages.
-pub fn installed_versions(venv: &Path) -> BTreeMap<String, String> {
-    let mut versions = BTreeMap::new();
+/// Normalized name → every distribution in a virtual environment, read from
+/// the `*.dist-info` folders in its site-packages.
+pub fn installed_distributions(venv: &Path) -> BTreeMap<String, Installed> {
+    let mut installed = BTreeMap::new();
     let Ok(libs) = std::fs::read_dir(venv.join("lib")) else {
-        return versions;
+        return installed;
     };
     for python in libs.flatten() {
         let Ok(entries) = std::fs::read_dir(python.path().join("site-packages")) else {
@@ -86,9 +126,102 @@ pub fn installed_versions(venv: &Path) -> BTreeMap<String, String> {
                 continue;
             };
             if let Some((name, version)) = stem.rsplit_once('-') {
-                versions.insert(normalize_name(name), version.to_string());
+                let direct_url = std::fs::read(entry.path().join("direct_url.json"))
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+                installed.insert(
+                    normalize_name(name),
+                    Installed {
+                        version: version.to_string(),
+                        direct_url,
+                    },
+                );
             }
         }
     }
-    versions
+    installed
+}
+
+/// Whether an installed distribution came from `source` (PEP 610).
+fn installed_matches(root: &Path, source: &PlannedSource, installed: &Installed) -> bool {
+    let direct = installed.direct_url.as_ref();
+    let url = direct.and_then(|d| d["url"].as_str()).unwrap_or_default();
+    match source {
+        PlannedSource::Path { path, editable } => {
+            let planned =
+                std::fs::canonicalize(root.join(path)).unwrap_or_else(|_| root.join(path));
+            let installed_path = url.strip_prefix("file://").map(Path::new);
+            let same_folder = installed_path
+                .is_some_and(|p| std::fs::canonicalize(p).is_ok_and(|p| p == planned));
+            let installed_editable = direct
+                .and_then(|d| d["dir_info"]["editable"].as_bool())
+                .unwrap_or(false);
+            same_folder && installed_editable == *editable
+        }
+        PlannedSource::Git {
+            url: planned,
+            reference,
+            ..
+        } => {
+            let requested = direct.and_then(|d| d["vcs_info"]["requested_revision"].as_str());
+            let wanted = match reference {
+                GitReference::Tag(r)
+                | GitReference::Branch(r)
+                | GitReference::Rev(r)
+                | GitReference::Ref(r) => Some(r.as_str()),
+                GitReference::Default => None,
+            };
+            url.trim_start_matches("git+") == planned && requested == wanted
+        }
+        PlannedSource::Index { version, .. } => {
+            let from_index = direct.is_none();
+            let satisfies = match version {
+                Some(specifiers) => match (
+                    pep440_rs::VersionSpecifiers::from_str(specifiers),
+                    pep440_rs::Version::from_str(&installed.version),
+                ) {
+                    (Ok(specifiers), Ok(version)) => specifiers.contains(&version),
+                    _ => false,
+                },
+                None => true,
+            };
+            from_index && satisfies
+        }
+    }
+}
+
+/// The git state of the clone at `folder`, `None` when it is not a repository.
+pub fn repo_state(folder: &Path, path: &str) -> Option<RepoState> {
+    let repo = git2::Repository::open(folder).ok()?;
+    let head = repo.head().ok();
+    let branch = head
+        .as_ref()
+        .filter(|h| h.is_branch())
+        .and_then(|h| h.shorthand().ok().map(str::to_string));
+    let head_id = head.as_ref().and_then(|h| h.target());
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let dirty = repo
+        .statuses(Some(&mut options))
+        .map(|s| !s.is_empty())
+        .unwrap_or(false);
+    let (ahead, behind) = branch
+        .as_deref()
+        .and_then(|name| repo.find_branch(name, git2::BranchType::Local).ok())
+        .and_then(|local| local.upstream().ok())
+        .and_then(|upstream| upstream.get().target())
+        .zip(head_id)
+        .and_then(|(upstream, local)| repo.graph_ahead_behind(local, upstream).ok())
+        .map_or((None, None), |(ahead, behind)| (Some(ahead), Some(behind)));
+    Some(RepoState {
+        path: path.to_string(),
+        branch,
+        head: head_id.map(|id| id.to_string()[..12].to_string()),
+        dirty,
+        ahead,
+        behind,
+    })
 }

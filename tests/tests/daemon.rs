@@ -1,0 +1,589 @@
+//! End-to-end tests of `hpmd` and daemon-mode `hpmctl`: the JSON shapes,
+//! concurrency, cancel, crash recovery, version replacement, stale sockets,
+//! the socket's permissions and peer check, raw JSON-RPC, the commands.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hpm_tests::{describe, fake_uv, git, stderr, stdout, target_dir, Release, World};
+use serde_json::Value;
+
+fn world_with_plugins() -> anyhow::Result<World> {
+    let world = World::new()?;
+    for name in ["plugin-a", "plugin-b"] {
+        world.add_plugin(
+            name,
+            &[
+                Release::new("v1.0.0", "1.0.0"),
+                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+            ],
+        )?;
+        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
+        world.clone_for_dev(name)?;
+    }
+    world.write_manifest(
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
+    )?;
+    Ok(world)
+}
+
+fn json(output: &std::process::Output) -> anyhow::Result<Value> {
+    serde_json::from_str(&stdout(output))
+        .map_err(|e| anyhow::anyhow!("not JSON ({e}):\n{}", describe(output)))
+}
+
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// The daemon's pid, from `hpmctl daemon status --json`.
+fn daemon_pid(world: &World) -> anyhow::Result<u64> {
+    let status = json(&world.ok(&["daemon", "status", "--json"])?)?;
+    status["hello"]["pid"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no daemon: {status}"))
+}
+
+/// Starts this world's daemon with `HPM_UV` set to a uv that first waits
+/// for `release` to exist (so a test can act while a job runs), then runs
+/// the real uv. Writes its pid to `uv.pid`.
+fn start_daemon_with_gated_uv(world: &World) -> anyhow::Result<std::path::PathBuf> {
+    let uv = hpm::uv::Uv::find()?.path;
+    let release = world.root().join("release-uv");
+    let gated = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!(
+            "echo $$ > {pid}\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexec {uv} \"$@\"",
+            pid = world.root().join("uv.pid").display(),
+            release = release.display(),
+            uv = uv.display()
+        ),
+    )?;
+    // The daemon takes uv from its own environment: start a fresh one.
+    world.ok(&["daemon", "stop"])?;
+    let output = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env("HPM_UV", &gated)
+        .output()?;
+    anyhow::ensure!(output.status.success(), "{}", describe(&output));
+    Ok(release)
+}
+
+fn spawn(world: &World, args: &[&str]) -> anyhow::Result<Child> {
+    Ok(world
+        .hpmctl()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?)
+}
+
+#[test]
+fn status_json_has_the_documented_shape_and_follows_the_clone() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["sync"])?;
+    let status = json(&world.ok(&["status", "--json"])?)?;
+    assert_eq!(status["workspace"], world.core().display().to_string());
+    assert_eq!(status["mode"], "dev");
+    assert_eq!(status["in_sync"], true);
+    let a = &status["packages"][0];
+    assert_eq!(a["name"], "plugin-a");
+    assert_eq!(a["group"], Value::Null);
+    assert_eq!(a["mode"], "dev");
+    assert_eq!(
+        a["source"],
+        serde_json::json!({"type": "path", "path": "packages/plugin-a", "editable": true})
+    );
+    assert_eq!(a["requirement"], "plugin-a");
+    assert_eq!(a["installed_version"], "1.1.0.dev0");
+    assert_eq!(a["installed_matches"], true);
+    assert_eq!(a["repo"]["path"], "packages/plugin-a");
+    assert_eq!(a["repo"]["branch"], "main");
+    assert_eq!(a["repo"]["head"].as_str().map(str::len), Some(12));
+    assert_eq!(
+        (
+            a["repo"]["dirty"].clone(),
+            a["repo"]["ahead"].clone(),
+            a["repo"]["behind"].clone()
+        ),
+        (false.into(), 0.into(), 0.into())
+    );
+
+    // A commit and an uncommitted file in the clone show at once.
+    let clone = world.core().join("packages/plugin-a");
+    std::fs::write(clone.join("notes.txt"), "wip")?;
+    git(&clone, &["add", "notes.txt"])?;
+    git(&clone, &["commit", "-q", "-m", "wip"])?;
+    std::fs::write(clone.join("untracked.txt"), "x")?;
+    let status = json(&world.ok(&["status", "--json"])?)?;
+    assert_eq!(status["packages"][0]["repo"]["ahead"], 1);
+    assert_eq!(status["packages"][0]["repo"]["dirty"], true);
+
+    // In prod the installed package matches only after the sync.
+    world.ok(&["switch", "prod"])?;
+    let status = json(&world.ok(&["status", "--json"])?)?;
+    assert_eq!(status["packages"][0]["installed_version"], "1.0.0");
+    assert_eq!(status["packages"][0]["installed_matches"], true);
+    assert_eq!(
+        status["packages"][0]["source"]["reference"],
+        serde_json::json!({"ref": "v1.0.0"})
+    );
+    assert!(status["packages"][0].get("repo").is_none());
+    Ok(())
+}
+
+#[test]
+fn two_clients_at_once_one_syncing_one_reading_status() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["sync"])?;
+    let release = start_daemon_with_gated_uv(&world)?;
+    let syncing = spawn(&world, &["switch", "prod"])?;
+    wait_for("uv to start", || world.root().join("uv.pid").exists())?;
+    // The job is running; status answers meanwhile, and says the plan changed.
+    let status = json(&world.ok(&["status", "--json"])?)?;
+    assert_eq!(
+        status["mode"], "dev",
+        "the switch is remembered only once it succeeds"
+    );
+    std::fs::write(&release, "")?;
+    let output = syncing.wait_with_output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(json(&world.ok(&["status", "--json"])?)?["mode"], "prod");
+    Ok(())
+}
+
+#[test]
+fn cancel_kills_uv_and_restores_the_files() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["sync"])?;
+    let (pyproject, lock) = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
+    let _release = start_daemon_with_gated_uv(&world)?;
+    let syncing = spawn(&world, &["switch", "prod"])?;
+    wait_for("uv to start", || world.root().join("uv.pid").exists())?;
+    assert_ne!(
+        world.bytes("pyproject.toml"),
+        pyproject,
+        "the job had written pyproject.toml"
+    );
+    let cancel = world.ok(&["cancel"])?;
+    assert!(
+        stderr(&cancel).contains("cancelled"),
+        "{}",
+        describe(&cancel)
+    );
+    let output = syncing.wait_with_output()?;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("cancelled"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    assert_eq!(world.bytes("uv.lock"), lock);
+    let uv_pid = std::fs::read_to_string(world.root().join("uv.pid"))?;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", uv_pid.trim())).exists(),
+        "uv's process group was killed"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_daemon_killed_mid_job_is_recovered_by_the_next_one() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["sync"])?;
+    let (pyproject, lock) = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
+    let _release = start_daemon_with_gated_uv(&world)?;
+    let pid = daemon_pid(&world)?;
+    let syncing = spawn(&world, &["switch", "prod"])?;
+    wait_for("uv to start", || world.root().join("uv.pid").exists())?;
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    let uv_pid = std::fs::read_to_string(world.root().join("uv.pid"))?;
+    Command::new("kill").args(["-9", uv_pid.trim()]).status()?;
+    let output = syncing.wait_with_output()?;
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        world.socket().exists(),
+        "a killed daemon leaves its socket behind"
+    );
+    assert!(world.core().join(".hpm/journal/journal.json").exists());
+
+    // The next command starts a new daemon over the stale socket, which rolls back.
+    let status = json(&world.ok(&["status", "--json"])?)?;
+    assert_eq!(status["mode"], "dev");
+    assert_ne!(daemon_pid(&world)?, pid);
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    assert_eq!(world.bytes("uv.lock"), lock);
+    assert!(!world.core().join(".hpm/journal").exists());
+    Ok(())
+}
+
+#[test]
+fn a_daemon_of_another_version_is_replaced() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    let mut old = Command::new(target_dir().join("hpmd"))
+        .args(["--socket", &world.socket().display().to_string()])
+        .env("HPMD_REPORT_VERSION", "0.0.1-old")
+        .stdin(Stdio::null())
+        .spawn()?;
+    wait_for("the old daemon", || {
+        UnixStream::connect(world.socket()).is_ok()
+    })?;
+    let status = json(&world.ok(&["daemon", "status", "--json"])?)?;
+    assert_eq!(status["hello"]["version"], "0.0.1-old");
+
+    let output = world.ok(&["status"])?;
+    assert!(
+        stderr(&output).contains("replacing hpmd 0.0.1-old"),
+        "{}",
+        describe(&output)
+    );
+    assert!(old.wait()?.success(), "the old daemon shut down cleanly");
+    let status = json(&world.ok(&["daemon", "status", "--json"])?)?;
+    assert_eq!(status["hello"]["version"], env!("CARGO_PKG_VERSION"));
+    Ok(())
+}
+
+#[test]
+fn the_socket_is_private_and_other_users_are_refused() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["daemon", "start"])?;
+    let socket_mode = std::fs::metadata(world.socket())?.permissions().mode() & 0o777;
+    assert_eq!(socket_mode, 0o600);
+    // The folder the daemon made for a socket is 0700.
+    let private = world.root().join("private/dir");
+    let output = world
+        .hpmctl()
+        .args([
+            "daemon",
+            "start",
+            "--socket",
+            &private.join("s.sock").display().to_string(),
+        ])
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(
+        std::fs::metadata(&private)?.permissions().mode() & 0o777,
+        0o700
+    );
+    world
+        .hpmctl()
+        .args([
+            "daemon",
+            "stop",
+            "--socket",
+            &private.join("s.sock").display().to_string(),
+        ])
+        .output()?;
+
+    if !nix_is_root() {
+        eprintln!("skipped the other-user part: it needs root to act as another user");
+        return Ok(());
+    }
+    // Open the socket's mode so that only the peer-uid check stands in the way.
+    std::fs::set_permissions(world.socket(), std::fs::Permissions::from_mode(0o666))?;
+    std::fs::set_permissions(world.root(), std::fs::Permissions::from_mode(0o755))?;
+    let hello = r#"{"jsonrpc":"2.0","id":1,"method":"hpm_hello"}"#;
+    let as_nobody = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "--unix-socket",
+        ])
+        .arg(world.socket())
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-d",
+            hello,
+            "http://localhost/",
+        ])
+        .output()?;
+    assert!(
+        !as_nobody.status.success(),
+        "another user got an answer: {}",
+        describe(&as_nobody)
+    );
+    assert!(
+        !stdout(&as_nobody).contains("result"),
+        "{}",
+        describe(&as_nobody)
+    );
+    // The same request as this user is answered.
+    let as_me = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--unix-socket"])
+        .arg(world.socket())
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-d",
+            hello,
+            "http://localhost/",
+        ])
+        .output()?;
+    assert!(
+        stdout(&as_me).contains("\"result\""),
+        "{}",
+        describe(&as_me)
+    );
+    Ok(())
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| stdout(&o).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A raw HTTP POST of `body` on the socket; the JSON answer.
+fn raw_post(world: &World, body: &str) -> anyhow::Result<Value> {
+    let mut stream = UnixStream::connect(world.socket())?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    Ok(serde_json::from_str(body.trim())?)
+}
+
+#[test]
+fn malformed_json_rpc_gets_the_standard_errors() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["daemon", "start"])?;
+    assert_eq!(raw_post(&world, "{not json")?["error"]["code"], -32700);
+    assert_eq!(
+        raw_post(&world, r#"{"jsonrpc":"2.0","id":1,"method":"hpm_nope"}"#)?["error"]["code"],
+        -32601
+    );
+    assert_eq!(
+        raw_post(
+            &world,
+            r#"{"jsonrpc":"2.0","id":1,"method":"hpm_status","params":[42]}"#
+        )?["error"]["code"],
+        -32602
+    );
+    assert_eq!(
+        raw_post(&world, r#"{"id":1,"method":7}"#)?["error"]["code"],
+        -32600
+    );
+    let batch = raw_post(
+        &world,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"hpm_hello"},{"jsonrpc":"2.0","id":2,"method":"hpm_nope"}]"#,
+    )?;
+    let answers = batch.as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 2, "{batch}");
+    // hpm's own errors carry their code and the problems as data.
+    let missing = world.root().join("nowhere");
+    let error = raw_post(
+        &world,
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"hpm_status","params":["{}"]}}"#,
+            missing.display()
+        ),
+    )?;
+    assert_eq!(error["error"]["code"], 1001, "{error}");
+    Ok(())
+}
+
+#[test]
+fn equal_queued_requests_merge_and_events_are_numbered() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["sync"])?;
+    let release = start_daemon_with_gated_uv(&world)?;
+    let mut events = spawn(&world, &["events", "--json"])?;
+    std::thread::sleep(Duration::from_millis(300));
+    let first = spawn(&world, &["switch", "prod"])?;
+    wait_for("uv to start", || world.root().join("uv.pid").exists())?;
+    // Two equal syncs queue behind the running switch and become one job.
+    let second = spawn(&world, &["sync", "--force"])?;
+    let third = spawn(&world, &["sync", "--force"])?;
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&release, "")?;
+    for child in [first, second, third] {
+        let output = child.wait_with_output()?;
+        assert!(output.status.success(), "{}", describe(&output));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    events.kill()?;
+    let output = events.wait_with_output()?;
+    let events: Vec<Value> = stdout(&output)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let started = events
+        .iter()
+        .filter(|e| e["event"] == "job_started")
+        .count();
+    assert_eq!(started, 2, "the two equal syncs merged: {events:#?}");
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "sequence numbers rise by one: {seqs:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "progress"
+            && e["line"].as_str().is_some_and(|l| l.contains("Resolved"))));
+    assert!(events.iter().any(|e| e["event"] == "status_changed"));
+    Ok(())
+}
+
+#[test]
+fn dev_clones_a_missing_package_only_when_told_to() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
+    )?;
+    std::fs::remove_dir_all(world.core().join("packages/plugin-b"))?;
+    world.ok(&["sync"])?;
+    let output = world.run(&["dev", "plugin-b"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("not cloned yet"),
+        "{}",
+        describe(&output)
+    );
+    assert!(stderr(&output).contains("--yes"), "{}", describe(&output));
+    assert!(!world.core().join("packages/plugin-b").exists());
+
+    world.ok(&["dev", "plugin-b", "--yes"])?;
+    assert!(world.core().join("packages/plugin-b/.git").exists());
+    assert_eq!(world.imported_version("plugin-b")?, "1.1.0.dev0");
+    // An existing clone with uncommitted work is used as it is, never touched.
+    let module = world.core().join("packages/plugin-a/plugin_a/__init__.py");
+    std::fs::write(&module, "VERSION = \"uncommitted\"\n")?;
+    world.ok(&["dev", "plugin-a", "--yes"])?;
+    assert_eq!(
+        std::fs::read_to_string(&module)?,
+        "VERSION = \"uncommitted\"\n"
+    );
+    assert_eq!(world.imported_version("plugin-a")?, "uncommitted");
+    Ok(())
+}
+
+#[test]
+fn check_passes_on_a_synced_prod_workspace_and_names_what_is_wrong() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["switch", "prod"])?;
+    let output = world.ok(&["check", "--json"])?;
+    assert_eq!(json(&output)?["ok"], true);
+
+    let pyproject = world.read("pyproject.toml")?.replace(
+        &format!(
+            "plugin-a = {{ git = \"{}\", tag = \"v1.0.0\" }}",
+            world.remote_url("plugin-a")
+        ),
+        "plugin-a = { path = \"packages/plugin-a\", editable = true }",
+    );
+    std::fs::write(world.core().join("pyproject.toml"), pyproject)?;
+    let output = world.run(&["check"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("pyproject: `pyproject.toml` does not match the plan"),
+        "{message}"
+    );
+    assert!(
+        message.contains("local-source: `plugin-a` is in prod mode but has a local path source"),
+        "{message}"
+    );
+    assert!(
+        message.contains("lock: `uv.lock` is not current"),
+        "{message}"
+    );
+    Ok(())
+}
+
+#[test]
+fn init_writes_a_manifest_once() -> anyhow::Result<()> {
+    let world = World::new()?;
+    let output = world.hpmctl_in_process().arg("init").output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let manifest = world.read("hpm.yaml")?;
+    assert!(manifest.contains("version: 1") && world.core().join("hpm-registry").is_dir());
+    let output = world.hpmctl_in_process().arg("init").output()?;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(stderr(&output).contains("already exists"));
+    assert_eq!(world.read("hpm.yaml")?, manifest);
+    // The manifest it writes is valid: a sync with no packages succeeds.
+    let output = world.hpmctl_in_process().arg("sync").output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    Ok(())
+}
+
+#[test]
+fn no_daemon_runs_leave_no_daemon_behind_and_the_daemon_exits_when_idle() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    let output = world.hpmctl_in_process().args(["sync"]).output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(!world.socket().exists(), "--no-daemon started no daemon");
+
+    let output = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env("HPM_IDLE_TIMEOUT", "1")
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let pid = daemon_pid(&world)?;
+    wait_for("the idle daemon to exit", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })?;
+    assert!(!world.socket().exists(), "it removed its socket");
+    Ok(())
+}
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["daemon", "start"])?;
+    let pid = daemon_pid(&world)?;
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    wait_for("the daemon to exit", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })?;
+    assert!(!world.socket().exists());
+    let output = world.ok(&["daemon", "status"])?;
+    assert!(stdout(&output).contains("not running"));
+    Ok(())
+}
+
+#[test]
+fn completions_are_generated_from_the_commands() -> anyhow::Result<()> {
+    let world = World::new()?;
+    let output = world
+        .hpmctl_in_process()
+        .args(["completions", "bash"])
+        .output()?;
+    assert!(output.status.success());
+    for word in ["switch", "status", "check", "events"] {
+        assert!(stdout(&output).contains(word), "{word} missing");
+    }
+    Ok(())
+}
