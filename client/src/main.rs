@@ -62,10 +62,33 @@ enum Command {
         #[command(subcommand)]
         action: DaemonAction,
     },
+    /// Plugin groups: select, deselect, list.
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     #[command(flatten)]
     Change(ChangeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupAction {
+    /// Select an option (an exclusive group's selection is replaced) and sync.
+    Add {
+        group: String,
+        #[arg(long)]
+        option: String,
+    },
+    /// Deselect an option and sync.
+    Remove {
+        group: String,
+        #[arg(long)]
+        option: String,
+    },
+    /// Each group with its options, the selected ones marked.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +239,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "`cancel` needs the daemon: an in-process sync is cancelled with Ctrl-C"
                 ),
             }
+        }
+        Command::Group {
+            action: GroupAction::List,
+        } => {
+            let workspace = find_workspace()?;
+            render::groups(&workspace.load_manifest().map_err(Failure::from)?, cli.json)
+        }
+        Command::Group { action } => {
+            let workspace = find_workspace()?;
+            let backend = backend().await?;
+            let change = match action {
+                GroupAction::Add { group, option } => Change::Group {
+                    group,
+                    option,
+                    select: true,
+                },
+                GroupAction::Remove { group, option } => Change::Group {
+                    group,
+                    option,
+                    select: false,
+                },
+                GroupAction::List => return Ok(()),
+            };
+            let report = apply(&backend, &workspace, change, cli.json).await?;
+            render::sync_report(&report, cli.json)
         }
         Command::Change(change) => {
             let workspace = find_workspace()?;

@@ -219,6 +219,38 @@ pub fn check(report: &Value, json: bool) -> anyhow::Result<()> {
     .into())
 }
 
+/// `hpmctl group list`.
+pub fn groups(manifest: &hpm::manifest::Manifest, json: bool) -> anyhow::Result<()> {
+    if json {
+        let groups: serde_json::Map<String, Value> = manifest
+            .groups
+            .iter()
+            .map(|(name, group)| {
+                let body = serde_json::json!({ "options": group.options, "selected": group.selected, "multiple": group.multiple });
+                (name.clone(), body)
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&groups)?);
+        return Ok(());
+    }
+    for (name, group) in &manifest.groups {
+        let options: Vec<String> = group
+            .options
+            .iter()
+            .map(|option| {
+                if group.selected.contains(option) {
+                    format!("*{option}")
+                } else {
+                    option.clone()
+                }
+            })
+            .collect();
+        let kind = if group.multiple { "any of" } else { "one of" };
+        println!("{name}: {kind} {}", options.join(", "));
+    }
+    Ok(())
+}
+
 pub fn hello(hello: Option<&Hello>, socket: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         let body = match hello {

@@ -382,6 +382,18 @@ pub fn sync_request(change: &Change) -> Result<SyncRequest, ErrorObjectOwned> {
                 ..SyncRequest::default()
             }
         }
+        Change::Group {
+            group,
+            option,
+            select,
+        } => SyncRequest {
+            group_edit: Some(engine::GroupEdit {
+                group: group.clone(),
+                option: option.clone(),
+                select: *select,
+            }),
+            ..SyncRequest::default()
+        },
     })
 }
 

@@ -37,9 +37,20 @@ pub struct SyncRequest {
     pub force: bool,
     /// Kill uv when it runs longer than this.
     pub uv_timeout: Option<std::time::Duration>,
+    /// A group selection to write into `hpm.yaml` before syncing; reverted
+    /// when the sync fails.
+    pub group_edit: Option<GroupEdit>,
     /// Clone the packages this request puts into dev whose folder is
     /// missing; without it, such packages fail with `Error::CloneNeeded`.
     pub clone_missing: bool,
+}
+
+/// Select or deselect one option of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEdit {
+    pub group: String,
+    pub option: String,
+    pub select: bool,
 }
 
 /// A step of a reconcile worth telling the user about.
@@ -156,10 +167,42 @@ pub fn sync(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &CancelToken,
 ) -> Result<SyncReport> {
-    let (mut transaction, recovery) = Transaction::begin(workspace)?;
+    let (transaction, recovery) = Transaction::begin(workspace)?;
     if let Some(recovery) = recovery {
         on_progress(Progress::Recovered(recovery));
     }
+    let Some(edit) = &request.group_edit else {
+        return reconcile(workspace, request, transaction, on_progress, cancel);
+    };
+    // The manifest edit happens under the workspace lock, and is undone when
+    // the sync fails, unless the user changed the file again meanwhile.
+    let manifest_path = workspace.manifest_path();
+    let original =
+        std::fs::read_to_string(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
+    let edited = crate::manifest_edit::set_selected(
+        &original,
+        &manifest_path,
+        &edit.group,
+        &edit.option,
+        edit.select,
+    )?;
+    write_atomic(&manifest_path, edited.as_bytes()).map_err(|e| Error::write(&manifest_path, e))?;
+    let result = reconcile(workspace, request, transaction, on_progress, cancel);
+    if result.is_err() && std::fs::read_to_string(&manifest_path).is_ok_and(|now| now == edited) {
+        write_atomic(&manifest_path, original.as_bytes())
+            .map_err(|e| Error::write(&manifest_path, e))?;
+    }
+    result
+}
+
+/// The reconcile proper, with the workspace lock held by `transaction`.
+fn reconcile(
+    workspace: &Workspace,
+    request: &SyncRequest,
+    mut transaction: Transaction,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
+) -> Result<SyncReport> {
     let inputs = Inputs::read(workspace)?;
     let mode = inputs.mode(request);
     let overrides = inputs.overrides(request);

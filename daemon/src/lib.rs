@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod manifest;
+pub mod manifest_edit;
 pub mod plan;
 pub mod pyproject;
 pub mod registry;

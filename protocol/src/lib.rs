@@ -74,6 +74,12 @@ pub enum Change {
         #[serde(default)]
         clone: bool,
     },
+    /// Select (or deselect) a group's option in `hpm.yaml` and reconcile.
+    Group {
+        group: String,
+        option: String,
+        select: bool,
+    },
 }
 
 /// One event of the stream; `seq` rises by one per event, so a gap means

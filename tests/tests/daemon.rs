@@ -587,3 +587,48 @@ fn completions_are_generated_from_the_commands() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn group_add_switches_the_selected_option_keeping_the_manifest_layout() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    let manifest = "# the demo\nversion: 1\nmode: dev\nregistry: ./hpm-registry\ngroups:\n  slot:   # one plugin at a time\n    options: [plugin-a, plugin-b]\n    selected: plugin-a   # today's choice\n";
+    world.write_manifest(manifest)?;
+    world.ok(&["sync"])?;
+    assert!(world.imported_version("plugin-a").is_ok());
+
+    world.ok(&["group", "add", "slot", "--option", "plugin-b"])?;
+    assert_eq!(
+        world.read("hpm.yaml")?,
+        manifest.replace("selected: plugin-a   #", "selected: plugin-b   #")
+    );
+    assert!(world.imported_version("plugin-b").is_ok());
+    assert!(
+        world.imported_version("plugin-a").is_err(),
+        "the exclusive group dropped plugin-a"
+    );
+    let list = stdout(&world.ok(&["group", "list"])?);
+    assert_eq!(list.trim(), "slot: one of plugin-a, *plugin-b");
+
+    // An unknown option changes nothing.
+    let before = world.read("hpm.yaml")?;
+    let output = world.run(&["group", "add", "slot", "--option", "ghost"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("`ghost` is not an option of group `slot`"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.read("hpm.yaml")?, before);
+
+    // A selection whose sync fails is reverted in hpm.yaml too.
+    std::fs::remove_dir_all(world.core().join("packages/plugin-a"))?;
+    let output = world.run(&["group", "add", "slot", "--option", "plugin-a"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("local folder `packages/plugin-a` does not exist"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.read("hpm.yaml")?, before);
+    Ok(())
+}
