@@ -3,7 +3,8 @@
 #   builds hpm, makes each plugin a git repo with a prod tag (v1.0.0) and a
 #   staging tag (v1.1.0.dev0) pushed to a local bare remote (file://, standing
 #   in for GitHub), then: sync in dev, edit a plugin and see the edit without
-#   a reinstall, switch to staging and prod, show the status.
+#   a reinstall, switch to staging and prod, show the status, swap a group's
+#   plugin, run the CI check. hpmctl talks to hpmd, which it starts.
 # The example lives in ${HPM_EXAMPLE_DIR:-target/hpm-example}; rerunning starts afresh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,8 +14,11 @@ work="${HPM_EXAMPLE_DIR:-$repo/target/hpm-example}"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "building hpm"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl -p hpm-daemon
 hpmctl="$repo/target/release/hpmctl"
+# The example's own daemon (hpmctl starts it on first use), stopped at the end.
+export HPM_SOCKET="$work/hpmd.sock"
+trap '"$hpmctl" daemon stop >/dev/null 2>&1 || true' EXIT
 if ! command -v uv >/dev/null && ! python3 -c 'import uv' 2>/dev/null; then
     step "installing uv (python3 -m pip install uv)"
     python3 -m pip install --quiet uv
@@ -67,8 +71,15 @@ step "hpmctl switch prod   (git stable tags)"
 "$hpmctl" switch prod
 demo
 
-step "hpmctl status"
+step "hpmctl status   (mode, source, installed version, and each clone's git state)"
 "$hpmctl" status
+
+step "hpmctl group add greeter --option greeter-fr   (swap the plugin in a slot)"
+"$hpmctl" group add greeter --option greeter-fr
+demo
+
+step "hpmctl check   (what CI runs: plan, lock, no local sources outside dev)"
+"$hpmctl" check
 
 step "pyproject.toml as hpm left it (comments kept)"
 cat pyproject.toml
