@@ -203,6 +203,7 @@ fn reconcile(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &CancelToken,
 ) -> Result<SyncReport> {
+    let started = std::time::Instant::now();
     let inputs = Inputs::read(workspace)?;
     let mode = inputs.mode(request);
     let overrides = inputs.overrides(request);
@@ -259,6 +260,10 @@ fn reconcile(
     let uv = found.map_err(|_| Error::Internal {
         message: "looking for uv crashed".to_string(),
     })??;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "read, planned and validated"
+    );
     let pyproject_path = workspace.pyproject_path();
     let pyproject_text = String::from_utf8(inputs.pyproject.clone()).map_err(|_| {
         Error::invalid(crate::Problem::new("is not UTF-8 text").in_file(&pyproject_path))
@@ -324,6 +329,10 @@ fn reconcile(
         },
         cancel,
     );
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "uv finished"
+    );
     if let Err(error) = run {
         transaction.rollback()?;
         return Err(error);
@@ -351,6 +360,10 @@ fn reconcile(
         CommitOutcome::UserEditKept => None,
     };
     new_state.save(&workspace.state_path())?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "committed"
+    );
     Ok(SyncReport {
         mode,
         outcome: SyncOutcome::Synced,

@@ -66,6 +66,7 @@ pub struct Installed {
 
 /// Reads the workspace's status without changing anything.
 pub fn status(workspace: &Workspace) -> Result<StatusReport> {
+    let started = std::time::Instant::now();
     let inputs = Inputs::read(workspace)?;
     let request = SyncRequest::default();
     let mode = inputs.mode(&request);
@@ -76,15 +77,13 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
         .as_ref()
         .is_some_and(|last| last.fingerprint == fingerprint(workspace, &inputs, &plan));
     let installed = installed_distributions(&workspace.venv_path());
-    let packages = plan
+    let repos = repo_states(workspace.root(), &plan.packages);
+    let packages: Vec<PackageStatus> = plan
         .packages
         .iter()
-        .map(|package| {
+        .zip(repos)
+        .map(|(package, repo)| {
             let dist = installed.get(&package.key);
-            let repo = match &package.source {
-                PlannedSource::Path { path, .. } => repo_state(&workspace.root().join(path), path),
-                _ => None,
-            };
             PackageStatus {
                 name: package.name.clone(),
                 group: package.group.clone(),
@@ -98,6 +97,11 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
             }
         })
         .collect();
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        packages = packages.len(),
+        "status"
+    );
     Ok(StatusReport {
         workspace: workspace.root().display().to_string(),
         mode,
@@ -188,6 +192,35 @@ fn installed_matches(root: &Path, source: &PlannedSource, installed: &Installed)
             from_index && satisfies
         }
     }
+}
+
+/// Each package's clone state (`None` for non-local sources), computed on
+/// as many threads as there are cores: each clone costs a work-tree scan.
+fn repo_states(root: &Path, packages: &[crate::plan::PlannedPackage]) -> Vec<Option<RepoState>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = packages.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = packages
+            .chunks(chunk)
+            .map(|chunk| {
+                let handle = scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|package| match &package.source {
+                            PlannedSource::Path { path, .. } => repo_state(&root.join(path), path),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                });
+                (chunk.len(), handle)
+            })
+            .collect();
+        // A chunk that crashed reports no repo state, keeping the order.
+        handles
+            .into_iter()
+            .flat_map(|(len, handle)| handle.join().unwrap_or_else(|_| vec![None; len]))
+            .collect()
+    })
 }
 
 /// The git state of the clone at `folder`, `None` when it is not a repository.

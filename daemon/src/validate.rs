@@ -12,7 +12,7 @@ use crate::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use crate::registry::normalize_name;
 
 /// How many remotes are asked at once.
-const PARALLEL_REMOTES: usize = 8;
+const PARALLEL_REMOTES: usize = 32;
 
 /// What a remote advertises.
 #[derive(Debug, Clone, Default)]

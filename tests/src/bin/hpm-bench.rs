@@ -13,6 +13,13 @@
 //! - mode switch: `hpmctl switch prod` from dev, against `uv sync` given the
 //!   very files and arguments hpm handed it (goal: hpm within 5% of uv);
 //!
+//! - the daemon, with every package in dev (a git clone each): `status`
+//!   round trip over the socket (goal: p99 under 2 ms), `hpmctl status
+//!   --json` end to end against `uv pip list` plus `git status` in each clone
+//!   (goal: 10× faster), 32 concurrent clients × 500 requests (every one
+//!   answered), and the daemon's resident memory afterwards (goal: under
+//!   30 MB);
+//!
 //! and, in-process, resolve + pyproject transform for 1000 packages (goal:
 //! under 20 ms). Caches are warmed first so both sides see the same state.
 
@@ -41,7 +48,24 @@ struct SizeResult {
     uv_noop: Duration,
     hpm_switch: Duration,
     uv_switch: Duration,
+    daemon: DaemonResult,
 }
+
+#[derive(Debug)]
+struct DaemonResult {
+    rpc_p50: Duration,
+    rpc_p99: Duration,
+    hpmctl_status: Duration,
+    by_hand_status: Duration,
+    concurrent_answered: usize,
+    concurrent_sent: usize,
+    concurrent_elapsed: Duration,
+    rss_kib: u64,
+}
+
+const RPC_RUNS: usize = 200;
+const CLIENTS: usize = 32;
+const REQUESTS_PER_CLIENT: usize = 500;
 
 fn main() -> Result<()> {
     let mut sizes = vec![10, 50, 200];
@@ -128,23 +152,126 @@ fn measure_world(size: usize, uv: &Path) -> Result<SizeResult> {
     }))?;
     let uv_noop =
         median((0..UV_NOOP_RUNS).map(|_| time_uv(uv, &world.core(), &["sync".to_string()])))?;
+
+    eprintln!("  daemon (every package in dev)");
+    world.ok(&["switch", "dev"])?;
+    let daemon = measure_daemon(&world, &names, uv)?;
     Ok(SizeResult {
         packages: size,
         hpm_noop,
         uv_noop,
         hpm_switch,
         uv_switch,
+        daemon,
     })
+}
+
+fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonResult> {
+    use hpm_protocol::HpmApiClient;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let root = world.core();
+    let socket = world.socket();
+    let (rpc, pid, concurrent) = runtime.block_on(async {
+        let client = connect(&socket).await?;
+        let pid = client.hello().await?.pid;
+        let mut latencies = Vec::new();
+        for _ in 0..RPC_RUNS {
+            let started = Instant::now();
+            client.status(root.clone()).await?;
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        // 32 clients, each on its own connection; every 50th request is a status.
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..CLIENTS {
+            let socket = socket.clone();
+            let root = root.clone();
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&socket).await?;
+                let mut answered = 0;
+                for request in 0..REQUESTS_PER_CLIENT {
+                    let ok = if request % 50 == 0 {
+                        client.status(root.clone()).await.is_ok()
+                    } else {
+                        client.hello().await.is_ok()
+                    };
+                    answered += usize::from(ok);
+                }
+                anyhow::Ok(answered)
+            }));
+        }
+        let mut answered = 0;
+        for task in tasks {
+            answered += task.await??;
+        }
+        anyhow::Ok((latencies, pid, (answered, started.elapsed())))
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    let hpmctl_status = median((0..11).map(|_| {
+        let started = Instant::now();
+        world.ok(&["status", "--json"]).map(|_| started.elapsed())
+    }))?;
+    // The same information by hand: what is installed, and each clone's state.
+    let by_hand_status = median((0..3).map(|_| {
+        let started = Instant::now();
+        let listed = Command::new(uv)
+            .args(["pip", "list", "--format", "json"])
+            .current_dir(&root)
+            .output()?;
+        anyhow::ensure!(
+            listed.status.success(),
+            "uv pip list failed:\n{}",
+            describe(&listed)
+        );
+        for name in names {
+            let clone = root.join("packages").join(name);
+            let git = Command::new("git")
+                .args(["status", "--porcelain=v2", "--branch"])
+                .current_dir(&clone)
+                .output()?;
+            anyhow::ensure!(
+                git.status.success(),
+                "git status failed in {}",
+                clone.display()
+            );
+        }
+        Ok(started.elapsed())
+    }))?;
+    Ok(DaemonResult {
+        rpc_p50: rpc[rpc.len() / 2],
+        rpc_p99: rpc[(rpc.len() * 99 / 100).min(rpc.len() - 1)],
+        hpmctl_status,
+        by_hand_status,
+        concurrent_answered: concurrent.0,
+        concurrent_sent: CLIENTS * REQUESTS_PER_CLIENT,
+        concurrent_elapsed: concurrent.1,
+        rss_kib,
+    })
+}
+
+async fn connect(socket: &Path) -> Result<jsonrpsee::ws_client::WsClient> {
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    Ok(jsonrpsee::ws_client::WsClientBuilder::default()
+        .request_timeout(Duration::from_secs(600))
+        .build_with_stream("ws://localhost", stream)
+        .await?)
 }
 
 /// The uv command line hpm reported in its progress (`running uv sync …`).
 fn uv_arguments(progress: &str) -> Result<Vec<String>> {
     for line in progress.lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-        if let Some(command) = event["phase"]
-            .as_str()
-            .and_then(|p| p.strip_prefix("running uv "))
-        {
+        // In-process progress has `phase`; the daemon's events have `line`.
+        let phase = event["phase"].as_str().or(event["line"].as_str());
+        if let Some(command) = phase.and_then(|p| p.strip_prefix("running uv ")) {
             return Ok(command.split(' ').map(str::to_string).collect());
         }
     }
@@ -281,6 +408,46 @@ fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> Str
             ms(r.uv_switch),
             overhead * 100.0,
             if overhead <= 0.05 { "yes" } else { "**no**" }
+        );
+    }
+    for r in results {
+        let d = &r.daemon;
+        let _ = writeln!(
+            out,
+            "| {} | `status` over the socket, p50 / p99 of {RPC_RUNS} | {:.2} / {:.2} ms | – | – | p99 < 2 ms | {} |",
+            r.packages,
+            ms(d.rpc_p50),
+            ms(d.rpc_p99),
+            if ms(d.rpc_p99) < 2.0 { "yes" } else { "**no**" }
+        );
+        let speedup = d.by_hand_status.as_secs_f64() / d.hpmctl_status.as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            out,
+            "| {} | `hpmctl status --json` vs `uv pip list` + `git status` per clone | {:.1} ms | {:.1} ms | {speedup:.1}× faster | ≥ 10× faster | {} |",
+            r.packages,
+            ms(d.hpmctl_status),
+            ms(d.by_hand_status),
+            if speedup >= 10.0 { "yes" } else { "**no**" }
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {CLIENTS} clients × {REQUESTS_PER_CLIENT} requests (1 in 50 a `status`) | {}/{} answered in {:.1} s | – | – | all answered | {} |",
+            r.packages,
+            d.concurrent_answered,
+            d.concurrent_sent,
+            d.concurrent_elapsed.as_secs_f64(),
+            if d.concurrent_answered == d.concurrent_sent { "yes" } else { "**no**" }
+        );
+        let _ = writeln!(
+            out,
+            "| {} | daemon RSS after the above, idle | {:.1} MB | – | – | < 30 MB | {} |",
+            r.packages,
+            d.rss_kib as f64 / 1024.0,
+            if d.rss_kib < 30 * 1024 {
+                "yes"
+            } else {
+                "**no**"
+            }
         );
     }
     let _ = writeln!(
