@@ -240,27 +240,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             }
         }
-        Command::Group {
-            action: GroupAction::List,
-        } => {
-            let workspace = find_workspace()?;
-            render::groups(&workspace.load_manifest().map_err(Failure::from)?, cli.json)
-        }
         Command::Group { action } => {
             let workspace = find_workspace()?;
+            let (group, option, select) = match action {
+                GroupAction::List => {
+                    let manifest = workspace.load_manifest().map_err(Failure::from)?;
+                    return render::groups(&manifest, cli.json);
+                }
+                GroupAction::Add { group, option } => (group, option, true),
+                GroupAction::Remove { group, option } => (group, option, false),
+            };
             let backend = backend().await?;
-            let change = match action {
-                GroupAction::Add { group, option } => Change::Group {
-                    group,
-                    option,
-                    select: true,
-                },
-                GroupAction::Remove { group, option } => Change::Group {
-                    group,
-                    option,
-                    select: false,
-                },
-                GroupAction::List => return Ok(()),
+            let change = Change::Group {
+                group,
+                option,
+                select,
             };
             let report = apply(&backend, &workspace, change, cli.json).await?;
             render::sync_report(&report, cli.json)

@@ -89,6 +89,13 @@ pub fn event(event: &Event, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let what = match &event.body {
+        EventBody::JobQueued { change, merged } => {
+            format!(
+                "queued{}: {}",
+                if *merged { " (merged)" } else { "" },
+                serde_json::to_string(change)?
+            )
+        }
         EventBody::JobStarted { job, change } => {
             format!("job {job} started: {}", serde_json::to_string(change)?)
         }

@@ -206,10 +206,21 @@ async fn run(
         };
         tokio::select! {
             message = receiver.recv() => match message {
-                Some(Message::Apply { change, reply }) => match queue.iter_mut().find(|queued| queued.change == change) {
-                    Some(queued) => queued.replies.push(reply),
-                    None => queue.push_back(Queued { change, replies: vec![reply] }),
-                },
+                Some(Message::Apply { change, reply }) => {
+                    let merged = match queue.iter_mut().find(|queued| queued.change == change) {
+                        Some(queued) => {
+                            queued.replies.push(reply);
+                            true
+                        }
+                        None => {
+                            queue.push_back(Queued { change: change.clone(), replies: vec![reply] });
+                            false
+                        }
+                    };
+                    if running.is_some() {
+                        events.emit(workspace.root(), EventBody::JobQueued { change, merged });
+                    }
+                }
                 Some(Message::Cancel { reply }) => {
                     for queued in queue.drain(..) {
                         answer(queued.replies, Err(to_rpc_error(&Error::Cancelled)));

@@ -96,6 +96,12 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventBody {
+    /// A change was queued behind a running job; `merged` when it joined an
+    /// equal change already waiting.
+    JobQueued {
+        change: Change,
+        merged: bool,
+    },
     JobStarted {
         job: u64,
         change: Change,

@@ -214,7 +214,10 @@ impl World {
     pub fn run(&self, args: &[&str]) -> Output {
         match self.hpmctl().args(args).output() {
             Ok(output) => output,
-            Err(error) => panic_free_output(&format!("cannot run hpmctl: {error}")),
+            Err(error) => panic_free_output(&format!(
+                "cannot run {}: {error} (build the binaries first: cargo build --workspace, as tests/run does)",
+                hpmctl_path().display()
+            )),
         }
     }
 
@@ -306,8 +309,8 @@ fn panic_free_output(message: &str) -> Output {
     }
 }
 
-/// The `hpmctl` built beside this test binary (`cargo test --workspace`
-/// builds it); `HPMCTL` overrides.
+/// The `hpmctl` built beside this test binary (`tests/run` builds it before
+/// testing); `HPMCTL` overrides.
 pub fn hpmctl_path() -> PathBuf {
     if let Some(path) = std::env::var_os("HPMCTL") {
         return PathBuf::from(path);

@@ -410,36 +410,81 @@ fn malformed_json_rpc_gets_the_standard_errors() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads a child's stdout lines into a shared list as they come.
+fn collect_lines(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(out) = child.stdout.take() {
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().map(|mut l| l.push(line)).ok();
+            }
+        });
+    }
+    lines
+}
+
 #[test]
 fn equal_queued_requests_merge_and_events_are_numbered() -> anyhow::Result<()> {
     let world = world_with_plugins()?;
     world.ok(&["sync"])?;
     let release = start_daemon_with_gated_uv(&world)?;
-    let mut events = spawn(&world, &["events", "--json"])?;
-    std::thread::sleep(Duration::from_millis(300));
+    let mut events_child = spawn(&world, &["events", "--json"])?;
+    let lines = collect_lines(&mut events_child);
+    let events = || -> Vec<Value> {
+        lines
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let first = spawn(&world, &["switch", "prod"])?;
     wait_for("uv to start", || world.root().join("uv.pid").exists())?;
     // Two equal syncs queue behind the running switch and become one job.
     let second = spawn(&world, &["sync", "--force"])?;
     let third = spawn(&world, &["sync", "--force"])?;
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("both syncs to be queued", || {
+        events()
+            .iter()
+            .filter(|e| e["event"] == "job_queued")
+            .count()
+            == 2
+    })?;
+    let queued: Vec<Value> = events()
+        .into_iter()
+        .filter(|e| e["event"] == "job_queued")
+        .collect();
+    assert_eq!(
+        (queued[0]["merged"].clone(), queued[1]["merged"].clone()),
+        (false.into(), true.into())
+    );
     std::fs::write(&release, "")?;
     for child in [first, second, third] {
         let output = child.wait_with_output()?;
         assert!(output.status.success(), "{}", describe(&output));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    events.kill()?;
-    let output = events.wait_with_output()?;
-    let events: Vec<Value> = stdout(&output)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let started = events
+    wait_for("the sync job to finish", || {
+        events()
+            .iter()
+            .filter(|e| e["event"] == "job_finished")
+            .count()
+            == 2
+    })?;
+    events_child.kill()?;
+    events_child.wait()?;
+    let events = events();
+    let syncs_started = events
         .iter()
-        .filter(|e| e["event"] == "job_started")
+        .filter(|e| e["event"] == "job_started" && e["change"]["kind"] == "sync")
         .count();
-    assert_eq!(started, 2, "the two equal syncs merged: {events:#?}");
+    assert_eq!(
+        syncs_started, 1,
+        "the two equal syncs ran as one job: {events:#?}"
+    );
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert!(
         seqs.windows(2).all(|w| w[1] == w[0] + 1),

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Exit after this many seconds without a client or a job (`--idle-timeout`).
 const DEFAULT_IDLE_SECONDS: u64 = 1800;
+/// Syncs of different workspaces and status reads run on these threads.
+const MAX_BLOCKING_THREADS: usize = 8;
 
 fn main() -> ExitCode {
     match run() {
@@ -54,7 +56,13 @@ fn run() -> anyhow::Result<()> {
         }
     }
     init_logging()?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    // Few threads: hpmd's work is one sync per workspace plus short reads.
+    // Every blocking thread costs a malloc arena, so their number is capped.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let bound = match server::bind(&socket)? {
             Startup::Bound(bound) => bound,
