@@ -114,6 +114,30 @@ pub fn event(event: &Event, json: bool) -> anyhow::Result<()> {
         ),
         EventBody::StatusChanged => "status changed".to_string(),
         EventBody::ManifestInvalid { message, .. } => format!("manifest invalid: {message}"),
+        EventBody::ManifestValid => "manifest valid again".to_string(),
+        EventBody::PackageModeChanged { package, from, to } => format!(
+            "{package}: mode {} -> {to}",
+            from.as_deref().unwrap_or("(none)")
+        ),
+        EventBody::RepoChanged {
+            package,
+            changed,
+            repo,
+        } => format!(
+            "{package}: {} changed (branch {}, head {}, {})",
+            changed.join(", "),
+            repo["branch"].as_str().unwrap_or("(detached)"),
+            repo["head"].as_str().unwrap_or("-"),
+            if repo["dirty"].as_bool().unwrap_or(false) {
+                "dirty"
+            } else {
+                "clean"
+            }
+        ),
+        EventBody::RegistryUpdated { report } => {
+            format!("registry updated: {}", serde_json::to_string(report)?)
+        }
+        EventBody::WatchDegraded { message } => format!("warning: {message}"),
     };
     println!("#{} {}  {what}", event.seq, event.workspace);
     Ok(())

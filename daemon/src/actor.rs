@@ -7,7 +7,7 @@
 //! running job's uv (the engine rolls back) and drops the queued ones. A job
 //! runs to its end whether or not the client that asked is still connected.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,9 +16,11 @@ use hpm_protocol::{codes, Change, EventBody};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{self, Progress, SyncRequest};
+use crate::engine::{self, Inputs, Progress, SyncRequest};
 use crate::error::Error;
 use crate::events::EventBus;
+use crate::hub::WatchHub;
+use crate::live::{self, SharedLiveView};
 use crate::manifest::Mode;
 use crate::uv::CancelToken;
 use crate::workspace::Workspace;
@@ -44,6 +46,9 @@ pub struct WorkspaceHandle {
     sender: mpsc::UnboundedSender<Message>,
     /// Whether a job is running, for idle detection and shutdown.
     busy: Arc<AtomicBool>,
+    /// The dev clones' git states and how the workspace is watched, kept
+    /// current by the live task.
+    pub live: SharedLiveView,
 }
 
 impl WorkspaceHandle {
@@ -79,14 +84,17 @@ pub struct Workspaces {
     actors: Mutex<HashMap<PathBuf, WorkspaceHandle>>,
     events: Arc<EventBus>,
     next_job: Arc<AtomicU64>,
+    /// The file watcher every workspace's live task registers with.
+    hub: Arc<WatchHub>,
 }
 
 impl Workspaces {
-    pub fn new(events: Arc<EventBus>) -> Self {
+    pub fn new(events: Arc<EventBus>, hub: Arc<WatchHub>) -> Self {
         Workspaces {
             actors: Mutex::new(HashMap::new()),
             events,
             next_job: Arc::new(AtomicU64::new(1)),
+            hub,
         }
     }
 
@@ -103,6 +111,7 @@ impl Workspaces {
             workspace: workspace.clone(),
             sender,
             busy: Arc::new(AtomicBool::new(false)),
+            live: SharedLiveView::default(),
         };
         recover(&workspace, &self.events);
         tokio::spawn(run(
@@ -112,6 +121,7 @@ impl Workspaces {
             handle.busy.clone(),
             self.next_job.clone(),
         ));
+        live::spawn(handle.clone(), self.hub.clone(), self.events.clone());
         actors.insert(workspace.root().to_path_buf(), handle.clone());
         Ok(handle)
     }
@@ -186,6 +196,12 @@ async fn run(
 ) {
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut running: Option<Running> = None;
+    let mut modes = {
+        let workspace = workspace.clone();
+        tokio::task::spawn_blocking(move || package_modes(&workspace))
+            .await
+            .unwrap_or_default()
+    };
     loop {
         if running.is_none() {
             if let Some(next) = queue.pop_front() {
@@ -237,6 +253,9 @@ async fn run(
                     let result = result.unwrap_or_else(|join_error| Err(Error::Internal {
                         message: format!("the sync job crashed: {join_error}"),
                     }));
+                    if let Ok(report) = &result {
+                        announce_mode_changes(&workspace, &mut modes, &report.plan, &events);
+                    }
                     finish(&workspace, job.job, job.replies, result, &events);
                 }
             }
@@ -348,6 +367,46 @@ fn finish(
                 _ => {}
             }
             answer(replies, Err(rpc_error));
+        }
+    }
+}
+
+/// Each package's mode in the plan the workspace is synced to, by name
+/// (empty when the inputs cannot be read).
+fn package_modes(workspace: &Workspace) -> BTreeMap<String, Mode> {
+    let Ok(inputs) = Inputs::read(workspace) else {
+        return BTreeMap::new();
+    };
+    let request = SyncRequest::default();
+    let mode = inputs.mode(&request);
+    match inputs.resolve(workspace, &mode, &inputs.overrides(&request)) {
+        Ok(plan) => plan
+            .packages
+            .into_iter()
+            .map(|package| (package.name, package.mode))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+/// Emits `package_mode_changed` for each package whose mode the job changed.
+fn announce_mode_changes(
+    workspace: &Workspace,
+    modes: &mut BTreeMap<String, Mode>,
+    plan: &crate::plan::Plan,
+    events: &EventBus,
+) {
+    for package in &plan.packages {
+        let before = modes.insert(package.name.clone(), package.mode.clone());
+        if before.as_ref() != Some(&package.mode) {
+            events.emit(
+                workspace.root(),
+                EventBody::PackageModeChanged {
+                    package: package.name.clone(),
+                    from: before.map(|mode| mode.to_string()),
+                    to: package.mode.to_string(),
+                },
+            );
         }
     }
 }

@@ -1,10 +1,13 @@
-//! Small file-system helpers every writer in hpm shares: content hashes, and
+//! Small file-system helpers every writer in hpm shares: content hashes,
 //! atomic replacement of a file (temp file, fsync, rename, fsync folder,
-//! permissions kept).
+//! permissions kept), and the record of what hpm itself wrote, so that the
+//! daemon's watcher can tell its own writes from the user's.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -54,8 +57,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         temp.as_file().set_permissions(permissions)?;
     }
     temp.as_file().sync_all()?;
+    record_own_write(path, bytes);
     temp.persist(path).map_err(|error| error.error)?;
     sync_dir(dir)
+}
+
+/// How many recent writes are remembered; a watcher sees a write within
+/// a debounce period, long before this many more happen.
+const OWN_WRITES_KEPT: usize = 512;
+
+/// The (path, content hash) of this process's recent writes. A `std` mutex:
+/// held only to push or search, never across `.await`.
+static OWN_WRITES: Mutex<VecDeque<(PathBuf, String)>> = Mutex::new(VecDeque::new());
+
+fn record_own_write(path: &Path, bytes: &[u8]) {
+    let mut writes = match OWN_WRITES.lock() {
+        Ok(writes) => writes,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if writes.len() == OWN_WRITES_KEPT {
+        writes.pop_front();
+    }
+    writes.push_back((path.to_path_buf(), sha256_hex(bytes)));
+}
+
+/// Whether this process wrote `path` with content hashing to `hash`
+/// recently.
+pub fn is_own_write(path: &Path, hash: &str) -> bool {
+    let writes = match OWN_WRITES.lock() {
+        Ok(writes) => writes,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    writes.iter().any(|(p, h)| p == path && h == hash)
 }
 
 /// Removes a file if it exists and makes the removal durable.

@@ -14,6 +14,8 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod fsutil;
+pub mod hub;
+pub mod live;
 pub mod manifest;
 pub mod manifest_edit;
 pub mod plan;

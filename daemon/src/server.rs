@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actor::{to_rpc_error, Workspaces};
 use crate::events::EventBus;
+use crate::hub::WatchHub;
 
 /// How `hpmd` runs.
 #[derive(Debug, Clone)]
@@ -51,10 +52,10 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(shutdown: CancellationToken) -> Arc<Daemon> {
+    pub fn new(shutdown: CancellationToken, hub: Arc<WatchHub>) -> Arc<Daemon> {
         let events = Arc::new(EventBus::default());
         Arc::new(Daemon {
-            workspaces: Workspaces::new(events.clone()),
+            workspaces: Workspaces::new(events.clone(), hub),
             events,
             shutdown,
             connections: AtomicUsize::new(0),
@@ -266,7 +267,7 @@ impl HpmApiServer for Rpc {
             .open(&workspace)
             .map_err(|e| to_rpc_error(&e))?;
         blocking(move || {
-            crate::status::status(&handle.workspace)
+            crate::status::status_with(&handle.workspace, Some(&handle.live))
                 .map(|report| serde_json::to_value(report).unwrap_or_default())
         })
         .await

@@ -1,13 +1,15 @@
 //! The workspace as it is: the plan, what the environment has installed, and
 //! whether the last sync still matches the inputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::engine::{fingerprint, Inputs, SyncRequest};
 use crate::error::Result;
+use crate::hub::WatchMode;
+use crate::live::SharedLiveView;
 use crate::manifest::Mode;
 use std::str::FromStr;
 
@@ -22,6 +24,10 @@ pub struct StatusReport {
     pub mode: Mode,
     /// Whether the inputs still match the last successful sync.
     pub in_sync: bool,
+    /// How the daemon watches the workspace (`native` or `polling`);
+    /// absent when no daemon does (`--no-daemon`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watching: Option<WatchMode>,
     pub packages: Vec<PackageStatus>,
 }
 
@@ -66,6 +72,22 @@ pub struct Installed {
 
 /// Reads the workspace's status without changing anything.
 pub fn status(workspace: &Workspace) -> Result<StatusReport> {
+    status_with(workspace, None)
+}
+
+/// The status, taking each dev clone's git state from the daemon's live
+/// view (which its watcher keeps current) where it has one.
+pub fn status_with(workspace: &Workspace, live: Option<&SharedLiveView>) -> Result<StatusReport> {
+    let (cached, watching) = match live {
+        Some(live) => {
+            let view = match live.lock() {
+                Ok(view) => view,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            (view.repos.clone(), view.watching)
+        }
+        None => (HashMap::new(), None),
+    };
     let started = std::time::Instant::now();
     let inputs = Inputs::read(workspace)?;
     let request = SyncRequest::default();
@@ -77,7 +99,7 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
         .as_ref()
         .is_some_and(|last| last.fingerprint == fingerprint(workspace, &inputs, &plan));
     let installed = installed_distributions(&workspace.venv_path());
-    let repos = repo_states(workspace.root(), &plan.packages);
+    let repos = repo_states(workspace.root(), &plan.packages, &cached);
     let packages: Vec<PackageStatus> = plan
         .packages
         .iter()
@@ -106,6 +128,7 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
         workspace: workspace.root().display().to_string(),
         mode,
         in_sync,
+        watching,
         packages,
     })
 }
@@ -196,7 +219,11 @@ fn installed_matches(root: &Path, source: &PlannedSource, installed: &Installed)
 
 /// Each package's clone state (`None` for non-local sources), computed on
 /// as many threads as there are cores: each clone costs a work-tree scan.
-fn repo_states(root: &Path, packages: &[crate::plan::PlannedPackage]) -> Vec<Option<RepoState>> {
+fn repo_states(
+    root: &Path,
+    packages: &[crate::plan::PlannedPackage],
+    cached: &HashMap<std::path::PathBuf, RepoState>,
+) -> Vec<Option<RepoState>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = packages.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
@@ -207,7 +234,15 @@ fn repo_states(root: &Path, packages: &[crate::plan::PlannedPackage]) -> Vec<Opt
                     chunk
                         .iter()
                         .map(|package| match &package.source {
-                            PlannedSource::Path { path, .. } => repo_state(&root.join(path), path),
+                            PlannedSource::Path { path, .. } => {
+                                match cached.get(&root.join(path)) {
+                                    Some(state) => Some(RepoState {
+                                        path: path.clone(),
+                                        ..state.clone()
+                                    }),
+                                    None => repo_state(&root.join(path), path),
+                                }
+                            }
                             _ => None,
                         })
                         .collect::<Vec<_>>()

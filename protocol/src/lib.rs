@@ -129,10 +129,39 @@ pub enum EventBody {
         restored: Vec<String>,
         kept_user_edits: Vec<String>,
     },
+    /// Something `status` shows changed (a sync ended, an input was saved,
+    /// a clone moved); re-read it.
     StatusChanged,
+    /// `hpm.yaml` or a registry entry is wrong; the environment was left as
+    /// it was. `problems` name the file, line and column.
     ManifestInvalid {
         message: String,
         problems: serde_json::Value,
+    },
+    /// The inputs are valid again after a `manifest_invalid`.
+    ManifestValid,
+    /// A package's effective mode changed (a switch, `use`, `reset`, `dev`).
+    PackageModeChanged {
+        package: String,
+        from: Option<String>,
+        to: String,
+    },
+    /// A dev clone's git state changed without any command: `changed` lists
+    /// which of `dirty`, `branch`, `head`, `ahead`, `behind` moved; `repo`
+    /// is the new state (as in `status`).
+    RepoChanged {
+        package: String,
+        changed: Vec<String>,
+        repo: serde_json::Value,
+    },
+    /// `registry update` fetched a git registry; `report` lists the packages
+    /// added and removed and the refs that moved.
+    RegistryUpdated {
+        report: serde_json::Value,
+    },
+    /// The OS watch limit was hit; the workspace is polled instead.
+    WatchDegraded {
+        message: String,
     },
 }
 

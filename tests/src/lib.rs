@@ -340,3 +340,113 @@ pub fn fake_uv(dir: &Path, version: &str, body: &str) -> Result<PathBuf> {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     Ok(path)
 }
+
+/// Waits up to a minute for `condition`, checking every 20 ms.
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        if std::time::Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// `hpmctl events --json` running in the background, its lines collected
+/// by a reader thread; killed when dropped.
+#[derive(Debug)]
+pub struct EventStream {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl EventStream {
+    /// Subscribes to `world`'s daemon (starting it if needed) and waits until
+    /// the subscription is live, so that no later event is missed.
+    pub fn follow(world: &World) -> Result<EventStream> {
+        use std::io::BufRead;
+        let mut child = world
+            .hpmctl()
+            .args(["events", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    sink.lock().map(|mut l| l.push(line)).ok();
+                }
+            });
+        }
+        let stream = EventStream { child, lines };
+        // A status read emits no event, but a sync does: wait until the
+        // daemon knows the subscriber by asking it to do a no-op sync and
+        // seeing its events arrive.
+        wait_for("the event subscription", || {
+            let _ = world.run(&["sync"]);
+            !stream.events().is_empty()
+        })?;
+        Ok(stream)
+    }
+
+    /// Every event received so far, parsed.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.lines
+            .lock()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|line| serde_json::from_str(line).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every event received so far named `name`.
+    pub fn named(&self, name: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|event| event["event"] == name)
+            .collect()
+    }
+
+    /// How many events have arrived; a mark to look past later.
+    pub fn len(&self) -> usize {
+        self.events().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The events after `mark` (a [`EventStream::len`]).
+    pub fn since(&self, mark: usize) -> Vec<serde_json::Value> {
+        self.events().into_iter().skip(mark).collect()
+    }
+
+    /// Waits until an event after `mark` satisfies `matches`; returns it.
+    pub fn wait(
+        &self,
+        mark: usize,
+        what: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let mut found = None;
+        wait_for(what, || {
+            found = self.since(mark).into_iter().find(|event| matches(event));
+            found.is_some()
+        })
+        .with_context(|| format!("events so far: {:#?}", self.since(mark)))?;
+        found.context("no event")
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -6,9 +6,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use hpm_tests::{describe, fake_uv, git, stderr, stdout, target_dir, Release, World};
+use hpm_tests::{describe, fake_uv, git, stderr, stdout, target_dir, wait_for, Release, World};
 use serde_json::Value;
 
 fn world_with_plugins() -> anyhow::Result<World> {
@@ -33,15 +32,6 @@ fn world_with_plugins() -> anyhow::Result<World> {
 fn json(output: &std::process::Output) -> anyhow::Result<Value> {
     serde_json::from_str(&stdout(output))
         .map_err(|e| anyhow::anyhow!("not JSON ({e}):\n{}", describe(output)))
-}
-
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
 }
 
 /// The daemon's pid, from `hpmctl daemon status --json`.

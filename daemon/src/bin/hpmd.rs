@@ -1,6 +1,8 @@
 //! `hpmd`: hpm's per-user daemon. Usually started by `hpmctl` on demand;
 //! `hpmd --socket PATH` runs it by hand. Logs go to `hpmd.log` in the user
 //! state folder (`HPM_LOG` sets the level, e.g. `HPM_LOG=debug`).
+//! `HPMD_MAX_WATCHES` caps the inotify watches it uses; workspaces beyond
+//! the cap are polled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,7 +75,10 @@ fn run() -> anyhow::Result<()> {
         };
         tracing::info!(socket = %socket.display(), pid = std::process::id(), "hpmd listening");
         let shutdown = CancellationToken::new();
-        let daemon = Daemon::new(shutdown.clone());
+        let max_watches = std::env::var("HPMD_MAX_WATCHES")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        let daemon = Daemon::new(shutdown.clone(), hpm::hub::WatchHub::new(max_watches));
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         tokio::spawn(async move {

@@ -1,0 +1,254 @@
+//! End-to-end tests of the live environment: the real `hpmd` watching a
+//! workspace, with nothing asked of it, follows saves of `hpm.yaml` (by
+//! rename as vim does, and in place), reports invalid saves, coalesces
+//! bursts, ignores its own writes, sees a dev clone's commits, branch
+//! switches and edits, and falls back to polling at the watch limit.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hpm_tests::{describe, git, module_name, stdout, wait_for, EventStream, Release, World};
+use serde_json::Value;
+
+const ONE_PLUGIN: &str = "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a]\n";
+const TWO_PLUGINS: &str =
+    "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n";
+
+/// Two plugins with dev clones; the manifest names only `plugin-a`; synced
+/// through the world's daemon.
+fn synced_world() -> anyhow::Result<World> {
+    let world = World::new()?;
+    for name in ["plugin-a", "plugin-b"] {
+        world.add_plugin(
+            name,
+            &[
+                Release::new("v1.0.0", "1.0.0"),
+                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+            ],
+        )?;
+        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
+        world.clone_for_dev(name)?;
+    }
+    world.write_manifest(ONE_PLUGIN)?;
+    world.ok(&["sync"])?;
+    Ok(world)
+}
+
+fn status(world: &World) -> anyhow::Result<Value> {
+    let output = world.ok(&["status", "--json"])?;
+    serde_json::from_str(&stdout(&output))
+        .map_err(|e| anyhow::anyhow!("not JSON ({e}):\n{}", describe(&output)))
+}
+
+/// Saves a file the way vim does: write a temp file beside it, rename it over.
+fn save_by_rename(path: &Path, text: &str) -> anyhow::Result<()> {
+    let temp = path.with_extension("yaml.swp-hpm-test");
+    std::fs::write(&temp, text)?;
+    std::fs::rename(&temp, path)?;
+    Ok(())
+}
+
+fn is_job_finished(event: &Value) -> bool {
+    event["event"] == "job_finished"
+}
+
+#[test]
+fn saving_the_manifest_by_rename_or_in_place_resyncs_the_environment() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    let events = EventStream::follow(&world)?;
+
+    let mark = events.len();
+    save_by_rename(&world.core().join("hpm.yaml"), TWO_PLUGINS)?;
+    events.wait(mark, "the resync after a save by rename", is_job_finished)?;
+    assert!(world.read("pyproject.toml")?.contains("plugin-b"));
+    assert_eq!(world.imported_version("plugin-b")?, "1.1.0.dev0");
+
+    let mark = events.len();
+    std::fs::write(
+        world.core().join("hpm.yaml"),
+        TWO_PLUGINS.replace("[plugin-a, plugin-b]", "[plugin-b]"),
+    )?;
+    events.wait(mark, "the resync after an in-place save", is_job_finished)?;
+    assert!(!world.read("pyproject.toml")?.contains("plugin-a"));
+    Ok(())
+}
+
+#[test]
+fn an_invalid_save_is_reported_with_its_line_and_fixing_it_resyncs() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    let events = EventStream::follow(&world)?;
+    let pyproject = world.bytes("pyproject.toml");
+    let lock = world.bytes("uv.lock");
+
+    let mark = events.len();
+    std::fs::write(
+        world.core().join("hpm.yaml"),
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a\n",
+    )?;
+    let invalid = events.wait(mark, "manifest_invalid", |e| {
+        e["event"] == "manifest_invalid"
+    })?;
+    let problem = &invalid["problems"][0];
+    assert!(
+        problem["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("hpm.yaml"))
+            && problem["line"].as_u64().is_some(),
+        "the problem names the file and line: {invalid:#}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !events
+            .since(mark)
+            .iter()
+            .any(|e| e["event"] == "job_started"),
+        "no reconcile runs on an invalid manifest"
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
+    assert_eq!(world.bytes("uv.lock"), lock);
+
+    let mark = events.len();
+    std::fs::write(world.core().join("hpm.yaml"), TWO_PLUGINS)?;
+    events.wait(mark, "manifest_valid", |e| e["event"] == "manifest_valid")?;
+    events.wait(mark, "the resync after the fix", is_job_finished)?;
+    assert!(world.read("pyproject.toml")?.contains("plugin-b"));
+    Ok(())
+}
+
+#[test]
+fn a_burst_of_saves_costs_at_most_two_reconciles() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    let events = EventStream::follow(&world)?;
+    let mark = events.len();
+    // 20 saves within 2 seconds, alternating between two plans.
+    for i in 0..20 {
+        let text = if i % 2 == 1 { TWO_PLUGINS } else { ONE_PLUGIN };
+        std::fs::write(world.core().join("hpm.yaml"), format!("# save {i}\n{text}"))?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The last save names both plugins; wait until the environment has it.
+    wait_for("the environment to follow the last save", || {
+        status(&world).is_ok_and(|s| {
+            s["in_sync"] == true && s["packages"].as_array().is_some_and(|p| p.len() == 2)
+        })
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    let started = events
+        .since(mark)
+        .into_iter()
+        .filter(|e| e["event"] == "job_started")
+        .count();
+    assert!(
+        (1..=2).contains(&started),
+        "{started} reconciles for a burst of 20 saves: {:#?}",
+        events.since(mark)
+    );
+    assert!(world.read("pyproject.toml")?.contains("plugin-b"));
+    Ok(())
+}
+
+#[test]
+fn the_daemons_own_writes_do_not_trigger_a_resync() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    let events = EventStream::follow(&world)?;
+    let mark = events.len();
+    // A switch rewrites pyproject.toml; a group edit rewrites hpm.yaml.
+    world.ok(&["switch", "prod"])?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let started: Vec<Value> = events
+        .since(mark)
+        .into_iter()
+        .filter(|e| e["event"] == "job_started")
+        .collect();
+    assert_eq!(started.len(), 1, "only the switch ran: {started:#?}");
+    assert_eq!(started[0]["change"]["kind"], "switch");
+    Ok(())
+}
+
+#[test]
+fn a_dev_clones_edit_commit_and_branch_switch_are_seen_without_a_command() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    let events = EventStream::follow(&world)?;
+    let clone = world.core().join("packages/plugin-a");
+    let repo_changed = |field: &'static str| {
+        move |e: &Value| {
+            e["event"] == "repo_changed"
+                && e["package"] == "plugin-a"
+                && e["changed"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|f| f == field))
+        }
+    };
+
+    let mark = events.len();
+    let module = clone.join(module_name("plugin-a")).join("__init__.py");
+    std::fs::write(&module, "VERSION = \"1.1.0.dev0\"\nEDITED = True\n")?;
+    let event = events.wait(mark, "the clone to turn dirty", repo_changed("dirty"))?;
+    assert_eq!(event["repo"]["dirty"], true);
+    let repo = &status(&world)?["packages"][0]["repo"];
+    assert_eq!(repo["dirty"], true, "status follows: {repo:#}");
+
+    let mark = events.len();
+    git(&clone, &["commit", "-q", "-am", "an edit"])?;
+    let event = events.wait(mark, "the commit", repo_changed("head"))?;
+    let after = events.since(mark);
+    assert!(
+        after
+            .iter()
+            .any(|e| repo_changed("dirty")(e) && e["repo"]["dirty"] == false),
+        "the clone is clean again: {after:#?}"
+    );
+    let head = event["repo"]["head"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let repo = &status(&world)?["packages"][0]["repo"];
+    assert_eq!(repo["head"], head.as_str());
+    assert_eq!(
+        repo["ahead"], 1,
+        "one commit ahead of origin/main: {repo:#}"
+    );
+
+    let mark = events.len();
+    git(&clone, &["checkout", "-q", "-b", "feature"])?;
+    let event = events.wait(mark, "the branch switch", repo_changed("branch"))?;
+    assert_eq!(event["repo"]["branch"], "feature");
+    assert_eq!(status(&world)?["packages"][0]["repo"]["branch"], "feature");
+    assert!(
+        events
+            .since(mark)
+            .iter()
+            .any(|e| e["event"] == "status_changed"),
+        "status_changed accompanies repo_changed"
+    );
+    Ok(())
+}
+
+#[test]
+fn at_the_watch_limit_the_workspace_is_polled_and_still_follows_saves() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    world.ok(&["daemon", "stop"])?;
+    let output = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env("HPMD_MAX_WATCHES", "1")
+        .output()?;
+    anyhow::ensure!(output.status.success(), "{}", describe(&output));
+    let events = EventStream::follow(&world)?;
+    wait_for("the workspace to be polled", || {
+        status(&world).is_ok_and(|s| s["watching"] == "polling")
+    })?;
+    let mark = events.len();
+    std::fs::write(world.core().join("hpm.yaml"), TWO_PLUGINS)?;
+    events.wait(mark, "the resync seen by polling", is_job_finished)?;
+    assert!(world.read("pyproject.toml")?.contains("plugin-b"));
+    Ok(())
+}
+
+#[test]
+fn a_daemon_under_the_limit_watches_natively() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    wait_for("the watches to be set", || {
+        status(&world).is_ok_and(|s| s["watching"] == "native")
+    })
+}
