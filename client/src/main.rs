@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         action: GroupAction,
     },
+    /// Git registries: fetch and move the workspace's pins.
+    Registry {
+        #[command(subcommand)]
+        action: RegistryAction,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     #[command(flatten)]
@@ -89,6 +94,12 @@ enum GroupAction {
     },
     /// Each group with its options, the selected ones marked.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryAction {
+    /// Fetch each git registry and report packages added or removed and sources moved.
+    Update,
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +227,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Backend::InProcess => to_json(hpm::check::check(&workspace))?,
             };
             render::check(&report, cli.json)
+        }
+        Command::Registry {
+            action: RegistryAction::Update,
+        } => {
+            let workspace = find_workspace()?;
+            let report = match backend().await? {
+                Backend::Daemon(client) => client
+                    .registry_update(workspace.root().to_path_buf())
+                    .await
+                    .map_err(Failure::from)?,
+                Backend::InProcess => to_json(
+                    workspace
+                        .load_manifest()
+                        .and_then(|manifest| hpm::git_registry::update(&workspace, &manifest)),
+                )?,
+            };
+            render::registry_update(&report, cli.json)
         }
         Command::Cancel => {
             let workspace = find_workspace()?;

@@ -82,6 +82,46 @@ fn recovered(restored: &[String], kept: &[String]) {
     }
 }
 
+/// `hpmctl registry update`: per git registry, what moved.
+pub fn registry_update(report: &Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    let updates = report.as_array().map(Vec::as_slice).unwrap_or_default();
+    if updates.is_empty() {
+        println!("no git registry in hpm.yaml");
+    }
+    for update in updates {
+        let url = update["url"].as_str().unwrap_or_default();
+        let to = update["to"].as_str().unwrap_or_default();
+        match update["from"].as_str() {
+            Some(from) => println!("{url}: {} -> {}", short(from), short(to)),
+            None => println!("{url}: already at {}", short(to)),
+        }
+        for name in update["added"].as_array().into_iter().flatten() {
+            println!("  added    {}", name.as_str().unwrap_or_default());
+        }
+        for name in update["removed"].as_array().into_iter().flatten() {
+            println!("  removed  {}", name.as_str().unwrap_or_default());
+        }
+        for moved in update["moved"].as_array().into_iter().flatten() {
+            println!(
+                "  moved    {} ({}): {} -> {}",
+                moved["package"].as_str().unwrap_or_default(),
+                moved["mode"].as_str().unwrap_or_default(),
+                moved["from"].as_str().unwrap_or_default(),
+                moved["to"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
 /// One event of `hpmctl events`.
 pub fn event(event: &Event, json: bool) -> anyhow::Result<()> {
     if json {

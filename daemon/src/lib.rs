@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod fsutil;
+pub mod git_registry;
 pub mod hub;
 pub mod live;
 pub mod manifest;

@@ -172,8 +172,11 @@ impl Live {
                 },
                 event = bus.recv() => match event {
                     Ok(event) if event.workspace == self.workspace.root().display().to_string() => {
-                        if matches!(event.body, EventBody::JobFinished { .. }) {
-                            self.after_job().await;
+                        match event.body {
+                            EventBody::JobFinished { .. } => self.after_job().await,
+                            // New pins: the plan may have moved.
+                            EventBody::RegistryUpdated { .. } => self.inputs_changed().await,
+                            _ => {}
                         }
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

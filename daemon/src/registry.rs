@@ -1,8 +1,9 @@
 //! The registry: for each package, where its code lives in each mode.
 //!
 //! Entries come from `registry_entries:` in `hpm.yaml` first, then from each
-//! registry folder in the order the manifest lists them (earlier wins). A
-//! folder holds `<name>.yaml` or `packages/<name>.yaml`. Only the entries the
+//! registry the manifest lists, in its order (earlier wins): a folder, or a
+//! git repository read at its pinned commit ([`crate::git_registry`]). Each
+//! holds `<name>.yaml` or `packages/<name>.yaml`. Only the entries the
 //! manifest names are read, so an unrelated broken file does not stop a sync.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Problem, Result};
+use crate::git_registry::PinnedRegistry;
 use crate::manifest::{yaml_problem, Manifest, Mode, RegistryLocation, MANIFEST_FILE};
 
 /// One package's entry.
@@ -98,20 +100,16 @@ impl Registry {
     /// with no entry is simply absent; resolving reports it with context.
     pub fn load(root: &Path, manifest: &Manifest, names: &[&str]) -> Result<Registry> {
         let manifest_path = root.join(MANIFEST_FILE);
-        let mut folders = Vec::new();
+        let mut sources = Vec::new();
         for location in &manifest.registry {
-            match location {
+            sources.push(match location {
                 RegistryLocation::Folder(path) | RegistryLocation::Path { path } => {
-                    folders.push(root.join(path));
+                    Source::Folder(root.join(path))
                 }
-                RegistryLocation::Git { git, .. } => {
-                    return Err(Error::invalid(
-                        Problem::new(format!("registry `{git}` is a git repository, which this version of hpm cannot read yet"))
-                            .in_file(&manifest_path)
-                            .hint("clone it and name the folder in `registry:` instead"),
-                    ));
+                RegistryLocation::Git { git, reference } => {
+                    Source::Git(PinnedRegistry::open(root, git, reference.as_deref())?)
                 }
-            }
+            });
         }
         let mut problems = Vec::new();
         let mut entries = BTreeMap::new();
@@ -131,8 +129,19 @@ impl Registry {
             if !is_safe_file_stem(name) {
                 continue;
             }
-            if let Some(file) = find_entry_file(&folders, name) {
-                match read_entry(&file, name) {
+            let found = sources.iter().find_map(|source| match source {
+                Source::Folder(folder) => find_entry_file(folder, name).map(|file| {
+                    let text = std::fs::read_to_string(&file).map_err(|error| {
+                        Problem::new(format!("cannot read: {error}")).in_file(&file)
+                    });
+                    (file, text)
+                }),
+                Source::Git(registry) => registry
+                    .entry_text(name)
+                    .map(|(label, text)| (label, Ok(text))),
+            });
+            if let Some((file, text)) = found {
+                match text.and_then(|text| parse_entry(&text, &file, name)) {
                     Ok(entry) => {
                         entries.insert(key, (entry, file));
                     }
@@ -148,23 +157,27 @@ impl Registry {
     }
 }
 
-fn find_entry_file(folders: &[PathBuf], name: &str) -> Option<PathBuf> {
-    folders.iter().find_map(|folder| {
-        [
-            folder.join(format!("{name}.yaml")),
-            folder.join(format!("{name}.yml")),
-            folder.join("packages").join(format!("{name}.yaml")),
-            folder.join("packages").join(format!("{name}.yml")),
-        ]
-        .into_iter()
-        .find(|candidate| candidate.is_file())
-    })
+/// Where entries are read from, in the manifest's order.
+enum Source {
+    Folder(PathBuf),
+    Git(PinnedRegistry),
 }
 
-fn read_entry(file: &Path, name: &str) -> Result<RegistryEntry, Problem> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|error| Problem::new(format!("cannot read: {error}")).in_file(file))?;
-    let entry: RegistryEntry = serde_yaml_ng::from_str(&text).map_err(|error| {
+fn find_entry_file(folder: &Path, name: &str) -> Option<PathBuf> {
+    [
+        folder.join(format!("{name}.yaml")),
+        folder.join(format!("{name}.yml")),
+        folder.join("packages").join(format!("{name}.yaml")),
+        folder.join("packages").join(format!("{name}.yml")),
+    ]
+    .into_iter()
+    .find(|candidate| candidate.is_file())
+}
+
+/// Parses the entry for `name` read from `file` (a path, or a git
+/// registry's `URL@COMMIT:PATH` label).
+fn parse_entry(text: &str, file: &Path, name: &str) -> Result<RegistryEntry, Problem> {
+    let entry: RegistryEntry = serde_yaml_ng::from_str(text).map_err(|error| {
         yaml_problem(file, &error)
             .for_package(name)
             .hint("a registry entry has `name`, optional `repo`, and `sources` per mode with `type: local|git|pypi`")

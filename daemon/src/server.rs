@@ -253,9 +253,17 @@ impl HpmApiServer for Rpc {
             version: std::env::var("HPMD_REPORT_VERSION")
                 .unwrap_or_else(|_| PROTOCOL_VERSION.to_string()),
             pid: std::process::id(),
-            capabilities: ["status", "apply", "cancel", "check", "events", "shutdown"]
-                .map(String::from)
-                .to_vec(),
+            capabilities: [
+                "status",
+                "apply",
+                "cancel",
+                "check",
+                "events",
+                "registry_update",
+                "shutdown",
+            ]
+            .map(String::from)
+            .to_vec(),
             workspaces: self.daemon.workspaces.roots(),
         })
     }
@@ -306,6 +314,31 @@ impl HpmApiServer for Rpc {
                 .map(|report| serde_json::to_value(report).unwrap_or_default())
         })
         .await
+    }
+
+    async fn registry_update(
+        &self,
+        workspace: PathBuf,
+    ) -> Result<serde_json::Value, ErrorObjectOwned> {
+        let handle = self
+            .daemon
+            .workspaces
+            .open(&workspace)
+            .map_err(|e| to_rpc_error(&e))?;
+        let root = handle.workspace.root().to_path_buf();
+        let report = blocking(move || {
+            let manifest = handle.workspace.load_manifest()?;
+            crate::git_registry::update(&handle.workspace, &manifest)
+                .map(|updates| serde_json::to_value(updates).unwrap_or_default())
+        })
+        .await?;
+        self.daemon.events.emit(
+            &root,
+            hpm_protocol::EventBody::RegistryUpdated {
+                report: report.clone(),
+            },
+        );
+        Ok(report)
     }
 
     async fn shutdown(&self) -> Result<(), ErrorObjectOwned> {

@@ -196,6 +196,15 @@ pub trait HpmApi {
     #[method(name = "check")]
     async fn check(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned>;
 
+    /// Fetches the workspace's git registries, moves their pins to what each
+    /// `ref` names now, and answers what changed (`[{url, from, to, added,
+    /// removed, moved}]`). With auto-sync on, a changed plan then resyncs.
+    #[method(name = "registryUpdate")]
+    async fn registry_update(
+        &self,
+        workspace: PathBuf,
+    ) -> Result<serde_json::Value, ErrorObjectOwned>;
+
     /// Stops the daemon after the job in flight finishes or rolls back.
     #[method(name = "shutdown")]
     async fn shutdown(&self) -> Result<(), ErrorObjectOwned>;

@@ -197,6 +197,7 @@ impl World {
             .env_remove("HPM_NO_DAEMON")
             .env("HPM_SOCKET", self.socket())
             .env("HPM_IDLE_TIMEOUT", "120")
+            .env("HPM_CACHE_DIR", self.root().join("cache"))
             .env("UV_PYTHON_DOWNLOADS", "never")
             .stdin(Stdio::null());
         command

@@ -252,3 +252,155 @@ fn a_daemon_under_the_limit_watches_natively() -> anyhow::Result<()> {
         status(&world).is_ok_and(|s| s["watching"] == "native")
     })
 }
+
+/// A registry kept in git: a work repository under `registry-src` pushed to
+/// the bare `remotes/registry.git`; `publish` commits and pushes an entry.
+struct GitRegistry {
+    work: std::path::PathBuf,
+    url: String,
+}
+
+impl GitRegistry {
+    fn new(world: &World) -> anyhow::Result<GitRegistry> {
+        let work = world.root().join("registry-src");
+        std::fs::create_dir_all(work.join("packages"))?;
+        git(&work, &["init", "-q", "-b", "main"])?;
+        let bare = world.root().join("remotes/registry.git");
+        std::fs::create_dir_all(&bare)?;
+        git(&bare, &["init", "-q", "--bare", "-b", "main"])?;
+        git(
+            &work,
+            &["remote", "add", "origin", &bare.display().to_string()],
+        )?;
+        Ok(GitRegistry {
+            work,
+            url: format!("file://{}", bare.display()),
+        })
+    }
+
+    fn publish(&self, world: &World, name: &str, prod_tag: &str) -> anyhow::Result<()> {
+        let url = world.remote_url(name);
+        std::fs::write(
+            self.work.join("packages").join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\nrepo: {url}\nsources:\n  dev:  {{ type: local, path: ./packages/{name} }}\n  prod: {{ type: git, url: \"{url}\", ref: {prod_tag} }}\n"
+            ),
+        )?;
+        git(&self.work, &["add", "-A"])?;
+        git(
+            &self.work,
+            &["commit", "-q", "-m", &format!("{name} at {prod_tag}")],
+        )?;
+        git(&self.work, &["push", "-q", "origin", "main"])
+    }
+}
+
+#[test]
+fn a_git_registry_is_pinned_updated_on_request_and_read_offline_from_the_cache(
+) -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin(
+        "plugin-a",
+        &[
+            Release::new("v1.0.0", "1.0.0"),
+            Release::new("v1.2.0", "1.2.0"),
+        ],
+    )?;
+    world.add_plugin("plugin-b", &[Release::new("v1.0.0", "1.0.0")])?;
+    let registry = GitRegistry::new(&world)?;
+    registry.publish(&world, "plugin-a", "v1.0.0")?;
+    world.write_manifest(&format!(
+        "version: 1\nmode: prod\nregistry: {{ git: \"{}\", ref: main }}\nsettings: {{ auto_sync: false }}\npackages: [plugin-a]\n",
+        registry.url
+    ))?;
+    world.ok(&["sync"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
+
+    // Upstream moves prod to v1.2.0 and adds plugin-b: the pin holds.
+    registry.publish(&world, "plugin-a", "v1.2.0")?;
+    registry.publish(&world, "plugin-b", "v1.0.0")?;
+    world.ok(&["sync", "--force"])?;
+    assert_eq!(
+        world.imported_version("plugin-a")?,
+        "1.0.0",
+        "the pin holds until an update"
+    );
+
+    let events = EventStream::follow(&world)?;
+    let mark = events.len();
+    let report: Value =
+        serde_json::from_str(&stdout(&world.ok(&["registry", "update", "--json"])?))?;
+    let update = &report[0];
+    assert_eq!(update["url"], registry.url.as_str());
+    assert_eq!(update["added"], serde_json::json!(["plugin-b"]));
+    let moved = &update["moved"][0];
+    assert_eq!(moved["package"], "plugin-a");
+    assert_eq!(moved["mode"], "prod");
+    assert!(
+        moved["to"]
+            .as_str()
+            .is_some_and(|to| to.ends_with("@v1.2.0")),
+        "{moved:#}"
+    );
+    events.wait(mark, "registry_updated", |e| {
+        e["event"] == "registry_updated"
+    })?;
+    let human = stdout(&world.ok(&["registry", "update"])?);
+    assert!(
+        human.contains("already at"),
+        "a second update has nothing to move: {human}"
+    );
+
+    world.ok(&["sync"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.2.0");
+
+    // Offline: the registry's remote is gone; a fresh daemon still reads
+    // the pinned commit from the cache.
+    std::fs::rename(
+        world.root().join("remotes/registry.git"),
+        world.root().join("remotes/registry.git.gone"),
+    )?;
+    world.ok(&["daemon", "stop"])?;
+    let status = status(&world)?;
+    assert_eq!(
+        status["packages"][0]["source"]["url"],
+        world.remote_url("plugin-a").as_str(),
+        "{status:#}"
+    );
+    world.ok(&["sync", "--force"])?;
+    let failed = world.run(&["registry", "update"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+    assert!(
+        describe(&failed).contains("cannot fetch registry"),
+        "{}",
+        describe(&failed)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_local_registry_folder_listed_first_overlays_a_git_registry() -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin(
+        "plugin-a",
+        &[
+            Release::new("v1.0.0", "1.0.0"),
+            Release::new("v1.2.0", "1.2.0"),
+        ],
+    )?;
+    let registry = GitRegistry::new(&world)?;
+    registry.publish(&world, "plugin-a", "v1.0.0")?;
+    // The local folder pins plugin-a to v1.2.0 and wins.
+    world.register("plugin-a", "v1.2.0", "v1.2.0")?;
+    world.write_manifest(&format!(
+        "version: 1\nmode: prod\nregistry:\n  - ./hpm-registry\n  - {{ git: \"{}\" }}\npackages: [plugin-a]\n",
+        registry.url
+    ))?;
+    world.ok(&["sync"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.2.0");
+    // Without the overlay, the git registry's entry applies.
+    std::fs::remove_file(world.core().join("hpm-registry/plugin-a.yaml"))?;
+    world.ok(&["sync"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
+    Ok(())
+}
