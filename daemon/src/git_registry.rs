@@ -203,7 +203,7 @@ pub fn update(workspace: &Workspace, manifest: &Manifest) -> Result<Vec<Registry
                 Problem::new(format!(
                     "registry `{url}` has no branch, tag or commit `{reference}` any more"
                 ))
-                .in_file(&workspace.manifest_path())
+                .in_file(workspace.manifest_path())
                 .hint("fix `ref:` under `registry:` in hpm.yaml"),
             )
         })?;
