@@ -254,6 +254,26 @@ pub fn status(report: &Value, json: bool) -> anyhow::Result<()> {
         })
         .collect();
     print_table(["PACKAGE", "MODE", "SOURCE", "INSTALLED", "REPO"], &rows);
+    let unused = report["unused_clones"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !unused.is_empty() {
+        println!("\nclones not used in this mode:");
+        for clone in unused {
+            let repo = &clone["repo"];
+            println!(
+                "  {}  {}{}",
+                repo["path"].as_str().unwrap_or("?"),
+                clone["package"].as_str().unwrap_or("(unknown package)"),
+                if repo["dirty"].as_bool() == Some(true) {
+                    "  (uncommitted changes)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     Ok(())
 }
 

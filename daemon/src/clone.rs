@@ -1,7 +1,9 @@
 //! On-demand cloning of dev packages: a package put into a mode whose source
 //! is a local folder that does not exist yet is cloned there from its
-//! registry entry's `repo` (or, failing that, its git source). An existing
-//! folder is never touched, whatever it holds.
+//! registry entry's `repo` (or, failing that, its git source) through
+//! libgit2, with progress lines. An existing folder is used as it is and
+//! never touched, whatever it holds; one with uncommitted changes is
+//! reported.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +61,26 @@ pub fn missing_clones(
         .collect()
 }
 
+/// The folders of `packages`' local sources that exist and hold
+/// uncommitted changes: hpm uses them as they are and says so.
+pub fn dirty_existing_clones(root: &Path, plan: &Plan, packages: &[String]) -> Vec<String> {
+    plan.packages
+        .iter()
+        .filter(|package| {
+            packages
+                .iter()
+                .any(|name| crate::registry::normalize_name(name) == package.key)
+        })
+        .filter_map(|package| match &package.source {
+            PlannedSource::Path { path, .. } => {
+                crate::status::repo_state(&root.join(path), path).filter(|repo| repo.dirty)
+            }
+            _ => None,
+        })
+        .map(|repo| repo.path)
+        .collect()
+}
+
 /// Clones each repository into its folder through libgit2, reporting
 /// progress lines. The folder must not exist; a clone that fails leaves no
 /// folder behind.
@@ -78,7 +100,31 @@ pub fn clone_all(
             "cloning {} from {} into {}",
             clone.package, clone.url, clone.path
         ));
-        let result = git2::build::RepoBuilder::new().clone(&clone.url, &target);
+        let result = {
+            let mut last_tenth = 0;
+            let mut callbacks = git2::RemoteCallbacks::new();
+            callbacks.transfer_progress(|stats| {
+                let total = stats.total_objects().max(1);
+                let tenth = stats.received_objects() * 10 / total;
+                if tenth > last_tenth {
+                    last_tenth = tenth;
+                    on_line(&format!(
+                        "cloning {}: {}% ({}/{} objects)",
+                        clone.package,
+                        tenth * 10,
+                        stats.received_objects(),
+                        stats.total_objects()
+                    ));
+                }
+                true
+            });
+            let mut fetch = git2::FetchOptions::new();
+            fetch.remote_callbacks(callbacks);
+            let mut builder = git2::build::RepoBuilder::new();
+            builder.fetch_options(fetch);
+            let cloned = builder.clone(&clone.url, &target);
+            cloned
+        };
         if let Err(error) = result {
             let _ = std::fs::remove_dir_all(&target);
             return Err(Error::invalid(

@@ -76,6 +76,10 @@ pub struct SyncReport {
     pub reinstalled: Vec<String>,
     /// Files a user edited during the sync; hpm kept their version.
     pub kept_user_edits: Vec<PathBuf>,
+    /// Existing clones this request put into use that have uncommitted
+    /// changes (used as they are, never touched).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dirty_clones: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,6 +234,7 @@ fn reconcile(
             plan,
             reinstalled: Vec::new(),
             kept_user_edits: Vec::new(),
+            dirty_clones: Vec::new(),
         });
     }
 
@@ -244,6 +249,12 @@ fn reconcile(
                 phase: line.to_string(),
             })
         })?;
+    }
+    let dirty_clones = crate::clone::dirty_existing_clones(workspace.root(), &plan, &changed);
+    for path in &dirty_clones {
+        on_progress(Progress::Phase {
+            phase: format!("using the existing clone `{path}` as it is: it has uncommitted changes, which hpm never touches"),
+        });
     }
 
     on_progress(Progress::Phase {
@@ -373,6 +384,7 @@ fn reconcile(
             CommitOutcome::UserEditKept => vec![pyproject_path],
             CommitOutcome::Committed => Vec::new(),
         },
+        dirty_clones,
     })
 }
 

@@ -91,6 +91,11 @@ impl Registry {
             .map(|(entry, file)| (entry, file.as_path()))
     }
 
+    /// Every entry read.
+    pub fn entries(&self) -> impl Iterator<Item = &RegistryEntry> {
+        self.entries.values().map(|(entry, _)| entry)
+    }
+
     /// Every file the entries came from (the daemon watches these).
     pub fn files(&self) -> impl Iterator<Item = &Path> {
         self.entries.values().map(|(_, file)| file.as_path())

@@ -29,6 +29,17 @@ pub struct StatusReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watching: Option<WatchMode>,
     pub packages: Vec<PackageStatus>,
+    /// Clones on disk that the current plan does not use: a registry
+    /// entry's local source in another mode, or a folder in `packages_dir`.
+    pub unused_clones: Vec<UnusedClone>,
+}
+
+/// A clone present on disk but not used by the current mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnusedClone {
+    /// The package it holds, from the registry or its `pyproject.toml`.
+    pub package: Option<String>,
+    pub repo: RepoState,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,8 +140,58 @@ pub fn status_with(workspace: &Workspace, live: Option<&SharedLiveView>) -> Resu
         mode,
         in_sync,
         watching,
+        unused_clones: unused_clones(workspace.root(), &inputs, &plan),
         packages,
     })
+}
+
+/// Clones on disk the plan does not use as a source.
+fn unused_clones(root: &Path, inputs: &Inputs, plan: &crate::plan::Plan) -> Vec<UnusedClone> {
+    let used: std::collections::HashSet<std::path::PathBuf> = plan
+        .packages
+        .iter()
+        .filter_map(|package| match &package.source {
+            PlannedSource::Path { path, .. } => Some(root.join(path)),
+            _ => None,
+        })
+        .collect();
+    // Folder → (as written, package), registry entries first.
+    let mut candidates: BTreeMap<std::path::PathBuf, (String, Option<String>)> = BTreeMap::new();
+    for entry in inputs.registry.entries() {
+        for source in entry.sources.values() {
+            if let crate::registry::SourceSpec::Local { path, .. } = source {
+                candidates
+                    .entry(root.join(path))
+                    .or_insert_with(|| (path.clone(), Some(entry.name.clone())));
+            }
+        }
+    }
+    let packages_dir = &inputs.manifest.settings.packages_dir;
+    if let Ok(folders) = std::fs::read_dir(root.join(packages_dir)) {
+        for folder in folders.flatten() {
+            let relative = format!("{packages_dir}/{}", folder.file_name().to_string_lossy());
+            candidates.entry(folder.path()).or_insert((relative, None));
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|(folder, _)| !used.contains(folder))
+        .filter_map(|(folder, (relative, package))| {
+            let repo = repo_state(&folder, &relative)?;
+            let package = package.or_else(|| project_name(&folder));
+            Some(UnusedClone { package, repo })
+        })
+        .collect()
+}
+
+/// `[project].name` of the `pyproject.toml` in `folder`.
+fn project_name(folder: &Path) -> Option<String> {
+    let path = folder.join(crate::pyproject::PYPROJECT_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    crate::pyproject::PyprojectMut::parse(&text, &path)
+        .ok()?
+        .project_name()
+        .map(str::to_string)
 }
 
 /// Normalized name → every distribution in a virtual environment, read from

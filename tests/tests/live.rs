@@ -404,3 +404,60 @@ fn a_local_registry_folder_listed_first_overlays_a_git_registry() -> anyhow::Res
     assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
     Ok(())
 }
+
+#[test]
+fn dev_clones_with_progress_keeps_an_existing_dirty_clone_and_status_lists_unused_clones(
+) -> anyhow::Result<()> {
+    let world = synced_world()?;
+    world.write_manifest(TWO_PLUGINS)?;
+    world.ok(&["switch", "prod"])?;
+    let unused = status(&world)?["unused_clones"].clone();
+    let paths: Vec<&str> = unused
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["repo"]["path"].as_str())
+        .collect();
+    assert_eq!(paths.len(), 2, "both clones are unused in prod: {unused:#}");
+    assert!(unused
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|c| c["package"] == "plugin-a" || c["package"] == "plugin-b"));
+
+    // An existing clone with uncommitted changes is used as it is.
+    let module = world
+        .core()
+        .join("packages/plugin-a")
+        .join(module_name("plugin-a"))
+        .join("__init__.py");
+    std::fs::write(&module, "VERSION = \"local edit\"\n")?;
+    let report: Value =
+        serde_json::from_str(&stdout(&world.ok(&["dev", "plugin-a", "--yes", "--json"])?))?;
+    assert_eq!(
+        report["dirty_clones"],
+        serde_json::json!(["packages/plugin-a"])
+    );
+    assert_eq!(
+        std::fs::read_to_string(&module)?,
+        "VERSION = \"local edit\"\n"
+    );
+    assert_eq!(world.imported_version("plugin-a")?, "local edit");
+
+    // A missing clone is cloned through libgit2, with progress events.
+    std::fs::remove_dir_all(world.core().join("packages/plugin-b"))?;
+    let events = EventStream::follow(&world)?;
+    let mark = events.len();
+    world.ok(&["dev", "plugin-b", "--yes"])?;
+    events.wait(mark, "clone progress", |e| {
+        e["event"] == "progress"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("cloning plugin-b: 100%"))
+    })?;
+    assert_eq!(world.imported_version("plugin-b")?, "1.1.0.dev0");
+    assert!(status(&world)?["unused_clones"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+    Ok(())
+}
