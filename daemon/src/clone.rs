@@ -100,8 +100,8 @@ pub fn clone_all(
             "cloning {} from {} into {}",
             clone.package, clone.url, clone.path
         ));
+        let mut last_tenth = 0;
         let result = {
-            let mut last_tenth = 0;
             let mut callbacks = git2::RemoteCallbacks::new();
             callbacks.transfer_progress(|stats| {
                 let total = stats.total_objects().max(1);
@@ -120,10 +120,9 @@ pub fn clone_all(
             });
             let mut fetch = git2::FetchOptions::new();
             fetch.remote_callbacks(callbacks);
-            let mut builder = git2::build::RepoBuilder::new();
-            builder.fetch_options(fetch);
-            let cloned = builder.clone(&clone.url, &target);
-            cloned
+            git2::build::RepoBuilder::new()
+                .fetch_options(fetch)
+                .clone(&clone.url, &target)
         };
         if let Err(error) = result {
             let _ = std::fs::remove_dir_all(&target);
