@@ -2,12 +2,14 @@
 //! workspace listens to the [`WatchHub`], re-reads what changed and tells
 //! the world.
 //!
-//! - A saved input (`hpm.yaml`, a registry entry, the core's or a dev
-//!   clone's `pyproject.toml`) is re-read and re-validated. Invalid: a
+//! - A saved input (`hpm.yaml`, a registry entry, a dev clone's
+//!   `pyproject.toml`) is re-read and re-validated. Invalid: a
 //!   `manifest_invalid` event with file, line and column, and the
 //!   environment stays as it was. Valid and the plan's fingerprint differs
 //!   from the last good sync: with `settings.auto_sync` (the default), a
-//!   reconcile is queued on the workspace's actor.
+//!   reconcile is queued on the workspace's actor. An edit of the core's own
+//!   `pyproject.toml` is the user's business: it emits `status_changed`
+//!   (`status` shows `in_sync: false`) and re-asserts nothing.
 //! - Saves are coalesced: a change after a quiet second syncs at once
 //!   (after the hub's debounce); changes that follow within a second of the
 //!   previous one wait until the burst settles, then sync once. A burst of
@@ -35,7 +37,7 @@ use crate::hub::{Touched, WatchHub, WatchMode};
 use crate::manifest::RegistryLocation;
 use crate::plan::PlannedSource;
 use crate::pyproject::PYPROJECT_FILE;
-use crate::status::{repo_state, RepoState};
+use crate::status::{git_stamp, repo_state, GitStamp, RepoState};
 use crate::workspace::Workspace;
 
 /// A change arriving within this long of the previous one is part of a burst.
@@ -64,8 +66,10 @@ const SKIPPED_FOLDERS: &[&str] = &[
 /// read by `status`; behind a `std` mutex, never held across `.await`.
 #[derive(Debug, Default)]
 pub struct LiveView {
-    /// Each dev clone's last known git state, by absolute folder.
-    pub repos: HashMap<PathBuf, RepoState>,
+    /// Each dev clone's last known git state, by absolute folder, with the
+    /// stamp of its git files when it was read (`status` re-reads a clone
+    /// whose stamp moved before the watcher reported it).
+    pub repos: HashMap<PathBuf, (RepoState, Option<GitStamp>)>,
     /// How the workspace is watched, once its watches are set.
     pub watching: Option<WatchMode>,
 }
@@ -205,9 +209,16 @@ impl Live {
         let mut input_changed = false;
         let mut clones = BTreeSet::new();
         let mut new_folders = false;
+        let mut core_pyproject_changed = false;
         for path in &paths {
             if self.is_input(path) && self.input_content_changed(path) {
-                input_changed = true;
+                // The core's own `pyproject.toml` is the user's: an edit of it
+                // shows in `status` (`in_sync`) but does not re-assert the plan.
+                if path == &self.workspace.pyproject_path() {
+                    core_pyproject_changed = true;
+                } else {
+                    input_changed = true;
+                }
             }
             if let Some((index, new_folder)) = self.clone_of(path) {
                 clones.insert(index);
@@ -222,6 +233,9 @@ impl Live {
         }
         if input_changed {
             self.input_touched();
+        } else if core_pyproject_changed {
+            self.events
+                .emit(self.workspace.root(), EventBody::StatusChanged);
         }
     }
 
@@ -401,8 +415,9 @@ impl Live {
                 .into_iter()
                 .map(|clone| {
                     wait_for_index_lock(clone.git_dir.as_deref());
+                    let stamp = git_stamp(&clone.root);
                     let state = repo_state(&clone.root, &clone.relative);
-                    (clone, state)
+                    (clone, state.map(|state| (state, stamp)))
                 })
                 .collect::<Vec<_>>()
         })
@@ -412,12 +427,15 @@ impl Live {
         };
         let mut any = false;
         for (clone, state) in states {
-            let Some(state) = state else { continue };
+            let Some((state, stamp)) = state else {
+                continue;
+            };
             let previous = {
                 let mut view = lock(&self.handle.live);
-                view.repos.insert(clone.root.clone(), state.clone())
+                view.repos
+                    .insert(clone.root.clone(), (state.clone(), stamp))
             };
-            let changed = changed_fields(previous.as_ref(), &state);
+            let changed = changed_fields(previous.as_ref().map(|(state, _)| state), &state);
             if announce && !changed.is_empty() {
                 any = true;
                 self.events.emit(

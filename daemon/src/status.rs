@@ -74,6 +74,44 @@ pub struct RepoState {
     pub behind: Option<usize>,
 }
 
+/// A cheap fingerprint of a clone's git state files (size and mtime of
+/// `HEAD`, `index`, `packed-refs`, `FETCH_HEAD`, the checked-out branch's ref
+/// and its `origin` counterpart): a cached [`RepoState`] with an equal stamp
+/// still holds for branch, head and ahead/behind, and for dirtiness as far as
+/// the index knows (work-tree edits reach the cache through the watcher).
+/// `None` when the clone has no plain `.git` folder.
+pub type GitStamp = Vec<Option<(u64, std::time::SystemTime)>>;
+
+pub fn git_stamp(folder: &Path) -> Option<GitStamp> {
+    let git = folder.join(".git");
+    if !git.is_dir() {
+        return None;
+    }
+    let head = std::fs::read_to_string(git.join("HEAD")).unwrap_or_default();
+    let branch_ref = head.strip_prefix("ref: ").map(str::trim);
+    let mut files = vec![
+        git.join("HEAD"),
+        git.join("index"),
+        git.join("packed-refs"),
+        git.join("FETCH_HEAD"),
+    ];
+    if let Some(reference) = branch_ref {
+        files.push(git.join(reference));
+        if let Some(branch) = reference.strip_prefix("refs/heads/") {
+            files.push(git.join("refs/remotes/origin").join(branch));
+        }
+    }
+    Some(
+        files
+            .iter()
+            .map(|file| {
+                let metadata = std::fs::metadata(file).ok()?;
+                Some((metadata.len(), metadata.modified().ok()?))
+            })
+            .collect(),
+    )
+}
+
 /// One installed distribution: its version and, per PEP 610, where it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Installed {
@@ -283,7 +321,7 @@ fn installed_matches(root: &Path, source: &PlannedSource, installed: &Installed)
 fn repo_states(
     root: &Path,
     packages: &[crate::plan::PlannedPackage],
-    cached: &HashMap<std::path::PathBuf, RepoState>,
+    cached: &HashMap<std::path::PathBuf, (RepoState, Option<GitStamp>)>,
 ) -> Vec<Option<RepoState>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = packages.len().div_ceil(threads).max(1);
@@ -296,12 +334,17 @@ fn repo_states(
                         .iter()
                         .map(|package| match &package.source {
                             PlannedSource::Path { path, .. } => {
-                                match cached.get(&root.join(path)) {
-                                    Some(state) => Some(RepoState {
-                                        path: path.clone(),
-                                        ..state.clone()
-                                    }),
-                                    None => repo_state(&root.join(path), path),
+                                let folder = root.join(path);
+                                match cached.get(&folder) {
+                                    Some((state, Some(stamp)))
+                                        if git_stamp(&folder).as_ref() == Some(stamp) =>
+                                    {
+                                        Some(RepoState {
+                                            path: path.clone(),
+                                            ..state.clone()
+                                        })
+                                    }
+                                    _ => repo_state(&folder, path),
                                 }
                             }
                             _ => None,
