@@ -17,8 +17,11 @@
 //!   round trip over the socket (goal: p99 under 2 ms), `hpmctl status
 //!   --json` end to end against `uv pip list` plus `git status` in each clone
 //!   (goal: 10× faster), 32 concurrent clients × 500 requests (every one
-//!   answered), and the daemon's resident memory afterwards (goal: under
-//!   30 MB);
+//!   answered), a save of `hpm.yaml` until the reconcile starts (goal: under
+//!   300 ms) and a commit in a dev clone until its `repo_changed` event
+//!   (goal: under 200 ms), the inotify watches held (they must grow with
+//!   packages, not with files), and the daemon's resident memory afterwards
+//!   (goal: under 30 MB);
 //!
 //! and, in-process, resolve + pyproject transform for 1000 packages (goal:
 //! under 20 ms). Caches are warmed first so both sides see the same state.
@@ -61,7 +64,15 @@ struct DaemonResult {
     concurrent_sent: usize,
     concurrent_elapsed: Duration,
     rss_kib: u64,
+    /// Save of `hpm.yaml` (changing the plan) → `job_started`, median.
+    save_to_job: Duration,
+    /// `git commit` in a dev clone started → `repo_changed`, median.
+    commit_to_event: Duration,
+    /// inotify watches the daemon holds (from `/proc/PID/fdinfo`).
+    inotify_watches: usize,
 }
+
+const LIVE_RUNS: usize = 5;
 
 const RPC_RUNS: usize = 200;
 const CLIENTS: usize = 32;
@@ -209,7 +220,9 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
         }
         anyhow::Ok((latencies, pid, (answered, started.elapsed())))
     })?;
+    let (save_to_job, commit_to_event) = runtime.block_on(measure_live(world, names))?;
     std::thread::sleep(Duration::from_secs(1));
+    let inotify_watches = inotify_watches(pid);
     let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))?
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -254,7 +267,89 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
         concurrent_sent: CLIENTS * REQUESTS_PER_CLIENT,
         concurrent_elapsed: concurrent.1,
         rss_kib,
+        save_to_job,
+        commit_to_event,
+        inotify_watches,
     })
+}
+
+/// The live daemon's reaction times: a save of `hpm.yaml` that changes the
+/// plan (the last package dropped, then restored) until the reconcile
+/// starts, and a commit in `clone`'s repository until its `repo_changed`.
+async fn measure_live(world: &World, names: &[String]) -> Result<(Duration, Duration)> {
+    use hpm_protocol::{EventBody, HpmApiClient};
+    let client = connect(&world.socket()).await?;
+    let mut events = client.subscribe_events().await?;
+    let manifest_path = world.core().join("hpm.yaml");
+    let original = std::fs::read_to_string(&manifest_path)?;
+    let last = names.last().context("no packages")?;
+    let shorter = original.replace(&format!(", {last}]"), "]");
+    anyhow::ensure!(
+        shorter != original,
+        "the manifest does not end with `{last}`"
+    );
+    let mut save_times = Vec::new();
+    for run in 0..LIVE_RUNS * 2 {
+        let text = if run % 2 == 0 { &shorter } else { &original };
+        // Let the previous save's burst window pass: a save after a quiet
+        // second is synced at once.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let started = Instant::now();
+        std::fs::write(&manifest_path, text)?;
+        let mut job_started = None;
+        while let Some(event) = events.next().await {
+            match event?.body {
+                EventBody::JobStarted { .. } => job_started = Some(started.elapsed()),
+                EventBody::JobFinished { .. } | EventBody::JobFailed { .. } => break,
+                _ => {}
+            }
+        }
+        save_times.push(job_started.context("no job started after a save")?);
+    }
+    let mut commit_times = Vec::new();
+    let repository = world.core().join("packages").join(&names[0]);
+    for run in 0..LIVE_RUNS {
+        let started = Instant::now();
+        let committed = Command::new("git")
+            .args([
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &format!("bench {run}"),
+            ])
+            .current_dir(&repository)
+            .output()?;
+        anyhow::ensure!(committed.status.success(), "{}", describe(&committed));
+        loop {
+            let event = events.next().await.context("the event stream ended")??;
+            if let EventBody::RepoChanged { .. } = event.body {
+                commit_times.push(started.elapsed());
+                break;
+            }
+        }
+    }
+    save_times.sort();
+    commit_times.sort();
+    Ok((
+        save_times[save_times.len() / 2],
+        commit_times[commit_times.len() / 2],
+    ))
+}
+
+/// How many inotify watches process `pid` holds.
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_to_string(fd.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
 }
 
 async fn connect(socket: &Path) -> Result<jsonrpsee::ws_client::WsClient> {
@@ -437,6 +532,29 @@ fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> Str
             d.concurrent_sent,
             d.concurrent_elapsed.as_secs_f64(),
             if d.concurrent_answered == d.concurrent_sent { "yes" } else { "**no**" }
+        );
+        let _ = writeln!(
+            out,
+            "| {} | save of `hpm.yaml` → reconcile started (median of {}) | {:.0} ms | – | – | < 300 ms | {} |",
+            r.packages,
+            LIVE_RUNS * 2,
+            ms(d.save_to_job),
+            if ms(d.save_to_job) < 300.0 { "yes" } else { "**no**" }
+        );
+        let _ = writeln!(
+            out,
+            "| {} | `git commit` in a dev clone → `repo_changed` (median of {LIVE_RUNS}, git's own run included) | {:.0} ms | – | – | < 200 ms | {} |",
+            r.packages,
+            ms(d.commit_to_event),
+            if ms(d.commit_to_event) < 200.0 { "yes" } else { "**no**" }
+        );
+        let _ = writeln!(
+            out,
+            "| {} | inotify watches held (every package a dev clone) | {} ({:.1} per package) | – | – | grows with packages, not files | {} |",
+            r.packages,
+            d.inotify_watches,
+            d.inotify_watches as f64 / r.packages.max(1) as f64,
+            if d.inotify_watches <= r.packages * 8 + 8 { "yes" } else { "**no**" }
         );
         let _ = writeln!(
             out,
