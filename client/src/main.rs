@@ -433,9 +433,16 @@ async fn daemon(action: DaemonAction, socket: &Path, json: bool) -> anyhow::Resu
         },
         DaemonAction::Stop => {
             if let Ok(client) = connect::connect(socket).await {
-                client.shutdown().await?;
+                let asked = client.shutdown().await;
                 drop(client);
-                connect::wait_until_gone(socket).await?;
+                // A stopping daemon may close the connection before its answer
+                // leaves: whether it goes away is what counts.
+                if let Err(gone_error) = connect::wait_until_gone(socket).await {
+                    return Err(match asked {
+                        Err(error) => error.into(),
+                        Ok(()) => gone_error,
+                    });
+                }
                 eprintln!("hpmd stopped");
             } else {
                 eprintln!("hpmd is not running");
