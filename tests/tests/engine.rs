@@ -249,7 +249,8 @@ fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
     // The next run rolls back first, even though it then stops on a bad manifest.
     let manifest = world.read("hpm.yaml")?;
     world.write_manifest("version: 1\nmode: [\n")?;
-    let output = world.run(&["sync"]);
+    // In-process, as the killed run was: the message comes from this run.
+    let output = world.hpmctl_in_process().arg("sync").output()?;
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         stderr(&output).contains("interrupted; restored"),
