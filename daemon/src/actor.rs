@@ -152,26 +152,22 @@ impl Workspaces {
 /// Rolls back a journal a killed run left, before anything else looks at the files.
 fn recover(workspace: &Workspace, events: &EventBus) {
     match crate::transaction::Transaction::begin(workspace) {
-        Ok((_, Some(recovery))) => events.emit(
-            workspace.root(),
-            EventBody::Recovered {
-                restored: recovery
-                    .restored
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
-                kept_user_edits: recovery
-                    .kept_user_edits
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
-            },
-        ),
+        Ok((_, Some(recovery))) => events.emit(workspace.root(), recovered_event(&recovery)),
         Ok((_, None)) => {}
         // Busy (a --no-daemon run holds it) or unreadable: the next job reports it.
         Err(error) => {
             tracing::warn!(%error, workspace = %workspace.root().display(), "could not check for an interrupted sync")
         }
+    }
+}
+
+/// The event saying a killed run's journal was rolled back.
+fn recovered_event(recovery: &crate::transaction::Recovery) -> EventBody {
+    let display =
+        |paths: &[std::path::PathBuf]| paths.iter().map(|p| p.display().to_string()).collect();
+    EventBody::Recovered {
+        restored: display(&recovery.restored),
+        kept_user_edits: display(&recovery.kept_user_edits),
     }
 }
 
@@ -295,21 +291,7 @@ fn start(
                     events.emit(&root, EventBody::Progress { job, line: phase })
                 }
                 Progress::Uv { line } => events.emit(&root, EventBody::Progress { job, line }),
-                Progress::Recovered(recovery) => events.emit(
-                    &root,
-                    EventBody::Recovered {
-                        restored: recovery
-                            .restored
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect(),
-                        kept_user_edits: recovery
-                            .kept_user_edits
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect(),
-                    },
-                ),
+                Progress::Recovered(recovery) => events.emit(&root, recovered_event(&recovery)),
             };
             engine::sync(&workspace, &request, &mut on_progress, &cancel)
         })

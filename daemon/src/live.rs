@@ -582,7 +582,8 @@ fn wait_for_index_lock(git_dir: Option<&Path>) {
     }
 }
 
-/// Which of a clone's fields differ from before (all of them the first time).
+/// Which of a clone's fields differ from before (none the first time: a
+/// first reading is not a change).
 fn changed_fields(before: Option<&RepoState>, after: &RepoState) -> Vec<String> {
     let Some(before) = before else {
         return Vec::new();

@@ -245,6 +245,16 @@ struct Rpc {
     daemon: Arc<Daemon>,
 }
 
+impl Rpc {
+    /// The workspace's actor, opened on first use.
+    fn open(&self, workspace: &Path) -> Result<crate::actor::WorkspaceHandle, ErrorObjectOwned> {
+        self.daemon
+            .workspaces
+            .open(workspace)
+            .map_err(|e| to_rpc_error(&e))
+    }
+}
+
 #[async_trait]
 impl HpmApiServer for Rpc {
     async fn hello(&self) -> Result<Hello, ErrorObjectOwned> {
@@ -269,11 +279,7 @@ impl HpmApiServer for Rpc {
     }
 
     async fn status(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned> {
-        let handle = self
-            .daemon
-            .workspaces
-            .open(&workspace)
-            .map_err(|e| to_rpc_error(&e))?;
+        let handle = self.open(&workspace)?;
         blocking(move || {
             crate::status::status_with(&handle.workspace, Some(&handle.live))
                 .map(|report| serde_json::to_value(report).unwrap_or_default())
@@ -286,29 +292,17 @@ impl HpmApiServer for Rpc {
         workspace: PathBuf,
         change: Change,
     ) -> Result<serde_json::Value, ErrorObjectOwned> {
-        let handle = self
-            .daemon
-            .workspaces
-            .open(&workspace)
-            .map_err(|e| to_rpc_error(&e))?;
+        let handle = self.open(&workspace)?;
         handle.apply(change).await
     }
 
     async fn cancel(&self, workspace: PathBuf) -> Result<bool, ErrorObjectOwned> {
-        let handle = self
-            .daemon
-            .workspaces
-            .open(&workspace)
-            .map_err(|e| to_rpc_error(&e))?;
+        let handle = self.open(&workspace)?;
         Ok(handle.cancel().await)
     }
 
     async fn check(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned> {
-        let handle = self
-            .daemon
-            .workspaces
-            .open(&workspace)
-            .map_err(|e| to_rpc_error(&e))?;
+        let handle = self.open(&workspace)?;
         blocking(move || {
             crate::check::check(&handle.workspace)
                 .map(|report| serde_json::to_value(report).unwrap_or_default())
@@ -320,11 +314,7 @@ impl HpmApiServer for Rpc {
         &self,
         workspace: PathBuf,
     ) -> Result<serde_json::Value, ErrorObjectOwned> {
-        let handle = self
-            .daemon
-            .workspaces
-            .open(&workspace)
-            .map_err(|e| to_rpc_error(&e))?;
+        let handle = self.open(&workspace)?;
         let root = handle.workspace.root().to_path_buf();
         let report = blocking(move || {
             let manifest = handle.workspace.load_manifest()?;

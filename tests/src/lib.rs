@@ -68,6 +68,32 @@ impl World {
         Ok(world)
     }
 
+    /// A world whose plugins `names` each have releases `v1.0.0` and
+    /// `v1.1.0.dev0`, the usual registry entry (staging at the dev tag, prod
+    /// at the stable one) and a dev clone, with a manifest in dev mode
+    /// listing them all.
+    pub fn with_dev_plugins(names: &[impl AsRef<str>]) -> Result<World> {
+        let world = World::new()?;
+        for name in names {
+            let name = name.as_ref();
+            world.add_plugin(
+                name,
+                &[
+                    Release::new("v1.0.0", "1.0.0"),
+                    Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+                ],
+            )?;
+            world.register(name, "v1.1.0.dev0", "v1.0.0")?;
+            world.clone_for_dev(name)?;
+        }
+        let listed: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+        world.write_manifest(&format!(
+            "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [{}]\n",
+            listed.join(", ")
+        ))?;
+        Ok(world)
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -406,9 +432,9 @@ impl EventStream {
             .unwrap_or_default()
     }
 
-    /// Every event received so far named `name`.
-    pub fn named(&self, name: &str) -> Vec<serde_json::Value> {
-        self.events()
+    /// The events after `mark` (a [`EventStream::len`]) named `name`.
+    pub fn named_since(&self, mark: usize, name: &str) -> Vec<serde_json::Value> {
+        self.since(mark)
             .into_iter()
             .filter(|event| event["event"] == name)
             .collect()

@@ -7,26 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 
-use hpm_tests::{describe, fake_uv, git, stderr, stdout, target_dir, wait_for, Release, World};
+use hpm_tests::{describe, fake_uv, git, stderr, stdout, target_dir, wait_for, World};
 use serde_json::Value;
 
 fn world_with_plugins() -> anyhow::Result<World> {
-    let world = World::new()?;
-    for name in ["plugin-a", "plugin-b"] {
-        world.add_plugin(
-            name,
-            &[
-                Release::new("v1.0.0", "1.0.0"),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
-            ],
-        )?;
-        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
-        world.clone_for_dev(name)?;
-    }
-    world.write_manifest(
-        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
-    )?;
-    Ok(world)
+    World::with_dev_plugins(&["plugin-a", "plugin-b"])
 }
 
 fn json(output: &std::process::Output) -> anyhow::Result<Value> {

@@ -6,22 +6,7 @@ use hpm_tests::{describe, fake_uv, stderr, stdout, Release, World};
 
 /// plugin-a: 1.0.0 (prod), 1.1.0.dev0 (staging), plus a dev clone.
 fn two_plugin_world() -> anyhow::Result<World> {
-    let world = World::new()?;
-    for name in ["plugin-a", "plugin-b"] {
-        world.add_plugin(
-            name,
-            &[
-                Release::new("v1.0.0", "1.0.0"),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
-            ],
-        )?;
-        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
-        world.clone_for_dev(name)?;
-    }
-    world.write_manifest(
-        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
-    )?;
-    Ok(world)
+    World::with_dev_plugins(&["plugin-a", "plugin-b"])
 }
 
 #[test]

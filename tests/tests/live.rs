@@ -17,18 +17,7 @@ const TWO_PLUGINS: &str =
 /// Two plugins with dev clones; the manifest names only `plugin-a`; synced
 /// through the world's daemon.
 fn synced_world() -> anyhow::Result<World> {
-    let world = World::new()?;
-    for name in ["plugin-a", "plugin-b"] {
-        world.add_plugin(
-            name,
-            &[
-                Release::new("v1.0.0", "1.0.0"),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
-            ],
-        )?;
-        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
-        world.clone_for_dev(name)?;
-    }
+    let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
     world.write_manifest(ONE_PLUGIN)?;
     world.ok(&["sync"])?;
     Ok(world)
@@ -133,11 +122,7 @@ fn a_burst_of_saves_costs_at_most_two_reconciles() -> anyhow::Result<()> {
         })
     })?;
     std::thread::sleep(Duration::from_secs(2));
-    let started = events
-        .since(mark)
-        .into_iter()
-        .filter(|e| e["event"] == "job_started")
-        .count();
+    let started = events.named_since(mark, "job_started").len();
     assert!(
         (1..=2).contains(&started),
         "{started} reconciles for a burst of 20 saves: {:#?}",
@@ -155,11 +140,7 @@ fn the_daemons_own_writes_do_not_trigger_a_resync() -> anyhow::Result<()> {
     // A switch rewrites pyproject.toml; a group edit rewrites hpm.yaml.
     world.ok(&["switch", "prod"])?;
     std::thread::sleep(Duration::from_millis(1500));
-    let started: Vec<Value> = events
-        .since(mark)
-        .into_iter()
-        .filter(|e| e["event"] == "job_started")
-        .collect();
+    let started = events.named_since(mark, "job_started");
     assert_eq!(started.len(), 1, "only the switch ran: {started:#?}");
     assert_eq!(started[0]["change"]["kind"], "switch");
     Ok(())

@@ -37,7 +37,7 @@ use hpm::manifest::{Manifest, Mode};
 use hpm::plan::{resolve, ResolveInput};
 use hpm::pyproject::PyprojectMut;
 use hpm::registry::{Registry, RegistryEntry};
-use hpm_tests::{describe, Release, World};
+use hpm_tests::{describe, World};
 
 const NOOP_RUNS: usize = 21;
 const UV_NOOP_RUNS: usize = 7;
@@ -112,23 +112,8 @@ fn main() -> Result<()> {
 }
 
 fn measure_world(size: usize, uv: &Path) -> Result<SizeResult> {
-    let world = World::new()?;
     let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
-    for name in &names {
-        world.add_plugin(
-            name,
-            &[
-                Release::new("v1.0.0", "1.0.0"),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
-            ],
-        )?;
-        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
-        world.clone_for_dev(name)?;
-    }
-    world.write_manifest(&format!(
-        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [{}]\n",
-        names.join(", ")
-    ))?;
+    let world = World::with_dev_plugins(&names)?;
     eprintln!("  warming caches (dev → prod → dev)");
     for args in [&["sync"][..], &["switch", "prod"], &["switch", "dev"]] {
         world.ok(args)?;
