@@ -11,16 +11,19 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hpm_protocol::{codes, Change, EventBody};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, Inputs, Progress, SyncRequest};
 use crate::error::Error;
 use crate::events::EventBus;
 use crate::hub::WatchHub;
 use crate::live::{self, SharedLiveView};
+use crate::lock;
 use crate::manifest::Mode;
 use crate::uv::CancelToken;
 use crate::workspace::Workspace;
@@ -49,6 +52,10 @@ pub struct WorkspaceHandle {
     /// The dev clones' git states and how the workspace is watched, kept
     /// current by the live task.
     pub live: SharedLiveView,
+    /// Cancelled when the workspace is closed: its actor and live task end.
+    pub closed: CancellationToken,
+    /// When a request, a job or a watched change last concerned it.
+    last_used: Arc<Mutex<Instant>>,
 }
 
 impl WorkspaceHandle {
@@ -74,6 +81,18 @@ impl WorkspaceHandle {
 
     pub fn is_busy(&self) -> bool {
         self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Marks the workspace as in use now (it is not idle).
+    pub fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        if self.is_busy() {
+            return Duration::ZERO;
+        }
+        lock(&self.last_used).elapsed()
     }
 }
 
@@ -102,8 +121,9 @@ impl Workspaces {
     /// rolls back a journal left by a killed run).
     pub fn open(&self, root: &Path) -> Result<WorkspaceHandle, Error> {
         let workspace = Workspace::at(root)?;
-        let mut actors = self.lock();
+        let mut actors = lock(&self.actors);
         if let Some(handle) = actors.get(workspace.root()) {
+            handle.touch();
             return Ok(handle.clone());
         }
         let (sender, receiver) = mpsc::unbounded_channel();
@@ -112,6 +132,8 @@ impl Workspaces {
             sender,
             busy: Arc::new(AtomicBool::new(false)),
             live: SharedLiveView::default(),
+            closed: CancellationToken::new(),
+            last_used: Arc::new(Mutex::new(Instant::now())),
         };
         recover(&workspace, &self.events);
         tokio::spawn(run(
@@ -120,32 +142,50 @@ impl Workspaces {
             self.events.clone(),
             handle.busy.clone(),
             self.next_job.clone(),
+            handle.closed.clone(),
         ));
         live::spawn(handle.clone(), self.hub.clone(), self.events.clone());
         actors.insert(workspace.root().to_path_buf(), handle.clone());
         Ok(handle)
     }
 
+    /// Closes the workspaces nothing has used for `idle` (no request, no
+    /// job, no watched change) and those whose `hpm.yaml` is gone: their
+    /// actors and live tasks end and their watches are released. The next
+    /// request reopens a workspace from its files. Answers the closed roots.
+    pub fn close_idle(&self, idle: Duration) -> Vec<PathBuf> {
+        let mut actors = lock(&self.actors);
+        let closing: Vec<PathBuf> = actors
+            .iter()
+            .filter(|(_, handle)| {
+                !handle.is_busy()
+                    && (handle.idle_for() >= idle || !handle.workspace.manifest_path().is_file())
+            })
+            .map(|(root, _)| root.clone())
+            .collect();
+        for root in &closing {
+            if let Some(handle) = actors.remove(root) {
+                // The live task releases the watches as it ends.
+                handle.closed.cancel();
+                tracing::info!(workspace = %root.display(), "closed an idle workspace");
+            }
+        }
+        closing
+    }
+
     pub fn roots(&self) -> Vec<String> {
-        self.lock()
+        lock(&self.actors)
             .keys()
             .map(|root| root.display().to_string())
             .collect()
     }
 
     pub fn handles(&self) -> Vec<WorkspaceHandle> {
-        self.lock().values().cloned().collect()
+        lock(&self.actors).values().cloned().collect()
     }
 
     pub fn any_busy(&self) -> bool {
-        self.lock().values().any(WorkspaceHandle::is_busy)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, WorkspaceHandle>> {
-        match self.actors.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.actors).values().any(WorkspaceHandle::is_busy)
     }
 }
 
@@ -189,6 +229,7 @@ async fn run(
     events: Arc<EventBus>,
     busy: Arc<AtomicBool>,
     next_job: Arc<AtomicU64>,
+    closed: CancellationToken,
 ) {
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut running: Option<Running> = None;
@@ -210,6 +251,7 @@ async fn run(
             }
         }
         busy.store(running.is_some(), Ordering::SeqCst);
+        let idle = running.is_none() && queue.is_empty();
         let finished = async {
             match running.as_mut() {
                 Some(job) => Some((&mut job.handle).await),
@@ -244,6 +286,8 @@ async fn run(
                 }
                 None => break,
             },
+            // Closed only when idle: nothing runs or waits.
+            () = closed.cancelled(), if idle => break,
             Some(result) = finished => {
                 if let Some(job) = running.take() {
                     let result = result.unwrap_or_else(|join_error| Err(Error::Internal {

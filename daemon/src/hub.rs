@@ -16,14 +16,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{
     new_debouncer_opt, DebounceEventResult, Debouncer, NoCache, RecommendedCache,
 };
 use tokio::sync::mpsc;
+
+use crate::lock;
 
 /// How long a path must be quiet before its events are delivered.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -195,6 +198,31 @@ impl WatchHub {
         (mode, warning)
     }
 
+    /// Releases every watch of the workspace at `root` (it was closed).
+    pub fn forget(&self, root: &Path) {
+        let mut inner = lock(&self.inner);
+        let Some(old) = inner.workspaces.remove(root) else {
+            return;
+        };
+        {
+            let mut routes = lock(&self.routes);
+            routes.senders.remove(root);
+            for folder in &old.folders {
+                if let Some(owners) = routes.owners.get_mut(folder) {
+                    owners.remove(root);
+                    if owners.is_empty() {
+                        routes.owners.remove(folder);
+                    }
+                }
+            }
+        }
+        let folders: Vec<PathBuf> = old.folders.into_iter().collect();
+        match old.mode {
+            WatchMode::Native => inner.unwatch_native(&folders),
+            WatchMode::Polling => inner.unwatch_polled(&folders),
+        }
+    }
+
     /// How many native (inotify) watches the hub holds.
     pub fn native_watches(&self) -> usize {
         lock(&self.inner).native_count.len()
@@ -318,6 +346,9 @@ fn router(routes: Arc<Mutex<Routes>>) -> impl FnMut(DebounceEventResult) + Send 
                     if event.need_rescan() {
                         rescan = true;
                     }
+                    if !changes_content(&event.kind) {
+                        continue;
+                    }
                     for path in &event.paths {
                         // A non-recursive watch reports a folder's entries
                         // and the folder itself: the first watched ancestor
@@ -356,17 +387,22 @@ fn router(routes: Arc<Mutex<Routes>>) -> impl FnMut(DebounceEventResult) + Send 
     }
 }
 
+/// Whether an event can mean changed content. inotify also reports every
+/// open of a file in a watched folder (notify always asks for `IN_OPEN`):
+/// routing those would make each read, the daemon's own included, look
+/// like a change, and re-reading would loop.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 fn is_limit(error: &notify::Error) -> bool {
     match &error.kind {
         notify::ErrorKind::MaxFilesWatch => true,
         notify::ErrorKind::Io(io) => io.raw_os_error() == Some(nix::libc::ENOSPC),
         _ => false,
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }

@@ -31,3 +31,13 @@ pub mod validate;
 pub mod workspace;
 
 pub use error::{Error, Problem, Result};
+
+/// Locks a `std` mutex that is held only for short reads and writes, never
+/// across `.await`. A panic while it was held leaves nothing half-written,
+/// so a poisoned lock is taken as it is.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -34,6 +34,7 @@ use crate::error::Error;
 use crate::events::EventBus;
 use crate::fsutil::{is_own_write, read_optional, sha256_hex};
 use crate::hub::{Touched, WatchHub, WatchMode};
+use crate::lock;
 use crate::manifest::RegistryLocation;
 use crate::plan::PlannedSource;
 use crate::pyproject::PYPROJECT_FILE;
@@ -128,6 +129,8 @@ pub fn spawn(handle: WorkspaceHandle, hub: Arc<WatchHub>, events: Arc<EventBus>)
         };
         live.start().await;
         live.run(receiver).await;
+        // Closed: whatever `start` or `run` watched is released.
+        live.hub.forget(live.workspace.root());
     });
 }
 
@@ -167,15 +170,21 @@ impl Live {
 
     async fn run(&mut self, mut touched: mpsc::UnboundedReceiver<Touched>) {
         let mut bus = self.events.subscribe();
+        let closed = self.handle.closed.clone();
         loop {
             let settle_at = self.settle_at;
             tokio::select! {
+                () = closed.cancelled() => break,
                 message = touched.recv() => match message {
-                    Some(message) => self.on_touched(message).await,
+                    Some(message) => {
+                        self.handle.touch();
+                        self.on_touched(message).await;
+                    }
                     None => break,
                 },
                 event = bus.recv() => match event {
                     Ok(event) if event.workspace == self.workspace.root().display().to_string() => {
+                        self.handle.touch();
                         match event.body {
                             EventBody::JobFinished { .. } => self.after_job().await,
                             // New pins: the plan may have moved.
@@ -204,7 +213,10 @@ impl Live {
                 self.refresh_repos(all, true).await;
                 return;
             }
-            Touched::Paths(paths) => paths,
+            Touched::Paths(paths) => {
+                tracing::debug!(workspace = %self.workspace.root().display(), ?paths, "watched paths touched");
+                paths
+            }
         };
         let mut input_changed = false;
         let mut clones = BTreeSet::new();
@@ -618,17 +630,16 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Runs file-system work on a blocking thread; `None` if it crashed.
+/// Runs file-system work on a blocking thread; `None` if it crashed or the
+/// daemon is stopping.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|error| tracing::error!(%error, "a watcher task crashed"))
+        .map_err(|error| {
+            // Cancelled: the daemon is stopping.
+            if error.is_panic() {
+                tracing::error!(%error, "a watcher task crashed");
+            }
+        })
         .ok()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }

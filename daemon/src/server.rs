@@ -31,12 +31,14 @@ use crate::actor::{to_rpc_error, Workspaces};
 use crate::events::EventBus;
 use crate::hub::WatchHub;
 
-/// How `hpmd` runs.
-#[derive(Debug, Clone)]
-pub struct DaemonConfig {
-    pub socket: PathBuf,
+/// How long `hpmd` keeps things without use.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
     /// Exit after this long with no connection and no job.
-    pub idle_timeout: Duration,
+    pub daemon_idle: Duration,
+    /// Close a workspace (end its actor and live task, release its watches)
+    /// after this long with no request, job or watched change.
+    pub workspace_idle: Duration,
 }
 
 /// The daemon's shared state; the RPC handlers hold an `Arc` of it.
@@ -159,9 +161,9 @@ fn secure_dir(dir: &Path) -> Result<()> {
 }
 
 /// Serves until `daemon.shutdown` fires or the daemon has been idle for
-/// `idle_timeout`; then cancels the jobs in flight (the engine rolls them
+/// `timeouts.daemon_idle`, closing idle workspaces meanwhile; then cancels the jobs in flight (the engine rolls them
 /// back), waits for them, and removes the socket.
-pub async fn run(bound: Bound, daemon: Arc<Daemon>, idle_timeout: Duration) -> Result<()> {
+pub async fn run(bound: Bound, daemon: Arc<Daemon>, timeouts: Timeouts) -> Result<()> {
     let (stop_handle, server_handle) = stop_channel();
     let methods = Rpc {
         daemon: daemon.clone(),
@@ -202,8 +204,9 @@ pub async fn run(bound: Bound, daemon: Arc<Daemon>, idle_timeout: Duration) -> R
             }
             _ = daemon.shutdown.cancelled() => break,
             _ = idle_check.tick() => {
-                if daemon.idle_for() >= idle_timeout {
-                    tracing::info!(seconds = idle_timeout.as_secs(), "idle; exiting");
+                daemon.workspaces.close_idle(timeouts.workspace_idle);
+                if daemon.idle_for() >= timeouts.daemon_idle {
+                    tracing::info!(seconds = timeouts.daemon_idle.as_secs(), "idle; exiting");
                     break;
                 }
             }

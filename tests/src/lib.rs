@@ -368,6 +368,21 @@ pub fn fake_uv(dir: &Path, version: &str, body: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// How many inotify watches process `pid` holds.
+pub fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_to_string(fd.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
 /// Waits up to a minute for `condition`, checking every 20 ms.
 pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hpm_tests::{describe, git, module_name, stdout, wait_for, EventStream, Release, World};
+use hpm_tests::{
+    describe, git, inotify_watches, module_name, stdout, wait_for, EventStream, Release, World,
+};
 use serde_json::Value;
 
 const ONE_PLUGIN: &str = "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a]\n";
@@ -440,5 +442,50 @@ fn dev_clones_with_progress_keeps_an_existing_dirty_clone_and_status_lists_unuse
     assert!(status(&world)?["unused_clones"]
         .as_array()
         .is_some_and(Vec::is_empty));
+    Ok(())
+}
+
+fn daemon_hello(world: &World) -> anyhow::Result<Value> {
+    let output = world.ok(&["daemon", "status", "--json"])?;
+    let status: Value = serde_json::from_str(&stdout(&output))?;
+    Ok(status["hello"].clone())
+}
+
+#[test]
+fn an_idle_workspace_is_closed_its_watches_released_and_reopened_on_use() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.write_manifest(ONE_PLUGIN)?;
+    let output = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env("HPM_WORKSPACE_IDLE", "2")
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let pid = daemon_hello(&world)?["pid"].as_u64().unwrap_or_default() as u32;
+    world.ok(&["sync"])?;
+    let core = world.core().display().to_string();
+    assert_eq!(
+        daemon_hello(&world)?["workspaces"],
+        serde_json::json!([core])
+    );
+    wait_for("the workspace's watches", || inotify_watches(pid) > 0)?;
+
+    // Closing needs quiet: reads of watched files (the daemon's own, git's,
+    // Python's imports from the clone) must not count as changes.
+    wait_for("the idle workspace to close", || {
+        daemon_hello(&world).is_ok_and(|hello| hello["workspaces"] == serde_json::json!([]))
+    })?;
+    wait_for("its watches to be released", || inotify_watches(pid) == 0)?;
+
+    // The next request reopens it from its files, watches and all.
+    let status = status(&world)?;
+    assert_eq!(status["packages"][0]["repo"]["branch"], "main");
+    assert_eq!(
+        daemon_hello(&world)?["workspaces"],
+        serde_json::json!([core])
+    );
+    wait_for("the reopened workspace's watches", || {
+        inotify_watches(pid) > 0
+    })?;
     Ok(())
 }

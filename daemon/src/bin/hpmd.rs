@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Exit after this many seconds without a client or a job (`--idle-timeout`).
 const DEFAULT_IDLE_SECONDS: u64 = 1800;
+/// Close a workspace after this many seconds without a request, a job or a
+/// watched change (`--workspace-idle`).
+const DEFAULT_WORKSPACE_IDLE_SECONDS: u64 = 1800;
 /// Syncs of different workspaces and status reads run on these threads.
 const MAX_BLOCKING_THREADS: usize = 8;
 
@@ -31,12 +34,8 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let mut socket = hpm_protocol::socket_path();
-    let mut idle = Duration::from_secs(
-        std::env::var("HPM_IDLE_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_IDLE_SECONDS),
-    );
+    let mut idle = seconds_from_env("HPM_IDLE_TIMEOUT", DEFAULT_IDLE_SECONDS);
+    let mut workspace_idle = seconds_from_env("HPM_WORKSPACE_IDLE", DEFAULT_WORKSPACE_IDLE_SECONDS);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -48,12 +47,19 @@ fn run() -> anyhow::Result<()> {
                         .parse()?,
                 );
             }
+            "--workspace-idle" => {
+                workspace_idle = Duration::from_secs(
+                    args.next()
+                        .context("--workspace-idle needs seconds")?
+                        .parse()?,
+                );
+            }
             "--version" => {
                 println!("hpmd {}", env!("CARGO_PKG_VERSION"));
                 return Ok(());
             }
             other => anyhow::bail!(
-                "unknown argument `{other}`\nusage: hpmd [--socket PATH] [--idle-timeout SECONDS]"
+                "unknown argument `{other}`\nusage: hpmd [--socket PATH] [--idle-timeout SECONDS] [--workspace-idle SECONDS]"
             ),
         }
     }
@@ -88,10 +94,23 @@ fn run() -> anyhow::Result<()> {
             }
             shutdown.cancel();
         });
-        server::run(bound, daemon, idle).await?;
+        let timeouts = server::Timeouts {
+            daemon_idle: idle,
+            workspace_idle,
+        };
+        server::run(bound, daemon, timeouts).await?;
         tracing::info!("hpmd stopped");
         Ok(())
     })
+}
+
+fn seconds_from_env(name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default),
+    )
 }
 
 /// Logs to `hpmd.log` in the user state (or cache) folder.

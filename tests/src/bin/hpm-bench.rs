@@ -37,7 +37,7 @@ use hpm::manifest::{Manifest, Mode};
 use hpm::plan::{resolve, ResolveInput};
 use hpm::pyproject::PyprojectMut;
 use hpm::registry::{Registry, RegistryEntry};
-use hpm_tests::{describe, World};
+use hpm_tests::{describe, inotify_watches, World};
 
 const NOOP_RUNS: usize = 21;
 const UV_NOOP_RUNS: usize = 7;
@@ -320,21 +320,6 @@ async fn measure_live(world: &World, names: &[String]) -> Result<(Duration, Dura
         save_times[save_times.len() / 2],
         commit_times[commit_times.len() / 2],
     ))
-}
-
-/// How many inotify watches process `pid` holds.
-fn inotify_watches(pid: u32) -> usize {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return 0;
-    };
-    fds.flatten()
-        .filter_map(|fd| std::fs::read_to_string(fd.path()).ok())
-        .map(|info| {
-            info.lines()
-                .filter(|l| l.starts_with("inotify wd:"))
-                .count()
-        })
-        .sum()
 }
 
 async fn connect(socket: &Path) -> Result<jsonrpsee::ws_client::WsClient> {
