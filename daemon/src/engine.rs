@@ -304,6 +304,17 @@ fn reconcile(
         lock_snapshot.as_deref(),
     )?;
 
+    // From here uv changes the environment: until a commit records what it
+    // was synced from, no sync may call it up to date (a failed or killed
+    // uv may have left it half-changed; the next sync repairs it).
+    if inputs.state.last_sync.is_some() {
+        let in_flux = LocalState {
+            last_sync: None,
+            ..inputs.state.clone()
+        };
+        in_flux.save(&workspace.state_path())?;
+    }
+
     let sources = source_keys(&plan);
     let reinstalled: Vec<String> = match &inputs.state.last_sync {
         Some(last) => plan
@@ -331,7 +342,12 @@ fn reconcile(
         workspace.root(),
         &args,
         &RunOptions {
-            timeout: request.uv_timeout,
+            timeout: request.uv_timeout.or(inputs
+                .manifest
+                .settings
+                .uv_timeout
+                .map(std::time::Duration::from_secs)),
+            pid_file: Some(transaction.uv_pid_file()),
         },
         &mut |line| {
             on_progress(Progress::Uv {

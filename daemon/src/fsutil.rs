@@ -30,6 +30,26 @@ pub fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// The largest hand-written input hpm reads (`hpm.yaml`, a registry entry).
+pub const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+/// Reads a hand-written input as text: a file larger than
+/// [`MAX_INPUT_BYTES`] or not UTF-8 is refused with a problem naming it.
+pub fn read_input(path: &Path) -> Result<String, crate::Problem> {
+    let problem = |message: String| crate::Problem::new(message).in_file(path);
+    let size = fs::metadata(path)
+        .map_err(|error| problem(format!("cannot read: {error}")))?
+        .len();
+    if size > MAX_INPUT_BYTES {
+        return Err(problem(format!(
+            "is {size} bytes; hpm reads at most {MAX_INPUT_BYTES} bytes from a manifest or registry entry"
+        ))
+        .hint("point hpm at the small hand-written file meant here"));
+    }
+    let bytes = fs::read(path).map_err(|error| problem(format!("cannot read: {error}")))?;
+    String::from_utf8(bytes).map_err(|_| problem("is not UTF-8 text".to_string()))
+}
+
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees either the
 /// old or the new content, never a mix. A read-only file is refused rather
 /// than replaced behind the user's back.

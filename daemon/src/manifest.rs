@@ -157,6 +157,10 @@ pub struct Settings {
     /// The backend that realises the plan; only `uv` exists.
     #[serde(default = "default_backend")]
     pub backend: String,
+    /// Seconds after which a `uv sync` that has not finished is killed and
+    /// the sync rolled back (none: uv may take as long as it needs).
+    #[serde(default)]
+    pub uv_timeout: Option<u64>,
 }
 
 impl Default for Settings {
@@ -166,6 +170,7 @@ impl Default for Settings {
             uv_args: Vec::new(),
             auto_sync: true,
             backend: default_backend(),
+            uv_timeout: None,
         }
     }
 }
@@ -241,6 +246,12 @@ impl Manifest {
                 .in_file(path)
                 .hint("remove `settings.backend` or set it to `uv`"),
             ));
+        }
+        for location in &manifest.registry {
+            if let RegistryLocation::Git { git, .. } = location {
+                crate::plan::check_git_url(git)
+                    .map_err(|problem| Error::invalid(problem.in_file(path)))?;
+            }
         }
         Ok(manifest)
     }

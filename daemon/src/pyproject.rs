@@ -276,6 +276,19 @@ fn comment_indentation(inside: &str) -> String {
 
 /// The normalized name a PEP 508 requirement string is for, if it parses.
 fn requirement_name(requirement: &str) -> Option<String> {
+    // pep508_rs 0.9 panics on a name or extra that ends in `-`, `.` or `_`
+    // when more text follows (`a->=1`); such a requirement is invalid, so
+    // the name and extras are checked first.
+    let text = requirement.trim_start();
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let name_end = text.find(|c: char| !is_name_char(c)).unwrap_or(text.len());
+    pep508_rs::PackageName::from_str(&text[..name_end]).ok()?;
+    if let Some(extras) = text[name_end..].trim_start().strip_prefix('[') {
+        let extras = extras.split(']').next().unwrap_or_default();
+        for extra in extras.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            pep508_rs::ExtraName::from_str(extra).ok()?;
+        }
+    }
     pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement)
         .ok()
         .map(|requirement| requirement.name.to_string())
@@ -394,4 +407,19 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requirement_pep508_rs_would_panic_on_is_not_a_name() {
+        assert_eq!(requirement_name("a->=1.0"), None);
+        assert_eq!(requirement_name("a[b-]>=1"), None);
+        assert_eq!(
+            requirement_name("Plugin_A[fast] >=1").as_deref(),
+            Some("plugin-a")
+        );
+    }
 }

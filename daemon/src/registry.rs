@@ -136,9 +136,7 @@ impl Registry {
             }
             let found = sources.iter().find_map(|source| match source {
                 Source::Folder(folder) => find_entry_file(folder, name).map(|file| {
-                    let text = std::fs::read_to_string(&file).map_err(|error| {
-                        Problem::new(format!("cannot read: {error}")).in_file(&file)
-                    });
+                    let text = crate::fsutil::read_input(&file);
                     (file, text)
                 }),
                 Source::Git(registry) => registry
@@ -181,7 +179,7 @@ fn find_entry_file(folder: &Path, name: &str) -> Option<PathBuf> {
 
 /// Parses the entry for `name` read from `file` (a path, or a git
 /// registry's `URL@COMMIT:PATH` label).
-fn parse_entry(text: &str, file: &Path, name: &str) -> Result<RegistryEntry, Problem> {
+pub fn parse_entry(text: &str, file: &Path, name: &str) -> Result<RegistryEntry, Problem> {
     let entry: RegistryEntry = serde_yaml_ng::from_str(text).map_err(|error| {
         yaml_problem(file, &error)
             .for_package(name)

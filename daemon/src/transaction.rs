@@ -7,8 +7,12 @@
 //! 3. check `pyproject.toml` and `uv.lock` still hash to what the plan read;
 //! 4. write the journal: original bytes, then `journal.json` (its presence is
 //!    the commit point of the journal);
-//! 5. replace the files atomically;
+//! 5. replace the files atomically; uv runs, its process recorded in the
+//!    journal folder;
 //! 6. commit (drop the journal) or roll back (restore the originals).
+//!
+//! Rolling back a killed run's journal first stops the uv it left running
+//! (its process group), so that uv cannot write after the restore.
 //!
 //! Architecture invariant: whatever step a process is killed at, the next
 //! `begin` leaves both files byte-identical to the old or the new state, and
@@ -29,6 +33,8 @@ use crate::workspace::Workspace;
 const JOURNAL_FILE: &str = "journal.json";
 const PYPROJECT_ORIGINAL: &str = "pyproject.toml.orig";
 const LOCK_ORIGINAL: &str = "uv.lock.orig";
+/// uv's process while it runs (see [`crate::uv::stop_orphan`]).
+const UV_PID: &str = "uv.pid";
 
 /// Hashes of the files as the plan read them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +154,11 @@ impl Transaction {
         Ok(())
     }
 
+    /// Where the uv of this transaction records its process.
+    pub fn uv_pid_file(&self) -> PathBuf {
+        self.workspace.journal_dir().join(UV_PID)
+    }
+
     /// Keeps the new files and drops the journal.
     pub fn commit(mut self) -> Result<CommitOutcome> {
         let Some(journal) = self.journal.take() else {
@@ -196,6 +207,8 @@ impl Transaction {
             pid = journal.pid,
             "rolling back a sync that was interrupted"
         );
+        // A uv the killed run left behind would write over what is restored.
+        crate::uv::stop_orphan(&dir.join(UV_PID));
         self.restore(&journal).map(Some)
     }
 

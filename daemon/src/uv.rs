@@ -41,6 +41,42 @@ impl CancelToken {
     }
 }
 
+/// Stops a uv that a killed hpm left running, as recorded in `pid_file`
+/// by [`Uv::run`]: its whole process group is killed, and this waits (up to
+/// a few seconds) until it is gone, so that it cannot write `uv.lock` or
+/// the environment after the caller restores them. The process is known by
+/// its pid and its start time, so a reused pid is left alone (where
+/// `/proc` is missing, nothing is stopped). Answers whether one was stopped.
+pub fn stop_orphan(pid_file: &Path) -> bool {
+    let Ok(record) = std::fs::read_to_string(pid_file) else {
+        return false;
+    };
+    let mut fields = record.split_whitespace();
+    let (Some(Ok(pid)), Some(started)) = (fields.next().map(str::parse::<i32>), fields.next())
+    else {
+        return false;
+    };
+    if pid <= 1 || start_time(pid).as_deref() != Some(started) {
+        return false;
+    }
+    let group = Pid::from_raw(pid);
+    let _ = killpg(group, Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while killpg(group, None).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tracing::warn!(pid, "stopped the uv an interrupted sync left running");
+    true
+}
+
+/// When process `pid` started (clock ticks since boot, from `/proc`).
+fn start_time(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may hold spaces; field 22 is the start.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(19).map(str::to_string)
+}
+
 /// The binary of the `uv` Python package, if `python3` has it.
 fn uv_from_python_package() -> Option<PathBuf> {
     let output = Command::new("python3")
@@ -65,6 +101,10 @@ pub struct Uv {
 pub struct RunOptions {
     /// Kill uv when it runs longer than this.
     pub timeout: Option<Duration>,
+    /// Where to record uv's process group and program while it runs, so
+    /// that if hpm is killed the next run can stop the uv it left behind
+    /// (see [`stop_orphan`]).
+    pub pid_file: Option<PathBuf>,
 }
 
 impl Uv {
@@ -139,6 +179,15 @@ impl Uv {
                 detail: format!(" at `{}` ({error})", self.path.display()),
             })?;
         let group = Pid::from_raw(child.id() as i32);
+        if let Some(pid_file) = &options.pid_file {
+            let pid = child.id() as i32;
+            let record = format!("{pid} {}\n", start_time(pid).unwrap_or_default());
+            if let Err(error) = crate::fsutil::write_atomic(pid_file, record.as_bytes()) {
+                let _ = killpg(group, Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(Error::write(pid_file, error));
+            }
+        }
         let (sender, receiver) = mpsc::channel::<(bool, String)>();
         let readers: Vec<_> = [
             child

@@ -108,7 +108,7 @@ impl Workspace {
     /// Reads and parses `hpm.yaml`.
     pub fn load_manifest(&self) -> Result<Manifest> {
         let path = self.manifest_path();
-        let text = std::fs::read_to_string(&path).map_err(|error| Error::read(&path, error))?;
+        let text = crate::fsutil::read_input(&path).map_err(Error::invalid)?;
         Manifest::parse(&text, &path)
     }
 }

@@ -383,6 +383,16 @@ pub fn inotify_watches(pid: u32) -> usize {
         .sum()
 }
 
+/// A JSON-RPC client of the daemon at `socket`, on a connection of its own
+/// (use it through `hpm_protocol::HpmApiClient`).
+pub async fn rpc_client(socket: &Path) -> Result<jsonrpsee::ws_client::WsClient> {
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    Ok(jsonrpsee::ws_client::WsClientBuilder::default()
+        .request_timeout(std::time::Duration::from_secs(600))
+        .build_with_stream("ws://localhost", stream)
+        .await?)
+}
+
 /// Waits up to a minute for `condition`, checking every 20 ms.
 pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -37,7 +37,7 @@ use hpm::manifest::{Manifest, Mode};
 use hpm::plan::{resolve, ResolveInput};
 use hpm::pyproject::PyprojectMut;
 use hpm::registry::{Registry, RegistryEntry};
-use hpm_tests::{describe, inotify_watches, World};
+use hpm_tests::{describe, inotify_watches, rpc_client, World};
 
 const NOOP_RUNS: usize = 21;
 const UV_NOOP_RUNS: usize = 7;
@@ -170,7 +170,7 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
     let root = world.core();
     let socket = world.socket();
     let (rpc, pid, concurrent) = runtime.block_on(async {
-        let client = connect(&socket).await?;
+        let client = rpc_client(&socket).await?;
         let pid = client.hello().await?.pid;
         let mut latencies = Vec::new();
         for _ in 0..RPC_RUNS {
@@ -186,7 +186,7 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
             let socket = socket.clone();
             let root = root.clone();
             tasks.push(tokio::spawn(async move {
-                let client = connect(&socket).await?;
+                let client = rpc_client(&socket).await?;
                 let mut answered = 0;
                 for request in 0..REQUESTS_PER_CLIENT {
                     let ok = if request % 50 == 0 {
@@ -263,7 +263,7 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
 /// starts, and a commit in `clone`'s repository until its `repo_changed`.
 async fn measure_live(world: &World, names: &[String]) -> Result<(Duration, Duration)> {
     use hpm_protocol::{EventBody, HpmApiClient};
-    let client = connect(&world.socket()).await?;
+    let client = rpc_client(&world.socket()).await?;
     let mut events = client.subscribe_events().await?;
     let manifest_path = world.core().join("hpm.yaml");
     let original = std::fs::read_to_string(&manifest_path)?;
@@ -320,14 +320,6 @@ async fn measure_live(world: &World, names: &[String]) -> Result<(Duration, Dura
         save_times[save_times.len() / 2],
         commit_times[commit_times.len() / 2],
     ))
-}
-
-async fn connect(socket: &Path) -> Result<jsonrpsee::ws_client::WsClient> {
-    let stream = tokio::net::UnixStream::connect(socket).await?;
-    Ok(jsonrpsee::ws_client::WsClientBuilder::default()
-        .request_timeout(Duration::from_secs(600))
-        .build_with_stream("ws://localhost", stream)
-        .await?)
 }
 
 /// The uv command line hpm reported in its progress (`running uv sync …`).
