@@ -18,6 +18,7 @@
 //! - security: other users refused, nothing on TCP, no shell.
 //!
 //! `HPM_SEED` replays a run (each trial prints its own seed too);
+//! `HPM_PARTS=crash,faults` runs only those parts;
 //! `HPM_CRASH_TRIALS`, `HPM_CONCURRENCY_SECONDS` and `HPM_FUZZ_SECONDS` set
 //! the budgets.
 
@@ -112,7 +113,11 @@ fn main() -> ExitCode {
         }),
         ("security", &|_| security()),
     ];
+    let only = std::env::var("HPM_PARTS").unwrap_or_default();
     for (name, part) in parts {
+        if !only.is_empty() && !only.split(',').any(|p| p.trim() == name) {
+            continue;
+        }
         let part_started = Instant::now();
         println!("--- {name}");
         match part(&mut rng) {
@@ -286,6 +291,8 @@ fn crash(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
     states.insert("dev", Files::of(&world));
 
     let mut rows: BTreeMap<KillPoint, Row> = BTreeMap::new();
+    // Per kill point, how many restarts found the old state and the new.
+    let mut found: BTreeMap<KillPoint, (usize, usize)> = BTreeMap::new();
     for trial in 0..trials {
         let trial_seed: u64 = rng.random();
         let mut trial_rng = StdRng::seed_from_u64(trial_seed);
@@ -304,16 +311,34 @@ fn crash(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
             &mut trial_rng,
         )
         .with_context(|| format!("trial {trial} ({point:?}, seed {trial_seed})"));
+        let tally = found.entry(point).or_default();
+        match outcome {
+            Ok(Found::Old) => tally.0 += 1,
+            Ok(Found::New) => tally.1 += 1,
+            Err(_) => {}
+        }
         let row = rows
             .entry(point)
             .or_insert_with(|| Row::new("crash", format!("kill -9 {point:?}")));
-        row.record(outcome);
+        row.record(outcome.map(drop));
         print!(".");
         let _ = std::io::Write::flush(&mut std::io::stdout());
     }
     println!();
     let _ = world.run(&["daemon", "stop"]);
+    for (point, (old, new)) in found {
+        if let Some(row) = rows.get_mut(&point) {
+            let _ = write!(row.case, " (restart found old {old}, new {new})");
+        }
+    }
     Ok(rows.into_values().collect())
+}
+
+/// Which state a restart after a crash found the files in.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    Old,
+    New,
 }
 
 fn crash_trial(
@@ -324,7 +349,7 @@ fn crash_trial(
     point: KillPoint,
     switch_time: Duration,
     rng: &mut StdRng,
-) -> Result<()> {
+) -> Result<Found> {
     let status: Value = serde_json::from_str(&stdout(&world.ok(&["status", "--json"])?))?;
     let from = status["mode"].as_str().unwrap_or("dev").to_string();
     let to = if from == "dev" { "prod" } else { "dev" };
@@ -375,8 +400,11 @@ fn crash_trial(
     start_daemon(world, uv)?;
     let status: Value = serde_json::from_str(&stdout(&world.ok(&["status", "--json"])?))?;
     let after = Files::of(world);
-    let old_or_new = after == before || after == states[to];
-    if !old_or_new {
+    let found = if after == before {
+        Found::Old
+    } else if after == states[to] {
+        Found::New
+    } else {
         bail!(
             "after the restart the files are neither the old nor the new state (pyproject old {} new {}, uv.lock old {} new {}, hpm.yaml unchanged {})",
             after.pyproject == before.pyproject,
@@ -385,7 +413,7 @@ fn crash_trial(
             after.uv_lock == states[to].uv_lock,
             after.manifest == before.manifest,
         );
-    }
+    };
     // The environment follows the files again after a sync, and imports.
     world.ok(&["sync"])?;
     let mode = status["mode"].as_str().unwrap_or_default().to_string();
@@ -396,7 +424,7 @@ fn crash_trial(
     if version != installed_version_of(&mode) {
         bail!("{mode} imports plugin-a {version}");
     }
-    Ok(())
+    Ok(found)
 }
 
 // --------------------------------------------------------------- faults --
@@ -507,7 +535,7 @@ fn faults() -> Result<Vec<Row>> {
             let entry = world.core().join("hpm-registry/plugin-a.yaml");
             let good = std::fs::read(&entry)?;
             std::fs::write(&entry, "name: plugin-a\nsources: [unclosed\n")?;
-            let outcome = fails_cleanly(&world, &["switch", "prod"], &[], &["plugin-a.yaml:2:"]);
+            let outcome = fails_cleanly(&world, &["switch", "prod"], &[], &["plugin-a.yaml`:2:"]);
             std::fs::write(&entry, good)?;
             outcome
         },
