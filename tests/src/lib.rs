@@ -383,6 +383,33 @@ pub fn inotify_watches(pid: u32) -> usize {
         .sum()
 }
 
+/// `hpm_hello` posted to the daemon at `socket` with curl, as this user or
+/// (through `setpriv`, which needs root) as user `as_uid`.
+pub fn curl_hello(socket: &Path, as_uid: Option<u32>) -> Result<Output> {
+    let mut command = match as_uid {
+        Some(uid) => {
+            let mut command = Command::new("setpriv");
+            command
+                .arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .args(["--clear-groups", "curl"]);
+            command
+        }
+        None => Command::new("curl"),
+    };
+    Ok(command
+        .args(["-sS", "--max-time", "5", "--unix-socket"])
+        .arg(socket)
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"jsonrpc":"2.0","id":1,"method":"hpm_hello"}"#,
+            "http://localhost/",
+        ])
+        .output()?)
+}
+
 /// A JSON-RPC client of the daemon at `socket`, on a connection of its own
 /// (use it through `hpm_protocol::HpmApiClient`).
 pub async fn rpc_client(socket: &Path) -> Result<jsonrpsee::ws_client::WsClient> {

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 
-use hpm_tests::{describe, fake_uv, git, stderr, stdout, target_dir, wait_for, World};
+use hpm_tests::{curl_hello, describe, fake_uv, git, stderr, stdout, target_dir, wait_for, World};
 use serde_json::Value;
 
 fn world_with_plugins() -> anyhow::Result<World> {
@@ -270,27 +270,7 @@ fn the_socket_is_private_and_other_users_are_refused() -> anyhow::Result<()> {
     // Open the socket's mode so that only the peer-uid check stands in the way.
     std::fs::set_permissions(world.socket(), std::fs::Permissions::from_mode(0o666))?;
     std::fs::set_permissions(world.root(), std::fs::Permissions::from_mode(0o755))?;
-    let hello = r#"{"jsonrpc":"2.0","id":1,"method":"hpm_hello"}"#;
-    let as_nobody = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "curl",
-            "-sS",
-            "--max-time",
-            "5",
-            "--unix-socket",
-        ])
-        .arg(world.socket())
-        .args([
-            "-H",
-            "content-type: application/json",
-            "-d",
-            hello,
-            "http://localhost/",
-        ])
-        .output()?;
+    let as_nobody = curl_hello(&world.socket(), Some(65534))?;
     assert!(
         !as_nobody.status.success(),
         "another user got an answer: {}",
@@ -302,17 +282,7 @@ fn the_socket_is_private_and_other_users_are_refused() -> anyhow::Result<()> {
         describe(&as_nobody)
     );
     // The same request as this user is answered.
-    let as_me = Command::new("curl")
-        .args(["-sS", "--max-time", "5", "--unix-socket"])
-        .arg(world.socket())
-        .args([
-            "-H",
-            "content-type: application/json",
-            "-d",
-            hello,
-            "http://localhost/",
-        ])
-        .output()?;
+    let as_me = curl_hello(&world.socket(), None)?;
     assert!(
         stdout(&as_me).contains("\"result\""),
         "{}",

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hpm_protocol::{Change, EventBody, HpmApiClient};
-use hpm_tests::{describe, fake_uv, rpc_client, stderr, stdout, wait_for, World};
+use hpm_tests::{curl_hello, describe, fake_uv, rpc_client, stderr, stdout, wait_for, World};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -1283,26 +1283,7 @@ fn other_users_refused(world: &World) -> Result<()> {
     }
     std::fs::set_permissions(world.socket(), std::fs::Permissions::from_mode(0o666))?;
     std::fs::set_permissions(world.root(), std::fs::Permissions::from_mode(0o755))?;
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "curl",
-            "-sS",
-            "--max-time",
-            "5",
-            "--unix-socket",
-        ])
-        .arg(world.socket())
-        .args([
-            "-H",
-            "content-type: application/json",
-            "-d",
-            r#"{"jsonrpc":"2.0","id":1,"method":"hpm_hello"}"#,
-            "http://localhost/",
-        ])
-        .output()?;
+    let output = curl_hello(&world.socket(), Some(65534))?;
     if output.status.success() || stdout(&output).contains("result") {
         bail!("another user was answered:\n{}", describe(&output));
     }
