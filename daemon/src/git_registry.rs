@@ -20,7 +20,8 @@ use crate::workspace::Workspace;
 
 /// The branch read when `ref` is not given.
 pub const DEFAULT_REF: &str = "main";
-const PINS_FILE: &str = "registry-pins.json";
+/// The workspace's pins, in its `.hpm/` folder.
+pub const PINS_FILE: &str = "registry-pins.json";
 
 /// What a workspace resolved for one git registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

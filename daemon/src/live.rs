@@ -73,6 +73,30 @@ pub struct LiveView {
     pub repos: HashMap<PathBuf, (RepoState, Option<GitStamp>)>,
     /// How the workspace is watched, once its watches are set.
     pub watching: Option<WatchMode>,
+    /// Rises with every change the watcher reported or a job made; a
+    /// cached status of an older generation is stale.
+    pub generation: u64,
+    /// The last status report and what it was computed from.
+    pub status: Option<CachedStatus>,
+}
+
+impl LiveView {
+    /// Something `status` shows may have changed.
+    fn changed(&mut self) {
+        self.generation += 1;
+        self.status = None;
+    }
+}
+
+/// A status report as JSON, with the generation and stamps it is valid for
+/// (see [`crate::status::status_cached`]).
+#[derive(Debug)]
+pub struct CachedStatus {
+    pub generation: u64,
+    /// The dev clones the report shows.
+    pub clones: Vec<PathBuf>,
+    pub stamps: crate::status::StatusStamps,
+    pub report: serde_json::Value,
 }
 
 /// The [`LiveView`] a workspace's handle and live task share.
@@ -185,6 +209,7 @@ impl Live {
                 event = bus.recv() => match event {
                     Ok(event) if event.workspace == self.workspace.root().display().to_string() => {
                         self.handle.touch();
+                        lock(&self.handle.live).changed();
                         match event.body {
                             EventBody::JobFinished { .. } => self.after_job().await,
                             // New pins: the plan may have moved.
@@ -204,6 +229,7 @@ impl Live {
     }
 
     async fn on_touched(&mut self, touched: Touched) {
+        lock(&self.handle.live).changed();
         let paths = match touched {
             Touched::Rescan => {
                 tracing::info!(workspace = %self.workspace.root().display(), "watcher asked for a rescan");
@@ -352,7 +378,9 @@ impl Live {
             }
         }
         self.mode = Some(mode);
-        lock(&self.handle.live).watching = Some(mode);
+        let mut view = lock(&self.handle.live);
+        view.watching = Some(mode);
+        view.changed();
     }
 
     fn is_input(&self, path: &Path) -> bool {
@@ -444,6 +472,7 @@ impl Live {
             };
             let previous = {
                 let mut view = lock(&self.handle.live);
+                view.changed();
                 view.repos
                     .insert(clone.root.clone(), (state.clone(), stamp))
             };

@@ -283,11 +283,7 @@ impl HpmApiServer for Rpc {
 
     async fn status(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned> {
         let handle = self.open(&workspace)?;
-        blocking(move || {
-            crate::status::status_with(&handle.workspace, Some(&handle.live))
-                .map(|report| serde_json::to_value(report).unwrap_or_default())
-        })
-        .await
+        blocking(move || crate::status::status_cached(&handle.workspace, &handle.live)).await
     }
 
     async fn apply(

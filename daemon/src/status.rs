@@ -2,7 +2,7 @@
 //! whether the last sync still matches the inputs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -119,6 +119,93 @@ pub struct Installed {
     pub direct_url: Option<serde_json::Value>,
 }
 
+/// The status as JSON, served from the live view's cache while nothing it
+/// depends on has changed: the watcher's generation (every change it
+/// reported: inputs, registry entries, dev clones' files and git state,
+/// jobs) and the stamps of what it does not watch or may not have reported
+/// yet (`hpm.yaml`, `pyproject.toml`, `uv.lock`, hpm's state, the
+/// environment's site-packages, each dev clone's [`GitStamp`]). A work-tree
+/// edit in a dev clone that git has not seen reaches the cache after the
+/// watcher's debounce ([`crate::hub::DEBOUNCE`]), as it reaches the live
+/// view's repo states. A workspace watched by polling, or not watched yet,
+/// is read afresh every time.
+pub fn status_cached(workspace: &Workspace, live: &SharedLiveView) -> Result<serde_json::Value> {
+    let generation = {
+        let view = crate::lock(live);
+        if view.watching != Some(WatchMode::Native) {
+            drop(view);
+            let report = status_with(workspace, Some(live))?;
+            return Ok(serde_json::to_value(report).unwrap_or_default());
+        }
+        if let Some(cached) = &view.status {
+            if cached.generation == view.generation
+                && cached.stamps == stamps(workspace, &cached.clones)
+            {
+                return Ok(cached.report.clone());
+            }
+        }
+        view.generation
+    };
+    let report = status_with(workspace, Some(live))?;
+    let clones: Vec<PathBuf> = report
+        .packages
+        .iter()
+        .filter_map(|package| match &package.source {
+            PlannedSource::Path { path, .. } => Some(workspace.root().join(path)),
+            _ => None,
+        })
+        .collect();
+    // Taken after the report: a change in between makes the cache miss.
+    let stamps = stamps(workspace, &clones);
+    let report = serde_json::to_value(report).unwrap_or_default();
+    let mut view = crate::lock(live);
+    // Kept only if the watcher reported nothing while it was computed.
+    if view.generation == generation {
+        view.status = Some(crate::live::CachedStatus {
+            generation,
+            clones,
+            stamps,
+            report: report.clone(),
+        });
+    }
+    Ok(report)
+}
+
+/// What a cached status is checked against: see [`status_cached`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct StatusStamps {
+    files: Vec<FileStamp>,
+    clones: Vec<Option<GitStamp>>,
+}
+
+/// Size, modification time and inode of a file or folder, if it exists.
+type FileStamp = Option<(u64, std::time::SystemTime, u64)>;
+
+fn file_stamp(path: &Path) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.len(), metadata.modified().ok()?, metadata.ino()))
+}
+
+fn stamps(workspace: &Workspace, clones: &[PathBuf]) -> StatusStamps {
+    let mut files = vec![
+        file_stamp(&workspace.manifest_path()),
+        file_stamp(&workspace.pyproject_path()),
+        file_stamp(&workspace.uv_lock_path()),
+        file_stamp(&workspace.state_path()),
+        file_stamp(&workspace.state_dir().join(crate::git_registry::PINS_FILE)),
+    ];
+    if let Ok(libs) = std::fs::read_dir(workspace.venv_path().join("lib")) {
+        for python in libs.flatten() {
+            files.push(file_stamp(&python.path().join("site-packages")));
+        }
+    }
+    StatusStamps {
+        files,
+        clones: clones.iter().map(|clone| git_stamp(clone)).collect(),
+    }
+}
+
 /// Reads the workspace's status without changing anything.
 pub fn status(workspace: &Workspace) -> Result<StatusReport> {
     status_with(workspace, None)
@@ -129,10 +216,7 @@ pub fn status(workspace: &Workspace) -> Result<StatusReport> {
 pub fn status_with(workspace: &Workspace, live: Option<&SharedLiveView>) -> Result<StatusReport> {
     let (cached, watching) = match live {
         Some(live) => {
-            let view = match live.lock() {
-                Ok(view) => view,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let view = crate::lock(live);
             (view.repos.clone(), view.watching)
         }
         None => (HashMap::new(), None),
