@@ -209,10 +209,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => {
             let workspace = find_workspace()?;
             let report = match backend().await? {
-                Backend::Daemon(client) => client
-                    .status(workspace.root().to_path_buf())
-                    .await
-                    .map_err(Failure::from)?,
+                Backend::Daemon(client) => {
+                    let raw = client
+                        .status(workspace.root().to_path_buf(), Some(true))
+                        .await
+                        .map_err(Failure::from)?;
+                    serde_json::from_str(raw.get()).map_err(anyhow::Error::from)?
+                }
                 Backend::InProcess => to_json(hpm::status::status(&workspace))?,
             };
             render::status(&report, cli.json)

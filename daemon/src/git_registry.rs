@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Problem, Result};
@@ -59,7 +60,7 @@ impl PinnedRegistry {
         let workspace = Workspace::at(root)?;
         workspace.ensure_state_dir()?;
         let pins_path = workspace.state_dir().join(PINS_FILE);
-        let mut pins = load_pins(&pins_path)?;
+        let pins = load_pins(&pins_path)?;
         if let Some(pin) = pins.get(url).filter(|pin| pin.reference == reference) {
             if let Ok(commit) = git2::Oid::from_str(&pin.commit) {
                 if repository.find_commit(commit).is_ok() {
@@ -74,6 +75,12 @@ impl PinnedRegistry {
         let commit = match resolve(&repository, reference) {
             Some(commit) => commit,
             None => {
+                // Another process may be fetching the same cache: wait for
+                // it, then look again before fetching.
+                let _lock = lock_cache(url)?;
+                if let Some(commit) = resolve(&repository, reference) {
+                    return finish_open(url, reference, commit, repository, &pins_path, pins);
+                }
                 fetch(&repository, url)?;
                 resolve(&repository, reference).ok_or_else(|| {
                     Error::invalid(
@@ -86,19 +93,7 @@ impl PinnedRegistry {
                 })?
             }
         };
-        pins.insert(
-            url.to_string(),
-            Pin {
-                reference: reference.to_string(),
-                commit: commit.to_string(),
-            },
-        );
-        save_pins(&pins_path, &pins)?;
-        Ok(PinnedRegistry {
-            url: url.to_string(),
-            commit,
-            repository,
-        })
+        finish_open(url, reference, commit, repository, &pins_path, pins)
     }
 
     /// The entry file for `name` at the pinned commit (`<name>.yaml` or
@@ -198,7 +193,10 @@ pub fn update(workspace: &Workspace, manifest: &Manifest) -> Result<Vec<Registry
         };
         let reference = reference.as_deref().unwrap_or(DEFAULT_REF);
         let before = PinnedRegistry::open(workspace.root(), url, Some(reference))?;
-        fetch(&before.repository, url)?;
+        {
+            let _lock = lock_cache(url)?;
+            fetch(&before.repository, url)?;
+        }
         let after_commit = resolve(&before.repository, reference).ok_or_else(|| {
             Error::invalid(
                 Problem::new(format!(
@@ -288,8 +286,60 @@ fn describe(source: &SourceSpec) -> String {
 }
 
 /// The cache folder of `url`'s bare repository, created (empty) when new.
+/// Pins `commit` for `url` in the workspace's pins.
+fn finish_open(
+    url: &str,
+    reference: &str,
+    commit: git2::Oid,
+    repository: git2::Repository,
+    pins_path: &Path,
+    mut pins: BTreeMap<String, Pin>,
+) -> Result<PinnedRegistry> {
+    pins.insert(
+        url.to_string(),
+        Pin {
+            reference: reference.to_string(),
+            commit: commit.to_string(),
+        },
+    );
+    save_pins(pins_path, &pins)?;
+    Ok(PinnedRegistry {
+        url: url.to_string(),
+        commit,
+        repository,
+    })
+}
+
+/// The cache folder of the registry at `url`.
+fn cache_folder(url: &str) -> PathBuf {
+    cache_dir().join(&crate::fsutil::sha256_hex(url.as_bytes())[..24])
+}
+
+/// Holds `<cache folder>.lock` (`flock`) while one process creates or
+/// fetches a registry's cache: git refuses a second fetch of the same
+/// repository at the same time, and a daemon, its live task and an
+/// `hpmctl --no-daemon` may all open it on first use.
+fn lock_cache(url: &str) -> Result<Flock<std::fs::File>> {
+    let folder = cache_folder(url);
+    let path = folder.with_extension("lock");
+    let parent = cache_dir();
+    std::fs::create_dir_all(&parent).map_err(|error| Error::write(&parent, error))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| Error::write(&path, error))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| Error::write(&path, std::io::Error::from(errno)))
+}
+
 fn cached_repository(url: &str) -> Result<git2::Repository> {
-    let folder = cache_dir().join(&crate::fsutil::sha256_hex(url.as_bytes())[..24]);
+    let folder = cache_folder(url);
+    if let Ok(repository) = git2::Repository::open_bare(&folder) {
+        return Ok(repository);
+    }
+    let _lock = lock_cache(url)?;
     if let Ok(repository) = git2::Repository::open_bare(&folder) {
         return Ok(repository);
     }

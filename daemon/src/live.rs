@@ -96,7 +96,7 @@ pub struct CachedStatus {
     /// The dev clones the report shows.
     pub clones: Vec<PathBuf>,
     pub stamps: crate::status::StatusStamps,
-    pub report: serde_json::Value,
+    pub report: Box<serde_json::value::RawValue>,
 }
 
 /// The [`LiveView`] a workspace's handle and live task share.
@@ -255,6 +255,7 @@ impl Live {
                 if path == &self.workspace.pyproject_path() {
                     core_pyproject_changed = true;
                 } else {
+                    tracing::debug!(path = %path.display(), "an input changed");
                     input_changed = true;
                 }
             }
@@ -309,6 +310,7 @@ impl Live {
                 self.events
                     .emit(self.workspace.root(), EventBody::StatusChanged);
                 if reread.needs_sync && auto_sync {
+                    tracing::debug!(workspace = %self.workspace.root().display(), "the plan moved; queueing a reconcile");
                     let handle = self.handle.clone();
                     tokio::spawn(async move {
                         // The job's own events tell every listener how it went.
@@ -470,13 +472,14 @@ impl Live {
             let Some((state, stamp)) = state else {
                 continue;
             };
-            let previous = {
-                let mut view = lock(&self.handle.live);
-                view.changed();
-                view.repos
-                    .insert(clone.root.clone(), (state.clone(), stamp))
-            };
-            let changed = changed_fields(previous.as_ref().map(|(state, _)| state), &state);
+            let previous = lock(&self.handle.live)
+                .repos
+                .insert(clone.root.clone(), (state.clone(), stamp));
+            let before = previous.as_ref().map(|(state, _)| state);
+            if before != Some(&state) {
+                lock(&self.handle.live).changed();
+            }
+            let changed = changed_fields(before, &state);
             if announce && !changed.is_empty() {
                 any = true;
                 self.events.emit(

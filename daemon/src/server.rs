@@ -281,9 +281,21 @@ impl HpmApiServer for Rpc {
         })
     }
 
-    async fn status(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned> {
+    async fn status(
+        &self,
+        workspace: PathBuf,
+        fresh: Option<bool>,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned> {
         let handle = self.open(&workspace)?;
-        blocking(move || crate::status::status_cached(&handle.workspace, &handle.live)).await
+        let fresh = fresh.unwrap_or(false);
+        if !fresh {
+            if let Some(report) =
+                crate::status::cached_status(&handle.workspace, &handle.live, false)
+            {
+                return Ok(report);
+            }
+        }
+        blocking(move || crate::status::status_cached(&handle.workspace, &handle.live, fresh)).await
     }
 
     async fn apply(
@@ -363,9 +375,10 @@ fn message(event: &Event) -> Result<SubscriptionMessage, serde_json::Error> {
 }
 
 /// Runs engine work on a blocking thread and maps its error.
-async fn blocking<F>(work: F) -> Result<serde_json::Value, ErrorObjectOwned>
+async fn blocking<F, T>(work: F) -> Result<T, ErrorObjectOwned>
 where
-    F: FnOnce() -> crate::Result<serde_json::Value> + Send + 'static,
+    F: FnOnce() -> crate::Result<T> + Send + 'static,
+    T: Send + 'static,
 {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(|e| to_rpc_error(&e)),

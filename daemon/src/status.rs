@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::engine::{fingerprint, Inputs, SyncRequest};
 use crate::error::Result;
@@ -60,7 +61,7 @@ pub struct PackageStatus {
 }
 
 /// A local clone's git state, relative to its upstream branch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RepoState {
     pub path: String,
     /// The checked-out branch; `None` on a detached HEAD.
@@ -119,30 +120,30 @@ pub struct Installed {
     pub direct_url: Option<serde_json::Value>,
 }
 
-/// The status as JSON, served from the live view's cache while nothing it
+/// The status as serialized JSON, served from the live view's cache while nothing it
 /// depends on has changed: the watcher's generation (every change it
 /// reported: inputs, registry entries, dev clones' files and git state,
-/// jobs) and the stamps of what it does not watch or may not have reported
-/// yet (`hpm.yaml`, `pyproject.toml`, `uv.lock`, hpm's state, the
-/// environment's site-packages, each dev clone's [`GitStamp`]). A work-tree
-/// edit in a dev clone that git has not seen reaches the cache after the
-/// watcher's debounce ([`crate::hub::DEBOUNCE`]), as it reaches the live
-/// view's repo states. A workspace watched by polling, or not watched yet,
-/// is read afresh every time.
-pub fn status_cached(workspace: &Workspace, live: &SharedLiveView) -> Result<serde_json::Value> {
+/// jobs) and the stamps of the files it does not watch or may not have
+/// reported yet (`hpm.yaml`, `pyproject.toml`, `uv.lock`, hpm's state, the
+/// environment's site-packages). A change in a dev clone reaches the cache
+/// when the watcher reports it, after its debounce ([`crate::hub::DEBOUNCE`]);
+/// `fresh` also compares each dev clone's [`GitStamp`], which costs a few
+/// file reads per clone, so that a commit made just before is seen. A
+/// workspace watched by polling, or not watched yet, is read afresh every
+/// time.
+pub fn status_cached(
+    workspace: &Workspace,
+    live: &SharedLiveView,
+    fresh: bool,
+) -> Result<Box<RawValue>> {
+    if let Some(report) = cached_status(workspace, live, fresh) {
+        return Ok(report);
+    }
     let generation = {
         let view = crate::lock(live);
         if view.watching != Some(WatchMode::Native) {
             drop(view);
-            let report = status_with(workspace, Some(live))?;
-            return Ok(serde_json::to_value(report).unwrap_or_default());
-        }
-        if let Some(cached) = &view.status {
-            if cached.generation == view.generation
-                && cached.stamps == stamps(workspace, &cached.clones)
-            {
-                return Ok(cached.report.clone());
-            }
+            return to_raw(&status_with(workspace, Some(live))?);
         }
         view.generation
     };
@@ -156,8 +157,11 @@ pub fn status_cached(workspace: &Workspace, live: &SharedLiveView) -> Result<ser
         })
         .collect();
     // Taken after the report: a change in between makes the cache miss.
-    let stamps = stamps(workspace, &clones);
-    let report = serde_json::to_value(report).unwrap_or_default();
+    let stamps = StatusStamps {
+        files: file_stamps(workspace),
+        clones: git_stamps(&clones),
+    };
+    let report = to_raw(&report)?;
     let mut view = crate::lock(live);
     // Kept only if the watcher reported nothing while it was computed.
     if view.generation == generation {
@@ -169,6 +173,43 @@ pub fn status_cached(workspace: &Workspace, live: &SharedLiveView) -> Result<ser
         });
     }
     Ok(report)
+}
+
+/// The cached report while it holds (see [`status_cached`]). Without
+/// `fresh` this is a few `stat` calls, cheap enough for an async task.
+pub fn cached_status(
+    workspace: &Workspace,
+    live: &SharedLiveView,
+    fresh: bool,
+) -> Option<Box<RawValue>> {
+    let started = std::time::Instant::now();
+    let files = file_stamps(workspace);
+    let clones = if fresh {
+        let clones = crate::lock(live).status.as_ref()?.clones.clone();
+        Some(git_stamps(&clones))
+    } else {
+        None
+    };
+    let view = crate::lock(live);
+    let cached = view.status.as_ref()?;
+    let holds = view.watching == Some(WatchMode::Native)
+        && cached.generation == view.generation
+        && cached.stamps.files == files
+        && clones.is_none_or(|clones| clones == cached.stamps.clones);
+    let report = holds.then(|| cached.report.clone());
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        fresh,
+        hit = report.is_some(),
+        "status from the cache"
+    );
+    report
+}
+
+fn to_raw(report: &StatusReport) -> Result<Box<RawValue>> {
+    serde_json::value::to_raw_value(report).map_err(|e| crate::error::Error::Internal {
+        message: format!("cannot encode the status report: {e}"),
+    })
 }
 
 /// What a cached status is checked against: see [`status_cached`].
@@ -187,7 +228,7 @@ fn file_stamp(path: &Path) -> FileStamp {
     Some((metadata.len(), metadata.modified().ok()?, metadata.ino()))
 }
 
-fn stamps(workspace: &Workspace, clones: &[PathBuf]) -> StatusStamps {
+fn file_stamps(workspace: &Workspace) -> Vec<FileStamp> {
     let mut files = vec![
         file_stamp(&workspace.manifest_path()),
         file_stamp(&workspace.pyproject_path()),
@@ -200,10 +241,11 @@ fn stamps(workspace: &Workspace, clones: &[PathBuf]) -> StatusStamps {
             files.push(file_stamp(&python.path().join("site-packages")));
         }
     }
-    StatusStamps {
-        files,
-        clones: clones.iter().map(|clone| git_stamp(clone)).collect(),
-    }
+    files
+}
+
+fn git_stamps(clones: &[PathBuf]) -> Vec<Option<GitStamp>> {
+    clones.iter().map(|clone| git_stamp(clone)).collect()
 }
 
 /// Reads the workspace's status without changing anything.

@@ -173,9 +173,19 @@ pub trait HpmApi {
     #[method(name = "hello")]
     async fn hello(&self) -> Result<Hello, ErrorObjectOwned>;
 
-    /// The workspace's status (see the README for the fields).
+    /// The workspace's status (see the README for the fields). The daemon
+    /// answers from its live view, which learns of a change in a dev clone
+    /// when its watcher reports it (after a debounce of about 100 ms, with a
+    /// `repo_changed` event); `fresh: true` also checks each dev clone's git
+    /// files, so that a read right after a `git commit` sees it (`hpmctl
+    /// status` asks for this). The report travels as it was serialized
+    /// when computed, so a cached one costs no re-encoding.
     #[method(name = "status")]
-    async fn status(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned>;
+    async fn status(
+        &self,
+        workspace: PathBuf,
+        fresh: Option<bool>,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned>;
 
     /// Queues a change and answers with the sync report when it is done. An
     /// equal change already queued is merged with this one.

@@ -521,6 +521,16 @@ impl EventStream {
         .with_context(|| format!("events so far: {:#?}", self.since(mark)))?;
         found.context("no event")
     }
+
+    /// Waits for the end (`job_finished`) of the first job that started
+    /// after `mark`; a job that was already running at `mark` is not it.
+    pub fn wait_job_finished(&self, mark: usize, what: &str) -> Result<serde_json::Value> {
+        let started = self.wait(mark, what, |e| e["event"] == "job_started")?;
+        let job = started["job"].clone();
+        self.wait(mark, what, |e| {
+            e["event"] == "job_finished" && e["job"] == job
+        })
+    }
 }
 
 impl Drop for EventStream {

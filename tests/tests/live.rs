@@ -39,10 +39,6 @@ fn save_by_rename(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_job_finished(event: &Value) -> bool {
-    event["event"] == "job_finished"
-}
-
 #[test]
 fn saving_the_manifest_by_rename_or_in_place_resyncs_the_environment() -> anyhow::Result<()> {
     let world = synced_world()?;
@@ -50,8 +46,12 @@ fn saving_the_manifest_by_rename_or_in_place_resyncs_the_environment() -> anyhow
 
     let mark = events.len();
     save_by_rename(&world.core().join("hpm.yaml"), TWO_PLUGINS)?;
-    events.wait(mark, "the resync after a save by rename", is_job_finished)?;
-    assert!(world.read("pyproject.toml")?.contains("plugin-b"));
+    events.wait_job_finished(mark, "the resync after a save by rename")?;
+    assert!(
+        world.read("pyproject.toml")?.contains("plugin-b"),
+        "the job that finished added plugin-b: {:#?}",
+        events.since(mark)
+    );
     assert_eq!(world.imported_version("plugin-b")?, "1.1.0.dev0");
 
     let mark = events.len();
@@ -59,7 +59,7 @@ fn saving_the_manifest_by_rename_or_in_place_resyncs_the_environment() -> anyhow
         world.core().join("hpm.yaml"),
         TWO_PLUGINS.replace("[plugin-a, plugin-b]", "[plugin-b]"),
     )?;
-    events.wait(mark, "the resync after an in-place save", is_job_finished)?;
+    events.wait_job_finished(mark, "the resync after an in-place save")?;
     assert!(!world.read("pyproject.toml")?.contains("plugin-a"));
     Ok(())
 }
@@ -101,7 +101,7 @@ fn an_invalid_save_is_reported_with_its_line_and_fixing_it_resyncs() -> anyhow::
     let mark = events.len();
     std::fs::write(world.core().join("hpm.yaml"), TWO_PLUGINS)?;
     events.wait(mark, "manifest_valid", |e| e["event"] == "manifest_valid")?;
-    events.wait(mark, "the resync after the fix", is_job_finished)?;
+    events.wait_job_finished(mark, "the resync after the fix")?;
     assert!(world.read("pyproject.toml")?.contains("plugin-b"));
     Ok(())
 }
@@ -223,7 +223,7 @@ fn at_the_watch_limit_the_workspace_is_polled_and_still_follows_saves() -> anyho
     })?;
     let mark = events.len();
     std::fs::write(world.core().join("hpm.yaml"), TWO_PLUGINS)?;
-    events.wait(mark, "the resync seen by polling", is_job_finished)?;
+    events.wait_job_finished(mark, "the resync seen by polling")?;
     assert!(world.read("pyproject.toml")?.contains("plugin-b"));
     Ok(())
 }
@@ -358,6 +358,40 @@ fn a_git_registry_is_pinned_updated_on_request_and_read_offline_from_the_cache(
         "{}",
         describe(&failed)
     );
+    Ok(())
+}
+
+#[test]
+fn processes_opening_a_fresh_git_registry_at_once_all_succeed() -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin("plugin-a", &[Release::new("v1.0.0", "1.0.0")])?;
+    let registry = GitRegistry::new(&world)?;
+    registry.publish(&world, "plugin-a", "v1.0.0")?;
+    world.write_manifest(&format!(
+        "version: 1\nmode: prod\nregistry: {{ git: \"{}\" }}\npackages: [plugin-a]\n",
+        registry.url
+    ))?;
+    // Each reads the registry, which its first reader clones into the
+    // shared cache: git refuses two fetches of one repository at a time.
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            world
+                .hpmctl_in_process()
+                .args(["status", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    for reader in readers {
+        let output = reader.wait_with_output()?;
+        assert!(output.status.success(), "{}", describe(&output));
+        let status: Value = serde_json::from_str(&stdout(&output))?;
+        assert_eq!(
+            status["packages"][0]["source"]["url"],
+            world.remote_url("plugin-a").as_str()
+        );
+    }
     Ok(())
 }
 

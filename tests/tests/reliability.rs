@@ -750,7 +750,7 @@ async fn run_clients(
                 let root = roots[rng.random_range(0..roots.len())].clone();
                 let roll = rng.random_range(0..100);
                 let answer = if roll < 60 {
-                    client.status(root).await.map(drop)
+                    client.status(root, None).await.map(drop)
                 } else {
                     let change = match roll {
                         60..=74 => Change::Sync {

@@ -25,6 +25,8 @@
 //!
 //! and, in-process, resolve + pyproject transform for 1000 packages (goal:
 //! under 20 ms). Caches are warmed first so both sides see the same state.
+//!
+//! `--daemon-only` measures only the daemon's figures and prints them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -86,6 +88,8 @@ const REQUESTS_PER_CLIENT: usize = 500;
 fn main() -> Result<()> {
     let mut sizes = vec![10, 50, 200];
     let mut write_to: Option<PathBuf> = None;
+    // Only the daemon's figures, printed, not written: for working on them.
+    let mut daemon_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -94,10 +98,20 @@ fn main() -> Result<()> {
                 sizes = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
             }
             "--write" => write_to = Some(PathBuf::from(args.next().context("--write needs a file")?)),
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md]"),
+            "--daemon-only" => daemon_only = true,
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only]"),
         }
     }
     let uv = hpm::uv::Uv::find()?;
+    if daemon_only {
+        for size in sizes {
+            let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+            let world = World::with_dev_plugins(&names)?;
+            world.ok(&["sync"])?;
+            eprintln!("{:#?}", measure_daemon(&world, &names, &uv.path)?);
+        }
+        return Ok(());
+    }
     let plan_write = plan_and_write_time(1000)?;
     eprintln!("plan+write, 1000 packages: {:.2} ms", ms(plan_write));
     let mut results = Vec::new();
@@ -177,10 +191,12 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
     let (rpc, pid, concurrent) = runtime.block_on(async {
         let client = rpc_client(&socket).await?;
         let pid = client.hello().await?.pid;
+        // An idle workspace: the watcher has reported the last job's writes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let mut latencies = Vec::new();
         for _ in 0..RPC_RUNS {
             let started = Instant::now();
-            client.status(root.clone()).await?;
+            client.status(root.clone(), None).await?;
             latencies.push(started.elapsed());
         }
         latencies.sort();
@@ -195,7 +211,7 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
                 let mut answered = 0;
                 for request in 0..REQUESTS_PER_CLIENT {
                     let ok = if request % 50 == 0 {
-                        client.status(root.clone()).await.is_ok()
+                        client.status(root.clone(), None).await.is_ok()
                     } else {
                         client.hello().await.is_ok()
                     };
