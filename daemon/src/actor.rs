@@ -233,6 +233,8 @@ async fn run(
 ) {
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut running: Option<Running> = None;
+    // What the last no-op sync saw; the jobs take it in turn.
+    let memo: Arc<Mutex<Option<engine::NoopMemo>>> = Arc::default();
     let mut modes = {
         let workspace = workspace.clone();
         tokio::task::spawn_blocking(move || package_modes(&workspace))
@@ -247,6 +249,7 @@ async fn run(
                     next,
                     &events,
                     next_job.fetch_add(1, Ordering::SeqCst),
+                    &memo,
                 );
             }
         }
@@ -308,6 +311,7 @@ fn start(
     queued: Queued,
     events: &Arc<EventBus>,
     job: u64,
+    memo: &Arc<Mutex<Option<engine::NoopMemo>>>,
 ) -> Option<Running> {
     let request = match sync_request(&queued.change) {
         Ok(request) => request,
@@ -328,6 +332,7 @@ fn start(
         let workspace = workspace.clone();
         let events = events.clone();
         let cancel = cancel.clone();
+        let memo = memo.clone();
         tokio::task::spawn_blocking(move || {
             let root = workspace.root().to_path_buf();
             let mut on_progress = |progress: Progress| match progress {
@@ -337,7 +342,11 @@ fn start(
                 Progress::Uv { line } => events.emit(&root, EventBody::Progress { job, line }),
                 Progress::Recovered(recovery) => events.emit(&root, recovered_event(&recovery)),
             };
-            engine::sync(&workspace, &request, &mut on_progress, &cancel)
+            let mut noop = crate::lock(&memo).take();
+            let result =
+                engine::sync_memo(&workspace, &request, &mut on_progress, &cancel, &mut noop);
+            *crate::lock(&memo) = noop;
+            result
         })
     };
     Some(Running {

@@ -45,6 +45,17 @@ pub struct SyncRequest {
     pub clone_missing: bool,
 }
 
+impl SyncRequest {
+    /// A plain `sync`: nothing to remember, no other mode, not forced.
+    pub fn is_plain(&self) -> bool {
+        self.run_mode.is_none()
+            && self.switch_to.is_none()
+            && self.overrides.is_empty()
+            && !self.force
+            && self.group_edit.is_none()
+    }
+}
+
 /// Select or deselect one option of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupEdit {
@@ -171,12 +182,32 @@ pub fn sync(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &CancelToken,
 ) -> Result<SyncReport> {
+    sync_memo(workspace, request, on_progress, cancel, &mut None)
+}
+
+/// [`sync`], answering a plain sync from `memo` while it holds, and
+/// leaving in `memo` what a plain sync that found nothing to do saw (the
+/// daemon keeps one per workspace).
+pub fn sync_memo(
+    workspace: &Workspace,
+    request: &SyncRequest,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
+    memo: &mut Option<NoopMemo>,
+) -> Result<SyncReport> {
+    if request.is_plain() {
+        if let Some(report) = memo.as_ref().and_then(NoopMemo::report_if_holds) {
+            tracing::debug!(workspace = %workspace.root().display(), "nothing changed since the last no-op sync");
+            return Ok(report);
+        }
+    }
+    *memo = None;
     let (transaction, recovery) = Transaction::begin(workspace)?;
     if let Some(recovery) = recovery {
         on_progress(Progress::Recovered(recovery));
     }
     let Some(edit) = &request.group_edit else {
-        return reconcile(workspace, request, transaction, on_progress, cancel);
+        return reconcile(workspace, request, transaction, on_progress, cancel, memo);
     };
     // The manifest edit happens under the workspace lock, and is undone when
     // the sync fails, unless the user changed the file again meanwhile.
@@ -191,7 +222,7 @@ pub fn sync(
         edit.select,
     )?;
     write_atomic(&manifest_path, edited.as_bytes()).map_err(|e| Error::write(&manifest_path, e))?;
-    let result = reconcile(workspace, request, transaction, on_progress, cancel);
+    let result = reconcile(workspace, request, transaction, on_progress, cancel, memo);
     if result.is_err() && std::fs::read_to_string(&manifest_path).is_ok_and(|now| now == edited) {
         write_atomic(&manifest_path, original.as_bytes())
             .map_err(|e| Error::write(&manifest_path, e))?;
@@ -206,6 +237,7 @@ fn reconcile(
     mut transaction: Transaction,
     on_progress: &mut dyn FnMut(Progress),
     cancel: &CancelToken,
+    memo: &mut Option<NoopMemo>,
 ) -> Result<SyncReport> {
     let started = std::time::Instant::now();
     let inputs = Inputs::read(workspace)?;
@@ -228,14 +260,18 @@ fn reconcile(
         if new_state != inputs.state {
             new_state.save(&workspace.state_path())?;
         }
-        return Ok(SyncReport {
+        let report = SyncReport {
             mode,
             outcome: SyncOutcome::UpToDate,
             plan,
             reinstalled: Vec::new(),
             kept_user_edits: Vec::new(),
             dirty_clones: Vec::new(),
-        });
+        };
+        if request.is_plain() {
+            *memo = NoopMemo::record(workspace, &inputs, &report);
+        }
+        return Ok(report);
     }
 
     let changed: Vec<String> = request.overrides.keys().cloned().collect();
@@ -415,6 +451,96 @@ fn fingerprint_unpinned(
     match inputs.resolve(workspace, mode, overrides) {
         Ok(plan) => fingerprint(workspace, inputs, &plan),
         Err(_) => String::new(),
+    }
+}
+
+/// What a plain sync that found nothing to do read, by file stamp (size,
+/// modification time, inode): while every stamp is unchanged, the next plain
+/// sync has nothing to do either and needs not read a single input. The
+/// files are every input of [`fingerprint`]: `hpm.yaml`, `pyproject.toml`,
+/// `uv.lock`, hpm's state and registry pins, each registry entry read and
+/// each registry folder (an entry added to an earlier one wins), each dev
+/// clone's `pyproject.toml`, and the environment's site-packages (whose
+/// stamp also goes when the environment does).
+///
+/// A file changed in the same clock tick as it was stamped could keep its
+/// stamp; like git's "racily clean" index entries, a memo is therefore only
+/// kept when every file is older than [`NoopMemo::RACY`] at recording time,
+/// so the no-op after a sync that wrote files reads them once more.
+#[derive(Debug, Clone)]
+pub struct NoopMemo {
+    paths: Vec<PathBuf>,
+    stamps: Vec<FileStamp>,
+    report: SyncReport,
+}
+
+/// Size, modification time and inode of a file or folder, if it exists.
+pub type FileStamp = Option<(u64, std::time::SystemTime, u64)>;
+
+/// The [`FileStamp`] of `path`.
+pub fn file_stamp(path: &std::path::Path) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.len(), metadata.modified().ok()?, metadata.ino()))
+}
+
+impl NoopMemo {
+    /// How old every file must be for its stamp to be trusted.
+    pub const RACY: std::time::Duration = std::time::Duration::from_millis(50);
+
+    fn record(workspace: &Workspace, inputs: &Inputs, report: &SyncReport) -> Option<NoopMemo> {
+        let recorded_at = std::time::SystemTime::now();
+        let root = workspace.root();
+        let mut paths = vec![
+            workspace.manifest_path(),
+            workspace.pyproject_path(),
+            workspace.uv_lock_path(),
+            workspace.state_path(),
+            workspace.state_dir().join(crate::git_registry::PINS_FILE),
+        ];
+        paths.extend(inputs.registry.files().map(std::path::Path::to_path_buf));
+        for location in &inputs.manifest.registry {
+            if let crate::manifest::RegistryLocation::Folder(path)
+            | crate::manifest::RegistryLocation::Path { path } = location
+            {
+                paths.push(root.join(path));
+                paths.push(root.join(path).join("packages"));
+            }
+        }
+        for package in &report.plan.packages {
+            if let PlannedSource::Path { path, .. } = &package.source {
+                paths.push(root.join(path).join(crate::pyproject::PYPROJECT_FILE));
+            }
+        }
+        paths.push(workspace.venv_path());
+        paths.push(workspace.venv_path().join("lib"));
+        if let Ok(libs) = std::fs::read_dir(workspace.venv_path().join("lib")) {
+            paths.extend(
+                libs.flatten()
+                    .map(|python| python.path().join("site-packages")),
+            );
+        }
+        let stamps: Vec<FileStamp> = paths.iter().map(|path| file_stamp(path)).collect();
+        let racy = stamps.iter().flatten().any(|(_, modified, _)| {
+            recorded_at
+                .duration_since(*modified)
+                .map_or(true, |age| age < Self::RACY)
+        });
+        (!racy).then(|| NoopMemo {
+            paths,
+            stamps,
+            report: report.clone(),
+        })
+    }
+
+    /// The recorded report, if no file has changed since.
+    fn report_if_holds(&self) -> Option<SyncReport> {
+        let holds = self
+            .paths
+            .iter()
+            .zip(&self.stamps)
+            .all(|(path, stamp)| file_stamp(path) == *stamp);
+        holds.then(|| self.report.clone())
     }
 }
 

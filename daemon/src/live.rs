@@ -209,7 +209,9 @@ impl Live {
                 event = bus.recv() => match event {
                     Ok(event) if event.workspace == self.workspace.root().display().to_string() => {
                         self.handle.touch();
-                        lock(&self.handle.live).changed();
+                        if may_change_status(&event.body) {
+                            lock(&self.handle.live).changed();
+                        }
                         match event.body {
                             EventBody::JobFinished { .. } => self.after_job().await,
                             // New pins: the plan may have moved.
@@ -628,6 +630,28 @@ fn wait_for_index_lock(git_dir: Option<&Path>) {
 
 /// Which of a clone's fields differ from before (none the first time: a
 /// first reading is not a change).
+/// Whether a job's event may change what `status` shows beyond the files
+/// whose stamps a cached status is checked against (the live task's own
+/// events follow its own `changed`).
+fn may_change_status(event: &EventBody) -> bool {
+    match event {
+        EventBody::JobFinished { report, .. } => report["outcome"] != "up_to_date",
+        EventBody::JobFailed { .. }
+        | EventBody::RolledBack { .. }
+        | EventBody::Recovered { .. }
+        | EventBody::PackageModeChanged { .. }
+        | EventBody::RegistryUpdated { .. } => true,
+        EventBody::JobQueued { .. }
+        | EventBody::JobStarted { .. }
+        | EventBody::Progress { .. }
+        | EventBody::StatusChanged
+        | EventBody::ManifestInvalid { .. }
+        | EventBody::ManifestValid
+        | EventBody::RepoChanged { .. }
+        | EventBody::WatchDegraded { .. } => false,
+    }
+}
+
 fn changed_fields(before: Option<&RepoState>, after: &RepoState) -> Vec<String> {
     let Some(before) = before else {
         return Vec::new();

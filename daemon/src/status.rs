@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::engine::{fingerprint, Inputs, SyncRequest};
+use crate::engine::{file_stamp, fingerprint, FileStamp, Inputs, SyncRequest};
 use crate::error::Result;
 use crate::hub::WatchMode;
 use crate::live::SharedLiveView;
@@ -217,15 +217,6 @@ fn to_raw(report: &StatusReport) -> Result<Box<RawValue>> {
 pub struct StatusStamps {
     files: Vec<FileStamp>,
     clones: Vec<Option<GitStamp>>,
-}
-
-/// Size, modification time and inode of a file or folder, if it exists.
-type FileStamp = Option<(u64, std::time::SystemTime, u64)>;
-
-fn file_stamp(path: &Path) -> FileStamp {
-    use std::os::unix::fs::MetadataExt;
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.len(), metadata.modified().ok()?, metadata.ino()))
 }
 
 fn file_stamps(workspace: &Workspace) -> Vec<FileStamp> {

@@ -49,6 +49,15 @@ pub fn module_name(package: &str) -> String {
 }
 
 impl World {
+    /// Leaves the world on disk (its daemon stopped is the caller's care);
+    /// returns its root.
+    pub fn keep(self) -> PathBuf {
+        let root = self.root().to_path_buf();
+        // Neither the folder's removal nor the daemon's stop runs.
+        std::mem::forget(self);
+        root
+    }
+
     /// An empty world with a core project (`core/`, hatchling, no deps).
     pub fn new() -> Result<World> {
         let dir = tempfile::Builder::new().prefix("hpm-world-").tempdir()?;

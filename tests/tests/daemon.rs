@@ -622,3 +622,56 @@ fn group_add_switches_the_selected_option_keeping_the_manifest_layout() -> anyho
     assert_eq!(world.read("hpm.yaml")?, before);
     Ok(())
 }
+
+#[test]
+fn a_no_op_sync_answered_from_memory_still_sees_every_change() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    // Only this test's syncs run: the watcher does not start any.
+    let manifest = "version: 1\nmode: dev\nregistry: ./hpm-registry\n\
+                    settings: { auto_sync: false }\npackages: [plugin-a, plugin-b]\n";
+    world.write_manifest(manifest)?;
+    let outcome = |world: &World| -> anyhow::Result<String> {
+        let report = json(&world.ok(&["sync", "--json"])?)?;
+        Ok(report["outcome"].as_str().unwrap_or_default().to_string())
+    };
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(outcome(&world)?, "synced");
+    // The first no-op reads every input and remembers their stamps; the
+    // next ones are answered from them.
+    settle();
+    assert_eq!(outcome(&world)?, "up_to_date");
+    assert_eq!(outcome(&world)?, "up_to_date");
+
+    // A same-size, in-place edit of a dev clone's pyproject.toml.
+    let clone_pyproject = world.core().join("packages/plugin-a/pyproject.toml");
+    let text = std::fs::read_to_string(&clone_pyproject)?;
+    let edited = text.replace("1.1.0.dev0", "1.1.0.dev1");
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&clone_pyproject, &edited)?;
+    assert_eq!(outcome(&world)?, "synced", "the clone's edit is seen");
+
+    // Right after a sync wrote files, a no-op and an edit in the same
+    // instant: the files were too fresh to be trusted by stamp.
+    assert_eq!(outcome(&world)?, "up_to_date");
+    std::fs::write(&clone_pyproject, &text)?;
+    assert_eq!(outcome(&world)?, "synced", "the quick edit back is seen");
+
+    // The environment removed.
+    settle();
+    assert_eq!(outcome(&world)?, "up_to_date");
+    std::fs::remove_dir_all(world.core().join(".venv"))?;
+    assert_eq!(
+        outcome(&world)?,
+        "synced",
+        "the removed environment is rebuilt"
+    );
+    assert_eq!(world.imported_version("plugin-a")?, "1.1.0.dev0");
+
+    // The manifest edited: plugin-b leaves.
+    settle();
+    assert_eq!(outcome(&world)?, "up_to_date");
+    world.write_manifest(&manifest.replace("plugin-a, plugin-b", "plugin-a"))?;
+    assert_eq!(outcome(&world)?, "synced", "the manifest's edit is seen");
+    assert!(!world.read("pyproject.toml")?.contains("plugin-b"));
+    Ok(())
+}

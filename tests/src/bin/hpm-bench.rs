@@ -26,7 +26,9 @@
 //! and, in-process, resolve + pyproject transform for 1000 packages (goal:
 //! under 20 ms). Caches are warmed first so both sides see the same state.
 //!
-//! `--daemon-only` measures only the daemon's figures and prints them.
+//! `--daemon-only` measures only the daemon's figures and prints them;
+//! `--make-world N` builds a world of N packages, synced in dev, and leaves
+//! it on disk for profiling by hand.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -99,7 +101,17 @@ fn main() -> Result<()> {
             }
             "--write" => write_to = Some(PathBuf::from(args.next().context("--write needs a file")?)),
             "--daemon-only" => daemon_only = true,
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only]"),
+            "--make-world" => {
+                // A world to profile by hand, left on disk: its path is printed.
+                let size = args.next().context("--make-world needs a size")?.parse()?;
+                let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+                let world = World::with_dev_plugins(&names)?;
+                world.ok(&["sync"])?;
+                world.ok(&["daemon", "stop"])?;
+                println!("{}", world.keep().display());
+                return Ok(());
+            }
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N]"),
         }
     }
     let uv = hpm::uv::Uv::find()?;
