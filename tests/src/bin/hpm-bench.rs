@@ -67,7 +67,8 @@ struct DaemonResult {
     concurrent_answered: usize,
     concurrent_sent: usize,
     concurrent_elapsed: Duration,
-    /// The status computed afresh in-process (what a cache miss costs).
+    /// The status computed from scratch in-process: the work behind
+    /// `hpmctl --no-daemon status`, and the most a daemon cache miss costs.
     status_cold: Duration,
     rss_kib: u64,
     /// Of which anonymous memory (heap, stacks) and mapped files (code).
@@ -525,7 +526,7 @@ fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> Str
         );
         let _ = writeln!(
             out,
-            "| {} | status computed afresh, in-process (a cache miss: after any change; median of 5) | {:.1} ms | – | – | – | – |",
+            "| {} | status computed from scratch in-process, no cache or watcher (the work of `hpmctl --no-daemon status`; a daemon cache miss costs at most this; median of 5) | {:.1} ms | – | – | – | – |",
             r.packages,
             ms(d.status_cold),
         );
