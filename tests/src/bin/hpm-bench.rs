@@ -137,7 +137,12 @@ fn main() -> Result<()> {
     let report = render(&results, plan_write, &uv.version);
     println!("{report}");
     if let Some(path) = write_to {
-        std::fs::write(&path, report)?;
+        let notes = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|old| old.find(NOTES_HEADING).map(|at| old[at..].to_owned()))
+            .map(|notes| format!("\n{notes}"))
+            .unwrap_or_default();
+        std::fs::write(&path, report + &notes)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -472,6 +477,10 @@ fn machine() -> String {
         .unwrap_or(1);
     format!("{cores} cores, {cpu}, {}", std::env::consts::OS)
 }
+
+/// The report's hand-written part: from this heading on, `--write` keeps
+/// what the file already says.
+const NOTES_HEADING: &str = "## Notes";
 
 fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> String {
     let mut out = String::new();
