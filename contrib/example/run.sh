@@ -28,6 +28,7 @@ step "making the example in $work"
 rm -rf "$work"
 mkdir -p "$work/remotes"
 cp -R "$here/core" "$work/core"
+mkdir -p "$work/core/hpm-registry"   # git keeps no empty folder; filled below
 gitq() { git -c user.name=hpm-example -c user.email=example@hpm.invalid -c commit.gpgsign=false "$@"; }
 for plugin in text-utils greeter-en greeter-fr; do
     src="$work/src/$plugin"
