@@ -6,6 +6,7 @@
 #   a reinstall, switch to staging and prod, show the status, swap a group's
 #   plugin, run the CI check. hpmctl talks to hpmd, which it starts.
 # The example lives in ${HPM_EXAMPLE_DIR:-target/hpm-example}; rerunning starts afresh.
+# HPM_BIN_DIR names a folder of built hpmctl and hpmd to use instead of building.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -13,9 +14,13 @@ work="${HPM_EXAMPLE_DIR:-$repo/target/hpm-example}"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "building hpm"
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl -p hpm-daemon
-hpmctl="$repo/target/release/hpmctl"
+if [ -n "${HPM_BIN_DIR:-}" ]; then
+    hpmctl="$HPM_BIN_DIR/hpmctl"     # binaries already built (the test suite)
+else
+    step "building hpm"
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl -p hpm-daemon
+    hpmctl="$repo/target/release/hpmctl"
+fi
 # The example's own daemon (hpmctl starts it on first use), stopped at the end.
 export HPM_SOCKET="$work/hpmd.sock"
 trap '"$hpmctl" daemon stop >/dev/null 2>&1 || true' EXIT
