@@ -59,8 +59,8 @@ fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let socket = args.socket.unwrap_or_else(hpm_protocol::socket_path);
     init_logging()?;
-    // Few threads: hpmd's work is one sync per workspace plus short reads.
-    // Every blocking thread costs a malloc arena, so their number is capped.
+    // Few threads: hpmd's work is one sync per workspace plus short reads,
+    // and every blocking thread keeps a stack of its own.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(MAX_BLOCKING_THREADS)
