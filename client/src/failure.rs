@@ -1,51 +1,110 @@
-//! A failure as hpmctl reports it, whether it came from the engine in-process
-//! or from the daemon as a JSON-RPC error: a code (see `hpm_protocol::codes`),
-//! the message, and the problems as data.
+//! A failure as hpmctl reports it, whether it came from the engine
+//! in-process or from the daemon as a JSON-RPC error: hpm's code (see
+//! `hpm_protocol::codes`), its kind, the message, what to do next, and the
+//! problems. Rendering keeps hints as `hint:` lines under what they are
+//! about; the exit code comes from the kind.
 
 use std::fmt;
 
-use hpm_protocol::codes;
+use hpm_protocol::{codes, ErrorKind, Problem};
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub code: i32,
+    pub kind: ErrorKind,
     pub message: String,
+    pub hint: Option<String>,
+    pub problems: Vec<Problem>,
+    /// The error object's `data` as sent (planned clones, …).
     pub data: Value,
 }
 
 impl Failure {
-    /// 1 for what the user can fix (inputs, uv, a check), 2 for hpm's own trouble.
-    pub fn exit_code(&self) -> u8 {
-        if (1000..codes::INTERNAL).contains(&self.code) {
-            1
-        } else {
-            2
+    /// A failure of hpmctl itself (talking to the daemon, encoding).
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            code: codes::INTERNAL,
+            kind: ErrorKind::Internal,
+            message: message.into(),
+            hint: None,
+            problems: Vec::new(),
+            data: Value::Null,
         }
     }
 
+    /// A user's failure with a hint (a check that failed, …).
+    pub fn user(code: i32, message: impl Into<String>, hint: Option<String>) -> Failure {
+        Failure {
+            code,
+            kind: ErrorKind::User,
+            message: message.into(),
+            hint,
+            problems: Vec::new(),
+            data: Value::Null,
+        }
+    }
+
+    /// 2 for hpm's own trouble, 1 for everything the user can act on.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            ErrorKind::Internal => 2,
+            _ => 1,
+        }
+    }
+
+    /// `{"error": {"code", "kind", "message", "hint", "problems", …}}`.
     pub fn to_json(&self) -> Value {
-        let mut error = json!({ "code": self.code, "message": self.message });
+        let mut error = json!({ "code": self.code, "kind": self.kind, "message": self.message });
         if let (Some(error), Some(data)) = (error.as_object_mut(), self.data.as_object()) {
             error.extend(data.clone());
         }
         json!({ "error": error })
     }
+
+    /// The lines people read: each problem with its hint under it, or the
+    /// message and the hint.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.problems.is_empty() {
+            out.push_str(&self.message);
+        } else {
+            let lines: Vec<String> = self
+                .problems
+                .iter()
+                .map(|problem| match &problem.hint {
+                    Some(hint) => format!("{problem}\n  hint: {hint}"),
+                    None => problem.to_string(),
+                })
+                .collect();
+            out.push_str(&lines.join("\n"));
+        }
+        if let Some(hint) = &self.hint {
+            out.push_str("\n  hint: ");
+            out.push_str(hint);
+        }
+        out
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.render())
     }
 }
 
 impl std::error::Error for Failure {}
 
-impl From<hpm::Error> for Failure {
-    fn from(error: hpm::Error) -> Failure {
-        let rpc = hpm::actor::to_rpc_error(&error);
-        Failure::from(rpc)
+impl From<&hpm_engine::Error> for Failure {
+    fn from(error: &hpm_engine::Error) -> Failure {
+        Failure::from(hpmd::errors::to_rpc_error(error))
+    }
+}
+
+impl From<hpm_engine::Error> for Failure {
+    fn from(error: hpm_engine::Error) -> Failure {
+        Failure::from(&error)
     }
 }
 
@@ -55,9 +114,19 @@ impl From<ErrorObjectOwned> for Failure {
             .data()
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or(Value::Null);
+        let kind = serde_json::from_value(data["kind"].clone()).unwrap_or(
+            if (1000..codes::INTERNAL).contains(&error.code()) {
+                ErrorKind::User
+            } else {
+                ErrorKind::Internal
+            },
+        );
         Failure {
             code: error.code(),
+            kind,
             message: error.message().to_string(),
+            hint: data["hint"].as_str().map(str::to_string),
+            problems: serde_json::from_value(data["problems"].clone()).unwrap_or_default(),
             data,
         }
     }
@@ -68,10 +137,41 @@ impl From<jsonrpsee::core::ClientError> for Failure {
         match error {
             jsonrpsee::core::ClientError::Call(error) => Failure::from(error),
             other => Failure {
-                code: codes::INTERNAL,
-                message: format!("talking to hpmd failed: {other}\n  hint: `hpmctl daemon stop` and retry, or use `--no-daemon`"),
-                data: Value::Null,
+                hint: Some("`hpmctl daemon stop` and retry, or use `--no-daemon`".to_string()),
+                ..Failure::internal(format!("talking to hpmd failed: {other}"))
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_render_with_their_hints_and_kinds_decide_the_exit_code() {
+        let failure = Failure::from(hpm_engine::Error::Invalid {
+            problems: vec![
+                Problem::new("has no registry entry")
+                    .in_file("hpm.yaml")
+                    .for_package("x")
+                    .hint("add `x.yaml`"),
+                Problem::new("second"),
+            ],
+        });
+        assert_eq!(
+            failure.render(),
+            "`hpm.yaml`: package `x`: has no registry entry\n  hint: add `x.yaml`\nsecond"
+        );
+        assert_eq!(failure.code, codes::INVALID_INPUT);
+        assert_eq!(failure.exit_code(), 1);
+        let internal = Failure::from(hpm_engine::Error::internal("bug"));
+        assert_eq!(internal.exit_code(), 2);
+        let refused = Failure::from(hpm_engine::Error::Refused {
+            message: "exists".into(),
+            hint: Some("edit it".into()),
+        });
+        assert_eq!(refused.exit_code(), 1);
+        assert_eq!(refused.render(), "exists\n  hint: edit it");
     }
 }

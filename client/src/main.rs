@@ -1,26 +1,24 @@
 //! `hpmctl`: the command people and scripts type.
 //!
-//! Thin by design: parse arguments, ask the daemon (started on demand) or,
-//! with `--no-daemon`, the engine in-process, render the result (a table for
-//! people, JSON with `--json`), and map failures to exit codes: 0 ok, 1 a
-//! user-facing failure, 2 a usage or internal error.
+//! Thin by design: parse arguments, hand each command (`commands/`) to a
+//! backend (the daemon, started on demand, or with `--no-daemon` the engine
+//! in-process), render the typed result (a table for people, JSON with
+//! `--json`), and map failures to exit codes: 0 ok, 1 a user-facing
+//! failure, 2 a usage or internal error.
 
+mod backend;
+mod commands;
 mod connect;
 mod failure;
 mod render;
 
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use commands::Context;
 use failure::Failure;
-use hpm::engine::{self, Progress};
-use hpm::uv::CancelToken;
-use hpm::workspace::Workspace;
-use hpm_protocol::{codes, Change, Event, EventBody, HpmApiClient};
-use jsonrpsee::ws_client::WsClient;
-use serde_json::Value;
+use hpm_protocol::Change;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -159,165 +157,66 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            let failure = error.downcast_ref::<Failure>().cloned();
+            let failure = error
+                .downcast_ref::<Failure>()
+                .cloned()
+                .unwrap_or_else(|| Failure::internal(format!("{error:#}")));
             if json {
-                let body = failure.as_ref().map(Failure::to_json).unwrap_or_else(|| {
-                    serde_json::json!({ "error": { "code": codes::INTERNAL, "message": format!("{error:#}") } })
-                });
-                println!("{body}");
+                println!("{}", failure.to_json());
             }
-            eprintln!("error: {error:#}");
-            ExitCode::from(failure.map_or(2, |f| f.exit_code()))
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
         }
     }
 }
 
-/// Where the work happens: the daemon, or this process.
-enum Backend {
-    Daemon(WsClient),
-    InProcess,
+/// A reader that went away (`hpmctl status | head`) is not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let socket = cli.socket.clone().unwrap_or_else(hpm_protocol::socket_path);
-    let start = match &cli.workspace {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir()?,
-    };
-    let find_workspace = || -> Result<Workspace, Failure> {
-        Ok(match &cli.workspace {
-            Some(dir) => Workspace::at(dir)?,
-            None => Workspace::locate(&start)?,
-        })
-    };
-    let backend = || async {
-        if cli.no_daemon {
-            Ok::<_, anyhow::Error>(Backend::InProcess)
-        } else {
-            Ok(Backend::Daemon(connect::connect_or_start(&socket).await?.0))
-        }
+    let context = Context {
+        workspace: cli.workspace,
+        start: std::env::current_dir()?,
+        json: cli.json,
+        no_daemon: cli.no_daemon,
+        socket: cli.socket.unwrap_or_else(hpm_protocol::socket_path),
     };
     match cli.command {
-        Command::Init => init(&start),
+        Command::Init => commands::init::run(&context),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hpmctl", &mut std::io::stdout());
             Ok(())
         }
-        Command::Daemon { action } => daemon(action, &socket, cli.json).await,
-        Command::Events => events(&socket, cli.json).await,
-        Command::Status => {
-            let workspace = find_workspace()?;
-            let report = match backend().await? {
-                Backend::Daemon(client) => {
-                    let raw = client
-                        .status(workspace.root().to_path_buf(), Some(true))
-                        .await
-                        .map_err(Failure::from)?;
-                    serde_json::from_str(raw.get()).map_err(anyhow::Error::from)?
-                }
-                Backend::InProcess => to_json(hpm::status::status(&workspace))?,
-            };
-            render::status(&report, cli.json)
-        }
-        Command::Check => {
-            let workspace = find_workspace()?;
-            let report = match backend().await? {
-                Backend::Daemon(client) => client
-                    .check(workspace.root().to_path_buf())
-                    .await
-                    .map_err(Failure::from)?,
-                Backend::InProcess => to_json(hpm::check::check(&workspace))?,
-            };
-            render::check(&report, cli.json)
-        }
+        Command::Daemon { action } => match action {
+            DaemonAction::Start => commands::daemon::start(&context.socket, context.json).await,
+            DaemonAction::Stop => commands::daemon::stop(&context.socket).await,
+            DaemonAction::Status => commands::daemon::status(&context.socket, context.json).await,
+        },
+        Command::Events => commands::events::run(&context.socket, context.json).await,
+        Command::Status => commands::status::run(&context).await,
+        Command::Check => commands::check::run(&context).await,
         Command::Registry {
             action: RegistryAction::Update,
-        } => {
-            let workspace = find_workspace()?;
-            let report = match backend().await? {
-                Backend::Daemon(client) => client
-                    .registry_update(workspace.root().to_path_buf())
-                    .await
-                    .map_err(Failure::from)?,
-                Backend::InProcess => to_json(
-                    workspace
-                        .load_manifest()
-                        .and_then(|manifest| hpm::git_registry::update(&workspace, &manifest)),
-                )?,
-            };
-            render::registry_update(&report, cli.json)
-        }
-        Command::Cancel => {
-            let workspace = find_workspace()?;
-            match backend().await? {
-                Backend::Daemon(client) => {
-                    let was_running = client
-                        .cancel(workspace.root().to_path_buf())
-                        .await
-                        .map_err(Failure::from)?;
-                    eprintln!(
-                        "{}",
-                        if was_running {
-                            "cancelled; files are being restored"
-                        } else {
-                            "nothing was running"
-                        }
-                    );
-                    Ok(())
-                }
-                Backend::InProcess => anyhow::bail!(
-                    "`cancel` needs the daemon: an in-process sync is cancelled with Ctrl-C"
-                ),
+        } => commands::registry::update(&context).await,
+        Command::Cancel => commands::cancel::run(&context).await,
+        Command::Group { action } => match action {
+            GroupAction::List => commands::group::list(&context),
+            GroupAction::Add { group, option } => {
+                commands::group::select(&context, group, option, true).await
             }
-        }
-        Command::Group { action } => {
-            let workspace = find_workspace()?;
-            let (group, option, select) = match action {
-                GroupAction::List => {
-                    let manifest = workspace.load_manifest().map_err(Failure::from)?;
-                    return render::groups(&manifest, cli.json);
-                }
-                GroupAction::Add { group, option } => (group, option, true),
-                GroupAction::Remove { group, option } => (group, option, false),
-            };
-            let backend = backend().await?;
-            let change = Change::Group {
-                group,
-                option,
-                select,
-            };
-            let report = apply(&backend, &workspace, change, cli.json).await?;
-            render::sync_report(&report, cli.json)
-        }
+            GroupAction::Remove { group, option } => {
+                commands::group::select(&context, group, option, false).await
+            }
+        },
         Command::Change(change) => {
-            let workspace = find_workspace()?;
-            let backend = backend().await?;
-            let (change, ask_to_clone) = protocol_change(change);
-            let report = match apply(&backend, &workspace, change.clone(), cli.json).await {
-                Err(failure)
-                    if failure.code == codes::CLONE_NEEDED
-                        && ask_to_clone
-                        && confirm(&failure)? =>
-                {
-                    let Change::Use { packages, mode, .. } = change else {
-                        return Err(failure.into());
-                    };
-                    apply(
-                        &backend,
-                        &workspace,
-                        Change::Use {
-                            packages,
-                            mode,
-                            clone: true,
-                        },
-                        cli.json,
-                    )
-                    .await?
-                }
-                other => other?,
-            };
-            render::sync_report(&report, cli.json)
+            let (change, offer_clone) = protocol_change(change);
+            commands::change::apply(&context, change, offer_clone).await
         }
     }
 }
@@ -352,161 +251,4 @@ fn protocol_change(command: ChangeCommand) -> (Change, bool) {
             false,
         ),
     }
-}
-
-/// Runs one change, streaming its progress to stderr.
-async fn apply(
-    backend: &Backend,
-    workspace: &Workspace,
-    change: Change,
-    json: bool,
-) -> Result<Value, Failure> {
-    match backend {
-        Backend::InProcess => {
-            let request = hpm::actor::sync_request(&change)?;
-            let mut on_progress = |progress: Progress| render::progress(&progress, json);
-            to_json(engine::sync(
-                workspace,
-                &request,
-                &mut on_progress,
-                &CancelToken::new(),
-            ))
-        }
-        Backend::Daemon(client) => {
-            let root = workspace.root().display().to_string();
-            let mut subscription = client.subscribe_events().await?;
-            let printer = async {
-                while let Some(Ok(event)) = subscription.next().await {
-                    if event.workspace == root {
-                        render::event_progress(&event, json);
-                    }
-                }
-            };
-            tokio::select! {
-                result = client.apply(workspace.root().to_path_buf(), change) => Ok(result?),
-                () = printer => Err(Failure {
-                    code: codes::INTERNAL,
-                    message: "hpmd closed the connection during the sync; it goes on there (see `hpmctl status`)".into(),
-                    data: Value::Null,
-                }),
-            }
-        }
-    }
-}
-
-/// Asks on a terminal whether to clone; `false` (and the error stands) elsewhere.
-fn confirm(failure: &Failure) -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Ok(false);
-    }
-    eprintln!(
-        "{}",
-        failure
-            .message
-            .lines()
-            .filter(|l| !l.contains("hint:"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    eprint!("Clone them now? [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-fn to_json<T: serde::Serialize>(result: hpm::Result<T>) -> Result<Value, Failure> {
-    let value = result?;
-    serde_json::to_value(value).map_err(|error| Failure {
-        code: codes::INTERNAL,
-        message: error.to_string(),
-        data: Value::Null,
-    })
-}
-
-async fn daemon(action: DaemonAction, socket: &Path, json: bool) -> anyhow::Result<()> {
-    match action {
-        DaemonAction::Start => {
-            let (_, hello) = connect::connect_or_start(socket).await?;
-            render::hello(Some(&hello), socket, json)
-        }
-        DaemonAction::Status => match connect::connect(socket).await {
-            Ok(client) => render::hello(Some(&client.hello().await?), socket, json),
-            Err(_) => render::hello(None, socket, json),
-        },
-        DaemonAction::Stop => {
-            if let Ok(client) = connect::connect(socket).await {
-                let asked = client.shutdown().await;
-                drop(client);
-                // A stopping daemon may close the connection before its answer
-                // leaves: whether it goes away is what counts.
-                if let Err(gone_error) = connect::wait_until_gone(socket).await {
-                    return Err(match asked {
-                        Err(error) => error.into(),
-                        Ok(()) => gone_error,
-                    });
-                }
-                eprintln!("hpmd stopped");
-            } else {
-                eprintln!("hpmd is not running");
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Prints every event until the daemon goes away or the user stops it.
-async fn events(socket: &Path, json: bool) -> anyhow::Result<()> {
-    let (client, _) = connect::connect_or_start(socket).await?;
-    let mut subscription = client.subscribe_events().await?;
-    let mut last_seq: Option<u64> = None;
-    while let Some(event) = subscription.next().await {
-        let event: Event = event?;
-        if let Some(last) = last_seq {
-            if event.seq != last + 1 {
-                eprintln!(
-                    "hpm: missed {} events; run `hpmctl status` to catch up",
-                    event.seq.saturating_sub(last + 1)
-                );
-            }
-        }
-        last_seq = Some(event.seq);
-        render::event(&event, json)?;
-        if matches!(
-            event.body,
-            EventBody::JobFailed { .. } | EventBody::JobFinished { .. }
-        ) {
-            std::io::stdout().flush()?;
-        }
-    }
-    Ok(())
-}
-
-/// `hpmctl init`: a starting manifest and registry folder beside an existing
-/// `pyproject.toml`; never overwrites.
-fn init(root: &Path) -> anyhow::Result<()> {
-    let manifest = root.join(hpm::manifest::MANIFEST_FILE);
-    if manifest.exists() {
-        anyhow::bail!(
-            "`{}` already exists; hpm left it as it is",
-            manifest.display()
-        );
-    }
-    if !root.join(hpm::pyproject::PYPROJECT_FILE).is_file() {
-        anyhow::bail!(
-            "`{}` has no pyproject.toml\n  hint: run `hpmctl init` in your core project's root (or `uv init` first)",
-            root.display()
-        );
-    }
-    std::fs::create_dir_all(root.join("hpm-registry"))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&manifest)?;
-    file.write_all(render::INITIAL_MANIFEST.as_bytes())?;
-    eprintln!(
-        "wrote {} and hpm-registry/; add packages and run `hpmctl sync`",
-        manifest.display()
-    );
-    Ok(())
 }

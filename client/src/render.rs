@@ -1,23 +1,25 @@
 //! How hpmctl shows things: tables and progress for people, JSON on stdout
-//! for programs. Reports arrive as JSON (from the daemon, or serialized from
-//! the in-process engine), so both paths render the same. Progress goes to
+//! for programs. Reports arrive typed (from the daemon, or from the
+//! in-process engine), so both paths render the same. Progress goes to
 //! stderr; stdout is data.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
-use hpm::engine::Progress;
+use hpm_core::plan::PlannedSource;
+use hpm_engine::ops::group::GroupListing;
+use hpm_protocol::report::{
+    CheckReport, Progress, RegistryUpdate, RepoState, StatusReport, SyncOutcome, SyncReport,
+};
 use hpm_protocol::{Event, EventBody, Hello};
-use serde_json::Value;
+use serde::Serialize;
 
-/// The manifest `hpmctl init` writes.
-pub const INITIAL_MANIFEST: &str = "\
-version: 1
-mode: dev                 # the workspace's default mode
-registry: ./hpm-registry  # a folder of <package>.yaml files
-packages: []              # the packages hpm manages, e.g. [bench-utils]
-settings:
-  packages_dir: packages  # where dev clones live
-";
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 
 /// A step of an in-process sync.
 pub fn progress(progress: &Progress, json: bool) {
@@ -28,18 +30,7 @@ pub fn progress(progress: &Progress, json: bool) {
         return;
     }
     match progress {
-        Progress::Recovered(recovery) => recovered(
-            &recovery
-                .restored
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>(),
-            &recovery
-                .kept_user_edits
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>(),
-        ),
+        Progress::Recovered(recovery) => recovered(&recovery.restored, &recovery.kept_user_edits),
         Progress::Phase { phase } => eprintln!("hpm: {phase}"),
         Progress::Uv { line } => eprintln!("  {line}"),
     }
@@ -53,69 +44,71 @@ pub fn event_progress(event: &Event, json: bool) {
                 eprintln!("{line}");
             }
         }
-        EventBody::Progress { line, .. }
-            if line.starts_with(|c: char| c.is_whitespace()) || !is_phase(line) =>
-        {
-            eprintln!("  {line}")
-        }
-        EventBody::Progress { line, .. } => eprintln!("hpm: {line}"),
+        EventBody::Progress {
+            line,
+            phase: Some(_),
+            ..
+        } => eprintln!("hpm: {line}"),
+        EventBody::Progress { line, .. } => eprintln!("  {line}"),
         EventBody::Recovered {
             restored,
             kept_user_edits,
-        } => recovered(restored, kept_user_edits),
+        } => {
+            let paths = |paths: &[String]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
+            recovered(&paths(restored), &paths(kept_user_edits))
+        }
         _ => {}
     }
 }
 
-fn is_phase(line: &str) -> bool {
-    ["validating", "writing", "running uv", "cloning", "cloned"]
-        .iter()
-        .any(|phase| line.starts_with(phase))
-}
-
-fn recovered(restored: &[String], kept: &[String]) {
+fn recovered(restored: &[PathBuf], kept: &[PathBuf]) {
     for path in restored {
-        eprintln!("warning: an earlier sync was interrupted; restored `{path}`");
+        eprintln!(
+            "warning: an earlier sync was interrupted; restored `{}`",
+            path.display()
+        );
     }
     for path in kept {
-        eprintln!("warning: an earlier sync was interrupted and `{path}` was edited since; kept your edit (hpm's original is in .hpm/backup/)");
+        eprintln!("warning: an earlier sync was interrupted and `{}` was edited since; kept your edit (hpm's original is in .hpm/backup/)", path.display());
     }
 }
 
 /// `hpmctl registry update`: per git registry, what moved.
-pub fn registry_update(report: &Value, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
-    }
-    let updates = report.as_array().map(Vec::as_slice).unwrap_or_default();
+pub fn registry_update(updates: &[RegistryUpdate]) -> String {
+    let mut out = String::new();
     if updates.is_empty() {
-        println!("no git registry in hpm.yaml");
+        out.push_str("no git registry in hpm.yaml\n");
     }
     for update in updates {
-        let url = update["url"].as_str().unwrap_or_default();
-        let to = update["to"].as_str().unwrap_or_default();
-        match update["from"].as_str() {
-            Some(from) => println!("{url}: {} -> {}", short(from), short(to)),
-            None => println!("{url}: already at {}", short(to)),
+        match &update.from {
+            Some(from) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {} -> {}",
+                    update.url,
+                    short(from),
+                    short(&update.to)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{}: already at {}", update.url, short(&update.to));
+            }
         }
-        for name in update["added"].as_array().into_iter().flatten() {
-            println!("  added    {}", name.as_str().unwrap_or_default());
+        for name in &update.added {
+            let _ = writeln!(out, "  added    {name}");
         }
-        for name in update["removed"].as_array().into_iter().flatten() {
-            println!("  removed  {}", name.as_str().unwrap_or_default());
+        for name in &update.removed {
+            let _ = writeln!(out, "  removed  {name}");
         }
-        for moved in update["moved"].as_array().into_iter().flatten() {
-            println!(
+        for moved in &update.moved {
+            let _ = writeln!(
+                out,
                 "  moved    {} ({}): {} -> {}",
-                moved["package"].as_str().unwrap_or_default(),
-                moved["mode"].as_str().unwrap_or_default(),
-                moved["from"].as_str().unwrap_or_default(),
-                moved["to"].as_str().unwrap_or_default()
+                moved.package, moved.mode, moved.from, moved.to
             );
         }
     }
-    Ok(())
+    out
 }
 
 fn short(commit: &str) -> &str {
@@ -123,29 +116,24 @@ fn short(commit: &str) -> &str {
 }
 
 /// One event of `hpmctl events`.
-pub fn event(event: &Event, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string(event)?);
-        return Ok(());
-    }
+pub fn event(event: &Event) -> anyhow::Result<String> {
     let what = match &event.body {
-        EventBody::JobQueued { change, merged } => {
-            format!(
-                "queued{}: {}",
-                if *merged { " (merged)" } else { "" },
-                serde_json::to_string(change)?
-            )
-        }
+        EventBody::JobQueued { change, merged } => format!(
+            "queued{}: {}",
+            if *merged { " (merged)" } else { "" },
+            serde_json::to_string(change)?
+        ),
         EventBody::JobStarted { job, change } => {
             format!("job {job} started: {}", serde_json::to_string(change)?)
         }
-        EventBody::Progress { job, line } => format!("job {job}: {line}"),
-        EventBody::JobFinished { job, report } => {
-            format!(
-                "job {job} finished: {}",
-                report["outcome"].as_str().unwrap_or("done")
-            )
-        }
+        EventBody::Progress { job, line, .. } => format!("job {job}: {line}"),
+        EventBody::JobFinished { job, report } => format!(
+            "job {job} finished: {}",
+            match report.outcome {
+                SyncOutcome::UpToDate => "up_to_date",
+                SyncOutcome::Synced => "synced",
+            }
+        ),
         EventBody::JobFailed { job, message, .. } => format!("job {job} failed: {message}"),
         EventBody::RolledBack { job } => format!("job {job} rolled back"),
         EventBody::Recovered { restored, .. } => format!(
@@ -165,108 +153,87 @@ pub fn event(event: &Event, json: bool) -> anyhow::Result<()> {
             repo,
         } => format!(
             "{package}: {} changed (branch {}, head {}, {})",
-            changed.join(", "),
-            repo["branch"].as_str().unwrap_or("(detached)"),
-            repo["head"].as_str().unwrap_or("-"),
-            if repo["dirty"].as_bool().unwrap_or(false) {
-                "dirty"
-            } else {
-                "clean"
-            }
+            changed
+                .iter()
+                .map(|field| field.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            repo.branch.as_deref().unwrap_or("(detached)"),
+            repo.head.as_deref().unwrap_or("-"),
+            if repo.dirty { "dirty" } else { "clean" }
         ),
         EventBody::RegistryUpdated { report } => {
             format!("registry updated: {}", serde_json::to_string(report)?)
         }
         EventBody::WatchDegraded { message } => format!("warning: {message}"),
     };
-    println!("#{} {}  {what}", event.seq, event.workspace);
-    Ok(())
+    Ok(format!("#{} {}  {what}", event.seq, event.workspace))
 }
 
-pub fn sync_report(report: &Value, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
-    }
-    let count = report["plan"]["packages"].as_array().map_or(0, Vec::len);
-    let mode = report["mode"].as_str().unwrap_or("?");
-    match report["outcome"].as_str() {
-        Some("up_to_date") => println!("up to date ({mode} mode, {count} packages)"),
-        _ => println!("synced ({mode} mode, {count} packages)"),
-    }
-    for path in report["kept_user_edits"].as_array().into_iter().flatten() {
-        println!(
+/// A sync's outcome in a line, and the user edits it kept.
+pub fn sync_report(report: &SyncReport) -> String {
+    let count = report.plan.packages.len();
+    let mut out = match report.outcome {
+        SyncOutcome::UpToDate => format!("up to date ({} mode, {count} packages)\n", report.mode),
+        SyncOutcome::Synced => format!("synced ({} mode, {count} packages)\n", report.mode),
+    };
+    for path in &report.kept_user_edits {
+        let _ = writeln!(
+            out,
             "warning: `{}` was edited during the sync; your edit was kept\n  hint: run `hpmctl sync` again to apply the plan on top of it",
-            path.as_str().unwrap_or("?")
+            path.display()
         );
     }
-    Ok(())
+    out
 }
 
-pub fn status(report: &Value, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
-    }
-    println!("workspace  {}", report["workspace"].as_str().unwrap_or("?"));
-    let note = if report["in_sync"].as_bool() == Some(true) {
+/// The status table.
+pub fn status(report: &StatusReport) -> String {
+    let mut out = format!("workspace  {}\n", report.workspace);
+    let note = if report.interrupted.is_some() {
+        "  (a sync was interrupted: see below)"
+    } else if report.in_sync {
         ""
     } else {
         "  (not synced: run `hpmctl sync`)"
     };
-    println!(
-        "mode       {}{note}",
-        report["mode"].as_str().unwrap_or("?")
-    );
-    let rows: Vec<[String; 5]> = report["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let _ = writeln!(out, "mode       {}{note}", report.mode);
+    let rows: Vec<[String; 5]> = report
+        .packages
+        .iter()
         .map(|package| {
-            let text = |value: &Value| value.as_str().unwrap_or("-").to_string();
-            let repo = &package["repo"];
-            let repo_state = if repo.is_object() {
-                let mut state = format!("{} {}", text(&repo["branch"]), text(&repo["head"]));
-                if repo["dirty"].as_bool() == Some(true) {
-                    state.push_str(" dirty");
-                }
-                match (repo["ahead"].as_u64(), repo["behind"].as_u64()) {
-                    (Some(ahead), Some(behind)) if ahead + behind > 0 => {
-                        state.push_str(&format!(" +{ahead}/-{behind}"))
-                    }
-                    _ => {}
-                }
-                state
-            } else {
-                "-".to_string()
-            };
-            let mut installed = text(&package["installed_version"]);
-            if package["installed_matches"].as_bool() == Some(false) {
+            let mut installed = package
+                .installed_version
+                .clone()
+                .unwrap_or_else(|| "-".to_string());
+            if package.installed_matches == Some(false) {
                 installed.push_str(" (stale)");
             }
             [
-                text(&package["name"]),
-                text(&package["mode"]),
-                describe_source(&package["source"]),
+                package.name.clone(),
+                package.mode.to_string(),
+                describe_source(&package.source),
                 installed,
-                repo_state,
+                package
+                    .repo
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), repo_state),
             ]
         })
         .collect();
-    print_table(["PACKAGE", "MODE", "SOURCE", "INSTALLED", "REPO"], &rows);
-    let unused = report["unused_clones"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if !unused.is_empty() {
-        println!("\nclones not used in this mode:");
-        for clone in unused {
-            let repo = &clone["repo"];
-            println!(
+    out.push_str(&table(
+        ["PACKAGE", "MODE", "SOURCE", "INSTALLED", "REPO"],
+        &rows,
+    ));
+    if !report.unused_clones.is_empty() {
+        out.push_str("\nclones not used in this mode:\n");
+        for clone in &report.unused_clones {
+            let _ = writeln!(
+                out,
                 "  {}  {}{}",
-                repo["path"].as_str().unwrap_or("?"),
-                clone["package"].as_str().unwrap_or("(unknown package)"),
-                if repo["dirty"].as_bool() == Some(true) {
+                clone.repo.path,
+                clone.package.as_deref().unwrap_or("(unknown package)"),
+                if clone.repo.dirty {
                     "  (uncommitted changes)"
                 } else {
                     ""
@@ -274,57 +241,51 @@ pub fn status(report: &Value, json: bool) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
-}
-
-pub fn check(report: &Value, json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else if report["ok"].as_bool() == Some(true) {
-        println!(
-            "ok: {} ({} mode)",
-            report["workspace"].as_str().unwrap_or("?"),
-            report["mode"].as_str().unwrap_or("?")
+    if let Some(interrupted) = &report.interrupted {
+        let _ = writeln!(
+            out,
+            "\nwarning: a sync{} was interrupted; `pyproject.toml` and `uv.lock` may be half-switched\n  hint: {}",
+            interrupted.pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default(),
+            interrupted.hint
         );
     }
-    if report["ok"].as_bool() == Some(true) {
-        return Ok(());
+    out
+}
+
+fn repo_state(repo: &RepoState) -> String {
+    let mut state = format!(
+        "{} {}",
+        repo.branch.as_deref().unwrap_or("-"),
+        repo.head.as_deref().unwrap_or("-")
+    );
+    if repo.dirty {
+        state.push_str(" dirty");
     }
-    let failures: Vec<String> = report["failures"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|failure| {
-            format!(
-                "{}: {}",
-                failure["check"].as_str().unwrap_or("?"),
-                failure["message"].as_str().unwrap_or("?")
-            )
-        })
+    if let (Some(ahead), Some(behind)) = (repo.ahead, repo.behind) {
+        if ahead + behind > 0 {
+            let _ = write!(state, " +{ahead}/-{behind}");
+        }
+    }
+    state
+}
+
+/// `ok: …` when every check passed, else the failures, one a line.
+pub fn check(report: &CheckReport) -> Result<String, String> {
+    if report.ok {
+        return Ok(format!("ok: {} ({} mode)\n", report.workspace, report.mode));
+    }
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|failure| format!("{}: {}", failure.check, failure.message))
         .collect();
-    Err(crate::failure::Failure {
-        code: hpm_protocol::codes::INVALID_INPUT,
-        message: format!("the check failed:\n{}", failures.join("\n")),
-        data: Value::Null,
-    }
-    .into())
+    Err(format!("the check failed:\n{}", failures.join("\n")))
 }
 
 /// `hpmctl group list`.
-pub fn groups(manifest: &hpm::manifest::Manifest, json: bool) -> anyhow::Result<()> {
-    if json {
-        let groups: serde_json::Map<String, Value> = manifest
-            .groups
-            .iter()
-            .map(|(name, group)| {
-                let body = serde_json::json!({ "options": group.options, "selected": group.selected, "multiple": group.multiple });
-                (name.clone(), body)
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&groups)?);
-        return Ok(());
-    }
-    for (name, group) in &manifest.groups {
+pub fn groups(groups: &BTreeMap<String, GroupListing>) -> String {
+    let mut out = String::new();
+    for (name, group) in groups {
         let options: Vec<String> = group
             .options
             .iter()
@@ -337,9 +298,9 @@ pub fn groups(manifest: &hpm::manifest::Manifest, json: bool) -> anyhow::Result<
             })
             .collect();
         let kind = if group.multiple { "any of" } else { "one of" };
-        println!("{name}: {kind} {}", options.join(", "));
+        let _ = writeln!(out, "{name}: {kind} {}", options.join(", "));
     }
-    Ok(())
+    out
 }
 
 pub fn hello(hello: Option<&Hello>, socket: &Path, json: bool) -> anyhow::Result<()> {
@@ -364,33 +325,28 @@ pub fn hello(hello: Option<&Hello>, socket: &Path, json: bool) -> anyhow::Result
     Ok(())
 }
 
-fn describe_source(source: &Value) -> String {
-    let text = |key: &str| source[key].as_str().unwrap_or("").to_string();
-    match source["type"].as_str() {
-        Some("path") if source["editable"].as_bool() == Some(true) => {
-            format!("{} (editable)", text("path"))
-        }
-        Some("path") => text("path"),
-        Some("git") => match source["reference"]
-            .as_object()
-            .and_then(|r| r.values().next())
-            .and_then(Value::as_str)
-        {
-            Some(reference) => format!("{} @ {reference}", text("url")),
-            None => text("url"),
+fn describe_source(source: &PlannedSource) -> String {
+    match source {
+        PlannedSource::Path {
+            path,
+            editable: true,
+        } => format!("{path} (editable)"),
+        PlannedSource::Path { path, .. } => path.clone(),
+        PlannedSource::Git { url, reference, .. } => match reference.name() {
+            Some(name) => format!("{url} @ {name}"),
+            None => url.clone(),
         },
-        Some("index") => format!(
+        PlannedSource::Index { version, index } => format!(
             "{} {}",
-            source["index"].as_str().unwrap_or("pypi"),
-            text("version")
+            index.as_deref().unwrap_or("pypi"),
+            version.as_deref().unwrap_or("")
         )
         .trim()
         .to_string(),
-        _ => "?".to_string(),
     }
 }
 
-fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -403,10 +359,180 @@ fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", text.join("  ").trim_end());
+        format!("{}\n", text.join("  ").trim_end())
     };
-    line(header.to_vec());
+    let mut out = line(header.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hpm_core::registry::{GitRef, MovedSource};
+    use hpm_core::Mode;
+    use hpm_protocol::report::{
+        CheckFailure, CheckKind, Interrupted, PackageStatus, UnusedClone, WatchMode,
+    };
+
+    fn mode(name: &str) -> Mode {
+        Mode::new(name).unwrap()
+    }
+
+    fn repo(path: &str, dirty: bool, ahead: usize) -> RepoState {
+        RepoState {
+            path: path.into(),
+            branch: Some("main".into()),
+            head: Some("0a1b2c3d4e5f".into()),
+            dirty,
+            ahead: Some(ahead),
+            behind: Some(0),
+        }
+    }
+
+    fn status_report() -> StatusReport {
+        StatusReport {
+            workspace: "/work/core".into(),
+            mode: mode("prod"),
+            in_sync: false,
+            interrupted: None,
+            watching: Some(WatchMode::Native),
+            packages: vec![
+                PackageStatus {
+                    name: "plugin-a".into(),
+                    group: None,
+                    mode: mode("prod"),
+                    source: PlannedSource::Git {
+                        url: "https://github.com/org/plugin-a.git".into(),
+                        reference: GitRef::Tag("v1.0.0".into()),
+                        subdirectory: None,
+                    },
+                    requirement: "plugin-a".into(),
+                    installed_version: Some("1.0.0".into()),
+                    installed_matches: Some(true),
+                    repo: None,
+                },
+                PackageStatus {
+                    name: "plugin-b".into(),
+                    group: Some("vector-db".into()),
+                    mode: mode("dev"),
+                    source: PlannedSource::Path {
+                        path: "packages/plugin-b".into(),
+                        editable: true,
+                    },
+                    requirement: "plugin-b".into(),
+                    installed_version: Some("1.1.0.dev0".into()),
+                    installed_matches: Some(false),
+                    repo: Some(repo("packages/plugin-b", true, 2)),
+                },
+                PackageStatus {
+                    name: "plugin-c".into(),
+                    group: None,
+                    mode: mode("prod"),
+                    source: PlannedSource::Index {
+                        version: Some("==2.0".into()),
+                        index: None,
+                    },
+                    requirement: "plugin-c==2.0".into(),
+                    installed_version: None,
+                    installed_matches: None,
+                    repo: None,
+                },
+            ],
+            unused_clones: vec![UnusedClone {
+                package: Some("plugin-d".into()),
+                repo: repo("packages/plugin-d", true, 0),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_status_table() {
+        insta::assert_snapshot!(status(&status_report()));
+    }
+
+    #[test]
+    fn the_status_table_of_an_interrupted_sync() {
+        let report = StatusReport {
+            interrupted: Some(Interrupted {
+                pid: Some(4242),
+                hint: "run `hpmctl sync` to restore `pyproject.toml` and `uv.lock` and sync again, before you commit them".into(),
+            }),
+            packages: Vec::new(),
+            unused_clones: Vec::new(),
+            ..status_report()
+        };
+        insta::assert_snapshot!(status(&report));
+    }
+
+    #[test]
+    fn a_failed_check() {
+        let report = CheckReport {
+            workspace: "/work/core".into(),
+            mode: "prod".into(),
+            ok: false,
+            failures: vec![
+                CheckFailure {
+                    check: CheckKind::Pyproject,
+                    message: "`pyproject.toml` does not match the plan; run `hpmctl sync` and commit the result".into(),
+                },
+                CheckFailure {
+                    check: CheckKind::LocalSource,
+                    message: "`plugin-a` is in prod mode but `uv.lock` installs it from a local folder".into(),
+                },
+            ],
+        };
+        insta::assert_snapshot!(check(&report).unwrap_err());
+        let ok = CheckReport {
+            ok: true,
+            failures: Vec::new(),
+            ..report
+        };
+        assert_eq!(check(&ok).unwrap(), "ok: /work/core (prod mode)\n");
+    }
+
+    #[test]
+    fn a_registry_update() {
+        let updates = vec![
+            RegistryUpdate {
+                url: "https://example.org/registry.git".into(),
+                from: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                to: "89abcdef0123456789abcdef0123456789abcdef".into(),
+                added: vec!["plugin-e".into()],
+                removed: vec!["plugin-old".into()],
+                moved: vec![MovedSource {
+                    package: "plugin-a".into(),
+                    mode: "prod".into(),
+                    from: "git https://example.org/a.git@v1.0.0".into(),
+                    to: "git https://example.org/a.git@v1.1.0".into(),
+                }],
+            },
+            RegistryUpdate {
+                url: "https://example.org/other.git".into(),
+                from: None,
+                to: "fedcba9876543210fedcba9876543210fedcba98".into(),
+                ..RegistryUpdate::default()
+            },
+        ];
+        insta::assert_snapshot!(registry_update(&updates));
+        assert_eq!(registry_update(&[]), "no git registry in hpm.yaml\n");
+    }
+
+    #[test]
+    fn a_sync_that_kept_a_user_edit() {
+        let report = SyncReport {
+            mode: mode("staging"),
+            outcome: SyncOutcome::Synced,
+            plan: hpm_core::plan::Plan {
+                mode: mode("staging"),
+                packages: Vec::new(),
+            },
+            reinstalled: Vec::new(),
+            kept_user_edits: vec!["/work/core/pyproject.toml".into()],
+            dirty_clones: Vec::new(),
+        };
+        insta::assert_snapshot!(sync_report(&report));
     }
 }

@@ -1,24 +1,33 @@
-//! What hpm's daemon and its clients agree on: the JSON-RPC API (one
-//! jsonrpsee trait, served by `hpmd`, called by `hpmctl` and editors), the
-//! event stream, error codes, and where the socket lives. No IO here beyond
-//! reading the environment for the socket path.
+//! What hpm's daemon and its clients agree on: typed reports ([`report`])
+//! and events ([`event`]), the changes a client asks for ([`Change`]),
+//! error codes and kinds ([`codes`], [`ErrorKind`]), and, with the `rpc`
+//! feature, the JSON-RPC API (one jsonrpsee trait, served by `hpmd`, called
+//! by `hpmctl` and editors) and where the socket lives ([`rpc`]).
 //!
-//! Reports (`status`, `sync`) travel as JSON objects whose fields are
-//! documented in the README; the engine owns their Rust types.
+//! Architecture invariant: every type here is plain serde data, shared by
+//! the engine (which produces reports), the daemon, the client and the
+//! tests; JSON exists only at the edges. No IO beyond reading the
+//! environment for the socket path.
 
-use std::path::PathBuf;
+pub mod event;
+pub mod report;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 
-use jsonrpsee::core::SubscriptionResult;
-use jsonrpsee::proc_macros::rpc;
-use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
+
+pub use event::{Event, EventBody, RepoField};
+pub use hpm_core::Problem;
+#[cfg(feature = "rpc")]
+pub use rpc::{socket_path, HpmApiClient, HpmApiServer};
 
 /// The version both sides must share; a client meeting another replaces it.
 pub const PROTOCOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// hpm's own JSON-RPC error codes (the standard ones, -32700 to -32603, come
-/// from jsonrpsee). Each error object carries a `data` payload: `{"problems":
-/// [{"file", "line", "column", "package", "message", "hint"}]}`.
+/// from jsonrpsee). Each error object carries a `data` payload: `{"kind",
+/// "hint", "problems": [{"file", "line", "column", "package", "message",
+/// "hint"}]}`.
 pub mod codes {
     /// No `hpm.yaml` in the folder or its parents.
     pub const NOT_A_WORKSPACE: i32 = 1001;
@@ -38,8 +47,31 @@ pub mod codes {
     pub const CANCELLED: i32 = 1008;
     /// A dev package's folder is missing; call again with `clone: true`.
     pub const CLONE_NEEDED: i32 = 1009;
+    /// A git remote or registry could not be reached; nothing was changed.
+    pub const NETWORK: i32 = 1010;
+    /// An interrupted sync left a journal hpm cannot read; a person must look.
+    pub const INTERRUPTED: i32 = 1011;
     /// A bug in hpm.
     pub const INTERNAL: i32 = 1099;
+}
+
+/// What kind of failure an error is: it decides the exit code (internal:
+/// 2, the rest: 1) and how a client words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The user's inputs or files: fix them and run again.
+    User,
+    /// A remote could not be reached: check the network and run again.
+    Network,
+    /// Someone else changed a file or holds the workspace: wait or retry.
+    Conflict,
+    /// uv is missing, too old, or failed.
+    Backend,
+    /// The user cancelled.
+    Cancelled,
+    /// A bug in hpm.
+    Internal,
 }
 
 /// The daemon's answer to `hello`.
@@ -80,162 +112,4 @@ pub enum Change {
         option: String,
         select: bool,
     },
-}
-
-/// One event of the stream; `seq` rises by one per event, so a gap means
-/// events were missed and the client should re-read `status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub seq: u64,
-    /// The workspace root the event is about.
-    pub workspace: String,
-    #[serde(flatten)]
-    pub body: EventBody,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum EventBody {
-    /// A change was queued behind a running job; `merged` when it joined an
-    /// equal change already waiting.
-    JobQueued {
-        change: Change,
-        merged: bool,
-    },
-    JobStarted {
-        job: u64,
-        change: Change,
-    },
-    /// A phase of the job, or one line of uv's output.
-    Progress {
-        job: u64,
-        line: String,
-    },
-    JobFinished {
-        job: u64,
-        report: serde_json::Value,
-    },
-    JobFailed {
-        job: u64,
-        code: i32,
-        message: String,
-    },
-    /// The job failed after writing files; they were restored.
-    RolledBack {
-        job: u64,
-    },
-    /// A journal left by a killed run was rolled back.
-    Recovered {
-        restored: Vec<String>,
-        kept_user_edits: Vec<String>,
-    },
-    /// Something `status` shows changed (a sync ended, an input was saved,
-    /// a clone moved); re-read it.
-    StatusChanged,
-    /// `hpm.yaml` or a registry entry is wrong; the environment was left as
-    /// it was. `problems` name the file, line and column.
-    ManifestInvalid {
-        message: String,
-        problems: serde_json::Value,
-    },
-    /// The inputs are valid again after a `manifest_invalid`.
-    ManifestValid,
-    /// A package's effective mode changed (a switch, `use`, `reset`, `dev`).
-    PackageModeChanged {
-        package: String,
-        from: Option<String>,
-        to: String,
-    },
-    /// A dev clone's git state changed without any command: `changed` lists
-    /// which of `dirty`, `branch`, `head`, `ahead`, `behind` moved; `repo`
-    /// is the new state (as in `status`).
-    RepoChanged {
-        package: String,
-        changed: Vec<String>,
-        repo: serde_json::Value,
-    },
-    /// `registry update` fetched a git registry; `report` lists the packages
-    /// added and removed and the refs that moved.
-    RegistryUpdated {
-        report: serde_json::Value,
-    },
-    /// The OS watch limit was hit; the workspace is polled instead.
-    WatchDegraded {
-        message: String,
-    },
-}
-
-/// The API. Every method that takes `workspace` takes the root folder
-/// holding `hpm.yaml` (absolute).
-#[rpc(server, client, namespace = "hpm")]
-pub trait HpmApi {
-    /// Version and capability handshake.
-    #[method(name = "hello")]
-    async fn hello(&self) -> Result<Hello, ErrorObjectOwned>;
-
-    /// The workspace's status (see the README for the fields). The daemon
-    /// answers from its live view, which learns of a change in a dev clone
-    /// when its watcher reports it (after a debounce of about 100 ms, with a
-    /// `repo_changed` event); `fresh: true` also checks each dev clone's git
-    /// files, so that a read right after a `git commit` sees it (`hpmctl
-    /// status` asks for this). The report travels as it was serialized
-    /// when computed, so a cached one costs no re-encoding.
-    #[method(name = "status")]
-    async fn status(
-        &self,
-        workspace: PathBuf,
-        fresh: Option<bool>,
-    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned>;
-
-    /// Queues a change and answers with the sync report when it is done. An
-    /// equal change already queued is merged with this one.
-    #[method(name = "apply")]
-    async fn apply(
-        &self,
-        workspace: PathBuf,
-        change: Change,
-    ) -> Result<serde_json::Value, ErrorObjectOwned>;
-
-    /// Cancels the workspace's running job (uv is killed, files restored)
-    /// and drops the queued ones. Answers whether a job was running.
-    #[method(name = "cancel")]
-    async fn cancel(&self, workspace: PathBuf) -> Result<bool, ErrorObjectOwned>;
-
-    /// CI's checks: manifest valid, pyproject matches the plan, lock current,
-    /// no local path source outside dev.
-    #[method(name = "check")]
-    async fn check(&self, workspace: PathBuf) -> Result<serde_json::Value, ErrorObjectOwned>;
-
-    /// Fetches the workspace's git registries, moves their pins to what each
-    /// `ref` names now, and answers what changed (`[{url, from, to, added,
-    /// removed, moved}]`). With auto-sync on, a changed plan then resyncs.
-    #[method(name = "registryUpdate")]
-    async fn registry_update(
-        &self,
-        workspace: PathBuf,
-    ) -> Result<serde_json::Value, ErrorObjectOwned>;
-
-    /// Stops the daemon after the job in flight finishes or rolls back.
-    #[method(name = "shutdown")]
-    async fn shutdown(&self) -> Result<(), ErrorObjectOwned>;
-
-    /// Every event of every workspace (clients filter by `workspace`).
-    #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = Event)]
-    async fn subscribe_events(&self) -> SubscriptionResult;
-}
-
-/// The socket path: `HPM_SOCKET`, else `hpm/hpmd.sock` in the user runtime
-/// dir (`$XDG_RUNTIME_DIR`), else in a per-user folder under the temp dir.
-pub fn socket_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("HPM_SOCKET") {
-        return PathBuf::from(path);
-    }
-    let base = directories::BaseDirs::new()
-        .and_then(|dirs| dirs.runtime_dir().map(|dir| dir.join("hpm")))
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("hpm-{}", user_id_string())));
-    base.join("hpmd.sock")
-}
-
-fn user_id_string() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "user".to_string())
 }

@@ -548,3 +548,43 @@ impl Drop for EventStream {
         let _ = self.child.wait();
     }
 }
+
+/// uv's manner of snapshot filters: this world's temporary root becomes
+/// `[ROOT]`, commit hashes (12 to 40 hex digits) `[HASH]`, and a pid in
+/// `pid N` becomes `pid [PID]`, so a snapshot says what hpm printed and
+/// nothing about the machine or the run.
+pub fn redact(world: &World, text: &str) -> String {
+    let root = world.root().display().to_string();
+    let text = text.replace(&root, "[ROOT]");
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let hex = (12..=40).contains(&word.len())
+            && word.chars().all(|c| c.is_ascii_hexdigit())
+            && word.chars().any(|c| c.is_ascii_digit());
+        out.push_str(if hex { "[HASH]" } else { word });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    let mut redacted = String::new();
+    let mut rest = out.as_str();
+    while let Some(at) = rest.find("pid ") {
+        redacted.push_str(&rest[..at + 4]);
+        rest = &rest[at + 4..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            redacted.push_str("[PID]");
+            rest = &rest[digits..];
+        }
+    }
+    redacted.push_str(rest);
+    redacted
+}

@@ -31,7 +31,7 @@ fn daemon_pid(world: &World) -> anyhow::Result<u64> {
 /// for `release` to exist (so a test can act while a job runs), then runs
 /// the real uv. Writes its pid to `uv.pid`.
 fn start_daemon_with_gated_uv(world: &World) -> anyhow::Result<std::path::PathBuf> {
-    let uv = hpm::uv::Uv::find()?.path;
+    let uv = hpm_engine::uv::Uv::find()?.path;
     let release = world.root().join("release-uv");
     let gated = fake_uv(
         world.root(),
@@ -516,9 +516,11 @@ fn init_writes_a_manifest_once() -> anyhow::Result<()> {
     assert!(output.status.success(), "{}", describe(&output));
     let manifest = world.read("hpm.yaml")?;
     assert!(manifest.contains("version: 1") && world.core().join("hpm-registry").is_dir());
+    // A user's error (the manifest exists) exits 1, with what to do next.
     let output = world.hpmctl_in_process().arg("init").output()?;
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(stderr(&output).contains("already exists"));
+    assert!(stderr(&output).contains("hint: "), "{}", describe(&output));
     assert_eq!(world.read("hpm.yaml")?, manifest);
     // The manifest it writes is valid: a sync with no packages succeeds.
     let output = world.hpmctl_in_process().arg("sync").output()?;

@@ -274,7 +274,7 @@ fn a_user_edit_during_the_sync_is_not_overwritten() -> anyhow::Result<()> {
     let world = two_plugin_world()?;
     world.ok(&["sync"])?;
     // Real uv, started late, so the user has time to save pyproject.toml.
-    let uv = hpm::uv::Uv::find()?.path.display().to_string();
+    let uv = hpm_engine::uv::Uv::find()?.path.display().to_string();
     let started = world.root().join("uv-started");
     let slow = fake_uv(
         world.root(),

@@ -276,7 +276,7 @@ fn installed_version_of(mode: &str) -> &'static str {
 
 fn crash(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
     let world = World::with_dev_plugins(&["plugin-a"])?;
-    let real_uv = hpm::uv::Uv::find()?.path;
+    let real_uv = hpm_engine::uv::Uv::find()?.path;
     let uv = crash_uv(&world, &real_uv)?;
     let plan = world.root().join("crash-plan");
     start_daemon(&world, &uv)?;
@@ -958,7 +958,7 @@ fn yamlish() -> impl proptest::strategy::Strategy<Value = String> {
 }
 
 fn fuzz(rng: &mut StdRng, budget: Duration) -> Result<Vec<Row>> {
-    use hpm::manifest::Manifest;
+    use hpm_core::manifest::Manifest;
     let each = budget / 3;
     let manifest_path = Path::new("/w/hpm.yaml");
 
@@ -990,7 +990,11 @@ fn fuzz(rng: &mut StdRng, budget: Duration) -> Result<Vec<Row>> {
         each,
         yamlish(),
         |text| match std::panic::catch_unwind(|| {
-            hpm::registry::parse_entry(&text, entry_path, "plugin-a")
+            hpm_core::registry::parse_entry(
+                &text,
+                &hpm_core::registry::EntryOrigin::File(entry_path.to_path_buf()),
+                "plugin-a",
+            )
         }) {
             Err(_) => Err("the parser panicked".into()),
             Ok(Ok(_)) => Ok(()),
@@ -1072,22 +1076,26 @@ fn pyproject_case() -> impl proptest::strategy::Strategy<Value = (String, String
 /// Plans two plugins in `mode` and applies the plan: the output must parse,
 /// and every key the plan does not manage must be there with its value.
 fn check_transform(text: &str, mode: &str) -> Result<(), String> {
-    use hpm::manifest::{Manifest, Mode};
-    use hpm::plan::{resolve, ResolveInput};
-    use hpm::pyproject::PyprojectMut;
-    use hpm::registry::{Registry, RegistryEntry};
+    use hpm_core::manifest::Manifest;
+    use hpm_core::pin::PinnedPlan;
+    use hpm_core::plan::{resolve, ResolveInput};
+    use hpm_core::pyproject::PyprojectMut;
+    use hpm_core::registry::{EntryOrigin, Registry, RegistryEntry};
+    use hpm_core::Mode;
     let manifest = Manifest::parse(
         "version: 1\nmode: dev\npackages: [plugin-a, plugin-b]\n",
         Path::new("hpm.yaml"),
     )
     .map_err(|e| e.to_string())?;
-    let entries: Vec<(RegistryEntry, PathBuf)> = ["plugin-a", "plugin-b"]
+    let entries: Vec<(RegistryEntry, EntryOrigin)> = ["plugin-a", "plugin-b"]
         .iter()
         .map(|name| {
             let yaml = format!(
                 "name: {name}\nsources:\n  dev: {{ type: local, path: packages/{name} }}\n  prod: {{ type: git, url: \"https://example.org/{name}.git\", tag: v1.0.0 }}\n"
             );
-            serde_yaml_ng::from_str(&yaml).map(|entry| (entry, PathBuf::from(format!("{name}.yaml"))))
+            serde_yaml_ng::from_str(&yaml).map(|entry| {
+                (entry, EntryOrigin::File(PathBuf::from(format!("{name}.yaml"))))
+            })
         })
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
@@ -1101,6 +1109,7 @@ fn check_transform(text: &str, mode: &str) -> Result<(), String> {
         overrides: &BTreeMap::new(),
     })
     .map_err(|e| e.to_string())?;
+    let plan = PinnedPlan::without_remotes(plan).map_err(|e| e.to_string())?;
     let mut document =
         PyprojectMut::parse(text, Path::new("pyproject.toml")).map_err(|e| e.to_string())?;
     document
@@ -1249,7 +1258,7 @@ fn hostile_values() -> Result<Row> {
 fn security() -> Result<Vec<Row>> {
     let world = World::with_dev_plugins(&["plugin-a"])?;
     world.ok(&["sync"])?;
-    let pid = start_daemon(&world, &hpm::uv::Uv::find()?.path)?;
+    let pid = start_daemon(&world, &hpm_engine::uv::Uv::find()?.path)?;
     let mut rows = vec![
         Row::single(
             "security",
@@ -1325,7 +1334,13 @@ fn no_tcp_listener(pid: u32) -> Result<()> {
 fn no_shell() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut checked = 0;
-    for dir in ["daemon/src", "client/src", "protocol/src"] {
+    for dir in [
+        "daemon/core/src",
+        "daemon/engine/src",
+        "daemon/hpmd/src",
+        "client/src",
+        "protocol/src",
+    ] {
         for path in rust_files(&root.join(dir))? {
             let text = std::fs::read_to_string(&path)?;
             checked += 1;

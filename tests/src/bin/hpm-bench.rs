@@ -37,10 +37,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use hpm::manifest::{Manifest, Mode};
-use hpm::plan::{resolve, ResolveInput};
-use hpm::pyproject::PyprojectMut;
-use hpm::registry::{Registry, RegistryEntry};
+use hpm_core::manifest::Manifest;
+use hpm_core::pin::PinnedPlan;
+use hpm_core::plan::{resolve, ResolveInput};
+use hpm_core::pyproject::PyprojectMut;
+use hpm_core::registry::{EntryOrigin, Registry, RegistryEntry};
+use hpm_core::Mode;
 use hpm_tests::{describe, inotify_watches, rpc_client, World};
 
 const NOOP_RUNS: usize = 21;
@@ -115,7 +117,7 @@ fn main() -> Result<()> {
             other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N]"),
         }
     }
-    let uv = hpm::uv::Uv::find()?;
+    let uv = hpm_engine::uv::Uv::find()?;
     if daemon_only {
         for size in sizes {
             let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
@@ -256,10 +258,10 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
             .unwrap_or(0)
     };
     let (rss_kib, rss_anon_kib, rss_file_kib) = (kib("VmRSS:"), kib("RssAnon:"), kib("RssFile:"));
-    let workspace = hpm::workspace::Workspace::at(&root)?;
+    let workspace = hpm_engine::workspace::Workspace::at(&root)?;
     let status_cold = median((0..5).map(|_| {
         let started = Instant::now();
-        hpm::status::status(&workspace)?;
+        hpm_engine::ops::status::status(&workspace)?;
         Ok(started.elapsed())
     }))?;
     let hpmctl_status = median((0..11).map(|_| {
@@ -415,13 +417,14 @@ fn plan_and_write_time(count: usize) -> Result<Duration> {
     let names: Vec<String> = (0..count).map(|i| format!("plugin-{i:04}")).collect();
     let manifest_text = format!("version: 1\nmode: prod\npackages: [{}]\n", names.join(", "));
     let manifest = Manifest::parse(&manifest_text, Path::new("hpm.yaml"))?;
-    let entries: Vec<(RegistryEntry, PathBuf)> = names
+    let entries: Vec<(RegistryEntry, EntryOrigin)> = names
         .iter()
         .map(|name| {
             let yaml = format!(
                 "name: {name}\nsources:\n  prod: {{ type: git, url: \"https://example.org/{name}.git\", tag: v1.0.0 }}\n"
             );
-            Ok((serde_yaml_ng::from_str(&yaml)?, PathBuf::from(format!("{name}.yaml"))))
+            let origin = EntryOrigin::File(PathBuf::from(format!("{name}.yaml")));
+            Ok((serde_yaml_ng::from_str(&yaml)?, origin))
         })
         .collect::<Result<_>>()?;
     let registry = Registry::from_entries(entries);
@@ -448,6 +451,7 @@ fn plan_and_write_time(count: usize) -> Result<Duration> {
             mode: &mode,
             overrides: &overrides,
         })?;
+        let plan = PinnedPlan::without_remotes(plan)?;
         let mut document = PyprojectMut::parse(&pyproject, Path::new("pyproject.toml"))?;
         document.apply(&plan, &plan.names(), Path::new("pyproject.toml"))?;
         let text = document.to_string();

@@ -1,0 +1,170 @@
+//! Where a command's work happens: the daemon (started on demand), or the
+//! engine in this process (`--no-daemon`, for CI). Each command makes one
+//! call here; both ways answer the same typed reports.
+
+use std::path::Path;
+
+use hpm_engine::ops;
+use hpm_engine::ops::sync::Request;
+use hpm_engine::process::CancelToken;
+use hpm_engine::workspace::Workspace;
+use hpm_protocol::report::{CheckReport, Progress, RegistryUpdate, StatusReport, SyncReport};
+use hpm_protocol::{Change, HpmApiClient};
+use jsonrpsee::ws_client::WsClient;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::failure::Failure;
+use crate::render;
+
+/// The daemon, or this process.
+pub enum Backend {
+    Daemon(WsClient),
+    InProcess,
+}
+
+impl Backend {
+    /// `--no-daemon` runs in-process; otherwise the daemon at `socket`,
+    /// started when none answers.
+    pub async fn new(no_daemon: bool, socket: &Path) -> anyhow::Result<Backend> {
+        if no_daemon {
+            return Ok(Backend::InProcess);
+        }
+        Ok(Backend::Daemon(
+            crate::connect::connect_or_start(socket).await?.0,
+        ))
+    }
+
+    pub async fn status(&self, workspace: &Workspace) -> Result<StatusReport, Failure> {
+        match self {
+            Backend::Daemon(client) => {
+                let raw = client
+                    .status(workspace.root().to_path_buf(), Some(true))
+                    .await?;
+                serde_json::from_str(raw.get()).map_err(|e| {
+                    Failure::internal(format!("hpmd sent a status hpmctl cannot read: {e}"))
+                })
+            }
+            Backend::InProcess => blocking(workspace, ops::status::status).await,
+        }
+    }
+
+    pub async fn check(&self, workspace: &Workspace) -> Result<CheckReport, Failure> {
+        match self {
+            Backend::Daemon(client) => Ok(client.check(workspace.root().to_path_buf()).await?),
+            Backend::InProcess => blocking(workspace, ops::check::check).await,
+        }
+    }
+
+    pub async fn registry_update(
+        &self,
+        workspace: &Workspace,
+    ) -> Result<Vec<RegistryUpdate>, Failure> {
+        match self {
+            Backend::Daemon(client) => Ok(client
+                .registry_update(workspace.root().to_path_buf())
+                .await?),
+            Backend::InProcess => blocking(workspace, ops::registry_update::registry_update).await,
+        }
+    }
+
+    /// Cancels the daemon's running job; whether one was running.
+    pub async fn cancel(&self, workspace: &Workspace) -> Result<bool, Failure> {
+        match self {
+            Backend::Daemon(client) => Ok(client.cancel(workspace.root().to_path_buf()).await?),
+            Backend::InProcess => Err(Failure::user(
+                hpm_protocol::codes::INVALID_INPUT,
+                "`cancel` needs the daemon",
+                Some("an in-process sync is cancelled with Ctrl-C".to_string()),
+            )),
+        }
+    }
+
+    /// Runs one change, streaming its progress to stderr. Ctrl-C or SIGTERM
+    /// cancels an in-process sync (uv's process group is killed and both
+    /// files restored before hpmctl exits); during a daemon job it leaves
+    /// the job to the daemon and says how to cancel it.
+    pub async fn apply(
+        &self,
+        workspace: &Workspace,
+        change: Change,
+        json: bool,
+    ) -> Result<SyncReport, Failure> {
+        let mut interrupt = signal(SignalKind::interrupt())
+            .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))?;
+        let mut terminate = signal(SignalKind::terminate())
+            .map_err(|e| Failure::internal(format!("cannot watch for SIGTERM: {e}")))?;
+        match self {
+            Backend::InProcess => {
+                let request = Request::from_change(&change)?;
+                let cancel = CancelToken::new();
+                let job = {
+                    let workspace = workspace.clone();
+                    let cancel = cancel.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let mut on_progress =
+                            |progress: Progress| render::progress(&progress, json);
+                        ops::sync::sync(&workspace, &request, &mut on_progress, &cancel)
+                    })
+                };
+                tokio::pin!(job);
+                let finished = loop {
+                    tokio::select! {
+                        finished = &mut job => break finished,
+                        _ = interrupt.recv() => cancelling(&cancel),
+                        _ = terminate.recv() => cancelling(&cancel),
+                    }
+                };
+                let synced =
+                    finished.map_err(|e| Failure::internal(format!("the sync crashed: {e}")))??;
+                Ok(synced.report)
+            }
+            Backend::Daemon(client) => {
+                let root = workspace.root().display().to_string();
+                let mut subscription = client.subscribe_events().await?;
+                let printer = async {
+                    while let Some(Ok(event)) = subscription.next().await {
+                        if event.workspace == root {
+                            render::event_progress(&event, json);
+                        }
+                    }
+                };
+                let left = |signal: &str| {
+                    let mut failure = Failure::user(
+                        hpm_protocol::codes::CANCELLED,
+                        format!("{signal}: hpmctl stopped waiting; the job goes on in hpmd"),
+                        Some("`hpmctl cancel` stops it (files are restored); `hpmctl status` shows how it ended".to_string()),
+                    );
+                    failure.kind = hpm_protocol::ErrorKind::Cancelled;
+                    failure
+                };
+                tokio::select! {
+                    result = client.apply(workspace.root().to_path_buf(), change) => Ok(result?),
+                    () = printer => Err(Failure::internal(
+                        "hpmd closed the connection during the sync; it goes on there (see `hpmctl status`)",
+                    )),
+                    _ = interrupt.recv() => Err(left("interrupted")),
+                    _ = terminate.recv() => Err(left("terminated")),
+                }
+            }
+        }
+    }
+}
+
+fn cancelling(cancel: &CancelToken) {
+    if !cancel.is_cancelled() {
+        eprintln!("hpm: cancelling: stopping uv and restoring `pyproject.toml` and `uv.lock`");
+        cancel.cancel();
+    }
+}
+
+/// Runs an in-process operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    workspace: &Workspace,
+    operation: fn(&Workspace) -> hpm_engine::Result<T>,
+) -> Result<T, Failure> {
+    let workspace = workspace.clone();
+    tokio::task::spawn_blocking(move || operation(&workspace))
+        .await
+        .map_err(|e| Failure::internal(format!("the operation crashed: {e}")))?
+        .map_err(Failure::from)
+}

@@ -1,0 +1,55 @@
+//! The commands that change the environment (`sync`, `switch`, `use`,
+//! `dev`, `reset`, and `group add|remove`): each is one reconcile. `dev`
+//! offers to clone what is missing, on a terminal.
+
+use std::io::{IsTerminal, Write};
+
+use hpm_protocol::{codes, Change};
+
+use super::Context;
+use crate::failure::Failure;
+use crate::render;
+
+/// Runs `change`; with `offer_clone`, a missing dev clone is offered on a
+/// terminal and the change retried with `clone: true` when accepted.
+pub async fn apply(context: &Context, change: Change, offer_clone: bool) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let backend = context.backend().await?;
+    let report = match backend
+        .apply(&workspace, change.clone(), context.json)
+        .await
+    {
+        Err(failure)
+            if failure.code == codes::CLONE_NEEDED && offer_clone && confirm(&failure)? =>
+        {
+            let Change::Use { packages, mode, .. } = change else {
+                return Err(failure.into());
+            };
+            let change = Change::Use {
+                packages,
+                mode,
+                clone: true,
+            };
+            backend.apply(&workspace, change, context.json).await?
+        }
+        other => other?,
+    };
+    if context.json {
+        return render::json(&report);
+    }
+    print!("{}", render::sync_report(&report));
+    Ok(())
+}
+
+/// Asks on a terminal whether to clone; `false` (and the error stands) elsewhere.
+fn confirm(failure: &Failure) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprintln!("{}", failure.message);
+    eprint!("Clone them now? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

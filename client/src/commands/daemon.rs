@@ -1,0 +1,38 @@
+//! `hpmctl daemon start|stop|status`.
+
+use std::path::Path;
+
+use hpm_protocol::HpmApiClient;
+
+use crate::{connect, render};
+
+pub async fn start(socket: &Path, json: bool) -> anyhow::Result<()> {
+    let (_, hello) = connect::connect_or_start(socket).await?;
+    render::hello(Some(&hello), socket, json)
+}
+
+pub async fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
+    match connect::connect(socket).await {
+        Ok(client) => render::hello(Some(&client.hello().await?), socket, json),
+        Err(_) => render::hello(None, socket, json),
+    }
+}
+
+pub async fn stop(socket: &Path) -> anyhow::Result<()> {
+    let Ok(client) = connect::connect(socket).await else {
+        eprintln!("hpmd is not running");
+        return Ok(());
+    };
+    let asked = client.shutdown().await;
+    drop(client);
+    // A stopping daemon may close the connection before its answer leaves:
+    // whether it goes away is what counts.
+    if let Err(gone_error) = connect::wait_until_gone(socket).await {
+        return Err(match asked {
+            Err(error) => error.into(),
+            Ok(()) => gone_error,
+        });
+    }
+    eprintln!("hpmd stopped");
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `hpmctl events`: follow the daemon's event stream.
+
+use std::io::Write;
+use std::path::Path;
+
+use hpm_protocol::{Event, EventBody, HpmApiClient};
+
+use crate::{connect, render};
+
+/// Prints every event until the daemon goes away or the user stops it.
+pub async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
+    let (client, _) = connect::connect_or_start(socket).await?;
+    let mut subscription = client.subscribe_events().await?;
+    let mut last_seq: Option<u64> = None;
+    while let Some(event) = subscription.next().await {
+        let event: Event = event?;
+        if let Some(last) = last_seq {
+            if event.seq != last + 1 {
+                eprintln!(
+                    "hpm: missed {} events; run `hpmctl status` to catch up",
+                    event.seq.saturating_sub(last + 1)
+                );
+            }
+        }
+        last_seq = Some(event.seq);
+        if json {
+            println!("{}", serde_json::to_string(&event)?);
+        } else {
+            println!("{}", render::event(&event)?);
+        }
+        if matches!(
+            event.body,
+            EventBody::JobFailed { .. } | EventBody::JobFinished { .. }
+        ) {
+            std::io::stdout().flush()?;
+        }
+    }
+    Ok(())
+}

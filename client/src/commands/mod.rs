@@ -1,0 +1,50 @@
+//! One module per verb, cargo's way: each finds the workspace, makes one
+//! call on the [`crate::backend::Backend`] (or the engine, for what needs
+//! no daemon), and renders the typed answer.
+
+pub mod cancel;
+pub mod change;
+pub mod check;
+pub mod daemon;
+pub mod events;
+pub mod group;
+pub mod init;
+pub mod registry;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use hpm_engine::workspace::Workspace;
+
+use crate::failure::Failure;
+
+/// What every command gets from the global options.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `--workspace DIR`, when given.
+    pub workspace: Option<PathBuf>,
+    /// Where to look for a workspace otherwise (the current folder).
+    pub start: PathBuf,
+    pub json: bool,
+    pub no_daemon: bool,
+    pub socket: PathBuf,
+}
+
+impl Context {
+    /// `--workspace DIR`, else the nearest folder above holding `hpm.yaml`.
+    pub fn workspace(&self) -> Result<Workspace, Failure> {
+        Ok(match &self.workspace {
+            Some(dir) => Workspace::at(dir)?,
+            None => Workspace::locate(&self.start)?,
+        })
+    }
+
+    /// The folder a command that makes a workspace works in.
+    pub fn folder(&self) -> &Path {
+        self.workspace.as_deref().unwrap_or(&self.start)
+    }
+
+    pub async fn backend(&self) -> anyhow::Result<crate::backend::Backend> {
+        crate::backend::Backend::new(self.no_daemon, &self.socket).await
+    }
+}

@@ -1,0 +1,29 @@
+//! hpm's pure core: what the environment should be, computed from data.
+//!
+//! Everything here takes data and returns data. The engine (`hpm-engine`)
+//! reads the files, asks git and runs uv; this crate parses what it read
+//! ([`manifest`], [`registry`]), resolves a [`plan::Plan`], pins it against
+//! what the remotes advertise ([`pin`]), and computes the edits hpm makes to
+//! `pyproject.toml` ([`pyproject`]) and `hpm.yaml` ([`manifest_edit`]).
+//!
+//! Architecture invariant: no IO. The crate's dependencies are data crates
+//! only (checked by `tests/tests/tidy.rs`), and its `clippy.toml` forbids
+//! `std::fs`, `std::process`, `std::env` and the clocks.
+
+pub mod fingerprint;
+pub mod lockfile;
+pub mod manifest;
+pub mod manifest_edit;
+pub mod mode;
+pub mod name;
+pub mod pin;
+pub mod plan;
+pub mod problem;
+pub mod pyproject;
+pub mod registry;
+pub mod url;
+pub mod version;
+
+pub use mode::Mode;
+pub use name::PackageName;
+pub use problem::{Invalid, Problem};

@@ -1,0 +1,265 @@
+//! `hpm.yaml`: the desired environment, as committed in the core repository.
+//!
+//! This module only parses and checks shapes: the caller hands it the
+//! file's text and its path (for messages).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::mode::Mode;
+use crate::problem::{yaml_problem, Invalid, Problem};
+use crate::registry::RegistryEntry;
+
+/// The manifest file name hpm looks for.
+pub const MANIFEST_FILE: &str = "hpm.yaml";
+
+/// The parsed `hpm.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Schema version; only `1` exists.
+    pub version: u32,
+    /// The workspace's default mode.
+    pub mode: Mode,
+    /// Where registry entries come from, earlier ones winning.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub registry: Vec<RegistryLocation>,
+    /// The packages always installed.
+    #[serde(default)]
+    pub packages: Vec<PackageRef>,
+    /// Plugin slots: each selects one (or, with `multiple`, several) options.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+    #[serde(default)]
+    pub settings: Settings,
+    /// Registry entries written inline; they win over every registry folder.
+    #[serde(default)]
+    pub registry_entries: Vec<RegistryEntry>,
+}
+
+/// One place registry entries are read from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RegistryLocation {
+    /// A folder, relative to the workspace root.
+    Folder(String),
+    /// A folder written as `{ path: ... }`.
+    Path { path: String },
+    /// A git repository of registry files.
+    Git {
+        git: String,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+}
+
+/// A package listed in `packages:`, by name or with extras.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PackageRef {
+    Name(String),
+    Detailed {
+        name: String,
+        #[serde(default)]
+        extras: Vec<String>,
+    },
+}
+
+impl PackageRef {
+    pub fn name(&self) -> &str {
+        match self {
+            PackageRef::Name(name) | PackageRef::Detailed { name, .. } => name,
+        }
+    }
+
+    pub fn extras(&self) -> &[String] {
+        match self {
+            PackageRef::Name(_) => &[],
+            PackageRef::Detailed { extras, .. } => extras,
+        }
+    }
+}
+
+/// A plugin slot such as `vector-db`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub options: Vec<String>,
+    /// The chosen option(s); absent means none is installed.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub selected: Vec<String>,
+    /// Whether more than one option may be selected at once.
+    #[serde(default)]
+    pub multiple: bool,
+}
+
+/// Workspace-wide knobs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where dev clones live when the registry does not say.
+    #[serde(default = "default_packages_dir")]
+    pub packages_dir: String,
+    /// Extra arguments passed to every `uv sync`.
+    #[serde(default)]
+    pub uv_args: Vec<String>,
+    /// Whether the daemon re-syncs when an input changes.
+    #[serde(default = "default_true")]
+    pub auto_sync: bool,
+    /// The backend that realises the plan; only `uv` exists.
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// Seconds after which a `uv sync` that has not finished is killed and
+    /// the sync rolled back (none: uv may take as long as it needs).
+    #[serde(default)]
+    pub uv_timeout: Option<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            packages_dir: default_packages_dir(),
+            uv_args: Vec::new(),
+            auto_sync: true,
+            backend: default_backend(),
+            uv_timeout: None,
+        }
+    }
+}
+
+fn default_packages_dir() -> String {
+    "packages".to_string()
+}
+
+fn default_backend() -> String {
+    "uv".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(one)) => vec![one],
+        Some(OneOrMany::Many(many)) => many,
+    })
+}
+
+impl Manifest {
+    /// Parses `text`, read from `path` (used in messages only).
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, Invalid> {
+        let manifest: Manifest = serde_yaml_ng::from_str(text).map_err(|error| {
+            Invalid::from(yaml_problem(path, &error).hint(
+                "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`)",
+            ))
+        })?;
+        if manifest.version != 1 {
+            return Err(Invalid::from(
+                Problem::new(format!(
+                    "manifest version {} is not supported",
+                    manifest.version
+                ))
+                .in_file(path)
+                .hint("write `version: 1`, or upgrade hpm"),
+            ));
+        }
+        if manifest.settings.backend != "uv" {
+            return Err(Invalid::from(
+                Problem::new(format!(
+                    "backend `{}` is not supported",
+                    manifest.settings.backend
+                ))
+                .in_file(path)
+                .hint("remove `settings.backend` or set it to `uv`"),
+            ));
+        }
+        for location in &manifest.registry {
+            if let RegistryLocation::Git { git, .. } = location {
+                crate::url::check_git_url(git)
+                    .map_err(|problem| Invalid::from(problem.in_file(path)))?;
+            }
+        }
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+version: 1
+mode: prod                      # default mode of the workspace
+registry: ./hpm-registry        # a folder of <name>.yaml
+packages:
+  - bench-utils
+  - name: model-interface
+    extras: [fast]              # optional
+groups:
+  vector-db:
+    options: [rag4code-qdrant, rag4code-chroma]
+    selected: rag4code-qdrant
+settings:
+  packages_dir: packages
+  uv_args: ["--extra", "cu124"]
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let manifest = Manifest::parse(EXAMPLE, Path::new("hpm.yaml")).unwrap();
+        assert_eq!(manifest.mode.as_str(), "prod");
+        assert_eq!(
+            manifest.registry,
+            vec![RegistryLocation::Folder("./hpm-registry".into())]
+        );
+        assert_eq!(manifest.packages[0].name(), "bench-utils");
+        assert_eq!(manifest.packages[1].extras(), ["fast".to_string()]);
+        let group = &manifest.groups["vector-db"];
+        assert_eq!(group.selected, vec!["rag4code-qdrant".to_string()]);
+        assert!(!group.multiple);
+        assert_eq!(manifest.settings.uv_args, ["--extra", "cu124"]);
+        assert!(manifest.settings.auto_sync);
+    }
+
+    #[test]
+    fn yaml_errors_carry_file_line_and_column() {
+        let text = "version: 1\nmode: prod\npackages:\n  - a\n  bad: [\n";
+        let error = Manifest::parse(text, Path::new("/w/hpm.yaml")).unwrap_err();
+        let problem = &error.problems[0];
+        assert_eq!(problem.file.as_deref(), Some(Path::new("/w/hpm.yaml")));
+        assert!(problem.line.is_some() && problem.column.is_some());
+        assert!(error.to_string().starts_with("`/w/hpm.yaml`:"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let text = "version: 1\nmode: prod\npakages: []\n";
+        let error = Manifest::parse(text, Path::new("hpm.yaml")).unwrap_err();
+        assert!(error.to_string().contains("pakages"), "{error}");
+        assert_eq!(error.problems[0].line, Some(3));
+    }
+
+    #[test]
+    fn bad_mode_names_are_refused() {
+        let text = "version: 1\nmode: ../etc\n";
+        let error = Manifest::parse(text, Path::new("hpm.yaml")).unwrap_err();
+        assert!(
+            error.to_string().contains("not a valid mode name"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The engine's error type.
+//!
+//! Every variant says what failed, on which file or package; what to do
+//! next is data ([`Error::hint`]), and so are the problems behind an invalid
+//! input ([`Error::problems`]). [`Error::kind`] says what sort of failure it
+//! is, which decides the exit code. Only the daemon's RPC layer turns these
+//! into JSON-RPC error objects.
+
+use std::path::PathBuf;
+
+use hpm_core::{Invalid, Problem};
+use hpm_protocol::report::PlannedClone;
+use hpm_protocol::ErrorKind;
+
+/// Everything the engine can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no `hpm.yaml` found in `{}` or any parent folder", start.display())]
+    NotAWorkspace { start: PathBuf },
+
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// The inputs are wrong: a parse error, an unknown package, a missing tag…
+    #[error("{}", Invalid { problems: problems.clone() })]
+    Invalid { problems: Vec<Problem> },
+
+    /// A git remote or registry could not be reached; nothing was changed.
+    #[error("{}", Invalid { problems: problems.clone() })]
+    Network { problems: Vec<Problem> },
+
+    #[error("another hpm is reconciling this workspace (pid {pid}); wait for it to finish")]
+    Busy { pid: String },
+
+    #[error("`{}` was changed by someone else while hpm was working; hpm left your version in place", path.display())]
+    Conflict { path: PathBuf },
+
+    /// An interrupted sync's journal cannot be read: hpm will not guess
+    /// which bytes are the user's.
+    #[error("the journal `{}` of an interrupted sync is damaged ({reason}); hpm did not touch your files", journal.display())]
+    DamagedJournal {
+        journal: PathBuf,
+        folder: PathBuf,
+        reason: String,
+    },
+
+    #[error("uv was not found{detail}")]
+    UvMissing { detail: String },
+
+    #[error("uv {found} is too old; hpm needs uv {required} or newer")]
+    UvTooOld { found: String, required: String },
+
+    #[error(
+        "`uv {command}` failed ({status}); `pyproject.toml` and `uv.lock` were restored\n{reason}"
+    )]
+    UvFailed {
+        command: String,
+        status: String,
+        reason: String,
+    },
+
+    #[error("the sync was cancelled; `pyproject.toml` and `uv.lock` were restored")]
+    Cancelled,
+
+    #[error("{}", render_clones(clones))]
+    CloneNeeded { clones: Vec<PlannedClone> },
+
+    /// A user's request that cannot be done as asked (`init` over an
+    /// existing manifest, …).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+fn render_clones(clones: &[PlannedClone]) -> String {
+    let mut out = String::from("these dev packages are not cloned yet:");
+    for clone in clones {
+        out.push_str(&format!(
+            "\n  {} from {} into {}",
+            clone.package, clone.url, clone.path
+        ));
+    }
+    out
+}
+
+impl Error {
+    pub fn invalid(problem: Problem) -> Self {
+        Error::Invalid {
+            problems: vec![problem],
+        }
+    }
+
+    pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Read {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+        }
+    }
+
+    /// What sort of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotAWorkspace { .. }
+            | Error::Read { .. }
+            | Error::Write { .. }
+            | Error::Invalid { .. }
+            | Error::DamagedJournal { .. }
+            | Error::CloneNeeded { .. }
+            | Error::Refused { .. } => ErrorKind::User,
+            Error::Network { .. } => ErrorKind::Network,
+            Error::Busy { .. } | Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::UvMissing { .. } | Error::UvTooOld { .. } | Error::UvFailed { .. } => {
+                ErrorKind::Backend
+            }
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// What to do next, when the error itself says it; the hints of an
+    /// invalid input are on its [`Error::problems`].
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::NotAWorkspace { .. } => "run `hpmctl init` in your project's root, or pass `--workspace DIR`".to_string(),
+            Error::Write { .. } => "check the file's permissions and the free disk space; nothing was changed".to_string(),
+            Error::Busy { .. } => "run the command again when it has finished".to_string(),
+            Error::Conflict { .. } => "run the sync again to apply the plan on top of your edit".to_string(),
+            Error::DamagedJournal { folder, .. } => format!(
+                "compare `pyproject.toml` and `uv.lock` with the copies in `{}`, keep what you want, then delete that folder",
+                folder.display()
+            ),
+            Error::UvMissing { .. } => "install it with `python3 -m pip install uv` (or see https://docs.astral.sh/uv/), or point `HPM_UV` at the binary".to_string(),
+            Error::UvTooOld { .. } => "upgrade it with `python3 -m pip install -U uv` or `uv self update`".to_string(),
+            Error::CloneNeeded { .. } => "run again with `--yes` to clone them".to_string(),
+            Error::Refused { hint, .. } => return hint.clone(),
+            Error::Read { .. }
+            | Error::Invalid { .. }
+            | Error::Network { .. }
+            | Error::UvFailed { .. }
+            | Error::Cancelled
+            | Error::Internal { .. } => return None,
+        })
+    }
+
+    /// The problems behind an invalid input or an unreachable remote,
+    /// empty for other errors.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Error::Invalid { problems } | Error::Network { problems } => problems,
+            _ => &[],
+        }
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(invalid: Invalid) -> Error {
+        Error::Invalid {
+            problems: invalid.problems,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,359 @@
+//! Registries kept in git: `registry: { git: URL, ref: main }`.
+//!
+//! Each repository is fetched into the user cache folder (one bare
+//! repository per URL, shared by every workspace), and each workspace pins
+//! the commit it resolved in `.hpm/registry-pins.json`. Entries are read
+//! from the pinned commit's tree, so a workspace works offline from the
+//! cache and never moves on its own: only `hpmctl registry update` fetches
+//! and moves the pin, reporting what changed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hpm_core::manifest::{Manifest, RegistryLocation};
+use hpm_core::registry::{compare, entry_file_candidates, EntryOrigin, RegistryEntry};
+use hpm_core::url::check_git_url;
+use hpm_core::{PackageName, Problem};
+use hpm_protocol::report::RegistryUpdate;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{read_optional, write_atomic};
+use crate::workspace::Workspace;
+
+/// The branch read when `ref` is not given.
+pub const DEFAULT_REF: &str = "main";
+
+/// What a workspace resolved for one git registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    pub reference: String,
+    pub commit: String,
+}
+
+/// A git registry at its pinned commit, ready to read entries from.
+pub struct PinnedRegistry {
+    url: String,
+    commit: git2::Oid,
+    repository: git2::Repository,
+}
+
+impl std::fmt::Debug for PinnedRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinnedRegistry")
+            .field("url", &self.url)
+            .field("commit", &self.commit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PinnedRegistry {
+    /// Opens the registry at `url` for the workspace at `root`: from the pin
+    /// when the cache has its commit (no network), else resolving `reference`
+    /// in the cache, else fetching first; the pin is written when it moves.
+    pub fn open(root: &Path, url: &str, reference: Option<&str>) -> Result<PinnedRegistry> {
+        let reference = reference.unwrap_or(DEFAULT_REF);
+        let manifest_path = root.join(hpm_core::manifest::MANIFEST_FILE);
+        check_git_url(url).map_err(|problem| Error::invalid(problem.in_file(&manifest_path)))?;
+        let repository = cached_repository(url)?;
+        let workspace = Workspace::at(root)?;
+        workspace.ensure_state_dir()?;
+        let pins_path = workspace.registry_pins_path();
+        let pins = load_pins(&pins_path)?;
+        if let Some(pin) = pins.get(url).filter(|pin| pin.reference == reference) {
+            if let Ok(commit) = git2::Oid::from_str(&pin.commit) {
+                if repository.find_commit(commit).is_ok() {
+                    return Ok(PinnedRegistry {
+                        url: url.to_string(),
+                        commit,
+                        repository,
+                    });
+                }
+            }
+        }
+        let commit = match resolve(&repository, reference) {
+            Some(commit) => commit,
+            None => {
+                // Another process may be fetching the same cache: wait for
+                // it, then look again before fetching.
+                let _lock = lock_cache(url)?;
+                if let Some(commit) = resolve(&repository, reference) {
+                    return finish_open(url, reference, commit, repository, &pins_path, pins);
+                }
+                fetch(&repository, url)?;
+                resolve(&repository, reference).ok_or_else(|| {
+                    Error::invalid(
+                        Problem::new(format!(
+                            "registry `{url}` has no branch, tag or commit `{reference}`"
+                        ))
+                        .in_file(&manifest_path)
+                        .hint("fix `ref:` under `registry:` in hpm.yaml"),
+                    )
+                })?
+            }
+        };
+        finish_open(url, reference, commit, repository, &pins_path, pins)
+    }
+
+    /// The entry file for `name` at the pinned commit (`<name>.yaml` or
+    /// `packages/<name>.yaml`): where it is, and its text.
+    pub fn entry_text(&self, name: &str) -> Option<(EntryOrigin, String)> {
+        let tree = self.repository.find_commit(self.commit).ok()?.tree().ok()?;
+        entry_file_candidates(name).into_iter().find_map(|path| {
+            let entry = tree.get_path(Path::new(&path)).ok()?;
+            let blob = entry
+                .to_object(&self.repository)
+                .ok()?
+                .peel_to_blob()
+                .ok()?;
+            let text = String::from_utf8(blob.content().to_vec()).ok()?;
+            let origin = EntryOrigin::Git {
+                url: self.url.clone(),
+                commit: self.commit.to_string(),
+                path,
+            };
+            Some((origin, text))
+        })
+    }
+
+    /// Every entry at the pinned commit, by normalized name.
+    fn all_entries(&self) -> BTreeMap<PackageName, RegistryEntry> {
+        let mut entries = BTreeMap::new();
+        let Ok(tree) = self
+            .repository
+            .find_commit(self.commit)
+            .and_then(|commit| commit.tree())
+        else {
+            return entries;
+        };
+        let _ = tree.walk(git2::TreeWalkMode::PreOrder, |folder, item| {
+            let in_place = folder.is_empty() || folder == "packages/";
+            let is_yaml = item
+                .name()
+                .is_ok_and(|n| n.ends_with(".yaml") || n.ends_with(".yml"));
+            if in_place && is_yaml {
+                let parsed = item
+                    .to_object(&self.repository)
+                    .ok()
+                    .and_then(|object| object.peel_to_blob().ok())
+                    .and_then(|blob| {
+                        serde_yaml_ng::from_slice::<RegistryEntry>(blob.content()).ok()
+                    });
+                if let Some(entry) = parsed {
+                    entries.insert(PackageName::key(&entry.name), entry);
+                }
+            }
+            git2::TreeWalkResult::Ok
+        });
+        entries
+    }
+}
+
+/// Fetches every git registry of the workspace's manifest, moves the pins to
+/// what each `ref` names now, and reports the differences.
+pub fn update(workspace: &Workspace, manifest: &Manifest) -> Result<Vec<RegistryUpdate>> {
+    let pins_path = workspace.registry_pins_path();
+    let mut updates = Vec::new();
+    for location in &manifest.registry {
+        let RegistryLocation::Git {
+            git: url,
+            reference,
+        } = location
+        else {
+            continue;
+        };
+        let reference = reference.as_deref().unwrap_or(DEFAULT_REF);
+        let before = PinnedRegistry::open(workspace.root(), url, Some(reference))?;
+        {
+            let _lock = lock_cache(url)?;
+            fetch(&before.repository, url)?;
+        }
+        let after_commit = resolve(&before.repository, reference).ok_or_else(|| {
+            Error::invalid(
+                Problem::new(format!(
+                    "registry `{url}` has no branch, tag or commit `{reference}` any more"
+                ))
+                .in_file(workspace.manifest_path())
+                .hint("fix `ref:` under `registry:` in hpm.yaml"),
+            )
+        })?;
+        let after = PinnedRegistry {
+            url: url.clone(),
+            commit: after_commit,
+            repository: cached_repository(url)?,
+        };
+        updates.push(compare_pins(&before, &after));
+        let mut pins = load_pins(&pins_path)?;
+        pins.insert(
+            url.clone(),
+            Pin {
+                reference: reference.to_string(),
+                commit: after_commit.to_string(),
+            },
+        );
+        save_pins(&pins_path, &pins)?;
+    }
+    Ok(updates)
+}
+
+fn compare_pins(before: &PinnedRegistry, after: &PinnedRegistry) -> RegistryUpdate {
+    let diff = compare(&before.all_entries(), &after.all_entries());
+    RegistryUpdate {
+        url: after.url.clone(),
+        from: Some(before.commit.to_string()).filter(|_| before.commit != after.commit),
+        to: after.commit.to_string(),
+        added: diff.added,
+        removed: diff.removed,
+        moved: diff.moved,
+    }
+}
+
+/// Pins `commit` for `url` in the workspace's pins.
+fn finish_open(
+    url: &str,
+    reference: &str,
+    commit: git2::Oid,
+    repository: git2::Repository,
+    pins_path: &Path,
+    mut pins: BTreeMap<String, Pin>,
+) -> Result<PinnedRegistry> {
+    pins.insert(
+        url.to_string(),
+        Pin {
+            reference: reference.to_string(),
+            commit: commit.to_string(),
+        },
+    );
+    save_pins(pins_path, &pins)?;
+    Ok(PinnedRegistry {
+        url: url.to_string(),
+        commit,
+        repository,
+    })
+}
+
+/// The cache folder of the registry at `url`.
+fn cache_folder(url: &str) -> PathBuf {
+    cache_dir().join(&hpm_core::fingerprint::sha256_hex(url.as_bytes())[..24])
+}
+
+/// Holds `<cache folder>.lock` (`flock`) while one process creates or
+/// fetches a registry's cache: git refuses a second fetch of the same
+/// repository at the same time, and a daemon, its live task and an
+/// `hpmctl --no-daemon` may all open it on first use.
+fn lock_cache(url: &str) -> Result<Flock<std::fs::File>> {
+    let folder = cache_folder(url);
+    let path = folder.with_extension("lock");
+    let parent = cache_dir();
+    std::fs::create_dir_all(&parent).map_err(|error| Error::write(&parent, error))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| Error::write(&path, error))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| Error::write(&path, std::io::Error::from(errno)))
+}
+
+fn cached_repository(url: &str) -> Result<git2::Repository> {
+    let folder = cache_folder(url);
+    if let Ok(repository) = git2::Repository::open_bare(&folder) {
+        return Ok(repository);
+    }
+    let _lock = lock_cache(url)?;
+    if let Ok(repository) = git2::Repository::open_bare(&folder) {
+        return Ok(repository);
+    }
+    std::fs::create_dir_all(&folder).map_err(|error| Error::write(&folder, error))?;
+    git2::Repository::init_bare(&folder).map_err(|error| {
+        Error::internal(format!(
+            "cannot create the registry cache `{}`: {}",
+            folder.display(),
+            error.message()
+        ))
+    })
+}
+
+/// `HPM_CACHE_DIR/registries`, else the user cache folder's.
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("HPM_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "hpm").map(|d| d.cache_dir().to_path_buf())
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("hpm-cache"));
+    base.join("registries")
+}
+
+/// Fetches every branch and tag of `url` into the cache.
+fn fetch(repository: &git2::Repository, url: &str) -> Result<()> {
+    let mut remote = repository
+        .remote_anonymous(url)
+        .map_err(|error| fetch_error(url, &error))?;
+    remote
+        .fetch(
+            &[
+                "+refs/heads/*:refs/remotes/origin/*",
+                "+refs/tags/*:refs/tags/*",
+            ],
+            None,
+            None,
+        )
+        .map_err(|error| fetch_error(url, &error))
+}
+
+fn fetch_error(url: &str, error: &git2::Error) -> Error {
+    Error::Network {
+        problems: vec![Problem::new(format!(
+            "cannot fetch registry `{url}`: {}",
+            error.message()
+        ))
+        .hint(
+            "check the URL and your network; a registry fetched once works offline from the cache",
+        )],
+    }
+}
+
+/// The commit `reference` names in the cache: a branch, a tag, or a commit.
+fn resolve(repository: &git2::Repository, reference: &str) -> Option<git2::Oid> {
+    [
+        format!("refs/remotes/origin/{reference}"),
+        format!("refs/tags/{reference}"),
+    ]
+    .iter()
+    .find_map(|name| {
+        repository
+            .find_reference(name)
+            .ok()?
+            .peel_to_commit()
+            .ok()
+            .map(|c| c.id())
+    })
+    .or_else(|| {
+        git2::Oid::from_str(reference)
+            .ok()
+            .filter(|oid| repository.find_commit(*oid).is_ok())
+    })
+}
+
+fn load_pins(path: &Path) -> Result<BTreeMap<String, Pin>> {
+    match read_optional(path).map_err(|error| Error::read(path, error))? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+            Error::invalid(
+                Problem::new(format!("the registry pins are damaged: {error}"))
+                    .in_file(path)
+                    .hint("delete the file; hpm pins each registry again on the next read"),
+            )
+        }),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+fn save_pins(path: &Path, pins: &BTreeMap<String, Pin>) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(pins)
+        .map_err(|error| Error::internal(format!("cannot encode the registry pins: {error}")))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(|error| Error::write(path, error))
+}

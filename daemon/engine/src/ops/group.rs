@@ -1,0 +1,34 @@
+//! `hpmctl group list`: each group of the manifest with its options and
+//! selection. (Selecting and deselecting is a sync: [`super::sync::Intent::Group`].)
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::workspace::Workspace;
+
+/// One group as `group list --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupListing {
+    pub options: Vec<String>,
+    pub selected: Vec<String>,
+    pub multiple: bool,
+}
+
+/// The manifest's groups, by name.
+pub fn list(workspace: &Workspace) -> Result<BTreeMap<String, GroupListing>> {
+    let manifest = workspace.load_manifest()?;
+    Ok(manifest
+        .groups
+        .into_iter()
+        .map(|(name, group)| {
+            let listing = GroupListing {
+                options: group.options,
+                selected: group.selected,
+                multiple: group.multiple,
+            };
+            (name, listing)
+        })
+        .collect())
+}

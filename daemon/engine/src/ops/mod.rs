@@ -1,0 +1,11 @@
+//! The operations, in cargo's manner: each is a function from a workspace
+//! and a request to a typed report (`hpm_protocol::report`), called the
+//! same way by the daemon and by `hpmctl --no-daemon`.
+
+pub mod check;
+pub mod clone;
+pub mod group;
+pub mod init;
+pub mod registry_update;
+pub mod status;
+pub mod sync;

@@ -1,0 +1,591 @@
+//! One reconcile, start to end, in named phases: take the workspace lock
+//! (rolling back a killed run's journal), apply a group edit to `hpm.yaml`,
+//! read the inputs and resolve the plan, stop when nothing changed, clone
+//! what dev needs, validate and pin, render `pyproject.toml`, stage it in
+//! the transaction, run `uv sync`, then commit and record the sync or roll
+//! back.
+//!
+//! The daemon runs this on a blocking thread, one job per workspace at a
+//! time; `hpmctl --no-daemon` runs it in-process.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hpm_core::manifest::RegistryLocation;
+use hpm_core::manifest_edit;
+use hpm_core::pin::PinnedPlan;
+use hpm_core::plan::Plan;
+use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
+use hpm_core::{Mode, PackageName, Problem};
+use hpm_protocol::report::{Phase, Progress, SyncOutcome, SyncReport};
+use hpm_protocol::Change;
+
+use crate::error::{Error, Result};
+use crate::fsutil::{hash_of, read_optional, write_atomic};
+use crate::inputs::{fingerprint, Inputs, Modes};
+use crate::process::{CancelToken, RunOptions};
+use crate::state::{LastSync, LocalState};
+use crate::transaction::{CommitOutcome, FileHashes, Transaction};
+use crate::uv::Uv;
+use crate::validate;
+use crate::workspace::Workspace;
+
+/// What a reconcile is asked to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Reconcile with the inputs as they are; `run_mode` applies to this
+    /// run only (`--mode`, `RUN_MODE`) and is not remembered.
+    Sync { run_mode: Option<Mode> },
+    /// Set the workspace mode, remembered once the sync succeeds.
+    Switch { mode: Mode },
+    /// Give packages a mode of their own (`use`, `dev`), or with `None`
+    /// drop it (`reset`), remembered once the sync succeeds.
+    SetModes {
+        packages: Vec<PackageName>,
+        mode: Option<Mode>,
+    },
+    /// Select or deselect a group's option in `hpm.yaml`; the edit is
+    /// undone when the sync fails.
+    Group(GroupEdit),
+}
+
+/// Select or deselect one option of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEdit {
+    pub group: String,
+    pub option: String,
+    pub select: bool,
+}
+
+/// How a reconcile runs, whatever it changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Run uv even when the inputs have not changed.
+    pub force: bool,
+    /// Clone the packages the request puts into dev whose folder is
+    /// missing; without it, such packages fail with [`Error::CloneNeeded`].
+    pub clone_missing: bool,
+    /// Kill uv when it runs longer than this (else `settings.uv_timeout`).
+    pub uv_timeout: Option<Duration>,
+}
+
+/// One reconcile request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub intent: Intent,
+    pub options: SyncOptions,
+}
+
+impl Request {
+    /// A plain sync: nothing to change, not forced.
+    pub fn sync() -> Request {
+        Request {
+            intent: Intent::Sync { run_mode: None },
+            options: SyncOptions::default(),
+        }
+    }
+
+    /// The request a protocol change asks for; a bad mode name is the
+    /// user's error.
+    pub fn from_change(change: &Change) -> Result<Request> {
+        let mode = |name: &str| {
+            Mode::new(name).map_err(|message| {
+                Error::invalid(
+                    Problem::new(message).hint("modes are names such as dev, staging, prod"),
+                )
+            })
+        };
+        let mut options = SyncOptions::default();
+        let intent = match change {
+            Change::Sync {
+                mode: run_mode,
+                force,
+            } => {
+                options.force = *force;
+                Intent::Sync {
+                    run_mode: run_mode.as_deref().map(mode).transpose()?,
+                }
+            }
+            Change::Switch { mode: to } => Intent::Switch { mode: mode(to)? },
+            Change::Use {
+                packages,
+                mode: package_mode,
+                clone,
+            } => {
+                options.clone_missing = *clone;
+                Intent::SetModes {
+                    packages: packages.iter().map(|p| PackageName::key(p)).collect(),
+                    mode: package_mode.as_deref().map(mode).transpose()?,
+                }
+            }
+            Change::Group {
+                group,
+                option,
+                select,
+            } => Intent::Group(GroupEdit {
+                group: group.clone(),
+                option: option.clone(),
+                select: *select,
+            }),
+        };
+        Ok(Request { intent, options })
+    }
+
+    /// Whether this is a plain sync (no change, not forced): the daemon may
+    /// answer it from its no-op memo.
+    pub fn is_plain_sync(&self) -> bool {
+        matches!(self.intent, Intent::Sync { run_mode: None }) && !self.options.force
+    }
+
+    /// The modes the request sets.
+    fn modes(&self) -> Modes {
+        match &self.intent {
+            Intent::Sync { run_mode } => Modes {
+                run_mode: run_mode.clone(),
+                ..Modes::default()
+            },
+            Intent::Switch { mode } => Modes {
+                switch_to: Some(mode.clone()),
+                ..Modes::default()
+            },
+            Intent::SetModes { packages, mode } => Modes {
+                overrides: packages
+                    .iter()
+                    .map(|name| (name.clone(), mode.clone()))
+                    .collect(),
+                ..Modes::default()
+            },
+            Intent::Group(_) => Modes::default(),
+        }
+    }
+
+    /// The packages whose mode this request changes.
+    fn changed_packages(&self) -> &[PackageName] {
+        match &self.intent {
+            Intent::SetModes { packages, .. } => packages,
+            _ => &[],
+        }
+    }
+}
+
+/// A reconcile's report and every file and folder its result depended on
+/// (the inputs of the fingerprint), which the daemon stamps to answer the
+/// next plain sync without reading them.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    pub report: SyncReport,
+    pub inputs_read: Vec<PathBuf>,
+}
+
+/// Reconciles the workspace with its manifest.
+pub fn sync(
+    workspace: &Workspace,
+    request: &Request,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
+) -> Result<Synced> {
+    let (transaction, recovery) = Transaction::begin(workspace)?;
+    if let Some(recovery) = recovery {
+        on_progress(Progress::Recovered(recovery));
+    }
+    let Intent::Group(edit) = &request.intent else {
+        return reconcile(workspace, request, transaction, on_progress, cancel);
+    };
+    // The manifest edit happens under the workspace lock, and is undone when
+    // the sync fails, unless the user changed the file again meanwhile.
+    let manifest_path = workspace.manifest_path();
+    let original =
+        std::fs::read_to_string(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
+    let edited = manifest_edit::set_selected(
+        &original,
+        &manifest_path,
+        &edit.group,
+        &edit.option,
+        edit.select,
+    )?;
+    write_atomic(&manifest_path, edited.as_bytes()).map_err(|e| Error::write(&manifest_path, e))?;
+    let result = reconcile(workspace, request, transaction, on_progress, cancel);
+    if result.is_err() && std::fs::read_to_string(&manifest_path).is_ok_and(|now| now == edited) {
+        write_atomic(&manifest_path, original.as_bytes())
+            .map_err(|e| Error::write(&manifest_path, e))?;
+    }
+    result
+}
+
+/// The request resolved against the inputs.
+struct Planned {
+    inputs: Inputs,
+    mode: Mode,
+    plan: Plan,
+    /// The state to remember once the sync succeeds.
+    new_state: LocalState,
+}
+
+/// The reconcile proper, with the workspace lock held by `transaction`.
+fn reconcile(
+    workspace: &Workspace,
+    request: &Request,
+    transaction: Transaction,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
+) -> Result<Synced> {
+    let started = std::time::Instant::now();
+    let planned = plan_request(workspace, request)?;
+    if let Some(synced) = up_to_date(workspace, request, &planned)? {
+        return Ok(synced);
+    }
+    let mut on_phase = |phase: Phase| on_progress(Progress::Phase { phase });
+    let dirty_clones = prepare_clones(workspace, request, &planned, &mut on_phase)?;
+    on_phase(Phase::Validating);
+    let (pinned, uv) = validate_and_find_uv(workspace, planned.plan.clone())?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "read, planned and validated"
+    );
+    let new_pyproject = render_pyproject(workspace, &planned, &pinned)?;
+    let lock_snapshot = lock_snapshot(workspace, &planned)?;
+    on_phase(Phase::Writing);
+    let transaction = stage(
+        workspace,
+        transaction,
+        &planned,
+        &new_pyproject,
+        lock_snapshot,
+    )?;
+    let reinstalled = reinstalled(&planned, &pinned);
+    let uv_run = UvRun {
+        uv: &uv,
+        reinstalled: &reinstalled,
+        pid_file: transaction.uv_pid_file(),
+    };
+    if let Err(error) = run_uv(workspace, request, &planned, uv_run, on_progress, cancel) {
+        transaction.rollback()?;
+        return Err(error);
+    }
+    let synced = commit(
+        workspace,
+        transaction,
+        planned,
+        pinned,
+        reinstalled,
+        dirty_clones,
+    )?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "committed"
+    );
+    Ok(synced)
+}
+
+/// Reads the inputs and resolves the plan the request asks for.
+fn plan_request(workspace: &Workspace, request: &Request) -> Result<Planned> {
+    let inputs = Inputs::read(workspace)?;
+    let modes = request.modes();
+    let mode = inputs.mode(&modes);
+    let overrides = inputs.overrides(&modes);
+    let plan = inputs.resolve(workspace, &mode, &overrides)?;
+    let mut new_state = inputs.state.clone();
+    if let Some(switch_to) = &modes.switch_to {
+        new_state.mode = Some(switch_to.clone());
+    }
+    new_state.overrides = overrides;
+    Ok(Planned {
+        inputs,
+        mode,
+        plan,
+        new_state,
+    })
+}
+
+/// When the inputs' fingerprint equals the last good sync's (and the run is
+/// not forced), the report of a sync that had nothing to do; the request's
+/// mode changes are remembered.
+fn up_to_date(
+    workspace: &Workspace,
+    request: &Request,
+    planned: &Planned,
+) -> Result<Option<Synced>> {
+    if request.options.force || !planned.inputs.matches_last_sync(workspace, &planned.plan) {
+        return Ok(None);
+    }
+    if planned.new_state != planned.inputs.state {
+        planned.new_state.save(&workspace.state_path())?;
+    }
+    Ok(Some(Synced {
+        report: SyncReport {
+            mode: planned.mode.clone(),
+            outcome: SyncOutcome::UpToDate,
+            plan: planned.plan.clone(),
+            reinstalled: Vec::new(),
+            kept_user_edits: Vec::new(),
+            dirty_clones: Vec::new(),
+        },
+        inputs_read: inputs_read(workspace, &planned.inputs, &planned.plan),
+    }))
+}
+
+/// Every file and folder a sync's result depends on: `hpm.yaml`,
+/// `pyproject.toml`, `uv.lock`, hpm's state and registry pins, each
+/// registry entry read and each registry folder (an entry added to an
+/// earlier one wins), each dev clone's `pyproject.toml`, and the
+/// environment's site-packages (whose stamp also goes when the environment
+/// does).
+pub fn inputs_read(workspace: &Workspace, inputs: &Inputs, plan: &Plan) -> Vec<PathBuf> {
+    let root = workspace.root();
+    let mut paths = vec![
+        workspace.manifest_path(),
+        workspace.pyproject_path(),
+        workspace.uv_lock_path(),
+        workspace.state_path(),
+        workspace.registry_pins_path(),
+    ];
+    paths.extend(inputs.registry.files().map(std::path::Path::to_path_buf));
+    for location in &inputs.manifest.registry {
+        if let RegistryLocation::Folder(path) | RegistryLocation::Path { path } = location {
+            paths.push(root.join(path));
+            paths.push(root.join(path).join("packages"));
+        }
+    }
+    paths.extend(
+        plan.local_paths()
+            .map(|path| root.join(path).join(PYPROJECT_FILE)),
+    );
+    paths.push(workspace.venv_path());
+    paths.push(workspace.venv_path().join("lib"));
+    paths.extend(workspace.site_packages());
+    paths
+}
+
+/// Clones the dev packages the request needs (when it may), and says which
+/// existing clones it puts into use have uncommitted changes.
+fn prepare_clones(
+    workspace: &Workspace,
+    request: &Request,
+    planned: &Planned,
+    on_phase: &mut dyn FnMut(Phase),
+) -> Result<Vec<String>> {
+    let changed = request.changed_packages();
+    let clones = super::clone::missing_clones(
+        workspace.root(),
+        &planned.plan,
+        &planned.inputs.registry,
+        changed,
+    );
+    if !clones.is_empty() {
+        if !request.options.clone_missing {
+            return Err(Error::CloneNeeded { clones });
+        }
+        super::clone::clone_all(workspace.root(), &clones, on_phase)?;
+    }
+    let dirty = super::clone::dirty_existing_clones(workspace.root(), &planned.plan, changed);
+    for path in &dirty {
+        on_phase(Phase::UsingDirtyClone { path: path.clone() });
+    }
+    Ok(dirty)
+}
+
+/// Validates and pins the plan, and finds uv meanwhile: finding uv runs it
+/// (`uv --version`), which costs as much as listing a few remotes when uv
+/// sits behind a shim.
+fn validate_and_find_uv(workspace: &Workspace, plan: Plan) -> Result<(PinnedPlan, Uv)> {
+    let (validated, found) = std::thread::scope(|scope| {
+        let finding = scope.spawn(Uv::find);
+        let validated = validate::validate(workspace.root(), plan);
+        (validated, finding.join())
+    });
+    let pinned = validated?;
+    let uv = found.map_err(|_| Error::internal("looking for uv crashed"))??;
+    Ok((pinned, uv))
+}
+
+/// The new `pyproject.toml`: the managed entries rewritten, every other
+/// byte kept.
+fn render_pyproject(
+    workspace: &Workspace,
+    planned: &Planned,
+    pinned: &PinnedPlan,
+) -> Result<String> {
+    let path = workspace.pyproject_path();
+    let text = String::from_utf8(planned.inputs.pyproject.clone())
+        .map_err(|_| Error::invalid(Problem::new("is not UTF-8 text").in_file(&path)))?;
+    let mut pyproject = PyprojectMut::parse(&text, &path)?;
+    pyproject.apply(pinned, &planned.inputs.state.managed, &path)?;
+    Ok(pyproject.to_string())
+}
+
+/// The mode's last good `uv.lock`, when switching back to a mode synced
+/// before: uv then starts from the versions it locked then.
+fn lock_snapshot(workspace: &Workspace, planned: &Planned) -> Result<Option<Vec<u8>>> {
+    let last_mode = planned
+        .inputs
+        .state
+        .last_sync
+        .as_ref()
+        .map(|last| &last.mode);
+    match last_mode {
+        Some(last) if *last != planned.mode => {
+            let path = workspace.lock_snapshot_path(&planned.mode);
+            read_optional(&path).map_err(|e| Error::read(&path, e))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Journals the files and writes the new ones; from here until a commit
+/// records it, no sync may call the environment up to date (a failed or
+/// killed uv may have left it half-changed; the next sync repairs it).
+fn stage(
+    workspace: &Workspace,
+    mut transaction: Transaction,
+    planned: &Planned,
+    pyproject: &str,
+    lock_snapshot: Option<Vec<u8>>,
+) -> Result<Transaction> {
+    transaction.stage(
+        &FileHashes {
+            pyproject: hash_of(Some(&planned.inputs.pyproject)),
+            uv_lock: hash_of(planned.inputs.uv_lock.as_deref()),
+        },
+        pyproject.as_bytes(),
+        lock_snapshot.as_deref(),
+    )?;
+    if planned.inputs.state.last_sync.is_some() {
+        let in_flux = LocalState {
+            last_sync: None,
+            ..planned.inputs.state.clone()
+        };
+        in_flux.save(&workspace.state_path())?;
+    }
+    Ok(transaction)
+}
+
+/// Per package, a key that changes when its source does.
+fn source_keys(plan: &Plan) -> BTreeMap<PackageName, String> {
+    plan.packages
+        .iter()
+        .map(|package| {
+            let key = serde_json::to_string(&package.source).unwrap_or_default();
+            (package.key.clone(), key)
+        })
+        .collect()
+}
+
+/// The packages whose source changed since the last sync: uv reinstalls them.
+fn reinstalled(planned: &Planned, pinned: &PinnedPlan) -> Vec<String> {
+    let Some(last) = &planned.inputs.state.last_sync else {
+        return Vec::new();
+    };
+    let sources = source_keys(pinned);
+    pinned
+        .packages
+        .iter()
+        .filter(|p| {
+            last.sources
+                .get(&p.key)
+                .is_some_and(|key| Some(key) != sources.get(&p.key))
+        })
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// What uv is run with.
+struct UvRun<'a> {
+    uv: &'a Uv,
+    reinstalled: &'a [String],
+    pid_file: PathBuf,
+}
+
+/// `uv sync` with the manifest's arguments, streaming its lines.
+fn run_uv(
+    workspace: &Workspace,
+    request: &Request,
+    planned: &Planned,
+    run: UvRun<'_>,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
+) -> Result<()> {
+    let settings = &planned.inputs.manifest.settings;
+    let mut args = vec!["sync".to_string()];
+    args.extend(settings.uv_args.iter().cloned());
+    for name in run.reinstalled {
+        args.push("--reinstall-package".into());
+        args.push(name.clone());
+    }
+    on_progress(Progress::Phase {
+        phase: Phase::RunningUv { args: args.clone() },
+    });
+    let options = RunOptions {
+        timeout: request
+            .options
+            .uv_timeout
+            .or(settings.uv_timeout.map(Duration::from_secs)),
+        pid_file: Some(run.pid_file),
+        env: Vec::new(),
+    };
+    run.uv.run(
+        workspace.root(),
+        &args,
+        &options,
+        &mut |line| {
+            on_progress(Progress::Uv {
+                line: line.to_string(),
+            })
+        },
+        cancel,
+    )
+}
+
+/// Keeps the new files, saves the mode's lock snapshot, and remembers what
+/// was synced.
+fn commit(
+    workspace: &Workspace,
+    transaction: Transaction,
+    planned: Planned,
+    pinned: PinnedPlan,
+    reinstalled: Vec<String>,
+    dirty_clones: Vec<String>,
+) -> Result<Synced> {
+    let outcome = transaction.commit()?;
+    // The transaction is over: what follows is hpm's own bookkeeping.
+    let pyproject_path = workspace.pyproject_path();
+    let lock_path = workspace.uv_lock_path();
+    let after = Inputs {
+        pyproject: std::fs::read(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?,
+        uv_lock: read_optional(&lock_path).map_err(|e| Error::read(&lock_path, e))?,
+        ..planned.inputs
+    };
+    if let Some(lock) = &after.uv_lock {
+        let snapshot = workspace.lock_snapshot_path(&planned.mode);
+        write_atomic(&snapshot, lock).map_err(|error| Error::write(&snapshot, error))?;
+    }
+    let mut new_state = planned.new_state;
+    new_state.managed = pinned.names();
+    new_state.last_sync = match outcome {
+        // The fingerprint of the unpinned plan: the one the next run
+        // computes before validating.
+        CommitOutcome::Committed => Some(LastSync {
+            fingerprint: fingerprint(workspace, &after, &planned.plan),
+            mode: planned.mode.clone(),
+            sources: source_keys(&pinned),
+        }),
+        // The file is not what was synced: the next sync must look again.
+        CommitOutcome::UserEditKept => None,
+    };
+    new_state.save(&workspace.state_path())?;
+    let inputs_read = inputs_read(workspace, &after, &planned.plan);
+    Ok(Synced {
+        report: SyncReport {
+            mode: planned.mode,
+            outcome: SyncOutcome::Synced,
+            plan: pinned.into_plan(),
+            reinstalled,
+            kept_user_edits: match outcome {
+                CommitOutcome::UserEditKept => vec![pyproject_path],
+                CommitOutcome::Committed => Vec::new(),
+            },
+            dirty_clones,
+        },
+        inputs_read,
+    })
+}

@@ -1,0 +1,339 @@
+//! The transaction around a reconcile's file writes.
+//!
+//! Order of events (each step durable before the next):
+//! 1. take the workspace lock (`flock` on `.hpm/lock`; the kernel drops it
+//!    when a process dies, so a killed hpm never leaves a stale lock);
+//! 2. roll back a journal left by a killed run;
+//! 3. check `pyproject.toml` and `uv.lock` still hash to what the plan read;
+//! 4. write the journal: original bytes, then `journal.json` (its presence is
+//!    the commit point of the journal);
+//! 5. replace the files atomically; uv runs, its process recorded in the
+//!    journal folder;
+//! 6. commit (drop the journal) or roll back (restore the originals).
+//!
+//! Rolling back a killed run's journal first stops the uv it left running
+//! (its process group), so that uv cannot write after the restore.
+//!
+//! Architecture invariant: whatever step a process is killed at, the next
+//! `begin` leaves both files byte-identical to the old or the new state, and
+//! a user's edit made meanwhile is never overwritten (it is kept, and the
+//! bytes hpm would have restored are saved under `.hpm/backup/`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hpm_protocol::report::{Interrupted, Recovery};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{self, hash_of, read_optional, write_atomic};
+use crate::workspace::Workspace;
+
+const JOURNAL_FILE: &str = "journal.json";
+const PYPROJECT_ORIGINAL: &str = "pyproject.toml.orig";
+const LOCK_ORIGINAL: &str = "uv.lock.orig";
+/// uv's process while it runs (see [`crate::process::stop_orphan`]).
+const UV_PID: &str = "uv.pid";
+
+/// Hashes of the files as the plan read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHashes {
+    pub pyproject: Option<String>,
+    pub uv_lock: Option<String>,
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// The user edited `pyproject.toml` while uv ran; their edit was kept.
+    UserEditKept,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    pid: u32,
+    pyproject: Option<String>,
+    pyproject_new: Option<String>,
+    uv_lock: Option<String>,
+}
+
+/// A workspace's files under hpm's control for one reconcile.
+#[derive(Debug)]
+pub struct Transaction {
+    workspace: Workspace,
+    /// Held for the transaction's life; dropping it releases the lock.
+    _lock: Flock<File>,
+    /// The journal being acted on, `None` before staging and after the end.
+    journal: Option<Journal>,
+}
+
+impl Transaction {
+    /// Takes the workspace lock and rolls back any journal left by a killed run.
+    pub fn begin(workspace: &Workspace) -> Result<(Transaction, Option<Recovery>)> {
+        workspace.ensure_state_dir()?;
+        let lock_path = workspace.lock_file_path();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|error| Error::write(&lock_path, error))?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                let pid = fs::read_to_string(&lock_path).unwrap_or_default();
+                return Err(Error::Busy {
+                    pid: pid.trim().to_string(),
+                });
+            }
+            Err((_, errno)) => return Err(Error::write(&lock_path, errno.into())),
+        };
+        lock.set_len(0)
+            .map_err(|error| Error::write(&lock_path, error))?;
+        write!(&mut *lock, "{}", std::process::id())
+            .map_err(|error| Error::write(&lock_path, error))?;
+        let mut transaction = Transaction {
+            workspace: workspace.clone(),
+            _lock: lock,
+            journal: None,
+        };
+        let recovery = transaction.recover()?;
+        Ok((transaction, recovery))
+    }
+
+    /// Checks the files are as the plan read them, journals them, and writes
+    /// the new `pyproject.toml` (and `uv.lock`, when a snapshot is restored).
+    pub fn stage(
+        &mut self,
+        expected: &FileHashes,
+        pyproject: &[u8],
+        uv_lock: Option<&[u8]>,
+    ) -> Result<()> {
+        let pyproject_path = self.workspace.pyproject_path();
+        let lock_path = self.workspace.uv_lock_path();
+        let current_pyproject =
+            read_optional(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?;
+        let current_lock = read_optional(&lock_path).map_err(|e| Error::read(&lock_path, e))?;
+        if hash_of(current_pyproject.as_deref()) != expected.pyproject {
+            return Err(Error::Conflict {
+                path: pyproject_path,
+            });
+        }
+        if hash_of(current_lock.as_deref()) != expected.uv_lock {
+            return Err(Error::Conflict { path: lock_path });
+        }
+        let journal = Journal {
+            pid: std::process::id(),
+            pyproject: expected.pyproject.clone(),
+            pyproject_new: Some(fsutil::sha256_hex(pyproject)),
+            uv_lock: expected.uv_lock.clone(),
+        };
+        self.write_journal(
+            &journal,
+            current_pyproject.as_deref(),
+            current_lock.as_deref(),
+        )?;
+        self.journal = Some(journal);
+        write_atomic(&pyproject_path, pyproject)
+            .map_err(|error| Error::write(&pyproject_path, error))?;
+        if let Some(uv_lock) = uv_lock {
+            write_atomic(&lock_path, uv_lock).map_err(|error| Error::write(&lock_path, error))?;
+        }
+        Ok(())
+    }
+
+    /// Where the uv of this transaction records its process.
+    pub fn uv_pid_file(&self) -> PathBuf {
+        self.workspace.journal_dir().join(UV_PID)
+    }
+
+    /// Keeps the new files and drops the journal.
+    pub fn commit(mut self) -> Result<CommitOutcome> {
+        let Some(journal) = self.journal.take() else {
+            return Ok(CommitOutcome::Committed);
+        };
+        let pyproject_path = self.workspace.pyproject_path();
+        let current =
+            read_optional(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?;
+        let outcome = if hash_of(current.as_deref()) == journal.pyproject_new {
+            CommitOutcome::Committed
+        } else {
+            CommitOutcome::UserEditKept
+        };
+        self.drop_journal()?;
+        Ok(outcome)
+    }
+
+    /// Restores both files to their state before [`Transaction::stage`].
+    pub fn rollback(mut self) -> Result<Recovery> {
+        match self.journal.take() {
+            Some(journal) => self.restore(&journal),
+            None => Ok(Recovery::default()),
+        }
+    }
+
+    fn recover(&mut self) -> Result<Option<Recovery>> {
+        let dir = self.workspace.journal_dir();
+        let journal_path = dir.join(JOURNAL_FILE);
+        let Some(bytes) =
+            read_optional(&journal_path).map_err(|e| Error::read(&journal_path, e))?
+        else {
+            // A journal without journal.json was never complete: no file was touched yet.
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(|error| Error::write(&dir, error))?;
+            }
+            return Ok(None);
+        };
+        let journal: Journal =
+            serde_json::from_slice(&bytes).map_err(|error| Error::DamagedJournal {
+                journal: journal_path.clone(),
+                folder: dir.clone(),
+                reason: error.to_string(),
+            })?;
+        tracing::warn!(
+            pid = journal.pid,
+            "rolling back a sync that was interrupted"
+        );
+        // A uv the killed run left behind would write over what is restored.
+        crate::process::stop_orphan(&dir.join(UV_PID));
+        self.restore(&journal).map(Some)
+    }
+
+    fn restore(&mut self, journal: &Journal) -> Result<Recovery> {
+        let dir = self.workspace.journal_dir();
+        let mut recovery = Recovery::default();
+        let pyproject_path = self.workspace.pyproject_path();
+        let current =
+            read_optional(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?;
+        let current_hash = hash_of(current.as_deref());
+        let original =
+            read_optional(&dir.join(PYPROJECT_ORIGINAL)).map_err(|e| Error::read(&dir, e))?;
+        if current_hash == journal.pyproject {
+            // Never written, or already restored.
+        } else if current_hash == journal.pyproject_new {
+            restore_file(&pyproject_path, original.as_deref())?;
+            recovery.restored.push(pyproject_path);
+        } else {
+            self.save_backup(&pyproject_path, original.as_deref())?;
+            recovery.kept_user_edits.push(pyproject_path);
+        }
+        let lock_path = self.workspace.uv_lock_path();
+        let current_lock = read_optional(&lock_path).map_err(|e| Error::read(&lock_path, e))?;
+        if hash_of(current_lock.as_deref()) != journal.uv_lock {
+            let original =
+                read_optional(&dir.join(LOCK_ORIGINAL)).map_err(|e| Error::read(&dir, e))?;
+            restore_file(&lock_path, original.as_deref())?;
+            recovery.restored.push(lock_path);
+        }
+        self.drop_journal()?;
+        Ok(recovery)
+    }
+
+    fn write_journal(
+        &self,
+        journal: &Journal,
+        pyproject: Option<&[u8]>,
+        uv_lock: Option<&[u8]>,
+    ) -> Result<()> {
+        let dir = self.workspace.journal_dir();
+        fs::create_dir_all(&dir).map_err(|error| Error::write(&dir, error))?;
+        for (name, bytes) in [(PYPROJECT_ORIGINAL, pyproject), (LOCK_ORIGINAL, uv_lock)] {
+            let path = dir.join(name);
+            match bytes {
+                Some(bytes) => {
+                    write_atomic(&path, bytes).map_err(|error| Error::write(&path, error))?
+                }
+                None => {
+                    fsutil::remove_durably(&path).map_err(|error| Error::write(&path, error))?
+                }
+            }
+        }
+        let encoded = serde_json::to_vec(journal)
+            .map_err(|error| Error::internal(format!("cannot encode the journal: {error}")))?;
+        let path = dir.join(JOURNAL_FILE);
+        write_atomic(&path, &encoded).map_err(|error| Error::write(&path, error))
+    }
+
+    fn drop_journal(&self) -> Result<()> {
+        let dir = self.workspace.journal_dir();
+        let journal_path = dir.join(JOURNAL_FILE);
+        // Removing journal.json first is the commit point; the rest is cleanup.
+        fsutil::remove_durably(&journal_path)
+            .map_err(|error| Error::write(&journal_path, error))?;
+        fs::remove_dir_all(&dir).map_err(|error| Error::write(&dir, error))
+    }
+
+    fn save_backup(&self, path: &Path, original: Option<&[u8]>) -> Result<()> {
+        let Some(original) = original else {
+            return Ok(());
+        };
+        let dir = self.workspace.backup_dir();
+        fs::create_dir_all(&dir).map_err(|error| Error::write(&dir, error))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let backup = dir.join(format!("{name}.{stamp}"));
+        write_atomic(&backup, original).map_err(|error| Error::write(&backup, error))?;
+        tracing::warn!(file = %path.display(), backup = %backup.display(), "kept a user edit; saved hpm's original beside it");
+        Ok(())
+    }
+}
+
+/// The journal of an interrupted sync, if one waits to be rolled back (a
+/// read only: nothing is locked or changed); `None` while the process that
+/// wrote it is still syncing. `status` and `check` report it.
+pub fn interrupted(workspace: &Workspace) -> Option<Interrupted> {
+    let dir = workspace.journal_dir();
+    let bytes = read_optional(&dir.join(JOURNAL_FILE)).ok().flatten()?;
+    let pid = serde_json::from_slice::<Journal>(&bytes)
+        .ok()
+        .map(|journal| journal.pid);
+    if pid.is_some_and(pid_is_alive) {
+        return None;
+    }
+    let uv_left_running = crate::process::recorded_process_runs(&dir.join(UV_PID));
+    let hint = if uv_left_running {
+        "an interrupted sync left uv running; run `hpmctl sync` to stop it, restore `pyproject.toml` and `uv.lock`, and sync again, before you commit them"
+    } else {
+        "run `hpmctl sync` to restore `pyproject.toml` and `uv.lock` and sync again, before you commit them"
+    };
+    Some(Interrupted {
+        pid,
+        hint: hint.to_string(),
+    })
+}
+
+/// Whether process `pid` exists (signal 0).
+fn pid_is_alive(pid: u32) -> bool {
+    i32::try_from(pid).is_ok_and(|pid| {
+        pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    })
+}
+
+impl Drop for Transaction {
+    /// A transaction dropped while staged (an early return, a panic) rolls back.
+    fn drop(&mut self) {
+        if let Some(journal) = self.journal.take() {
+            if let Err(error) = self.restore(&journal) {
+                tracing::error!(%error, "rolling back on drop failed; the next hpm run will retry");
+            }
+        }
+    }
+}
+
+/// Puts `original` back at `path`, or removes `path` when it did not exist.
+fn restore_file(path: &Path, original: Option<&[u8]>) -> Result<()> {
+    match original {
+        Some(bytes) => write_atomic(path, bytes).map_err(|error| Error::write(path, error)),
+        None => fsutil::remove_durably(path).map_err(|error| Error::write(path, error)),
+    }
+}

@@ -1,0 +1,117 @@
+//! The uv backend: finding uv, checking its version, and running it through
+//! the shared [`crate::process`] runner (streamed lines, process group,
+//! cancel, timeout).
+//!
+//! No command line goes through a shell: arguments are passed as a list.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::process::{self, CancelToken, RunError, RunOptions};
+
+/// The oldest uv whose `[tool.uv.sources]` and flags hpm relies on.
+pub const MIN_UV_VERSION: &str = "0.5.0";
+
+/// The binary of the `uv` Python package, if `python3` has it.
+fn uv_from_python_package() -> Option<PathBuf> {
+    let output = Command::new("python3")
+        .args(["-c", "import sys, uv; sys.stdout.write(uv.find_uv_bin())"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8(output.stdout).ok()?);
+    (output.status.success() && path.is_file()).then_some(path)
+}
+
+/// A uv binary that is there and new enough.
+#[derive(Debug, Clone)]
+pub struct Uv {
+    pub path: PathBuf,
+    pub version: String,
+}
+
+impl Uv {
+    /// `HPM_UV`, else `uv` on `PATH`, else the uv that `python3 -m pip
+    /// install uv` put beside a Python whose scripts are not on `PATH`;
+    /// checks the version.
+    pub fn find() -> Result<Uv> {
+        let path = match std::env::var_os("HPM_UV") {
+            Some(path) => PathBuf::from(path),
+            None => which::which("uv")
+                .ok()
+                .or_else(uv_from_python_package)
+                .ok_or_else(|| Error::UvMissing {
+                    detail: " on PATH".to_string(),
+                })?,
+        };
+        let output = Command::new(&path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| Error::UvMissing {
+                detail: format!(" at `{}` ({error})", path.display()),
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "uv 0.5.11 (c4d0caaee 2024-12-19)"
+        let version = text
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let parsed = pep440_rs::Version::from_str(&version).map_err(|_| Error::UvMissing {
+            detail: format!(
+                ": `{} --version` printed `{}`, not a uv version",
+                path.display(),
+                text.trim()
+            ),
+        })?;
+        let minimum = pep440_rs::Version::from_str(MIN_UV_VERSION)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        if parsed < minimum {
+            return Err(Error::UvTooOld {
+                found: version,
+                required: MIN_UV_VERSION.to_string(),
+            });
+        }
+        Ok(Uv { path, version })
+    }
+
+    /// Runs `uv ARGS` in `dir`, passing each output line to `on_line`. Fails
+    /// with uv's last lines of stderr when uv exits non-zero.
+    pub fn run(
+        &self,
+        dir: &Path,
+        args: &[String],
+        options: &RunOptions,
+        on_line: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let command = args.join(" ");
+        let mut options = options.clone();
+        options.env.push(("UV_NO_PROGRESS".into(), "1".into()));
+        match process::run(&self.path, args, dir, &options, on_line, cancel) {
+            Ok(finished) if finished.status.success() => Ok(()),
+            Ok(finished) => Err(Error::UvFailed {
+                command,
+                status: finished.status.to_string(),
+                reason: finished.stderr_tail.join("\n"),
+            }),
+            Err(RunError::Spawn(error)) => Err(Error::UvMissing {
+                detail: format!(" at `{}` ({error})", self.path.display()),
+            }),
+            Err(RunError::PidFile(path, error)) => Err(Error::write(path, error)),
+            Err(RunError::Wait(error)) => {
+                Err(Error::internal(format!("waiting for uv failed: {error}")))
+            }
+            Err(RunError::Cancelled) => Err(Error::Cancelled),
+            Err(RunError::TimedOut(after)) => Err(Error::UvFailed {
+                command,
+                status: format!("killed after {}s", after.as_secs()),
+                reason: "uv did not finish in time".to_string(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The checks a plan needs the disk or the network for, run before any
+//! file is touched: local folders hold the right project, and every git
+//! remote is listed (once per URL, several at a time) so that the core can
+//! pin each reference ([`hpm_core::pin`]).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use hpm_core::pin::{PinnedPlan, Remotes};
+use hpm_core::plan::{Plan, PlannedPackage, PlannedSource};
+use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
+use hpm_core::{Invalid, PackageName, Problem};
+
+use crate::error::{Error, Result};
+use crate::git::remote::list_remotes;
+
+/// Checks every package of `plan` and pins its git references. A remote
+/// that cannot be reached is a network error; the other problems are
+/// reported together.
+pub fn validate(root: &Path, plan: Plan) -> Result<PinnedPlan> {
+    let problems: Vec<Problem> = plan
+        .packages
+        .iter()
+        .filter_map(|package| match &package.source {
+            PlannedSource::Path { path, .. } => check_local(root, package, path).err(),
+            _ => None,
+        })
+        .collect();
+    let urls: BTreeSet<String> = plan
+        .packages
+        .iter()
+        .filter_map(|package| match &package.source {
+            PlannedSource::Git { url, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .collect();
+    let remotes = list_remotes(&urls);
+    let unreachable = unreachable_remotes(&plan, &remotes);
+    if !unreachable.is_empty() {
+        return Err(Error::Network {
+            problems: unreachable,
+        });
+    }
+    PinnedPlan::pin(plan, &remotes, problems)
+        .map_err(|Invalid { problems }| Error::Invalid { problems })
+}
+
+/// A problem per package whose remote did not answer.
+fn unreachable_remotes(plan: &Plan, remotes: &Remotes) -> Vec<Problem> {
+    plan.packages
+        .iter()
+        .filter_map(|package| {
+            let PlannedSource::Git { url, .. } = &package.source else {
+                return None;
+            };
+            let Some(Err(message)) = remotes.get(url) else {
+                return None;
+            };
+            Some(
+                Problem::new(format!("cannot reach git remote `{url}`: {message}"))
+                    .for_package(&package.name)
+                    .hint("check the URL in the registry and your network or credentials; nothing was changed"),
+            )
+        })
+        .collect()
+}
+
+/// A local source's folder exists and holds a `pyproject.toml` of that project.
+fn check_local(root: &Path, package: &PlannedPackage, path: &str) -> Result<(), Problem> {
+    let folder = root.join(path);
+    let problem = |message: String| Problem::new(message).for_package(&package.name);
+    if !folder.is_dir() {
+        return Err(problem(format!("local folder `{path}` does not exist")).hint(format!(
+            "clone the package there (`hpmctl dev {}` clones it from the registry's `repo`), or fix `path` in its registry entry",
+            package.name
+        )));
+    }
+    let pyproject_path = folder.join(PYPROJECT_FILE);
+    let text = std::fs::read_to_string(&pyproject_path).map_err(|error| {
+        problem(format!(
+            "`{path}` has no readable `{PYPROJECT_FILE}`: {error}"
+        ))
+        .hint("point `path` at the package's root folder")
+    })?;
+    let pyproject = PyprojectMut::parse(&text, &pyproject_path).map_err(|error| {
+        error
+            .problems
+            .first()
+            .cloned()
+            .unwrap_or_else(|| problem(error.to_string()))
+            .for_package(&package.name)
+    })?;
+    match pyproject.project_name() {
+        Some(name) if PackageName::key(name) == package.key => Ok(()),
+        Some(name) => Err(problem(format!(
+            "`{path}/{PYPROJECT_FILE}` is the project `{name}`, not `{}`",
+            package.name
+        ))
+        .in_file(&pyproject_path)
+        .hint("point `path` at this package's clone in the registry entry")),
+        None => Err(
+            problem(format!("`{path}/{PYPROJECT_FILE}` has no `[project].name`"))
+                .in_file(&pyproject_path)
+                .hint("is this the package's root folder?"),
+        ),
+    }
+}

@@ -1,0 +1,170 @@
+//! The JSON-RPC handlers (`hpm_*`): each opens the workspace and asks its
+//! actor, or runs an engine operation on a blocking thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hpm_engine::ops;
+use hpm_protocol::report::{CheckReport, RegistryUpdate, SyncReport};
+use hpm_protocol::{codes, Change, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
+use jsonrpsee::core::{async_trait, SubscriptionResult};
+use jsonrpsee::server::{PendingSubscriptionSink, SubscriptionMessage};
+use jsonrpsee::types::ErrorObjectOwned;
+
+use crate::daemon::Daemon;
+use crate::errors::to_rpc_error;
+use crate::handle::{LiveNotice, WorkspaceHandle};
+use crate::status_cache;
+
+/// The JSON-RPC handlers.
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    daemon: Arc<Daemon>,
+}
+
+impl Rpc {
+    pub fn new(daemon: Arc<Daemon>) -> Rpc {
+        Rpc { daemon }
+    }
+
+    /// The workspace's actor, opened on first use, once it has rolled
+    /// back any journal a killed run left.
+    async fn open(&self, workspace: &Path) -> Result<WorkspaceHandle, ErrorObjectOwned> {
+        let handle = self
+            .daemon
+            .workspaces
+            .open(workspace)
+            .map_err(|e| to_rpc_error(&e))?;
+        handle.ready().await;
+        Ok(handle)
+    }
+}
+
+#[async_trait]
+impl HpmApiServer for Rpc {
+    async fn hello(&self) -> Result<Hello, ErrorObjectOwned> {
+        Ok(Hello {
+            // Tests stand up "another version" of hpmd with this variable.
+            version: std::env::var("HPMD_REPORT_VERSION")
+                .unwrap_or_else(|_| PROTOCOL_VERSION.to_string()),
+            pid: std::process::id(),
+            capabilities: [
+                "status",
+                "apply",
+                "cancel",
+                "check",
+                "events",
+                "registry_update",
+                "shutdown",
+            ]
+            .map(String::from)
+            .to_vec(),
+            workspaces: self.daemon.workspaces.roots(),
+        })
+    }
+
+    async fn status(
+        &self,
+        workspace: PathBuf,
+        fresh: Option<bool>,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        let fresh = fresh.unwrap_or(false);
+        if !fresh {
+            if let Some(report) =
+                status_cache::cached_status(&handle.workspace, &handle.live, false)
+            {
+                return Ok(report);
+            }
+        }
+        blocking(move || status_cache::status_cached(&handle.workspace, &handle.live, fresh)).await
+    }
+
+    async fn apply(
+        &self,
+        workspace: PathBuf,
+        change: Change,
+    ) -> Result<SyncReport, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        handle
+            .apply(change)
+            .await
+            .map_err(|error| to_rpc_error(&error))
+    }
+
+    async fn cancel(&self, workspace: PathBuf) -> Result<bool, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        Ok(handle.cancel().await)
+    }
+
+    async fn check(&self, workspace: PathBuf) -> Result<CheckReport, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        blocking(move || ops::check::check(&handle.workspace)).await
+    }
+
+    async fn registry_update(
+        &self,
+        workspace: PathBuf,
+    ) -> Result<Vec<RegistryUpdate>, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        let report = {
+            let workspace = handle.workspace.clone();
+            blocking(move || ops::registry_update::registry_update(&workspace)).await?
+        };
+        handle.notify_live(LiveNotice::RegistryUpdated);
+        self.daemon.events.emit(
+            handle.workspace.root(),
+            EventBody::RegistryUpdated {
+                report: report.clone(),
+            },
+        );
+        Ok(report)
+    }
+
+    async fn shutdown(&self) -> Result<(), ErrorObjectOwned> {
+        tracing::info!("shutdown requested");
+        self.daemon.shutdown.cancel();
+        Ok(())
+    }
+
+    async fn subscribe_events(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut events = self.daemon.events.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(event) => {
+                        if sink.send(message(&event)?).await.is_err() {
+                            break;
+                        }
+                    }
+                    // The subscriber sees the gap in `seq` and re-reads status.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = sink.closed() => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn message(event: &Event) -> Result<SubscriptionMessage, serde_json::Error> {
+    serde_json::value::to_raw_value(event).map(SubscriptionMessage::from)
+}
+
+/// Runs engine work on a blocking thread and maps its error.
+async fn blocking<F, T>(work: F) -> Result<T, ErrorObjectOwned>
+where
+    F: FnOnce() -> hpm_engine::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| to_rpc_error(&e)),
+        Err(error) => Err(ErrorObjectOwned::owned(
+            codes::INTERNAL,
+            format!("the request crashed: {error}"),
+            None::<()>,
+        )),
+    }
+}

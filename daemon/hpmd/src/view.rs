@@ -1,0 +1,55 @@
+//! What a workspace's live task knows that `status` shows: each dev
+//! clone's git state, how the workspace is watched, and the last status
+//! report. One owner: the live task writes it, `status` reads it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use hpm_engine::fsutil::FileStamp;
+use hpm_engine::git::repo::GitStamp;
+use hpm_engine::ops::status::RepoCache;
+use hpm_protocol::report::WatchMode;
+
+/// Behind a `std` mutex ([`SharedLiveView`]), never held across `.await`.
+#[derive(Debug, Default)]
+pub struct LiveView {
+    /// Each dev clone's last known git state, by absolute folder, with the
+    /// stamp of its git files when it was read (`status` re-reads a clone
+    /// whose stamp moved before the watcher reported it).
+    pub repos: RepoCache,
+    /// How the workspace is watched, once its watches are set.
+    pub watching: Option<WatchMode>,
+    /// Rises with every change the watcher reported or a job made; a
+    /// cached status of an older generation is stale.
+    pub generation: u64,
+    /// The last status report and what it was computed from.
+    pub status: Option<CachedStatus>,
+}
+
+impl LiveView {
+    /// Something `status` shows may have changed.
+    pub fn changed(&mut self) {
+        self.generation += 1;
+        self.status = None;
+    }
+}
+
+/// A status report as JSON, with the generation and stamps it is valid for.
+#[derive(Debug)]
+pub struct CachedStatus {
+    pub generation: u64,
+    /// The dev clones the report shows.
+    pub clones: Vec<PathBuf>,
+    pub stamps: StatusStamps,
+    pub report: Box<serde_json::value::RawValue>,
+}
+
+/// What a cached status is checked against.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StatusStamps {
+    pub files: Vec<FileStamp>,
+    pub clones: Vec<Option<GitStamp>>,
+}
+
+/// The [`LiveView`] a workspace's handle and live task share.
+pub type SharedLiveView = Arc<Mutex<LiveView>>;

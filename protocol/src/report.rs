@@ -1,0 +1,278 @@
+//! The reports hpm's operations return, as `--json` prints them and the
+//! daemon sends them; field names are stable (documented in the README).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use hpm_core::plan::{Plan, PlannedSource};
+use hpm_core::registry::MovedSource;
+use hpm_core::Mode;
+use serde::{Deserialize, Serialize};
+
+/// What a reconcile did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub mode: Mode,
+    /// `up_to_date` when nothing had changed and uv did not run.
+    pub outcome: SyncOutcome,
+    pub plan: Plan,
+    /// Packages uv was told to reinstall because their source changed.
+    pub reinstalled: Vec<String>,
+    /// Files a user edited during the sync; hpm kept their version.
+    pub kept_user_edits: Vec<PathBuf>,
+    /// Existing clones this request put into use that have uncommitted
+    /// changes (used as they are, never touched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirty_clones: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    UpToDate,
+    Synced,
+}
+
+/// A step of a reconcile worth telling the user about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Progress {
+    /// A journal left by a killed run was rolled back.
+    Recovered(Recovery),
+    /// A phase of hpm's own work.
+    Phase { phase: Phase },
+    /// One line of uv's output.
+    Uv { line: String },
+}
+
+/// hpm's own steps in a reconcile; `Display` is the line people read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Phase {
+    Validating,
+    Writing,
+    RunningUv {
+        args: Vec<String>,
+    },
+    Cloning {
+        package: String,
+        url: String,
+        path: String,
+    },
+    CloneProgress {
+        package: String,
+        percent: usize,
+        received: usize,
+        total: usize,
+    },
+    Cloned {
+        package: String,
+        path: String,
+    },
+    /// An existing clone put into use has uncommitted changes.
+    UsingDirtyClone {
+        path: String,
+    },
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Validating => f.write_str("validating"),
+            Phase::Writing => f.write_str("writing"),
+            Phase::RunningUv { args } => write!(f, "running uv {}", args.join(" ")),
+            Phase::Cloning { package, url, path } => {
+                write!(f, "cloning {package} from {url} into {path}")
+            }
+            Phase::CloneProgress {
+                package,
+                percent,
+                received,
+                total,
+            } => write!(f, "cloning {package}: {percent}% ({received}/{total} objects)"),
+            Phase::Cloned { package, path } => write!(f, "cloned {package} into {path}"),
+            Phase::UsingDirtyClone { path } => write!(
+                f,
+                "using the existing clone `{path}` as it is: it has uncommitted changes, which hpm never touches"
+            ),
+        }
+    }
+}
+
+/// What was found and done when a leftover journal was rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Files put back to their content before the interrupted run.
+    pub restored: Vec<PathBuf>,
+    /// Files the user edited after the interrupted run; left as they are.
+    pub kept_user_edits: Vec<PathBuf>,
+}
+
+/// `hpmctl status --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub workspace: String,
+    pub mode: Mode,
+    /// Whether the inputs still match the last successful sync.
+    pub in_sync: bool,
+    /// A sync was interrupted (hpm killed, or uv left running) and its
+    /// journal waits to be rolled back by the next command; absent when
+    /// none is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
+    /// How the daemon watches the workspace (`native` or `polling`);
+    /// absent when no daemon does (`--no-daemon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watching: Option<WatchMode>,
+    pub packages: Vec<PackageStatus>,
+    /// Clones on disk that the current plan does not use: a registry
+    /// entry's local source in another mode, or a folder in `packages_dir`.
+    pub unused_clones: Vec<UnusedClone>,
+}
+
+/// An interrupted sync's journal, found by `status` or `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interrupted {
+    /// The process that was syncing, as its journal records it.
+    pub pid: Option<u32>,
+    /// What to do next.
+    pub hint: String,
+}
+
+/// How a workspace is being watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchMode {
+    Native,
+    /// The OS limit was hit; its folders are polled.
+    Polling,
+}
+
+/// A clone present on disk but not used by the current mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnusedClone {
+    /// The package it holds, from the registry or its `pyproject.toml`.
+    pub package: Option<String>,
+    pub repo: RepoState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageStatus {
+    pub name: String,
+    pub group: Option<String>,
+    pub mode: Mode,
+    pub source: PlannedSource,
+    pub requirement: String,
+    /// The version in the environment, `None` when it is not installed.
+    pub installed_version: Option<String>,
+    /// Whether what is installed came from the planned source (`None` when
+    /// nothing is installed).
+    pub installed_matches: Option<bool>,
+    /// For a local source: the clone's git state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<RepoState>,
+}
+
+/// A local clone's git state, relative to its upstream branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoState {
+    pub path: String,
+    /// The checked-out branch; `None` on a detached HEAD.
+    pub branch: Option<String>,
+    /// The commit checked out (12 hex digits).
+    pub head: Option<String>,
+    /// Uncommitted changes, untracked files included.
+    pub dirty: bool,
+    /// Commits ahead of and behind the upstream; `None` without one.
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+}
+
+/// `hpmctl check --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub workspace: String,
+    pub mode: String,
+    pub ok: bool,
+    pub failures: Vec<CheckFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckFailure {
+    pub check: CheckKind,
+    pub message: String,
+}
+
+/// Which of CI's checks failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// `pyproject.toml` does not say what the plan says.
+    Pyproject,
+    /// `uv lock --locked` failed.
+    Lock,
+    /// A package outside a local mode has a local source.
+    LocalSource,
+    /// A sync was interrupted and waits to be rolled back.
+    Interrupted,
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckKind::Pyproject => "pyproject",
+            CheckKind::Lock => "lock",
+            CheckKind::LocalSource => "local-source",
+            CheckKind::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// What `registry update` changed in one git registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryUpdate {
+    pub url: String,
+    /// The commit the pin moved from; `None` when it did not move.
+    pub from: Option<String>,
+    pub to: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Per package and mode whose source moved.
+    pub moved: Vec<MovedSource>,
+}
+
+/// A clone hpm would make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedClone {
+    pub package: String,
+    pub url: String,
+    /// Relative to the workspace root, as the registry writes it.
+    pub path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_phases_keep_their_json_and_lines() {
+        let phase = Progress::Phase {
+            phase: Phase::RunningUv {
+                args: vec!["sync".into(), "--frozen".into()],
+            },
+        };
+        let json = serde_json::to_string(&phase).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"kind":"phase","phase":{"name":"running_uv","args":["sync","--frozen"]}}"#
+        );
+        let Progress::Phase { phase } = phase else {
+            unreachable!()
+        };
+        assert_eq!(phase.to_string(), "running uv sync --frozen");
+        assert_eq!(
+            serde_json::to_string(&CheckKind::LocalSource).unwrap_or_default(),
+            r#""local-source""#
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The JSON-RPC API (`hpm_*` methods) and the socket path rule.
+
+use std::path::PathBuf;
+
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+
+use crate::report::{CheckReport, RegistryUpdate, SyncReport};
+use crate::{Change, Event, Hello};
+
+/// The API. Every method that takes `workspace` takes the root folder
+/// holding `hpm.yaml` (absolute).
+#[rpc(server, client, namespace = "hpm")]
+pub trait HpmApi {
+    /// Version and capability handshake.
+    #[method(name = "hello")]
+    async fn hello(&self) -> Result<Hello, ErrorObjectOwned>;
+
+    /// The workspace's status (see the README for the fields). The daemon
+    /// answers from its live view, which learns of a change in a dev clone
+    /// when its watcher reports it (after a debounce of about 100 ms, with a
+    /// `repo_changed` event); `fresh: true` also checks each dev clone's git
+    /// files, so that a read right after a `git commit` sees it (`hpmctl
+    /// status` asks for this). The report travels as it was serialized
+    /// when computed, so a cached one costs no re-encoding.
+    #[method(name = "status")]
+    async fn status(
+        &self,
+        workspace: PathBuf,
+        fresh: Option<bool>,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned>;
+
+    /// Queues a change and answers with the sync report when it is done. An
+    /// equal change already queued is merged with this one.
+    #[method(name = "apply")]
+    async fn apply(
+        &self,
+        workspace: PathBuf,
+        change: Change,
+    ) -> Result<SyncReport, ErrorObjectOwned>;
+
+    /// Cancels the workspace's running job (uv is killed, files restored)
+    /// and drops the queued ones. Answers whether a job was running.
+    #[method(name = "cancel")]
+    async fn cancel(&self, workspace: PathBuf) -> Result<bool, ErrorObjectOwned>;
+
+    /// CI's checks: manifest valid, pyproject matches the plan, lock current,
+    /// no local path source outside dev.
+    #[method(name = "check")]
+    async fn check(&self, workspace: PathBuf) -> Result<CheckReport, ErrorObjectOwned>;
+
+    /// Fetches the workspace's git registries, moves their pins to what each
+    /// `ref` names now, and answers what changed (`[{url, from, to, added,
+    /// removed, moved}]`). With auto-sync on, a changed plan then resyncs.
+    #[method(name = "registryUpdate")]
+    async fn registry_update(
+        &self,
+        workspace: PathBuf,
+    ) -> Result<Vec<RegistryUpdate>, ErrorObjectOwned>;
+
+    /// Stops the daemon after the job in flight finishes or rolls back.
+    #[method(name = "shutdown")]
+    async fn shutdown(&self) -> Result<(), ErrorObjectOwned>;
+
+    /// Every event of every workspace (clients filter by `workspace`).
+    #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = Event)]
+    async fn subscribe_events(&self) -> SubscriptionResult;
+}
+
+/// The socket path: `HPM_SOCKET`, else `hpm/hpmd.sock` in the user runtime
+/// dir (`$XDG_RUNTIME_DIR`), else in a per-user folder under the temp dir.
+pub fn socket_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("HPM_SOCKET") {
+        return PathBuf::from(path);
+    }
+    let base = directories::BaseDirs::new()
+        .and_then(|dirs| dirs.runtime_dir().map(|dir| dir.join("hpm")))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("hpm-{}", user_id_string())));
+    base.join("hpmd.sock")
+}
+
+fn user_id_string() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "user".to_string())
+}
