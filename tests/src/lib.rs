@@ -542,6 +542,44 @@ impl EventStream {
     }
 }
 
+impl EventStream {
+    /// A positive barrier for "nothing else happened": queues a forced sync
+    /// (`sync --force`, which the watcher never asks for) on the
+    /// workspace's actor and waits for it to start. The actor runs jobs in
+    /// the order they were queued, so every job queued before the barrier
+    /// started before it. Answers the jobs (their `job_started` events)
+    /// after `mark` that are not the barrier.
+    pub fn jobs_before_barrier(
+        &self,
+        world: &World,
+        mark: usize,
+    ) -> Result<Vec<serde_json::Value>> {
+        let barrier_mark = self.len();
+        let mut sync = world.hpmctl();
+        let _ = sync
+            .args(["sync", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let is_barrier = |e: &serde_json::Value| {
+            e["event"] == "job_started"
+                && e["change"]["kind"] == "sync"
+                && e["change"]["force"] == true
+        };
+        self.wait(barrier_mark, "the barrier sync to start", is_barrier)?;
+        let events = self.since(mark);
+        let barrier_at = events
+            .iter()
+            .position(|e| is_barrier(e))
+            .unwrap_or(events.len());
+        Ok(events[..barrier_at]
+            .iter()
+            .filter(|e| e["event"] == "job_started")
+            .cloned()
+            .collect())
+    }
+}
+
 impl Drop for EventStream {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -2,7 +2,7 @@
 //! mode switches, overrides, rollback, crash recovery, user edits, and every
 //! validation error. Each builds its own world in a temporary folder.
 
-use hpm_tests::{describe, fake_uv, stderr, stdout, Release, World};
+use hpm_tests::{describe, fake_uv, stderr, stdout, wait_for, Release, World};
 
 /// plugin-a: 1.0.0 (prod), 1.1.0.dev0 (staging), plus a dev clone.
 fn two_plugin_world() -> anyhow::Result<World> {
@@ -211,6 +211,111 @@ fn a_uv_failure_rolls_both_files_back_byte_for_byte() -> anyhow::Result<()> {
         "{}",
         describe(&output)
     );
+    Ok(())
+}
+
+/// Regression: `hpmctl --no-daemon` promised that Ctrl-C cancels, but had
+/// no signal handling: hpmctl died and uv (its own process group) finished
+/// the switch after the user aborted.
+#[test]
+fn ctrl_c_of_an_in_process_sync_stops_uv_and_restores_both_files() -> anyhow::Result<()> {
+    for signal in ["-INT", "-TERM"] {
+        let world = two_plugin_world()?;
+        world.ok(&["--no-daemon", "sync"])?;
+        let (pyproject, lock) = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
+        let pid_file = world.root().join("uv.pid");
+        // uv's group leader records itself, then waits on a child in its group.
+        let hanging = fake_uv(
+            world.root(),
+            "0.9.0",
+            &format!("echo $$ > {}\nsleep 60 & wait", pid_file.display()),
+        )?;
+        let child = world
+            .hpmctl_in_process()
+            .args(["switch", "prod"])
+            .env("HPM_UV", &hanging)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        wait_for("uv to start", || pid_file.exists())?;
+        std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        let output = child.wait_with_output()?;
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{signal}: {}",
+            describe(&output)
+        );
+        assert!(
+            stderr(&output).contains("cancelling") && stderr(&output).contains("cancelled"),
+            "{signal}: {}",
+            describe(&output)
+        );
+        assert_eq!(world.bytes("pyproject.toml"), pyproject, "{signal}");
+        assert_eq!(world.bytes("uv.lock"), lock, "{signal}");
+        assert!(!world.core().join(".hpm/journal").exists(), "{signal}");
+        // uv's whole group is gone (its child included) by the time hpmctl exits.
+        let group: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+        wait_for("uv's process group to be reaped", || {
+            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), None).is_err()
+        })?;
+        let status = world.ok(&["--no-daemon", "status", "--json"])?;
+        let status: serde_json::Value = serde_json::from_str(&stdout(&status))?;
+        assert_eq!(
+            status["mode"], "dev",
+            "the aborted switch is not remembered"
+        );
+        assert!(status.get("interrupted").is_none(), "{status}");
+    }
+    Ok(())
+}
+
+/// Regression: a killed `--no-daemon` sync left `status` and `check` saying
+/// nothing of the journal waiting to be rolled back.
+#[test]
+fn status_and_check_report_an_interrupted_sync() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let pid_file = world.root().join("uv.pid");
+    let hanging = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
+    )?;
+    let mut child = world
+        .hpmctl_in_process()
+        .args(["switch", "prod"])
+        .env("HPM_UV", &hanging)
+        .spawn()?;
+    wait_for("uv to start", || pid_file.exists())?;
+    child.kill()?;
+    child.wait()?;
+    let status = world.ok(&["--no-daemon", "status", "--json"])?;
+    let status: serde_json::Value = serde_json::from_str(&stdout(&status))?;
+    let hint = status["interrupted"]["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("hpmctl sync"), "{status}");
+    assert!(hint.contains("left uv running"), "uv still runs: {status}");
+    let table = world.ok(&["--no-daemon", "status"])?;
+    assert!(
+        stdout(&table).contains("was interrupted"),
+        "{}",
+        describe(&table)
+    );
+    let check = world.run(&["--no-daemon", "check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", describe(&check));
+    assert!(
+        stderr(&check).contains("interrupted: a sync was interrupted"),
+        "{}",
+        describe(&check)
+    );
+    // The next sync stops the uv left behind and rolls back.
+    let uv: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    world.ok(&["--no-daemon", "sync"])?;
+    wait_for("the orphaned uv to be stopped", || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(uv), None).is_err()
+    })?;
     Ok(())
 }
 

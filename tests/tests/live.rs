@@ -87,13 +87,20 @@ fn an_invalid_save_is_reported_with_its_line_and_fixing_it_resyncs() -> anyhow::
             && problem["line"].as_u64().is_some(),
         "the problem names the file and line: {invalid:#}"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // A second invalid save, reported after the first was fully handled,
+    // then the barrier: no reconcile was queued for either.
+    let second = events.len();
+    std::fs::write(
+        world.core().join("hpm.yaml"),
+        "version: 1\nmode: [\n# again\n",
+    )?;
+    events.wait(second, "the second manifest_invalid", |e| {
+        e["event"] == "manifest_invalid"
+    })?;
+    let jobs = events.jobs_before_barrier(&world, mark)?;
     assert!(
-        !events
-            .since(mark)
-            .iter()
-            .any(|e| e["event"] == "job_started"),
-        "no reconcile runs on an invalid manifest"
+        jobs.is_empty(),
+        "no reconcile runs on an invalid manifest: {jobs:#?}"
     );
     assert_eq!(world.bytes("pyproject.toml"), pyproject);
     assert_eq!(world.bytes("uv.lock"), lock);
@@ -123,8 +130,17 @@ fn a_burst_of_saves_costs_at_most_two_reconciles() -> anyhow::Result<()> {
             s["in_sync"] == true && s["packages"].as_array().is_some_and(|p| p.len() == 2)
         })
     })?;
-    std::thread::sleep(Duration::from_secs(2));
-    let started = events.named_since(mark, "job_started").len();
+    // A comment-only save re-reads the same plan (status_changed, no
+    // reconcile) once any settling burst has fired; then the barrier.
+    let quiet = events.len();
+    std::fs::write(
+        world.core().join("hpm.yaml"),
+        format!("# quiet\n{TWO_PLUGINS}"),
+    )?;
+    events.wait(quiet, "the comment-only save to be read", |e| {
+        e["event"] == "status_changed"
+    })?;
+    let started = events.jobs_before_barrier(&world, mark)?.len();
     assert!(
         (1..=2).contains(&started),
         "{started} reconciles for a burst of 20 saves: {:#?}",
@@ -141,8 +157,17 @@ fn the_daemons_own_writes_do_not_trigger_a_resync() -> anyhow::Result<()> {
     let mark = events.len();
     // A switch rewrites pyproject.toml; a group edit rewrites hpm.yaml.
     world.ok(&["switch", "prod"])?;
-    std::thread::sleep(Duration::from_millis(1500));
-    let started = events.named_since(mark, "job_started");
+    // A comment-only save, read after the switch's own write was reported.
+    let quiet = events.len();
+    let manifest = world.read("hpm.yaml")?;
+    std::fs::write(
+        world.core().join("hpm.yaml"),
+        format!("# quiet\n{manifest}"),
+    )?;
+    events.wait(quiet, "the comment-only save to be read", |e| {
+        e["event"] == "status_changed"
+    })?;
+    let started = events.jobs_before_barrier(&world, mark)?;
     assert_eq!(started.len(), 1, "only the switch ran: {started:#?}");
     assert_eq!(started[0]["change"]["kind"], "switch");
     Ok(())

@@ -250,15 +250,10 @@ impl Live {
     /// Applies the burst rule to an input change.
     fn input_touched(&mut self) {
         let now = Instant::now();
-        let in_burst = self
-            .last_input_change
-            .is_some_and(|last| now.duration_since(last) < BURST_WINDOW);
+        let since_last = self.last_input_change.map(|last| now.duration_since(last));
         self.last_input_change = Some(now);
-        if in_burst || self.settle_at.is_some() {
-            self.settle_at = Some(tokio::time::Instant::now() + BURST_SETTLE);
-        } else {
-            self.settle_at = Some(tokio::time::Instant::now());
-        }
+        let delay = sync_delay(since_last, self.settle_at.is_some());
+        self.settle_at = Some(tokio::time::Instant::now() + delay);
     }
 
     /// Re-reads and re-validates the inputs; queues a reconcile when the
@@ -593,6 +588,19 @@ fn content_hash(path: &Path) -> Option<String> {
     read_optional(path).ok().flatten().map(|b| sha256_hex(&b))
 }
 
+/// The burst rule: how long after an input change its reconcile waits.
+/// A change after a quiet [`BURST_WINDOW`] syncs at once; one that follows
+/// the previous change within it, or arrives while a burst settles, waits
+/// until the burst has been quiet for [`BURST_SETTLE`].
+fn sync_delay(since_last_change: Option<Duration>, settling: bool) -> Duration {
+    let in_burst = since_last_change.is_some_and(|since| since < BURST_WINDOW);
+    if in_burst || settling {
+        BURST_SETTLE
+    } else {
+        Duration::ZERO
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -612,4 +620,18 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
             }
         })
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_change_syncs_at_once_and_a_burst_waits_to_settle() {
+        assert_eq!(sync_delay(None, false), Duration::ZERO);
+        assert_eq!(sync_delay(Some(BURST_WINDOW * 2), false), Duration::ZERO);
+        assert_eq!(sync_delay(Some(BURST_WINDOW / 10), false), BURST_SETTLE);
+        // A change while a burst settles pushes the settling on.
+        assert_eq!(sync_delay(Some(BURST_WINDOW * 2), true), BURST_SETTLE);
+    }
 }
