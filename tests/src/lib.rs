@@ -568,10 +568,7 @@ impl EventStream {
         };
         self.wait(barrier_mark, "the barrier sync to start", is_barrier)?;
         let events = self.since(mark);
-        let barrier_at = events
-            .iter()
-            .position(|e| is_barrier(e))
-            .unwrap_or(events.len());
+        let barrier_at = events.iter().position(is_barrier).unwrap_or(events.len());
         Ok(events[..barrier_at]
             .iter()
             .filter(|e| e["event"] == "job_started")
