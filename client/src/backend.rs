@@ -37,9 +37,11 @@ impl Backend {
     pub async fn status(&self, workspace: &Workspace) -> Result<StatusReport, Failure> {
         match self {
             Backend::Daemon(client) => {
-                let raw = client
-                    .status(workspace.root().to_path_buf(), Some(true))
-                    .await?;
+                let raw = bounded(
+                    "status",
+                    client.status(workspace.root().to_path_buf(), Some(true)),
+                )
+                .await??;
                 serde_json::from_str(raw.get()).map_err(|e| {
                     Failure::internal(format!("hpmd sent a status hpmctl cannot read: {e}"))
                 })
@@ -50,7 +52,9 @@ impl Backend {
 
     pub async fn check(&self, workspace: &Workspace) -> Result<CheckReport, Failure> {
         match self {
-            Backend::Daemon(client) => Ok(client.check(workspace.root().to_path_buf()).await?),
+            Backend::Daemon(client) => {
+                Ok(bounded("check", client.check(workspace.root().to_path_buf())).await??)
+            }
             Backend::InProcess => blocking(workspace, ops::check::check).await,
         }
     }
@@ -148,6 +152,22 @@ impl Backend {
             }
         }
     }
+}
+
+/// How long a read (`status`, `check`) may take before hpmctl gives up on
+/// the daemon; a sync is bounded by the client's request timeout instead
+/// (`settings.uv_timeout` bounds uv itself).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `call`, or a failure saying the daemon did not answer in time.
+async fn bounded<T>(what: &str, call: impl std::future::Future<Output = T>) -> Result<T, Failure> {
+    tokio::time::timeout(READ_TIMEOUT, call).await.map_err(|_| Failure {
+        hint: Some("a file in the workspace may block reads (a stale network mount); see hpmd.log, or use `--no-daemon`".to_string()),
+        ..Failure::internal(format!(
+            "hpmd did not answer `{what}` within {} s",
+            READ_TIMEOUT.as_secs()
+        ))
+    })
 }
 
 fn cancelling(cancel: &CancelToken) {

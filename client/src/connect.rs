@@ -16,8 +16,10 @@ use tokio::net::UnixStream;
 
 /// How long a client waits for a daemon it started to answer.
 const READY_WITHIN: Duration = Duration::from_secs(15);
-/// A sync may run for as long as uv needs.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// The longest hpmctl waits for one answer: a sync runs as long as uv
+/// needs (`settings.uv_timeout` bounds that), up to six hours; reads have
+/// a shorter bound of their own (`backend::READ_TIMEOUT`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// Connects to the daemon at `socket`, without starting one.
 pub async fn connect(socket: &Path) -> std::io::Result<WsClient> {
@@ -37,9 +39,23 @@ pub async fn connect_or_start(socket: &Path) -> Result<(WsClient, Hello)> {
         Ok(client) => client,
         Err(_) => start_and_connect(socket).await?,
     };
-    let hello = client.hello().await?;
+    let mut hello = client.hello().await?;
     if hello.version == PROTOCOL_VERSION {
         return Ok((client, hello));
+    }
+    // Never replace a daemon with a job in flight: its user's switch would
+    // be cancelled. Wait for it, saying so.
+    if !hello.busy.is_empty() {
+        eprintln!(
+            "hpm: hpmd {} (pid {}) is running a job in {}; waiting for it to end before replacing it with {PROTOCOL_VERSION}",
+            hello.version,
+            hello.pid,
+            hello.busy.join(", ")
+        );
+        while !hello.busy.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            hello = client.hello().await?;
+        }
     }
     eprintln!(
         "hpm: replacing hpmd {} (pid {}) with {PROTOCOL_VERSION}",
@@ -48,6 +64,9 @@ pub async fn connect_or_start(socket: &Path) -> Result<(WsClient, Hello)> {
     let _ = client.shutdown().await;
     drop(client);
     wait_until_gone(socket).await?;
+    // The old daemon holds its lock until it has exited; a new one started
+    // before that would find the lock taken and leave.
+    wait_for_exit(hello.pid).await?;
     let client = start_and_connect(socket).await?;
     let hello = client.hello().await?;
     Ok((client, hello))
@@ -85,6 +104,37 @@ pub async fn wait_until_gone(socket: &Path) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// Waits until process `pid` has exited.
+async fn wait_for_exit(pid: u32) -> Result<()> {
+    let started = Instant::now();
+    let Ok(pid) = i32::try_from(pid) else {
+        return Ok(());
+    };
+    while is_running(pid) {
+        if started.elapsed() > READY_WITHIN {
+            bail!(
+                "hpmd (pid {pid}) did not exit within {}s",
+                READY_WITHIN.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Whether process `pid` exists and has not exited (a zombie, exited but
+/// not yet reaped by its parent, holds no lock).
+fn is_running(pid: i32) -> bool {
+    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rfind(')')
+        .and_then(|at| stat[at + 1..].split_whitespace().next());
+    state != Some("Z")
 }
 
 /// Starts `hpmd` in the background, in its own process group so that the

@@ -164,7 +164,7 @@ fn main() -> ExitCode {
                 .cloned()
                 .unwrap_or_else(|| Failure::internal(format!("{error:#}")));
             if json {
-                println!("{}", failure.to_json());
+                let _ = render::out(&format!("{}\n", failure.to_json()));
             }
             eprintln!("error: {failure}");
             ExitCode::from(failure.exit_code())
@@ -174,9 +174,11 @@ fn main() -> ExitCode {
 
 /// A reader that went away (`hpmctl status | head`) is not a failure.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .downcast_ref::<std::io::Error>()
-        .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -190,8 +192,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => commands::init::run(&context),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "hpmctl", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hpmctl", &mut script);
+            render::out(&String::from_utf8_lossy(&script))
         }
         Command::Daemon { action } => match action {
             DaemonAction::Start => commands::daemon::start(&context.socket, context.json).await,

@@ -10,15 +10,26 @@ use std::path::{Path, PathBuf};
 use hpm_core::plan::PlannedSource;
 use hpm_engine::ops::group::GroupListing;
 use hpm_protocol::report::{
-    CheckReport, Progress, RegistryUpdate, RepoState, StatusReport, SyncOutcome, SyncReport,
+    CheckReport, Progress, Recovery, RegistryUpdate, RepoState, StatusReport, SyncOutcome,
+    SyncReport,
 };
 use hpm_protocol::{Event, EventBody, Hello};
 use serde::Serialize;
 
+/// Writes `text` to stdout. A reader that went away (`| head`) is an
+/// `io::Error` of kind `BrokenPipe`, which `main` treats as success, where
+/// `print!` would panic.
+pub fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    out(&format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
 /// A step of an in-process sync.
@@ -30,7 +41,7 @@ pub fn progress(progress: &Progress, json: bool) {
         return;
     }
     match progress {
-        Progress::Recovered(recovery) => recovered(&recovery.restored, &recovery.kept_user_edits),
+        Progress::Recovered(recovery) => recovered(recovery),
         Progress::Phase { phase } => eprintln!("hpm: {phase}"),
         Progress::Uv { line } => eprintln!("  {line}"),
     }
@@ -53,23 +64,34 @@ pub fn event_progress(event: &Event, json: bool) {
         EventBody::Recovered {
             restored,
             kept_user_edits,
+            backups,
         } => {
             let paths = |paths: &[String]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
-            recovered(&paths(restored), &paths(kept_user_edits))
+            recovered(&Recovery {
+                restored: paths(restored),
+                kept_user_edits: paths(kept_user_edits),
+                backups: paths(backups),
+            })
         }
         _ => {}
     }
 }
 
-fn recovered(restored: &[PathBuf], kept: &[PathBuf]) {
-    for path in restored {
+fn recovered(recovery: &Recovery) {
+    for path in &recovery.restored {
         eprintln!(
             "warning: an earlier sync was interrupted; restored `{}`",
             path.display()
         );
     }
-    for path in kept {
+    for path in &recovery.kept_user_edits {
         eprintln!("warning: an earlier sync was interrupted and `{}` was edited since; kept your edit (hpm's original is in .hpm/backup/)", path.display());
+    }
+    for path in &recovery.backups {
+        eprintln!(
+            "warning: the file put back had changed since the interrupted sync (by its uv, or by you); that version is saved as `{}`",
+            path.display()
+        );
     }
 }
 
@@ -309,20 +331,18 @@ pub fn hello(hello: Option<&Hello>, socket: &Path, json: bool) -> anyhow::Result
             Some(hello) => serde_json::json!({ "running": true, "socket": socket, "hello": hello }),
             None => serde_json::json!({ "running": false, "socket": socket }),
         };
-        println!("{body}");
-        return Ok(());
+        return out(&format!("{body}\n"));
     }
-    match hello {
-        Some(hello) => println!(
-            "hpmd {} running (pid {}) on {}; {} workspaces open",
+    out(&match hello {
+        Some(hello) => format!(
+            "hpmd {} running (pid {}) on {}; {} workspaces open\n",
             hello.version,
             hello.pid,
             socket.display(),
             hello.workspaces.len()
         ),
-        None => println!("hpmd is not running ({})", socket.display()),
-    }
-    Ok(())
+        None => format!("hpmd is not running ({})\n", socket.display()),
+    })
 }
 
 fn describe_source(source: &PlannedSource) -> String {

@@ -21,8 +21,9 @@ else
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl -p hpmd
     hpmctl="$repo/target/release/hpmctl"
 fi
-# The example's own daemon (hpmctl starts it on first use), stopped at the end.
-export HPM_SOCKET="$work/hpmd.sock"
+# The example's own daemon (hpmctl starts it on first use), stopped at the end;
+# its socket's folder is one hpmd makes private (0700) itself.
+export HPM_SOCKET="$work/daemon/hpmd.sock"
 trap '"$hpmctl" daemon stop >/dev/null 2>&1 || true' EXIT
 if ! command -v uv >/dev/null && ! python3 -c 'import uv' 2>/dev/null; then
     step "installing uv (python3 -m pip install uv)"

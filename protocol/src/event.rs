@@ -59,6 +59,8 @@ pub enum EventBody {
     Recovered {
         restored: Vec<String>,
         kept_user_edits: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        backups: Vec<String>,
     },
     /// Something `status` shows changed (a sync ended, an input was saved,
     /// a clone moved); re-read it.

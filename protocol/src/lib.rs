@@ -83,6 +83,10 @@ pub struct Hello {
     pub capabilities: Vec<String>,
     /// Workspaces it has open.
     pub workspaces: Vec<String>,
+    /// Workspaces with a job running now: a client of another version
+    /// waits for them before it replaces the daemon.
+    #[serde(default)]
+    pub busy: Vec<String>,
 }
 
 /// A change to the environment: each is one reconcile of one workspace.

@@ -58,6 +58,8 @@ pub enum Phase {
         package: String,
         url: String,
         path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed_by: Option<String>,
     },
     CloneProgress {
         package: String,
@@ -81,8 +83,17 @@ impl fmt::Display for Phase {
             Phase::Validating => f.write_str("validating"),
             Phase::Writing => f.write_str("writing"),
             Phase::RunningUv { args } => write!(f, "running uv {}", args.join(" ")),
-            Phase::Cloning { package, url, path } => {
-                write!(f, "cloning {package} from {url} into {path}")
+            Phase::Cloning {
+                package,
+                url,
+                path,
+                allowed_by,
+            } => {
+                write!(f, "cloning {package} from {url} into {path}")?;
+                match allowed_by {
+                    Some(allowed_by) => write!(f, " (outside the workspace, allowed by {allowed_by})"),
+                    None => Ok(()),
+                }
             }
             Phase::CloneProgress {
                 package,
@@ -106,6 +117,10 @@ pub struct Recovery {
     pub restored: Vec<PathBuf>,
     /// Files the user edited after the interrupted run; left as they are.
     pub kept_user_edits: Vec<PathBuf>,
+    /// Copies saved under `.hpm/backup/` of what was put back: a `uv.lock`
+    /// changed after a crash may be the user's as well as the killed uv's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<PathBuf>,
 }
 
 /// `hpmctl status --json`.
@@ -248,6 +263,10 @@ pub struct PlannedClone {
     pub url: String,
     /// Relative to the workspace root, as the registry writes it.
     pub path: String,
+    /// For a folder outside the workspace: what allowed it (`hpm.yaml`'s
+    /// `settings.allow_clones_outside` or `settings.packages_dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<String>,
 }
 
 #[cfg(test)]

@@ -60,7 +60,11 @@ impl World {
 
     /// An empty world with a core project (`core/`, hatchling, no deps).
     pub fn new() -> Result<World> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new().prefix("hpm-world-").tempdir()?;
+        // Private, as a user's runtime folder is: the world's daemon puts its
+        // socket here, and hpmd refuses a folder open to others.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
         let world = World { dir };
         let core = world.core();
         std::fs::create_dir_all(core.join("hpm-registry"))?;

@@ -37,8 +37,7 @@ pub async fn apply(context: &Context, change: Change, offer_clone: bool) -> anyh
     if context.json {
         return render::json(&report);
     }
-    print!("{}", render::sync_report(&report));
-    Ok(())
+    render::out(&render::sync_report(&report))
 }
 
 /// Asks on a terminal whether to clone; `false` (and the error stands) elsewhere.

@@ -14,10 +14,7 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         render::json(&report)?;
     }
     match rendered {
-        Ok(ok) if !context.json => {
-            print!("{ok}");
-            Ok(())
-        }
+        Ok(ok) if !context.json => render::out(&ok),
         Ok(_) => Ok(()),
         Err(failures) => Err(Failure::user(codes::INVALID_INPUT, failures, None).into()),
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use hpm_protocol::{Event, EventBody, HpmApiClient};
 
+use crate::failure::Failure;
 use crate::{connect, render};
 
 /// Prints every event until the daemon goes away or the user stops it.
@@ -24,9 +25,9 @@ pub async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
         }
         last_seq = Some(event.seq);
         if json {
-            println!("{}", serde_json::to_string(&event)?);
+            render::out(&format!("{}\n", serde_json::to_string(&event)?))?;
         } else {
-            println!("{}", render::event(&event)?);
+            render::out(&format!("{}\n", render::event(&event)?))?;
         }
         if matches!(
             event.body,
@@ -35,5 +36,10 @@ pub async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
             std::io::stdout().flush()?;
         }
     }
-    Ok(())
+    Err(Failure::user(
+        hpm_protocol::codes::IO,
+        "hpmd closed the event stream: it stopped or was replaced",
+        Some("run `hpmctl events` again to follow the new daemon".to_string()),
+    )
+    .into())
 }

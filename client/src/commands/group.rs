@@ -14,8 +14,7 @@ pub fn list(context: &Context) -> anyhow::Result<()> {
     if context.json {
         return render::json(&groups);
     }
-    print!("{}", render::groups(&groups));
-    Ok(())
+    render::out(&render::groups(&groups))
 }
 
 pub async fn select(

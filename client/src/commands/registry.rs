@@ -9,6 +9,5 @@ pub async fn update(context: &Context) -> anyhow::Result<()> {
     if context.json {
         return render::json(&updates);
     }
-    print!("{}", render::registry_update(&updates));
-    Ok(())
+    render::out(&render::registry_update(&updates))
 }

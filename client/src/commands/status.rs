@@ -10,6 +10,5 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     if context.json {
         return render::json(&report);
     }
-    print!("{}", render::status(&report));
-    Ok(())
+    render::out(&render::status(&report))
 }

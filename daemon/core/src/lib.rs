@@ -16,11 +16,13 @@ pub mod manifest;
 pub mod manifest_edit;
 pub mod mode;
 pub mod name;
+pub mod paths;
 pub mod pin;
 pub mod plan;
 pub mod problem;
 pub mod pyproject;
 pub mod registry;
+pub mod text;
 pub mod url;
 pub mod version;
 

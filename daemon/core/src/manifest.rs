@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::mode::Mode;
 use crate::problem::{yaml_problem, Invalid, Problem};
 use crate::registry::RegistryEntry;
+use crate::text::without_bom;
 
 /// The manifest file name hpm looks for.
 pub const MANIFEST_FILE: &str = "hpm.yaml";
@@ -115,6 +116,11 @@ pub struct Settings {
     /// the sync rolled back (none: uv may take as long as it needs).
     #[serde(default)]
     pub uv_timeout: Option<u64>,
+    /// Folders outside the workspace (relative to it) where registry
+    /// entries' dev paths may be cloned, e.g. `../my-libs`; a registry
+    /// cannot allow that itself.
+    #[serde(default)]
+    pub allow_clones_outside: Vec<String>,
 }
 
 impl Default for Settings {
@@ -125,6 +131,7 @@ impl Default for Settings {
             auto_sync: true,
             backend: default_backend(),
             uv_timeout: None,
+            allow_clones_outside: Vec::new(),
         }
     }
 }
@@ -162,7 +169,7 @@ where
 impl Manifest {
     /// Parses `text`, read from `path` (used in messages only).
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, Invalid> {
-        let manifest: Manifest = serde_yaml_ng::from_str(text).map_err(|error| {
+        let manifest: Manifest = serde_yaml_ng::from_str(without_bom(text)).map_err(|error| {
             Invalid::from(yaml_problem(path, &error).hint(
                 "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`)",
             ))
@@ -233,6 +240,14 @@ settings:
         assert!(!group.multiple);
         assert_eq!(manifest.settings.uv_args, ["--extra", "cu124"]);
         assert!(manifest.settings.auto_sync);
+    }
+
+    /// Regression: a byte order mark gave "missing field `mode`".
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key() {
+        let manifest =
+            Manifest::parse("\u{feff}version: 1\r\nmode: dev\r\n", Path::new("hpm.yaml")).unwrap();
+        assert_eq!(manifest.mode.as_str(), "dev");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::Path;
 use crate::manifest::Manifest;
 use crate::name::normalize_name;
 use crate::problem::{Invalid, Problem};
+use crate::text::TextLayout;
 
 /// Select (`select: true`) or deselect `option` in `group`. An exclusive
 /// group's selection is replaced; a `multiple: true` group's is extended.
@@ -65,7 +66,9 @@ pub fn set_selected(
         (false, []) | (true, []) => "[]".to_string(),
         (_, many) => format!("[{}]", many.join(", ")),
     };
-    let edited = replace_selected(text, group, &value).ok_or_else(|| {
+    let (layout, plain) = TextLayout::detect(text);
+    let edited = replace_selected(&plain, group, &value).map(|edited| layout.restore(&edited));
+    let edited = edited.ok_or_else(|| {
         Invalid::from(
             Problem::new(format!("hpm cannot edit `groups.{group}.selected` in this layout safely; nothing was changed"))
                 .in_file(path)
@@ -266,6 +269,25 @@ settings:
                 .contains("not an option of group `vector-db` (qdrant, chroma)"),
             "{error}"
         );
+    }
+
+    /// Regression: a CRLF `hpm.yaml` came back with LF lines, and a byte
+    /// order mark made the manifest unreadable ("missing field `mode`").
+    #[test]
+    fn crlf_and_a_byte_order_mark_are_kept() {
+        let windows = format!("\u{feff}{}", MANIFEST.replace('\n', "\r\n"));
+        let edited =
+            set_selected(&windows, Path::new("hpm.yaml"), "vector-db", "chroma", true).unwrap();
+        let expected = format!(
+            "\u{feff}{}",
+            MANIFEST
+                .replace(
+                    "selected: qdrant            # the one",
+                    "selected: chroma            # the one"
+                )
+                .replace('\n', "\r\n")
+        );
+        assert_eq!(edited, expected);
     }
 
     #[test]

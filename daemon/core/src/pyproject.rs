@@ -19,6 +19,7 @@ use crate::pin::PinnedPlan;
 use crate::plan::{Plan, PlannedPackage, PlannedSource};
 use crate::problem::{Invalid, Problem};
 use crate::registry::GitRef;
+use crate::text::TextLayout;
 
 type Result<T, E = Invalid> = std::result::Result<T, E>;
 
@@ -29,11 +30,15 @@ pub const PYPROJECT_FILE: &str = "pyproject.toml";
 #[derive(Debug, Clone)]
 pub struct PyprojectMut {
     doc: DocumentMut,
+    /// Its byte order mark and line endings, put back when written.
+    layout: TextLayout,
 }
 
 impl PyprojectMut {
     /// Parses `text`, read from `path` (for messages).
     pub fn parse(text: &str, path: &Path) -> Result<PyprojectMut> {
+        let (layout, text) = TextLayout::detect(text);
+        let text = text.as_str();
         let doc = DocumentMut::from_str(text).map_err(|error| {
             let mut problem = Problem::new(error.message().trim().to_string())
                 .in_file(path)
@@ -44,7 +49,7 @@ impl PyprojectMut {
             }
             Invalid::from(problem)
         })?;
-        Ok(PyprojectMut { doc })
+        Ok(PyprojectMut { doc, layout })
     }
 
     /// `[project].name`, when there is one.
@@ -185,8 +190,10 @@ impl PyprojectMut {
 }
 
 impl std::fmt::Display for PyprojectMut {
+    /// The file's text, laid out as it was read (byte order mark, line
+    /// endings).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.doc)
+        f.write_str(&self.layout.restore(&self.doc.to_string()))
     }
 }
 
@@ -229,9 +236,7 @@ fn update_dependencies(
                 index += 1;
             }
             // Gone from the plan, or a duplicate of an entry already written.
-            _ => {
-                dependencies.remove(index);
-            }
+            _ => remove_keeping_comments(dependencies, index),
         }
     }
     let was_empty = dependencies.is_empty();
@@ -283,6 +288,55 @@ fn update_dependencies(
             }
             None if was_empty => dependencies.set_trailing(""),
             None => {}
+        }
+    }
+}
+
+/// Removes entry `index` of a dependency array, keeping the comments that
+/// are not its own: the comment lines above it (and the previous entry's
+/// trailing comment, which toml_edit keeps in this entry's prefix) move to
+/// the next entry, or to the array's end; the removed entry's own trailing
+/// comment (`"plugin-a",  # the adapter`, kept in the next prefix) goes
+/// with it.
+fn remove_keeping_comments(dependencies: &mut Array, index: usize) {
+    let prefix = dependencies
+        .get(index)
+        .and_then(|value| value.decor().prefix())
+        .and_then(|prefix| prefix.as_str())
+        .unwrap_or_default()
+        .to_string();
+    dependencies.remove(index);
+    // What stays of the removed prefix: everything up to its last line
+    // break (the indentation after it was the removed entry's).
+    let Some(kept_end) = prefix.rfind('\n') else {
+        return;
+    };
+    let kept = &prefix[..kept_end];
+    let drop_own_trailing = |text: &str| -> String {
+        match text.find('\n') {
+            Some(at) => text[at..].to_string(),
+            None => text.to_string(),
+        }
+    };
+    match dependencies.get_mut(index) {
+        Some(next) => {
+            let next_prefix = next
+                .decor()
+                .prefix()
+                .and_then(|p| p.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let rest = drop_own_trailing(&next_prefix);
+            next.decor_mut().set_prefix(format!("{kept}{rest}"));
+        }
+        None => {
+            let trailing = dependencies
+                .trailing()
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let rest = drop_own_trailing(&trailing);
+            dependencies.set_trailing(format!("{kept}{rest}"));
         }
     }
 }
@@ -439,6 +493,119 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dev_plan(names: &[&str]) -> PinnedPlan {
+        use crate::mode::Mode;
+        use crate::name::PackageName;
+        use crate::plan::{Plan, PlannedPackage};
+        let dev = Mode::new("dev").unwrap();
+        PinnedPlan::without_remotes(Plan {
+            mode: dev.clone(),
+            packages: names
+                .iter()
+                .map(|name| PlannedPackage {
+                    name: name.to_string(),
+                    key: PackageName::key(name),
+                    group: None,
+                    mode: dev.clone(),
+                    extras: Vec::new(),
+                    source: PlannedSource::Path {
+                        path: format!("packages/{name}"),
+                        editable: true,
+                    },
+                })
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    /// Regression: removing a managed package deleted the comment line
+    /// above it, moved its trailing comment onto another dependency, and
+    /// lost the comment above `[tool.uv.sources]`.
+    #[test]
+    fn removing_a_package_keeps_the_comments_that_are_not_its_own() {
+        use crate::name::PackageName;
+        let text = r#"[project]
+name = "core"
+dependencies = [
+    "requests",  # http
+    # the vector store adapter, see ADR-7
+    "plugin-a",  # managed by hpm
+    "numpy",  # maths
+    "plugin-b",  # also managed
+]
+
+# hpm writes the plugins' sources here
+[tool.uv.sources]
+plugin-a = { path = "packages/plugin-a", editable = true }
+plugin-b = { path = "packages/plugin-b", editable = true }
+"#;
+        let mut pyproject = PyprojectMut::parse(text, Path::new("pyproject.toml")).unwrap();
+        let managed: BTreeSet<PackageName> = ["plugin-a", "plugin-b"]
+            .iter()
+            .map(|n| PackageName::key(n))
+            .collect();
+        pyproject
+            .apply(&dev_plan(&[]), &managed, Path::new("pyproject.toml"))
+            .unwrap();
+        let written = pyproject.to_string();
+        assert_eq!(
+            written,
+            r#"[project]
+name = "core"
+dependencies = [
+    "requests",  # http
+    # the vector store adapter, see ADR-7
+    "numpy",  # maths
+]
+
+# hpm writes the plugins' sources here
+[tool.uv.sources]
+"#
+        );
+    }
+
+    /// Regression: a CRLF `pyproject.toml` came back all LF, and a byte
+    /// order mark was stripped.
+    #[test]
+    fn crlf_and_a_byte_order_mark_survive_an_edit() {
+        use crate::mode::Mode;
+        use crate::name::PackageName;
+        use crate::pin::PinnedPlan;
+        use crate::plan::{Plan, PlannedPackage};
+        let text = "\u{feff}[project]\r\nname = \"core\"\r\ndependencies = [\r\n    \"requests\",\r\n]\r\n";
+        let mut pyproject = PyprojectMut::parse(text, Path::new("pyproject.toml")).unwrap();
+        assert_eq!(
+            pyproject.to_string(),
+            text,
+            "unchanged when nothing is planned"
+        );
+        let plan = PinnedPlan::without_remotes(Plan {
+            mode: Mode::new("dev").unwrap(),
+            packages: vec![PlannedPackage {
+                name: "plugin-a".into(),
+                key: PackageName::key("plugin-a"),
+                group: None,
+                mode: Mode::new("dev").unwrap(),
+                extras: Vec::new(),
+                source: PlannedSource::Path {
+                    path: "packages/plugin-a".into(),
+                    editable: true,
+                },
+            }],
+        })
+        .unwrap();
+        pyproject
+            .apply(&plan, &BTreeSet::new(), Path::new("pyproject.toml"))
+            .unwrap();
+        let written = pyproject.to_string();
+        assert!(written.starts_with('\u{feff}'), "{written:?}");
+        assert!(
+            !written.replace("\r\n", "").contains('\n'),
+            "every line ends in CRLF: {written:?}"
+        );
+        assert!(written.contains("\"plugin-a\",\r\n"), "{written:?}");
+    }
 
     #[test]
     fn a_local_source_is_known_by_its_path_key_not_by_its_text() {

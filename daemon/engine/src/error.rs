@@ -71,6 +71,20 @@ pub enum Error {
     #[error("the sync was cancelled; `pyproject.toml` and `uv.lock` were restored")]
     Cancelled,
 
+    /// The sync failed, and so did putting the files back: they may hold
+    /// the new entries; the journal keeps the originals.
+    #[error("{failed}\nand restoring `pyproject.toml` and `uv.lock` failed too: {error}; they may still hold the new entries, and the journal in `{}` keeps the originals", journal.display())]
+    RollbackFailed {
+        /// What failed first, in full (uv's own error included).
+        failed: String,
+        error: String,
+        journal: PathBuf,
+    },
+
+    /// The sync succeeded, but recording it did not.
+    #[error("the sync to {mode} mode succeeded (`pyproject.toml`, `uv.lock` and the environment are in {mode} mode), but hpm could not record it: {error}")]
+    NotRecorded { mode: String, error: String },
+
     #[error("{}", render_clones(clones))]
     CloneNeeded { clones: Vec<PlannedClone> },
 
@@ -133,7 +147,9 @@ impl Error {
             | Error::Invalid { .. }
             | Error::DamagedJournal { .. }
             | Error::CloneNeeded { .. }
-            | Error::Refused { .. } => ErrorKind::User,
+            | Error::Refused { .. }
+            | Error::RollbackFailed { .. }
+            | Error::NotRecorded { .. } => ErrorKind::User,
             Error::Network { .. } => ErrorKind::Network,
             Error::Busy { .. } | Error::Conflict { .. } => ErrorKind::Conflict,
             Error::UvMissing { .. } | Error::UvTooOld { .. } | Error::UvFailed { .. } => {
@@ -149,7 +165,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NotAWorkspace { .. } => "run `hpmctl init` in your project's root, or pass `--workspace DIR`".to_string(),
-            Error::Write { .. } => "check the file's permissions and the free disk space; nothing was changed".to_string(),
+            Error::Write { .. } => "check the file's permissions and the free disk space".to_string(),
+            Error::RollbackFailed { .. } => "free some disk space (or fix the permissions), then run any hpm command: it finishes the rollback first".to_string(),
+            Error::NotRecorded { .. } => "fix the cause (disk space, permissions of `.hpm/`); the next `hpmctl sync` runs uv again and records it".to_string(),
             Error::Busy { .. } => "run the command again when it has finished".to_string(),
             Error::Conflict { .. } => "run the sync again to apply the plan on top of your edit".to_string(),
             Error::DamagedJournal { folder, .. } => format!(

@@ -13,9 +13,36 @@ use hpm_core::Problem;
 
 pub use hpm_core::fingerprint::{hash_of, sha256_hex};
 
-/// Reads a file, `Ok(None)` when it does not exist.
+/// Reads a regular file. Anything else (a FIFO, a device, a folder) is
+/// refused before it is opened, and the file is opened non-blocking: one
+/// odd file at `uv.lock` must not pin a daemon thread forever.
+pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a device or a folder); hpm reads only regular files",
+        ));
+    }
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_file`] as text (UTF-8, else an `InvalidData` error).
+pub fn read_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_file(path)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Reads a regular file, `Ok(None)` when it does not exist.
 pub fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
+    match read_file(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
@@ -38,7 +65,7 @@ pub fn read_input(path: &Path) -> Result<String, Problem> {
         ))
         .hint("point hpm at the small hand-written file meant here"));
     }
-    let bytes = fs::read(path).map_err(|error| problem(format!("cannot read: {error}")))?;
+    let bytes = read_file(path).map_err(|error| problem(format!("cannot read: {error}")))?;
     String::from_utf8(bytes).map_err(|_| problem("is not UTF-8 text".to_string()))
 }
 
@@ -72,6 +99,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     record_own_write(path, bytes);
     temp.persist(path).map_err(|error| error.error)?;
     sync_dir(dir)
+}
+
+/// Replaces a user's file as [`write_atomic`] does, but through a symbolic
+/// link: a `pyproject.toml` or `hpm.yaml` that is a link stays a link, and
+/// its target is replaced atomically (the temporary file beside the
+/// target). hpm's own files under `.hpm/` use [`write_atomic`], which
+/// never writes through a link.
+pub fn write_through(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return write_atomic(path, bytes);
+    }
+    let target = link_target(path)?;
+    record_own_write(path, bytes);
+    write_atomic(&target, bytes)
+}
+
+/// Where a (possibly chained, possibly dangling) symbolic link points.
+fn link_target(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let next = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if next.is_relative() => parent.join(next),
+                    _ => next,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "too many levels of symbolic links",
+    ))
 }
 
 /// How many recent writes are remembered; a watcher sees a write within

@@ -51,8 +51,8 @@ impl Inputs {
         )?;
         let state = LocalState::load(&workspace.state_path())?;
         let pyproject_path = workspace.pyproject_path();
-        let pyproject =
-            std::fs::read(&pyproject_path).map_err(|error| Error::read(&pyproject_path, error))?;
+        let pyproject = crate::fsutil::read_file(&pyproject_path)
+            .map_err(|error| Error::read(&pyproject_path, error))?;
         let lock_path = workspace.uv_lock_path();
         let uv_lock = read_optional(&lock_path).map_err(|error| Error::read(&lock_path, error))?;
         Ok(Inputs {
@@ -127,8 +127,8 @@ pub fn fingerprint(workspace: &Workspace, inputs: &Inputs, plan: &Plan) -> Strin
     let clone_pyprojects: Vec<Option<Vec<u8>>> = plan
         .local_paths()
         .map(|path| {
-            std::fs::read(
-                workspace
+            crate::fsutil::read_file(
+                &workspace
                     .root()
                     .join(path)
                     .join(hpm_core::pyproject::PYPROJECT_FILE),

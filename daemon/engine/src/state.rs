@@ -39,6 +39,10 @@ pub struct LastSync {
     pub mode: Mode,
     /// Per package, a key of its source, to know which to reinstall.
     pub sources: BTreeMap<PackageName, String>,
+    /// The hash of `uv.lock` as the sync left it: a different lock later is
+    /// the user's, and a mode's snapshot is not put over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 impl LocalState {

@@ -75,13 +75,7 @@ impl Transaction {
     pub fn begin(workspace: &Workspace) -> Result<(Transaction, Option<Recovery>)> {
         workspace.ensure_state_dir()?;
         let lock_path = workspace.lock_file_path();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|error| Error::write(&lock_path, error))?;
+        let file = open_lock_file(&lock_path)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
@@ -138,10 +132,11 @@ impl Transaction {
             current_lock.as_deref(),
         )?;
         self.journal = Some(journal);
-        write_atomic(&pyproject_path, pyproject)
+        fsutil::write_through(&pyproject_path, pyproject)
             .map_err(|error| Error::write(&pyproject_path, error))?;
         if let Some(uv_lock) = uv_lock {
-            write_atomic(&lock_path, uv_lock).map_err(|error| Error::write(&lock_path, error))?;
+            fsutil::write_through(&lock_path, uv_lock)
+                .map_err(|error| Error::write(&lock_path, error))?;
         }
         Ok(())
     }
@@ -171,7 +166,7 @@ impl Transaction {
     /// Restores both files to their state before [`Transaction::stage`].
     pub fn rollback(mut self) -> Result<Recovery> {
         match self.journal.take() {
-            Some(journal) => self.restore(&journal),
+            Some(journal) => self.restore(&journal, false),
             None => Ok(Recovery::default()),
         }
     }
@@ -200,18 +195,24 @@ impl Transaction {
         );
         // A uv the killed run left behind would write over what is restored.
         crate::process::stop_orphan(&dir.join(UV_PID));
-        self.restore(&journal).map(Some)
+        self.restore(&journal, true).map(Some)
     }
 
-    fn restore(&mut self, journal: &Journal) -> Result<Recovery> {
+    /// Puts both files back as the journal recorded them. Every copy is
+    /// checked against the hash the journal recorded before anything is
+    /// written: a copy that does not match stops the rollback, touching
+    /// nothing. `after_crash`: the files may have been changed since by
+    /// the user as well as by the killed run's uv, so a changed `uv.lock`
+    /// is saved under `.hpm/backup/` before the original is put back.
+    fn restore(&mut self, journal: &Journal, after_crash: bool) -> Result<Recovery> {
         let dir = self.workspace.journal_dir();
+        let original = self.verified_copy(&dir.join(PYPROJECT_ORIGINAL), &journal.pyproject)?;
+        let original_lock = self.verified_copy(&dir.join(LOCK_ORIGINAL), &journal.uv_lock)?;
         let mut recovery = Recovery::default();
         let pyproject_path = self.workspace.pyproject_path();
         let current =
             read_optional(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?;
         let current_hash = hash_of(current.as_deref());
-        let original =
-            read_optional(&dir.join(PYPROJECT_ORIGINAL)).map_err(|e| Error::read(&dir, e))?;
         if current_hash == journal.pyproject {
             // Never written, or already restored.
         } else if current_hash == journal.pyproject_new {
@@ -224,13 +225,41 @@ impl Transaction {
         let lock_path = self.workspace.uv_lock_path();
         let current_lock = read_optional(&lock_path).map_err(|e| Error::read(&lock_path, e))?;
         if hash_of(current_lock.as_deref()) != journal.uv_lock {
-            let original =
-                read_optional(&dir.join(LOCK_ORIGINAL)).map_err(|e| Error::read(&dir, e))?;
-            restore_file(&lock_path, original.as_deref())?;
+            if after_crash {
+                if let Some(backup) = self.save_backup(&lock_path, current_lock.as_deref())? {
+                    recovery.backups.push(backup);
+                }
+            }
+            restore_file(&lock_path, original_lock.as_deref())?;
             recovery.restored.push(lock_path);
         }
         self.drop_journal()?;
         Ok(recovery)
+    }
+
+    /// The journal's copy at `path`, checked against the hash recorded for
+    /// it (`None`: the file did not exist, and there must be no copy).
+    fn verified_copy(&self, path: &Path, recorded: &Option<String>) -> Result<Option<Vec<u8>>> {
+        let copy = read_optional(path).map_err(|e| Error::read(path, e))?;
+        if hash_of(copy.as_deref()) == *recorded {
+            return Ok(copy);
+        }
+        let reason = match (&copy, recorded) {
+            (None, Some(_)) => format!("its copy `{}` is missing", path.display()),
+            (Some(_), None) => format!(
+                "`{}` is there although the file did not exist",
+                path.display()
+            ),
+            _ => format!(
+                "its copy `{}` does not match the hash it recorded",
+                path.display()
+            ),
+        };
+        Err(Error::DamagedJournal {
+            journal: self.workspace.journal_dir().join(JOURNAL_FILE),
+            folder: self.workspace.journal_dir(),
+            reason,
+        })
     }
 
     fn write_journal(
@@ -267,25 +296,39 @@ impl Transaction {
         fs::remove_dir_all(&dir).map_err(|error| Error::write(&dir, error))
     }
 
-    fn save_backup(&self, path: &Path, original: Option<&[u8]>) -> Result<()> {
-        let Some(original) = original else {
-            return Ok(());
+    /// Saves `bytes` (a file hpm did not put back) as
+    /// `.hpm/backup/<name>.<seconds>`; answers where.
+    fn save_backup(&self, path: &Path, bytes: Option<&[u8]>) -> Result<Option<PathBuf>> {
+        let Some(bytes) = bytes else {
+            return Ok(None);
         };
+        let backup = backup_path(&self.workspace, path);
         let dir = self.workspace.backup_dir();
         fs::create_dir_all(&dir).map_err(|error| Error::write(&dir, error))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let backup = dir.join(format!("{name}.{stamp}"));
-        write_atomic(&backup, original).map_err(|error| Error::write(&backup, error))?;
-        tracing::warn!(file = %path.display(), backup = %backup.display(), "kept a user edit; saved hpm's original beside it");
-        Ok(())
+        write_atomic(&backup, bytes).map_err(|error| Error::write(&backup, error))?;
+        tracing::warn!(file = %path.display(), backup = %backup.display(), "kept a copy hpm did not put back");
+        Ok(Some(backup))
     }
+}
+
+/// `.hpm/backup/<name>.<seconds>` for `path`, not taken yet.
+pub fn backup_path(workspace: &Workspace, path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let dir = workspace.backup_dir();
+    let mut backup = dir.join(format!("{name}.{stamp}"));
+    let mut n = 1;
+    while backup.exists() {
+        backup = dir.join(format!("{name}.{stamp}.{n}"));
+        n += 1;
+    }
+    backup
 }
 
 /// The journal of an interrupted sync, if one waits to be rolled back (a
@@ -323,17 +366,54 @@ impl Drop for Transaction {
     /// A transaction dropped while staged (an early return, a panic) rolls back.
     fn drop(&mut self) {
         if let Some(journal) = self.journal.take() {
-            if let Err(error) = self.restore(&journal) {
+            if let Err(error) = self.restore(&journal, false) {
                 tracing::error!(%error, "rolling back on drop failed; the next hpm run will retry");
             }
         }
     }
 }
 
+/// Opens (creating) the workspace's lock file, never through a link: a
+/// repository may carry `.hpm/lock` pointing at a user's file, which
+/// writing the holder's pid would truncate. A link, or a file that is not
+/// a plain file of its own (a hard link has more than one name), is refused.
+fn open_lock_file(path: &Path) -> Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let refused = |what: &str| {
+        Error::Refused {
+        message: format!(
+            "`{}` {what}; hpm never writes through a link it did not make inside `.hpm/`, and changed nothing",
+            path.display()
+        ),
+        hint: Some(format!("remove `{}`; hpm makes a new one", path.display())),
+    }
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .map_err(|error| match error.raw_os_error() {
+            Some(code) if code == nix::errno::Errno::ELOOP as i32 => refused("is a symbolic link"),
+            _ => Error::write(path, error),
+        })?;
+    let metadata = file.metadata().map_err(|error| Error::read(path, error))?;
+    if !metadata.is_file() || metadata.nlink() != 1 {
+        return Err(refused(
+            "is not hpm's own lock file (a hard link or not a plain file)",
+        ));
+    }
+    Ok(file)
+}
+
 /// Puts `original` back at `path`, or removes `path` when it did not exist.
 fn restore_file(path: &Path, original: Option<&[u8]>) -> Result<()> {
     match original {
-        Some(bytes) => write_atomic(path, bytes).map_err(|error| Error::write(path, error)),
+        Some(bytes) => {
+            fsutil::write_through(path, bytes).map_err(|error| Error::write(path, error))
+        }
         None => fsutil::remove_durably(path).map_err(|error| Error::write(path, error)),
     }
 }

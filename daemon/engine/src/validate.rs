@@ -76,7 +76,7 @@ fn check_local(root: &Path, package: &PlannedPackage, path: &str) -> Result<(), 
         )));
     }
     let pyproject_path = folder.join(PYPROJECT_FILE);
-    let text = std::fs::read_to_string(&pyproject_path).map_err(|error| {
+    let text = crate::fsutil::read_text(&pyproject_path).map_err(|error| {
         problem(format!(
             "`{path}` has no readable `{PYPROJECT_FILE}`: {error}"
         ))

@@ -24,8 +24,14 @@ pub struct Workspace {
 
 impl Workspace {
     /// The workspace whose root is `root` (which must hold `hpm.yaml`).
+    ///
+    /// The root is canonical (links resolved, `..` gone): one folder is one
+    /// workspace however it is spelled.
     pub fn at(root: &Path) -> Result<Workspace> {
-        let root = std::path::absolute(root).map_err(|error| Error::read(root, error))?;
+        let absolute = std::path::absolute(root).map_err(|error| Error::read(root, error))?;
+        let root = std::fs::canonicalize(&absolute).map_err(|_| Error::NotAWorkspace {
+            start: absolute.clone(),
+        })?;
         if !root.join(MANIFEST_FILE).is_file() {
             return Err(Error::NotAWorkspace { start: root });
         }
@@ -35,6 +41,7 @@ impl Workspace {
     /// Walks up from `start` to the first folder holding `hpm.yaml`.
     pub fn locate(start: &Path) -> Result<Workspace> {
         let start = std::path::absolute(start).map_err(|error| Error::read(start, error))?;
+        let start = std::fs::canonicalize(&start).unwrap_or(start);
         start
             .ancestors()
             .find(|dir| dir.join(MANIFEST_FILE).is_file())
@@ -115,14 +122,39 @@ impl Workspace {
         folders
     }
 
-    /// Creates `.hpm/` with a `.gitignore` that keeps it out of git.
+    /// Creates `.hpm/` with a `.gitignore` that keeps it out of git. hpm
+    /// never follows a link it did not make inside `.hpm/`: a `.hpm` (or a
+    /// folder of it) that is a symbolic link, not a folder, or another
+    /// user's is refused, because a cloned repository could carry one
+    /// pointing anywhere.
     pub fn ensure_state_dir(&self) -> Result<()> {
         let dir = self.state_dir();
-        std::fs::create_dir_all(dir.join("locks")).map_err(|error| Error::write(&dir, error))?;
+        check_private_folder(&dir)?;
+        if !dir.exists() {
+            std::fs::create_dir(&dir).map_err(|error| Error::write(&dir, error))?;
+        }
+        for folder in [self.journal_dir(), self.backup_dir(), dir.join("locks")] {
+            check_private_folder(&folder)?;
+        }
+        let locks = dir.join("locks");
+        if !locks.exists() {
+            std::fs::create_dir(&locks).map_err(|error| Error::write(&locks, error))?;
+        }
         let gitignore = dir.join(".gitignore");
-        if !gitignore.exists() {
-            std::fs::write(&gitignore, "# hpm's local state; never commit it\n*\n")
-                .map_err(|error| Error::write(&gitignore, error))?;
+        // `create_new` fails on anything already there, a link included:
+        // an existing `.gitignore` is the user's.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&gitignore)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(b"# hpm's local state; never commit it\n*\n")
+                    .map_err(|error| Error::write(&gitignore, error))?;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(Error::write(&gitignore, error)),
         }
         Ok(())
     }
@@ -133,4 +165,38 @@ impl Workspace {
         let text = crate::fsutil::read_input(&path).map_err(Error::invalid)?;
         Ok(Manifest::parse(&text, &path)?)
     }
+}
+
+/// `folder`, when it exists, is a real folder (not a symbolic link) owned
+/// by this user; hpm writes its state only into such folders.
+pub fn check_private_folder(folder: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = match std::fs::symlink_metadata(folder) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(Error::read(folder, error)),
+    };
+    let refuse = |what: &str| Error::Refused {
+        message: format!(
+            "`{}` {what}; hpm keeps its state only in a real folder of yours and changed nothing",
+            folder.display()
+        ),
+        hint: Some(format!(
+            "remove `{}` (a repository must never carry hpm's local state); hpm makes a new one",
+            folder.display()
+        )),
+    };
+    if metadata.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link"));
+    }
+    if !metadata.is_dir() {
+        return Err(refuse("is not a folder"));
+    }
+    if metadata.uid() != nix::unistd::getuid().as_raw() {
+        return Err(refuse(&format!(
+            "belongs to uid {}, not to you",
+            metadata.uid()
+        )));
+    }
+    Ok(())
 }

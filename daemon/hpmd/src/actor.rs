@@ -160,6 +160,7 @@ pub fn recovered_event(recovery: &Recovery) -> EventBody {
     EventBody::Recovered {
         restored: display(&recovery.restored),
         kept_user_edits: display(&recovery.kept_user_edits),
+        backups: display(&recovery.backups),
     }
 }
 

@@ -39,6 +39,9 @@ pub enum LiveNotice {
     JobEnded { changed: bool },
     /// New registry pins: the plan may have moved.
     RegistryUpdated,
+    /// An auto-sync found the workspace busy (a `--no-daemon` run held
+    /// it): look again.
+    Retry,
 }
 
 /// A cheap handle to a workspace's actor.

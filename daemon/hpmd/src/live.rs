@@ -43,6 +43,8 @@ use crate::lock;
 
 /// A change arriving within this long of the previous one is part of a burst.
 const BURST_WINDOW: Duration = Duration::from_secs(1);
+/// How long an auto-sync that found the workspace busy waits to try again.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
 /// A burst is over when it has been quiet this long.
 const BURST_SETTLE: Duration = Duration::from_millis(500);
 /// How long to wait for git to drop `index.lock` before reading anyway.
@@ -182,6 +184,7 @@ impl Live {
                         }
                         self.after_job().await;
                     }
+                    Some(LiveNotice::Retry) => self.input_touched(),
                     Some(LiveNotice::RegistryUpdated) => {
                         self.handle.touch();
                         lock(&self.handle.live).changed();
@@ -277,13 +280,20 @@ impl Live {
                     tracing::debug!(workspace = %self.workspace.root().display(), "the plan moved; queueing a reconcile");
                     let handle = self.handle.clone();
                     tokio::spawn(async move {
-                        // The job's own events tell every listener how it went.
-                        let _ = handle
+                        // The job's own events tell every listener how it
+                        // went; a busy workspace is tried again later.
+                        let result = handle
                             .apply(Change::Sync {
                                 mode: None,
                                 force: false,
                             })
                             .await;
+                        if let Err(error) = result {
+                            if matches!(*error, Error::Busy { .. }) {
+                                tokio::time::sleep(BUSY_RETRY).await;
+                                handle.notify_live(LiveNotice::Retry);
+                            }
+                        }
                     });
                 }
             }

@@ -60,6 +60,7 @@ impl HpmApiServer for Rpc {
             .map(String::from)
             .to_vec(),
             workspaces: self.daemon.workspaces.roots(),
+            busy: self.daemon.workspaces.busy_roots(),
         })
     }
 

@@ -60,7 +60,9 @@ pub fn bind(socket: &Path) -> Result<Startup> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     secure_dir(dir)?;
-    let lock_path = dir.join("hpmd.lock");
+    // One lock per socket: two daemons on two sockets of one folder are
+    // two instances.
+    let lock_path = lock_path(socket);
     let lock_file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -88,7 +90,17 @@ pub fn bind(socket: &Path) -> Result<Startup> {
     }))
 }
 
-/// Creates `dir` 0700, or checks an existing one is ours and closed to others.
+/// The single-instance lock of the daemon on `socket`: `<socket>.lock`.
+pub fn lock_path(socket: &Path) -> PathBuf {
+    let mut name = socket.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    socket.with_file_name(name)
+}
+
+/// Creates `dir` 0700, or checks an existing one is ours and closed to
+/// others. hpm never changes the mode of a folder it did not create (a
+/// socket in `/tmp` or `$HOME` must not make them private): a folder open
+/// to others is refused with a hint.
 fn secure_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
         DirBuilder::new()
@@ -107,7 +119,11 @@ fn secure_dir(dir: &Path) -> Result<()> {
         );
     }
     if metadata.mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        bail!(
+            "refusing to put the socket in `{}`: other users can enter it (mode {:o}), and hpm does not change the mode of a folder it did not create\n  hint: set HPM_SOCKET to a path in a private folder, e.g. `$XDG_RUNTIME_DIR/hpm/hpmd.sock`, or a new folder hpm creates 0700",
+            dir.display(),
+            metadata.mode() & 0o7777
+        );
     }
     Ok(())
 }

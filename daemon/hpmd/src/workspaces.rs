@@ -115,6 +115,15 @@ impl Workspaces {
             .collect()
     }
 
+    /// The roots of the workspaces running a job now.
+    pub fn busy_roots(&self) -> Vec<String> {
+        lock(&self.actors)
+            .iter()
+            .filter(|(_, handle)| handle.is_busy())
+            .map(|(root, _)| root.display().to_string())
+            .collect()
+    }
+
     pub fn handles(&self) -> Vec<WorkspaceHandle> {
         lock(&self.actors).values().cloned().collect()
     }

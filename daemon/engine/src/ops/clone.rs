@@ -6,10 +6,12 @@
 
 use std::path::Path;
 
+use hpm_core::manifest::Settings;
+use hpm_core::paths;
 use hpm_core::plan::{Plan, PlannedSource};
 use hpm_core::registry::{Registry, SourceSpec};
 use hpm_core::url::check_git_url;
-use hpm_core::{PackageName, Problem};
+use hpm_core::{Invalid, PackageName, Problem};
 use hpm_protocol::report::{Phase, PlannedClone};
 
 use crate::error::{Error, Result};
@@ -18,35 +20,72 @@ use crate::git::repo::repo_state;
 
 /// The clones `plan` needs: local sources of `packages` whose folder is
 /// missing. A missing folder with no URL to clone from is left to validation,
-/// which reports it.
+/// which reports it. A folder outside the workspace is cloned only when
+/// the user's own `hpm.yaml` allows it: its `settings.packages_dir`, or a
+/// folder in `settings.allow_clones_outside` for a path a registry names.
 pub fn missing_clones(
     root: &Path,
     plan: &Plan,
     registry: &Registry,
     packages: &[PackageName],
-) -> Vec<PlannedClone> {
-    plan.packages
-        .iter()
-        .filter(|package| packages.contains(&package.key))
-        .filter_map(|package| {
-            let path = package.source.local_path()?;
-            if root.join(path).exists() {
-                return None;
-            }
-            let (entry, _) = registry.get(&package.name)?;
-            let url = entry.repo.clone().or_else(|| {
-                entry.sources.values().find_map(|source| match source {
-                    SourceSpec::Git { url, .. } => Some(url.clone()),
-                    _ => None,
-                })
-            })?;
-            Some(PlannedClone {
-                package: package.name.clone(),
-                url,
-                path: path.to_string(),
+    settings: &Settings,
+) -> Result<Vec<PlannedClone>> {
+    let mut problems = Vec::new();
+    let mut clones = Vec::new();
+    for package in plan.packages.iter().filter(|p| packages.contains(&p.key)) {
+        let Some(path) = package.source.local_path() else {
+            continue;
+        };
+        if root.join(path).exists() {
+            continue;
+        }
+        let Some((entry, origin)) = registry.get(&package.name) else {
+            continue;
+        };
+        let url = entry.repo.clone().or_else(|| {
+            entry.sources.values().find_map(|source| match source {
+                SourceSpec::Git { url, .. } => Some(url.clone()),
+                _ => None,
             })
-        })
-        .collect()
+        });
+        let Some(url) = url else {
+            continue;
+        };
+        let from_registry = matches!(
+            entry.sources.get(&package.mode),
+            Some(SourceSpec::Local { .. })
+        );
+        let allowed_by = if paths::is_inside(root, path) {
+            None
+        } else if !from_registry {
+            Some("`hpm.yaml` (settings.packages_dir)".to_string())
+        } else if let Some(folder) = paths::allowed_by(root, path, &settings.allow_clones_outside) {
+            Some(format!(
+                "`hpm.yaml` (settings.allow_clones_outside: {folder})"
+            ))
+        } else {
+            problems.push(
+                Problem::new(format!(
+                    "its dev path `{path}` is outside the workspace; hpm clones there only when your `hpm.yaml` allows it"
+                ))
+                .in_file(origin.label())
+                .for_package(&package.name)
+                .hint(format!(
+                    "add the folder to `settings.allow_clones_outside` in hpm.yaml (e.g. `allow_clones_outside: [\"{}\"]`), or clone it there yourself",
+                    std::path::Path::new(path).parent().map_or(path.to_string(), |p| p.display().to_string())
+                )),
+            );
+            continue;
+        };
+        clones.push(PlannedClone {
+            package: package.name.clone(),
+            url,
+            path: path.to_string(),
+            allowed_by,
+        });
+    }
+    Invalid::check(problems)?;
+    Ok(clones)
 }
 
 /// The folders of `packages`' local sources that exist and hold
@@ -83,6 +122,7 @@ pub fn clone_all(
             package: clone.package.clone(),
             url: clone.url.clone(),
             path: clone.path.clone(),
+            allowed_by: clone.allowed_by.clone(),
         });
         clone_into(&clone.url, &target, &mut |received| {
             on_phase(Phase::CloneProgress {

@@ -124,7 +124,7 @@ fn unused_clones(root: &Path, inputs: &Inputs, plan: &Plan) -> Vec<UnusedClone> 
 /// `[project].name` of the `pyproject.toml` in `folder`.
 fn project_name(folder: &Path) -> Option<String> {
     let path = folder.join(PYPROJECT_FILE);
-    let text = std::fs::read_to_string(&path).ok()?;
+    let text = crate::fsutil::read_text(&path).ok()?;
     PyprojectMut::parse(&text, &path)
         .ok()?
         .project_name()
@@ -151,7 +151,7 @@ pub fn installed_distributions(venv: &Path) -> BTreeMap<PackageName, Installed> 
                 continue;
             };
             if let Some((name, version)) = stem.rsplit_once('-') {
-                let direct_url = std::fs::read(entry.path().join("direct_url.json"))
+                let direct_url = crate::fsutil::read_file(&entry.path().join("direct_url.json"))
                     .ok()
                     .and_then(|bytes| serde_json::from_slice(&bytes).ok());
                 installed.insert(
@@ -172,12 +172,14 @@ pub fn installed_distributions(venv: &Path) -> BTreeMap<PackageName, Installed> 
 fn installed_matches(root: &Path, source: &PlannedSource, installed: &Installed) -> bool {
     let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let planned_folder = source.local_path().map(|path| resolve(&root.join(path)));
+    // PEP 610 URLs are percent-encoded (`my%20libs`): read them as URLs.
     let installed_folder = installed
         .direct_url
         .as_ref()
         .and_then(|d| d["url"].as_str())
-        .and_then(|url| url.strip_prefix("file://"))
-        .map(|path| resolve(Path::new(path)));
+        .and_then(|url| url::Url::parse(url).ok())
+        .and_then(|url| url.to_file_path().ok())
+        .map(|path| resolve(&path));
     came_from(
         source,
         installed,
@@ -309,6 +311,26 @@ mod tests {
         );
         assert!(!came_from(&source, &copied, here, here));
         assert!(!came_from(&source, &installed("1.0", None), here, None));
+    }
+
+    /// Regression: every package under a path with spaces or non-ASCII
+    /// characters showed "(stale)": the percent-encoded URL was compared raw.
+    #[test]
+    fn a_percent_encoded_install_url_is_read_as_the_folder_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("my libs").join("plugin-ä");
+        std::fs::create_dir_all(&folder).unwrap();
+        let url = url::Url::from_file_path(&folder).unwrap().to_string();
+        assert!(url.contains("my%20libs"), "{url}");
+        let source = PlannedSource::Path {
+            path: "my libs/plugin-ä".into(),
+            editable: true,
+        };
+        let editable = installed(
+            "1.0",
+            Some(serde_json::json!({"url": url, "dir_info": {"editable": true}})),
+        );
+        assert!(installed_matches(dir.path(), &source, &editable));
     }
 
     #[test]

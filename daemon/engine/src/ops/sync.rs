@@ -89,11 +89,11 @@ impl Request {
     /// The request a protocol change asks for; a bad mode name is the
     /// user's error.
     pub fn from_change(change: &Change) -> Result<Request> {
-        let mode = |name: &str| {
+        let mode = |name: &str, from: &str| {
             Mode::new(name).map_err(|message| {
-                Error::invalid(
-                    Problem::new(message).hint("modes are names such as dev, staging, prod"),
-                )
+                Error::invalid(Problem::new(message).hint(format!(
+                    "{from}; modes are names such as dev, staging, prod"
+                )))
             })
         };
         let mut options = SyncOptions::default();
@@ -104,10 +104,20 @@ impl Request {
             } => {
                 options.force = *force;
                 Intent::Sync {
-                    run_mode: run_mode.as_deref().map(mode).transpose()?,
+                    run_mode: run_mode
+                        .as_deref()
+                        .map(|name| {
+                            mode(
+                                name,
+                                "the mode comes from `--mode` or the RUN_MODE variable",
+                            )
+                        })
+                        .transpose()?,
                 }
             }
-            Change::Switch { mode: to } => Intent::Switch { mode: mode(to)? },
+            Change::Switch { mode: to } => Intent::Switch {
+                mode: mode(to, "the mode `switch` was given")?,
+            },
             Change::Use {
                 packages,
                 mode: package_mode,
@@ -116,7 +126,10 @@ impl Request {
                 options.clone_missing = *clone;
                 Intent::SetModes {
                     packages: packages.iter().map(|p| PackageName::key(p)).collect(),
-                    mode: package_mode.as_deref().map(mode).transpose()?,
+                    mode: package_mode
+                        .as_deref()
+                        .map(|name| mode(name, "the mode `use` was given"))
+                        .transpose()?,
                 }
             }
             Change::Group {
@@ -196,7 +209,7 @@ pub fn sync(
     // the sync fails, unless the user changed the file again meanwhile.
     let manifest_path = workspace.manifest_path();
     let original =
-        std::fs::read_to_string(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
+        crate::fsutil::read_text(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
     let edited = manifest_edit::set_selected(
         &original,
         &manifest_path,
@@ -204,10 +217,11 @@ pub fn sync(
         &edit.option,
         edit.select,
     )?;
-    write_atomic(&manifest_path, edited.as_bytes()).map_err(|e| Error::write(&manifest_path, e))?;
+    crate::fsutil::write_through(&manifest_path, edited.as_bytes())
+        .map_err(|e| Error::write(&manifest_path, e))?;
     let result = reconcile(workspace, request, transaction, on_progress, cancel);
-    if result.is_err() && std::fs::read_to_string(&manifest_path).is_ok_and(|now| now == edited) {
-        write_atomic(&manifest_path, original.as_bytes())
+    if result.is_err() && crate::fsutil::read_text(&manifest_path).is_ok_and(|now| now == edited) {
+        crate::fsutil::write_through(&manifest_path, original.as_bytes())
             .map_err(|e| Error::write(&manifest_path, e))?;
     }
     result
@@ -244,7 +258,7 @@ fn reconcile(
         "read, planned and validated"
     );
     let new_pyproject = render_pyproject(workspace, &planned, &pinned)?;
-    let lock_snapshot = lock_snapshot(workspace, &planned)?;
+    let (lock_snapshot, kept_lock) = lock_snapshot(workspace, &planned)?;
     on_phase(Phase::Writing);
     let transaction = stage(
         workspace,
@@ -260,17 +274,25 @@ fn reconcile(
         pid_file: transaction.uv_pid_file(),
     };
     if let Err(error) = run_uv(workspace, request, &planned, uv_run, on_progress, cancel) {
-        transaction.rollback()?;
+        if let Err(rollback) = transaction.rollback() {
+            return Err(Error::RollbackFailed {
+                failed: error.to_string(),
+                error: rollback.to_string(),
+                journal: workspace.journal_dir(),
+            });
+        }
         return Err(error);
     }
-    let synced = commit(
+    let outcome = transaction.commit()?;
+    let mut synced = record(
         workspace,
-        transaction,
+        outcome,
         planned,
         pinned,
         reinstalled,
         dirty_clones,
     )?;
+    synced.report.kept_user_edits.extend(kept_lock);
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "committed"
@@ -371,7 +393,8 @@ fn prepare_clones(
         &planned.plan,
         &planned.inputs.registry,
         changed,
-    );
+        &planned.inputs.manifest.settings,
+    )?;
     if !clones.is_empty() {
         if !request.options.clone_missing {
             return Err(Error::CloneNeeded { clones });
@@ -415,21 +438,34 @@ fn render_pyproject(
 }
 
 /// The mode's last good `uv.lock`, when switching back to a mode synced
-/// before: uv then starts from the versions it locked then.
-fn lock_snapshot(workspace: &Workspace, planned: &Planned) -> Result<Option<Vec<u8>>> {
-    let last_mode = planned
-        .inputs
-        .state
-        .last_sync
-        .as_ref()
-        .map(|last| &last.mode);
-    match last_mode {
-        Some(last) if *last != planned.mode => {
-            let path = workspace.lock_snapshot_path(&planned.mode);
-            read_optional(&path).map_err(|e| Error::read(&path, e))
-        }
-        _ => Ok(None),
+/// before: uv then starts from the versions it locked then. A `uv.lock`
+/// the user changed since the last sync is theirs and is kept: the
+/// snapshot is then saved under `.hpm/backup/` instead, and the lock's path
+/// is answered to be reported.
+fn lock_snapshot(
+    workspace: &Workspace,
+    planned: &Planned,
+) -> Result<(Option<Vec<u8>>, Option<PathBuf>)> {
+    let Some(last) = &planned.inputs.state.last_sync else {
+        return Ok((None, None));
+    };
+    if last.mode == planned.mode {
+        return Ok((None, None));
     }
+    let path = workspace.lock_snapshot_path(&planned.mode);
+    let Some(snapshot) = read_optional(&path).map_err(|e| Error::read(&path, e))? else {
+        return Ok((None, None));
+    };
+    let relocked = last.lock.is_some() && last.lock != hash_of(planned.inputs.uv_lock.as_deref());
+    if !relocked {
+        return Ok((Some(snapshot), None));
+    }
+    let backup = crate::transaction::backup_path(workspace, &workspace.uv_lock_path());
+    let folder = workspace.backup_dir();
+    std::fs::create_dir_all(&folder).map_err(|e| Error::write(&folder, e))?;
+    write_atomic(&backup, &snapshot).map_err(|e| Error::write(&backup, e))?;
+    tracing::warn!(backup = %backup.display(), "uv.lock was changed since the last sync; kept it, and saved the mode's snapshot beside");
+    Ok((None, Some(workspace.uv_lock_path())))
 }
 
 /// Journals the files and writes the new ones; from here until a commit
@@ -536,43 +572,56 @@ fn run_uv(
     )
 }
 
-/// Keeps the new files, saves the mode's lock snapshot, and remembers what
-/// was synced.
-fn commit(
+/// After the commit: saves the mode's lock snapshot and remembers what was
+/// synced. The files and the environment are in the new mode by now, so a
+/// failure here says so ([`Error::NotRecorded`]) instead of claiming that
+/// nothing changed.
+fn record(
     workspace: &Workspace,
-    transaction: Transaction,
+    outcome: CommitOutcome,
     planned: Planned,
     pinned: PinnedPlan,
     reinstalled: Vec<String>,
     dirty_clones: Vec<String>,
 ) -> Result<Synced> {
-    let outcome = transaction.commit()?;
-    // The transaction is over: what follows is hpm's own bookkeeping.
+    let mode = planned.mode.to_string();
+    let not_recorded = |error: Error| Error::NotRecorded {
+        mode: mode.clone(),
+        error: error.to_string(),
+    };
     let pyproject_path = workspace.pyproject_path();
     let lock_path = workspace.uv_lock_path();
     let after = Inputs {
-        pyproject: std::fs::read(&pyproject_path).map_err(|e| Error::read(&pyproject_path, e))?,
-        uv_lock: read_optional(&lock_path).map_err(|e| Error::read(&lock_path, e))?,
+        pyproject: crate::fsutil::read_file(&pyproject_path)
+            .map_err(|e| not_recorded(Error::read(&pyproject_path, e)))?,
+        uv_lock: read_optional(&lock_path).map_err(|e| not_recorded(Error::read(&lock_path, e)))?,
         ..planned.inputs
     };
     if let Some(lock) = &after.uv_lock {
         let snapshot = workspace.lock_snapshot_path(&planned.mode);
-        write_atomic(&snapshot, lock).map_err(|error| Error::write(&snapshot, error))?;
+        write_atomic(&snapshot, lock)
+            .map_err(|error| not_recorded(Error::write(&snapshot, error)))?;
     }
     let mut new_state = planned.new_state;
     new_state.managed = pinned.names();
-    new_state.last_sync = match outcome {
+    new_state.last_sync = match (outcome, &after.uv_lock) {
         // The fingerprint of the unpinned plan: the one the next run
         // computes before validating.
-        CommitOutcome::Committed => Some(LastSync {
+        (CommitOutcome::Committed, Some(lock)) => Some(LastSync {
             fingerprint: fingerprint(workspace, &after, &planned.plan),
             mode: planned.mode.clone(),
             sources: source_keys(&pinned),
+            lock: hash_of(Some(lock)),
         }),
         // The file is not what was synced: the next sync must look again.
-        CommitOutcome::UserEditKept => None,
+        (CommitOutcome::UserEditKept, _) => None,
+        // `uv.lock` went missing (deleted during the sync): a state whose
+        // files are missing is never recorded as synced.
+        (CommitOutcome::Committed, None) => None,
     };
-    new_state.save(&workspace.state_path())?;
+    new_state
+        .save(&workspace.state_path())
+        .map_err(not_recorded)?;
     let inputs_read = inputs_read(workspace, &after, &planned.plan);
     Ok(Synced {
         report: SyncReport {
