@@ -39,6 +39,11 @@ struct Cli {
     /// The daemon's socket.
     #[arg(long, global = true, env = "HPM_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// For the commands that change the environment (sync, switch, use,
+    /// dev, reset, group add|remove): resolve and validate, print the diff
+    /// and what would be cloned or reinstalled, and change nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -188,7 +193,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         json: cli.json,
         no_daemon: cli.no_daemon,
         socket: cli.socket.unwrap_or_else(hpm_protocol::socket_path),
+        dry_run: cli.dry_run,
     };
+    let changes = matches!(
+        cli.command,
+        Command::Change(_)
+            | Command::Group {
+                action: GroupAction::Add { .. } | GroupAction::Remove { .. }
+            }
+    );
+    if context.dry_run && !changes {
+        return Err(Failure::user(
+            hpm_protocol::codes::INVALID_INPUT,
+            "`--dry-run` is for the commands that change the environment",
+            Some("use it with sync, switch, use, dev, reset, or group add|remove".to_string()),
+        )
+        .into());
+    }
     match cli.command {
         Command::Init => commands::init::run(&context),
         Command::Completions { shell } => {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use hpm_core::plan::PlannedSource;
 use hpm_engine::ops::group::GroupListing;
 use hpm_protocol::report::{
-    CheckReport, Progress, Recovery, RegistryUpdate, RepoState, StatusReport, SyncOutcome,
-    SyncReport,
+    CheckReport, DryRunReport, Progress, Recovery, RegistryUpdate, RepoState, StatusReport,
+    SyncOutcome, SyncReport,
 };
 use hpm_protocol::{Event, EventBody, Hello};
 use serde::Serialize;
@@ -206,6 +206,48 @@ pub fn sync_report(report: &SyncReport) -> String {
             path.display()
         );
     }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out
+}
+
+/// A dry run: the diffs, then what would be cloned and reinstalled.
+pub fn dry_run(report: &DryRunReport) -> String {
+    let mut out = String::new();
+    for diff in &report.diffs {
+        out.push_str(&diff.diff);
+        if !diff.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    for clone in &report.clones {
+        let _ = writeln!(
+            out,
+            "would clone {} from {} into {}",
+            clone.package, clone.url, clone.path
+        );
+    }
+    for name in &report.reinstalled {
+        let _ = writeln!(out, "would reinstall {name}");
+    }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    let count = report.plan.packages.len();
+    if report.up_to_date || (report.diffs.is_empty() && report.clones.is_empty()) {
+        let _ = writeln!(
+            out,
+            "dry run: nothing to change ({} mode, {count} packages)",
+            report.mode
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "dry run: nothing was changed ({} mode, {count} packages)",
+            report.mode
+        );
+    }
     out
 }
 
@@ -231,8 +273,17 @@ pub fn status(report: &StatusReport) -> String {
             if package.installed_matches == Some(false) {
                 installed.push_str(" (stale)");
             }
+            let name = if package.required_by.is_empty() {
+                package.name.clone()
+            } else {
+                format!(
+                    "{} (required by {})",
+                    package.name,
+                    package.required_by.join(", ")
+                )
+            };
             [
-                package.name.clone(),
+                name,
                 package.mode.to_string(),
                 describe_source(&package.source),
                 installed,
@@ -293,8 +344,16 @@ fn repo_state(repo: &RepoState) -> String {
 
 /// `ok: …` when every check passed, else the failures, one a line.
 pub fn check(report: &CheckReport) -> Result<String, String> {
+    let warnings: String = report
+        .warnings
+        .iter()
+        .map(|warning| format!("warning: {warning}\n"))
+        .collect();
     if report.ok {
-        return Ok(format!("ok: {} ({} mode)\n", report.workspace, report.mode));
+        return Ok(format!(
+            "{warnings}ok: {} ({} mode)\n",
+            report.workspace, report.mode
+        ));
     }
     let failures: Vec<String> = report
         .failures
@@ -433,6 +492,7 @@ mod tests {
                     installed_version: Some("1.0.0".into()),
                     installed_matches: Some(true),
                     repo: None,
+                    required_by: Vec::new(),
                 },
                 PackageStatus {
                     name: "plugin-b".into(),
@@ -446,6 +506,7 @@ mod tests {
                     installed_version: Some("1.1.0.dev0".into()),
                     installed_matches: Some(false),
                     repo: Some(repo("packages/plugin-b", true, 2)),
+                    required_by: Vec::new(),
                 },
                 PackageStatus {
                     name: "plugin-c".into(),
@@ -459,6 +520,7 @@ mod tests {
                     installed_version: None,
                     installed_matches: None,
                     repo: None,
+                    required_by: vec!["plugin-a".into()],
                 },
             ],
             unused_clones: vec![UnusedClone {
@@ -503,6 +565,7 @@ mod tests {
                     message: "`plugin-a` is in prod mode but `uv.lock` installs it from a local folder".into(),
                 },
             ],
+            warnings: Vec::new(),
         };
         insta::assert_snapshot!(check(&report).unwrap_err());
         let ok = CheckReport {
@@ -552,6 +615,10 @@ mod tests {
             reinstalled: Vec::new(),
             kept_user_edits: vec!["/work/core/pyproject.toml".into()],
             dirty_clones: Vec::new(),
+            warnings: vec![
+                "package `plugin-a`: tag `v0.1.2` has version `0.1.0` in its `pyproject.toml`"
+                    .into(),
+            ],
         };
         insta::assert_snapshot!(sync_report(&report));
     }

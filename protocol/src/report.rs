@@ -24,6 +24,10 @@ pub struct SyncReport {
     /// changes (used as they are, never touched).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirty_clones: Vec<String>,
+    /// What the user should know though nothing failed (a tag whose
+    /// `pyproject.toml` says another version).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +190,10 @@ pub struct PackageStatus {
     /// For a local source: the clone's git state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<RepoState>,
+    /// For a package the manifest does not list: the managed packages whose
+    /// dependencies brought it in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_by: Vec<String>,
 }
 
 /// A local clone's git state, relative to its upstream branch.
@@ -210,6 +218,9 @@ pub struct CheckReport {
     pub mode: String,
     pub ok: bool,
     pub failures: Vec<CheckFailure>,
+    /// What is worth knowing though no check failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +265,33 @@ pub struct RegistryUpdate {
     pub removed: Vec<String>,
     /// Per package and mode whose source moved.
     pub moved: Vec<MovedSource>,
+}
+
+/// What a change would do, computed without doing it (`--dry-run`): the
+/// plan, validated against the disk and the remotes, and the diffs of the
+/// files it would write. Nothing is written, cloned or recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRunReport {
+    pub mode: Mode,
+    /// Nothing would change: the sync would be a no-op.
+    pub up_to_date: bool,
+    pub plan: Plan,
+    /// A unified diff per file that would change (`pyproject.toml`, and
+    /// `hpm.yaml` for a group edit).
+    pub diffs: Vec<FileDiff>,
+    /// The dev clones that would be made.
+    pub clones: Vec<PlannedClone>,
+    /// The packages uv would reinstall (their source changed).
+    pub reinstalled: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One file's planned change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDiff {
+    pub path: PathBuf,
+    pub diff: String,
 }
 
 /// A clone hpm would make.

@@ -16,6 +16,9 @@ pub struct Release<'a> {
     pub tag: &'a str,
     pub version: &'a str,
     pub dependencies: &'a [&'a str],
+    /// TOML appended to the release's `pyproject.toml` (a `[tool.uv]`
+    /// table, say).
+    pub extra_toml: &'a str,
 }
 
 impl<'a> Release<'a> {
@@ -24,7 +27,18 @@ impl<'a> Release<'a> {
             tag,
             version,
             dependencies: &[],
+            extra_toml: "",
         }
+    }
+
+    pub const fn depending_on(mut self, dependencies: &'a [&'a str]) -> Self {
+        self.dependencies = dependencies;
+        self
+    }
+
+    pub const fn with_toml(mut self, extra_toml: &'a str) -> Self {
+        self.extra_toml = extra_toml;
+        self
     }
 }
 
@@ -297,9 +311,10 @@ fn plugin_pyproject(name: &str, release: &Release<'_>) -> String {
     format!(
         "[project]\nname = \"{name}\"\nversion = \"{}\"\nrequires-python = \">=3.8\"\ndependencies = [{}]\n\n\
          [project.optional-dependencies]\nfast = []\n\n\
-         [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+         [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n{}",
         release.version,
-        dependencies.join(", ")
+        dependencies.join(", "),
+        release.extra_toml
     )
 }
 

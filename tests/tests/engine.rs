@@ -158,9 +158,10 @@ fn extras_and_uv_args_reach_uv() -> anyhow::Result<()> {
 fn a_uv_failure_rolls_both_files_back_byte_for_byte() -> anyhow::Result<()> {
     let world = World::new()?;
     world.add_plugin("plugin-a", &[Release::new("v1.0.0", "1.0.0")])?;
-    // plugin-b 2.0 needs a plugin-a that does not exist: uv cannot resolve.
+    // plugin-b 2.0 needs a package no index has: uv cannot resolve. (An
+    // internal version it does not satisfy is caught by hpm before uv.)
     let broken = Release {
-        dependencies: &["plugin-a>=99"],
+        dependencies: &["hpm-test-no-such-package-7f3a>=1"],
         ..Release::new("v2.0.0", "2.0.0")
     };
     world.add_plugin("plugin-b", &[Release::new("v1.0.0", "1.0.0"), broken])?;
@@ -182,7 +183,7 @@ fn a_uv_failure_rolls_both_files_back_byte_for_byte() -> anyhow::Result<()> {
     let message = stderr(&output);
     assert!(message.contains("were restored"), "{message}");
     assert!(
-        message.contains("plugin-a>=99"),
+        message.contains("hpm-test-no-such-package-7f3a"),
         "uv's reason is shown: {message}"
     );
     assert_eq!(world.bytes("pyproject.toml"), pyproject);

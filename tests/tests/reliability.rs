@@ -1107,6 +1107,7 @@ fn check_transform(text: &str, mode: &str) -> Result<(), String> {
         registry: &registry,
         mode: &mode,
         overrides: &BTreeMap::new(),
+        required: &BTreeMap::new(),
     })
     .map_err(|e| e.to_string())?;
     let plan = PinnedPlan::without_remotes(plan).map_err(|e| e.to_string())?;

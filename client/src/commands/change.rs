@@ -14,6 +14,9 @@ use crate::render;
 /// terminal and the change retried with `clone: true` when accepted.
 pub async fn apply(context: &Context, change: Change, offer_clone: bool) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
+    if context.dry_run {
+        return dry_run(context, &workspace, change).await;
+    }
     let backend = context.backend().await?;
     let report = match backend
         .apply(&workspace, change.clone(), context.json)
@@ -51,4 +54,26 @@ fn confirm(failure: &Failure) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `--dry-run`: the change computed in this process (it reads, and writes
+/// nothing, so it needs no daemon), printed.
+async fn dry_run(
+    context: &Context,
+    workspace: &hpm_engine::workspace::Workspace,
+    change: Change,
+) -> anyhow::Result<()> {
+    use hpm_engine::ops::{dry_run, sync::Request};
+    let mut request = Request::from_change(&change).map_err(Failure::from)?;
+    // What would be cloned is shown, never done.
+    request.options.clone_missing = true;
+    let workspace = workspace.clone();
+    let report = tokio::task::spawn_blocking(move || dry_run::dry_run(&workspace, &request))
+        .await
+        .map_err(|e| Failure::internal(format!("the dry run crashed: {e}")))?
+        .map_err(Failure::from)?;
+    if context.json {
+        return render::json(&report);
+    }
+    render::out(&render::dry_run(&report))
 }

@@ -28,6 +28,8 @@ pub struct Context {
     pub json: bool,
     pub no_daemon: bool,
     pub socket: PathBuf,
+    /// Show the change a command would make; make none.
+    pub dry_run: bool,
 }
 
 impl Context {

@@ -10,10 +10,12 @@
 //! only (checked by `tests/tests/tidy.rs`), and its `clippy.toml` forbids
 //! `std::fs`, `std::process`, `std::env` and the clocks.
 
+pub mod diff;
 pub mod fingerprint;
 pub mod lockfile;
 pub mod manifest;
 pub mod manifest_edit;
+pub mod metadata;
 pub mod mode;
 pub mod name;
 pub mod paths;

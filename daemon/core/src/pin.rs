@@ -197,6 +197,7 @@ mod tests {
                     reference,
                     subdirectory: None,
                 },
+                required_by: Vec::new(),
             }],
         }
     }

@@ -42,6 +42,22 @@ pub struct PlannedPackage {
     pub mode: Mode,
     pub extras: Vec<String>,
     pub source: PlannedSource,
+    /// For a package the manifest does not list, the managed packages
+    /// whose dependencies brought it in (the dependency closure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_by: Vec<String>,
+}
+
+/// A registry package that managed packages depend on without the
+/// manifest listing it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Required {
+    /// Its name as its registry entry writes it.
+    pub name: String,
+    /// The managed packages that depend on it.
+    pub required_by: Vec<String>,
+    /// The extras they ask for.
+    pub extras: Vec<String>,
 }
 
 /// Where uv gets a package from.
@@ -118,6 +134,7 @@ struct WantedPackage {
     name: String,
     extras: Vec<String>,
     group: Option<String>,
+    required_by: Vec<String>,
 }
 
 /// The names whose registry entries resolving needs: every listed package and
@@ -141,13 +158,26 @@ pub struct ResolveInput<'a> {
     pub mode: &'a Mode,
     /// Per-package modes, by normalized name.
     pub overrides: &'a BTreeMap<PackageName, Mode>,
+    /// Registry packages the managed ones depend on (the engine reads the
+    /// closure and hands it in; empty for the listed packages alone).
+    pub required: &'a BTreeMap<PackageName, Required>,
 }
 
 /// Resolves every managed package's source for its mode. All problems are
 /// collected and returned together.
 pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
     let mut problems = Vec::new();
-    let wanted = wanted_packages(input.manifest, input.manifest_path, &mut problems);
+    let mut wanted = wanted_packages(input.manifest, input.manifest_path, &mut problems);
+    for (key, required) in input.required {
+        if !wanted.iter().any(|w| PackageName::key(&w.name) == *key) {
+            wanted.push(WantedPackage {
+                name: required.name.clone(),
+                extras: required.extras.clone(),
+                group: None,
+                required_by: required.required_by.clone(),
+            });
+        }
+    }
     for name in input.overrides.keys() {
         if !wanted.iter().any(|w| PackageName::key(&w.name) == *name) {
             problems.push(
@@ -169,6 +199,7 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
                 mode,
                 extras: wanted.extras,
                 source,
+                required_by: wanted.required_by,
             }),
             Err(problem) => problems.push(problem),
         }
@@ -233,6 +264,7 @@ fn wanted_packages(
                 name: package.name().to_string(),
                 extras: package.extras().to_vec(),
                 group: None,
+                required_by: Vec::new(),
             },
             problems,
         );
@@ -276,6 +308,7 @@ fn wanted_packages(
                     name: selected.clone(),
                     extras: Vec::new(),
                     group: Some(group_name.clone()),
+                    required_by: Vec::new(),
                 },
                 problems,
             );
@@ -413,6 +446,7 @@ mod tests {
             registry: &registry,
             mode: &Mode::new(mode).unwrap(),
             overrides: &overrides,
+            required: &BTreeMap::new(),
         })
     }
 

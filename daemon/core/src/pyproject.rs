@@ -355,9 +355,15 @@ fn comment_indentation(inside: &str) -> String {
 
 /// The normalized name a PEP 508 requirement string is for, if it parses.
 fn requirement_name(requirement: &str) -> Option<String> {
-    // pep508_rs 0.9 panics on a name or extra that ends in `-`, `.` or `_`
-    // when more text follows (`a->=1`); such a requirement is invalid, so
-    // the name and extras are checked first.
+    parse_requirement(requirement).map(|requirement| requirement.name.to_string())
+}
+
+/// A PEP 508 requirement, if it parses. pep508_rs 0.9 panics on a name or
+/// extra that ends in `-`, `.` or `_` when more text follows (`a->=1`);
+/// such a requirement is invalid, so the name and extras are checked first.
+pub(crate) fn parse_requirement(
+    requirement: &str,
+) -> Option<pep508_rs::Requirement<pep508_rs::VerbatimUrl>> {
     let text = requirement.trim_start();
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
     let name_end = text.find(|c: char| !is_name_char(c)).unwrap_or(text.len());
@@ -368,9 +374,7 @@ fn requirement_name(requirement: &str) -> Option<String> {
             pep508_rs::ExtraName::from_str(extra).ok()?;
         }
     }
-    pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement)
-        .ok()
-        .map(|requirement| requirement.name.to_string())
+    pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement).ok()
 }
 
 /// `[tool.uv.sources]`, created (as a standard table at the end) only when
@@ -513,6 +517,7 @@ mod tests {
                         path: format!("packages/{name}"),
                         editable: true,
                     },
+                    required_by: Vec::new(),
                 })
                 .collect(),
         })
@@ -592,6 +597,7 @@ dependencies = [
                     path: "packages/plugin-a".into(),
                     editable: true,
                 },
+                required_by: Vec::new(),
             }],
         })
         .unwrap();

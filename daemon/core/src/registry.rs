@@ -273,6 +273,14 @@ impl Registry {
             .map(|(entry, origin)| (entry, origin))
     }
 
+    /// This registry with `other`'s entries for names it does not hold.
+    pub fn merged_with(mut self, other: Registry) -> Registry {
+        for (key, entry) in other.entries {
+            self.entries.entry(key).or_insert(entry);
+        }
+        self
+    }
+
     /// Whether an entry for `name` is already held.
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(&PackageName::key(name))
@@ -300,6 +308,64 @@ pub fn entry_file_candidates(name: &str) -> [String; 4] {
         format!("packages/{name}.yaml"),
         format!("packages/{name}.yml"),
     ]
+}
+
+/// The registry files among `paths` (relative to a registry's root, such
+/// as `model_qwen2.5-vl.yaml` or `packages/bench-utils.yml`) by the
+/// normalized name of the package each is for: a file may use any
+/// spelling of its package's name, and two files for one package are an
+/// error the caller reports ([`EntryFiles::get`]).
+#[derive(Debug, Clone, Default)]
+pub struct EntryFiles {
+    by_name: BTreeMap<PackageName, Vec<String>>,
+}
+
+impl EntryFiles {
+    pub fn index(paths: impl IntoIterator<Item = String>) -> EntryFiles {
+        let mut by_name: BTreeMap<PackageName, Vec<String>> = BTreeMap::new();
+        for path in paths {
+            let (folder, file) = match path.rsplit_once('/') {
+                Some((folder, file)) => (folder, file),
+                None => ("", path.as_str()),
+            };
+            if !(folder.is_empty() || folder == "packages") {
+                continue;
+            }
+            let Some(stem) = file
+                .strip_suffix(".yaml")
+                .or_else(|| file.strip_suffix(".yml"))
+            else {
+                continue;
+            };
+            if crate::name::check_package_name(stem).is_ok() {
+                by_name
+                    .entry(PackageName::key(stem))
+                    .or_default()
+                    .push(path.clone());
+            }
+        }
+        // Candidates in the order hpm has always looked them up.
+        for files in by_name.values_mut() {
+            files.sort_by_key(|path| {
+                (
+                    path.starts_with("packages/"),
+                    path.ends_with(".yml"),
+                    path.clone(),
+                )
+            });
+        }
+        EntryFiles { by_name }
+    }
+
+    /// The file for `name`: `Ok(None)` when there is none, an error naming
+    /// both when two files are for it.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, (String, String)> {
+        match self.by_name.get(&PackageName::key(name)).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(one)),
+            Some([first, second, ..]) => Err((first.clone(), second.clone())),
+        }
+    }
 }
 
 /// Parses the entry for `name` read from `origin`.
@@ -423,6 +489,34 @@ sources:
         let text = serde_yaml_ng::to_string(&spec).unwrap();
         assert!(text.contains("branch: main"), "{text}");
         assert_eq!(serde_yaml_ng::from_str::<SourceSpec>(&text).unwrap(), spec);
+    }
+
+    #[test]
+    fn entry_files_match_any_spelling_and_two_for_one_name_are_refused() {
+        let files = EntryFiles::index([
+            "model-qwen2-5-vl.yaml".to_string(),
+            "packages/Bench_Utils.yml".to_string(),
+            "prompt-handler.yaml".to_string(),
+            "packages/prompt_handler.yaml".to_string(),
+            "notes/other.yaml".to_string(),
+            "README.md".to_string(),
+        ]);
+        assert_eq!(
+            files.get("model_qwen2.5-vl"),
+            Ok(Some("model-qwen2-5-vl.yaml"))
+        );
+        assert_eq!(
+            files.get("bench-utils"),
+            Ok(Some("packages/Bench_Utils.yml"))
+        );
+        assert_eq!(
+            files.get("prompt-handler"),
+            Err((
+                "prompt-handler.yaml".to_string(),
+                "packages/prompt_handler.yaml".to_string()
+            ))
+        );
+        assert_eq!(files.get("other"), Ok(None));
     }
 
     #[test]

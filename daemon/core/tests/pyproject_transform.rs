@@ -37,6 +37,7 @@ fn transform(case: &Path, input: &str) -> String {
         registry: &registry,
         mode: &manifest.mode,
         overrides: &BTreeMap::new(),
+        required: &BTreeMap::new(),
     })
     .unwrap();
     let plan = PinnedPlan::without_remotes(plan).unwrap();

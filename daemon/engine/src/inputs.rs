@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hpm_core::manifest::{Manifest, RegistryLocation};
-use hpm_core::plan::{self, Plan, ResolveInput};
-use hpm_core::registry::{entry_file_candidates, parse_entry, EntryOrigin, Registry};
-use hpm_core::{Invalid, Mode, PackageName};
+use hpm_core::metadata::{tag_matches_version, Dependency, ProjectMeta};
+use hpm_core::plan::{self, Plan, PlannedSource, Required, ResolveInput};
+use hpm_core::pyproject::PYPROJECT_FILE;
+use hpm_core::registry::GitRef;
+use hpm_core::registry::{parse_entry, EntryFiles, EntryOrigin, Registry};
+use hpm_core::{Invalid, Mode, PackageName, Problem};
 
 use crate::error::{Error, Result};
 use crate::fsutil::read_optional;
@@ -25,6 +28,9 @@ pub struct Inputs {
     pub state: LocalState,
     pub pyproject: Vec<u8>,
     pub uv_lock: Option<Vec<u8>>,
+    /// Read for a dry run: nothing under `.hpm/` is created or written
+    /// (git registries' pins stay as they are).
+    pub read_only: bool,
 }
 
 /// Which mode is in force and which per-package modes change, as a request
@@ -43,11 +49,17 @@ impl Inputs {
     /// Reads the manifest, the registry entries it needs, the local state
     /// and the two files hpm manages.
     pub fn read(workspace: &Workspace) -> Result<Inputs> {
-        let manifest = workspace.load_manifest()?;
+        Self::read_with(workspace, workspace.load_manifest()?, false)
+    }
+
+    /// Reads the inputs with `manifest` (a group edit's, for a dry run) in
+    /// place of the file's; `read_only` for a dry run.
+    pub fn read_with(workspace: &Workspace, manifest: Manifest, read_only: bool) -> Result<Inputs> {
         let registry = load_registry(
             workspace.root(),
             &manifest,
             &plan::registry_names(&manifest),
+            read_only,
         )?;
         let state = LocalState::load(&workspace.state_path())?;
         let pyproject_path = workspace.pyproject_path();
@@ -61,6 +73,7 @@ impl Inputs {
             state,
             pyproject,
             uv_lock,
+            read_only,
         })
     }
 
@@ -87,28 +100,101 @@ impl Inputs {
         overrides
     }
 
-    /// Resolves the plan for `mode` with `overrides` (pure).
+    /// Resolves the plan for `mode` with `overrides`, with its dependency
+    /// closure: each planned package's own `pyproject.toml` is read at its
+    /// source, and every dependency with a registry entry joins the plan,
+    /// transitively. What only validation may refuse (a tag that needs its
+    /// own uv workspace, a version an internal requirement does not accept)
+    /// comes back as problems beside the plan.
     pub fn resolve(
         &self,
         workspace: &Workspace,
         mode: &Mode,
         overrides: &BTreeMap<PackageName, Mode>,
-    ) -> Result<Plan, Invalid> {
-        plan::resolve(ResolveInput {
-            manifest: &self.manifest,
-            manifest_path: &workspace.manifest_path(),
-            registry: &self.registry,
-            mode,
-            overrides,
-        })
+    ) -> Result<Resolved> {
+        let root = workspace.root();
+        let manifest_path = workspace.manifest_path();
+        let mut registry = self.registry.clone();
+        let mut required: BTreeMap<PackageName, Required> = BTreeMap::new();
+        let mut metas: BTreeMap<PackageName, Option<ProjectMeta>> = BTreeMap::new();
+        // Terminates: every round adds a registry package, and there are finitely many.
+        loop {
+            let plan = plan::resolve(ResolveInput {
+                manifest: &self.manifest,
+                manifest_path: &manifest_path,
+                registry: &registry,
+                mode,
+                overrides,
+                required: &required,
+            })?;
+            let mut wanted: Vec<(Dependency, String)> = Vec::new();
+            for package in &plan.packages {
+                let meta = metas
+                    .entry(package.key.clone())
+                    .or_insert_with(|| package_meta(root, &package.source));
+                let Some(meta) = meta else {
+                    continue;
+                };
+                for dependency in meta.requirements(&package.extras) {
+                    wanted.push((dependency, package.name.clone()));
+                }
+            }
+            let missing: Vec<&str> = wanted
+                .iter()
+                .filter(|(d, _)| !registry.contains(&d.name))
+                .map(|(d, _)| d.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                let more = load_registry(root, &self.manifest, &missing, self.read_only)?;
+                registry = registry.merged_with(more);
+            }
+            let mut grew = false;
+            for (dependency, by) in &wanted {
+                let Some((entry, _)) = registry.get(&dependency.name) else {
+                    continue;
+                };
+                if plan
+                    .get(&dependency.name)
+                    .is_some_and(|p| p.required_by.is_empty())
+                {
+                    continue;
+                }
+                let slot = required.entry(dependency.key.clone()).or_insert_with(|| {
+                    grew = true;
+                    Required {
+                        name: entry.name.clone(),
+                        ..Required::default()
+                    }
+                });
+                if !slot.required_by.contains(by) {
+                    slot.required_by.push(by.clone());
+                    grew = true;
+                }
+                for extra in &dependency.extras {
+                    if !slot.extras.contains(extra) {
+                        slot.extras.push(extra.clone());
+                        grew = true;
+                    }
+                }
+            }
+            if !grew {
+                let (problems, warnings) = closure_checks(&plan, &metas, &wanted);
+                return Ok(Resolved {
+                    plan,
+                    registry,
+                    problems,
+                    warnings,
+                });
+            }
+        }
     }
 
     /// The plan of the workspace as it stands (no request).
-    pub fn current_plan(&self, workspace: &Workspace) -> Result<(Mode, Plan), Invalid> {
+    pub fn current_plan(&self, workspace: &Workspace) -> Result<(Mode, Plan)> {
         let modes = Modes::default();
         let mode = self.mode(&modes);
-        let plan = self.resolve(workspace, &mode, &self.overrides(&modes))?;
-        Ok((mode, plan))
+        let resolved = self.resolve(workspace, &mode, &self.overrides(&modes))?;
+        Ok((mode, resolved.plan))
     }
 
     /// Whether the inputs still match the last successful sync.
@@ -118,6 +204,107 @@ impl Inputs {
             .as_ref()
             .is_some_and(|last| last.fingerprint == fingerprint(workspace, self, plan))
     }
+}
+
+/// A plan with its dependency closure, and what validation must refuse or
+/// the report must warn of.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub plan: Plan,
+    /// The registry with the entries the closure needed too.
+    pub registry: Registry,
+    /// Refused before any write: tags that need their own uv workspace,
+    /// internal versions a requirement does not accept.
+    pub problems: Vec<Problem>,
+    /// Said in the sync report and by `check`: tags whose `pyproject.toml`
+    /// says another version.
+    pub warnings: Vec<String>,
+}
+
+/// A package's own `pyproject.toml` at its source: the clone's file for a
+/// path source, the file at the ref from the repository's bare cache for a
+/// git source; `None` for an index source or when it cannot be read
+/// (validation reports a missing folder or ref).
+fn package_meta(root: &Path, source: &PlannedSource) -> Option<ProjectMeta> {
+    let text = match source {
+        PlannedSource::Path { path, .. } => {
+            crate::fsutil::read_text(&root.join(path).join(PYPROJECT_FILE)).ok()?
+        }
+        PlannedSource::Git {
+            url,
+            reference,
+            subdirectory,
+        } => crate::git::packages::pyproject_at(url, reference, subdirectory.as_deref())
+            .ok()
+            .flatten()?,
+        PlannedSource::Index { .. } => return None,
+    };
+    ProjectMeta::read(&text).ok()
+}
+
+/// The closure's checks on the planned git sources: a `pyproject.toml` with
+/// `{ workspace = true }` sources cannot be installed outside its own uv
+/// workspace (uv fails after hpm wrote the files); a requirement on an
+/// internal package whose planned ref has a version it does not accept is
+/// refused (uv ignores version ranges of git sources); a tag whose
+/// `pyproject.toml` says another version is a warning.
+fn closure_checks(
+    plan: &Plan,
+    metas: &BTreeMap<PackageName, Option<ProjectMeta>>,
+    wanted: &[(Dependency, String)],
+) -> (Vec<Problem>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for package in &plan.packages {
+        let PlannedSource::Git { url, reference, .. } = &package.source else {
+            continue;
+        };
+        let Some(Some(meta)) = metas.get(&package.key) else {
+            continue;
+        };
+        let at = reference.name().unwrap_or("the default branch");
+        if !meta.workspace_sources.is_empty() {
+            problems.push(
+                Problem::new(format!(
+                    "its `pyproject.toml` at `{at}` of `{url}` names {} with `{{ workspace = true }}` in `[tool.uv.sources]`, which only its own uv workspace can install",
+                    meta.workspace_sources
+                        .iter()
+                        .map(|name| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .for_package(&package.name)
+                .hint(format!(
+                    "release a tag without those entries and point the registry at it, or put the package in dev (`hpmctl dev {}`)",
+                    package.name
+                )),
+            );
+        }
+        if let (Some(version), GitRef::Tag(tag) | GitRef::Ref(tag)) = (&meta.version, reference) {
+            if tag_matches_version(tag, version) == Some(false) {
+                warnings.push(format!(
+                    "package `{}`: tag `{tag}` has version `{version}` in its `pyproject.toml`",
+                    package.name
+                ));
+            }
+        }
+        for (dependency, by) in wanted.iter().filter(|(d, _)| d.key == package.key) {
+            let (Some(specifiers), Some(version)) = (&dependency.specifiers, &meta.version) else {
+                continue;
+            };
+            if !hpm_core::version::satisfies(version, specifiers) {
+                problems.push(
+                    Problem::new(format!(
+                        "`{by}` requires `{}{specifiers}`, but the planned `{at}` of `{url}` is version `{version}`",
+                        package.name
+                    ))
+                    .for_package(&package.name)
+                    .hint("point the registry at a ref whose version satisfies it, or relax the requirement"),
+                );
+            }
+        }
+    }
+    (problems, warnings)
 }
 
 /// The fingerprint of everything a sync's result depends on (see
@@ -147,26 +334,75 @@ pub fn fingerprint(workspace: &Workspace, inputs: &Inputs, plan: &Plan) -> Strin
     })
 }
 
-/// Where entries are read from, in the manifest's order.
+/// Where entries are read from, in the manifest's order, with the entry
+/// files each holds.
 enum Source {
-    Folder(PathBuf),
-    Git(PinnedRegistry),
+    Folder {
+        folder: PathBuf,
+        files: EntryFiles,
+    },
+    Git {
+        registry: PinnedRegistry,
+        files: EntryFiles,
+    },
+}
+
+impl Source {
+    /// The registry, for messages.
+    fn label(&self) -> PathBuf {
+        match self {
+            Source::Folder { folder, .. } => folder.clone(),
+            Source::Git { registry, .. } => PathBuf::from(registry.url()),
+        }
+    }
+}
+
+/// The registry files in a folder and its `packages/` subfolder.
+fn folder_files(folder: &Path) -> EntryFiles {
+    let mut paths = Vec::new();
+    for (sub, prefix) in [
+        (folder.to_path_buf(), ""),
+        (folder.join("packages"), "packages/"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_type()
+                .is_ok_and(|t| t.is_file() || t.is_symlink())
+            {
+                paths.push(format!("{prefix}{}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    EntryFiles::index(paths)
 }
 
 /// Reads the entries for `names` from the manifest's registries. A name
 /// with no entry is simply absent; resolving reports it with context. Only
 /// the entries named are read, so an unrelated broken file does not stop
 /// a sync.
-pub fn load_registry(root: &Path, manifest: &Manifest, names: &[&str]) -> Result<Registry> {
+pub fn load_registry(
+    root: &Path,
+    manifest: &Manifest,
+    names: &[&str],
+    read_only: bool,
+) -> Result<Registry> {
     let manifest_path = root.join(hpm_core::manifest::MANIFEST_FILE);
     let mut sources = Vec::new();
     for location in &manifest.registry {
         sources.push(match location {
             RegistryLocation::Folder(path) | RegistryLocation::Path { path } => {
-                Source::Folder(root.join(path))
+                let folder = root.join(path);
+                let files = folder_files(&folder);
+                Source::Folder { folder, files }
             }
             RegistryLocation::Git { git, reference } => {
-                Source::Git(PinnedRegistry::open(root, git, reference.as_deref())?)
+                let registry =
+                    PinnedRegistry::open_with(root, git, reference.as_deref(), !read_only)?;
+                let files = EntryFiles::index(registry.file_paths());
+                Source::Git { registry, files }
             }
         });
     }
@@ -188,15 +424,41 @@ pub fn load_registry(root: &Path, manifest: &Manifest, names: &[&str]) -> Result
         if !hpm_core::name::is_safe_file_stem(name) {
             continue;
         }
-        let found = sources.iter().find_map(|source| match source {
-            Source::Folder(folder) => find_entry_file(folder, name).map(|file| {
-                let text = crate::fsutil::read_input(&file);
-                (EntryOrigin::File(file), text)
-            }),
-            Source::Git(registry) => registry
-                .entry_text(name)
-                .map(|(origin, text)| (origin, Ok(text))),
-        });
+        let mut found = None;
+        for source in &sources {
+            let lookup = match source {
+                Source::Folder { folder, files } => files.get(name).map(|file| {
+                    file.map(|file| {
+                        let path = folder.join(file);
+                        let text = crate::fsutil::read_input(&path);
+                        (EntryOrigin::File(path), text)
+                    })
+                }),
+                Source::Git { registry, files } => files.get(name).map(|file| {
+                    file.and_then(|file| registry.file_text(file))
+                        .map(|(origin, text)| (origin, Ok(text)))
+                }),
+            };
+            match lookup {
+                Ok(Some(hit)) => {
+                    found = Some(hit);
+                    break;
+                }
+                Ok(None) => {}
+                Err((first, second)) => {
+                    problems.push(
+                        Problem::new(format!(
+                            "two registry files are for this package: `{first}` and `{second}` (pip and uv read both names as one)"
+                        ))
+                        .in_file(source.label())
+                        .for_package(*name)
+                        .hint("keep one of them"),
+                    );
+                    found = None;
+                    break;
+                }
+            }
+        }
         if let Some((origin, text)) = found {
             match text.and_then(|text| parse_entry(&text, &origin, name)) {
                 Ok(entry) => entries.push((entry, origin)),
@@ -206,11 +468,4 @@ pub fn load_registry(root: &Path, manifest: &Manifest, names: &[&str]) -> Result
     }
     Invalid::check(problems)?;
     Ok(Registry::from_entries(entries))
-}
-
-fn find_entry_file(folder: &Path, name: &str) -> Option<PathBuf> {
-    entry_file_candidates(name)
-        .into_iter()
-        .map(|candidate| folder.join(candidate))
-        .find(|candidate| candidate.is_file())
 }

@@ -16,16 +16,29 @@ use crate::git::remote::list_remotes;
 
 /// Checks every package of `plan` and pins its git references. A remote
 /// that cannot be reached is a network error; the other problems are
-/// reported together.
-pub fn validate(root: &Path, plan: Plan) -> Result<PinnedPlan> {
-    let problems: Vec<Problem> = plan
-        .packages
-        .iter()
-        .filter_map(|package| match &package.source {
-            PlannedSource::Path { path, .. } => check_local(root, package, path).err(),
-            _ => None,
-        })
-        .collect();
+/// reported together with `earlier` (the closure's).
+pub fn validate(root: &Path, plan: Plan, earlier: Vec<Problem>) -> Result<PinnedPlan> {
+    validate_except(root, plan, earlier, &[])
+}
+
+/// [`validate`], leaving out the local checks of `not_yet_cloned` (a dry
+/// run's clones, which are not made).
+pub fn validate_except(
+    root: &Path,
+    plan: Plan,
+    earlier: Vec<Problem>,
+    not_yet_cloned: &[PackageName],
+) -> Result<PinnedPlan> {
+    let mut problems = earlier;
+    problems.extend(
+        plan.packages
+            .iter()
+            .filter(|package| !not_yet_cloned.contains(&package.key))
+            .filter_map(|package| match &package.source {
+                PlannedSource::Path { path, .. } => check_local(root, package, path).err(),
+                _ => None,
+            }),
+    );
     let urls: BTreeSet<String> = plan
         .packages
         .iter()

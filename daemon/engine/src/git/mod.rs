@@ -1,9 +1,13 @@
 //! Everything hpm asks of git, through libgit2 (no `git` binary, no shell):
 //! listing a remote's refs ([`remote`]), a clone's state ([`repo`]),
-//! cloning ([`clone`]), and registries kept in git, read from a bare cache
-//! per URL in the user cache folder ([`registry`]).
+//! cloning ([`clone`]), bare caches per URL in the user cache folder
+//! ([`cache`]), registries kept in git, read from such a cache
+//! ([`registry`]), and packages' own `pyproject.toml` at a ref, for the
+//! dependency closure ([`packages`]).
 
+pub mod cache;
 pub mod clone;
+pub mod packages;
 pub mod registry;
 pub mod remote;
 pub mod repo;

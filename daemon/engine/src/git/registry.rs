@@ -8,19 +8,20 @@
 //! and moves the pin, reporting what changed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hpm_core::manifest::{Manifest, RegistryLocation};
-use hpm_core::registry::{compare, entry_file_candidates, EntryOrigin, RegistryEntry};
+use hpm_core::registry::{compare, EntryOrigin, RegistryEntry};
 use hpm_core::url::check_git_url;
 use hpm_core::{PackageName, Problem};
 use hpm_protocol::report::RegistryUpdate;
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::workspace::Workspace;
+
+use super::cache::{cached_repository, fetch, lock_cache, resolve};
 
 /// The branch read when `ref` is not given.
 pub const DEFAULT_REF: &str = "main";
@@ -53,12 +54,25 @@ impl PinnedRegistry {
     /// when the cache has its commit (no network), else resolving `reference`
     /// in the cache, else fetching first; the pin is written when it moves.
     pub fn open(root: &Path, url: &str, reference: Option<&str>) -> Result<PinnedRegistry> {
+        Self::open_with(root, url, reference, true)
+    }
+
+    /// [`PinnedRegistry::open`]; with `write_pin` false (a dry run), the
+    /// workspace's `.hpm/` is neither created nor written.
+    pub fn open_with(
+        root: &Path,
+        url: &str,
+        reference: Option<&str>,
+        write_pin: bool,
+    ) -> Result<PinnedRegistry> {
         let reference = reference.unwrap_or(DEFAULT_REF);
         let manifest_path = root.join(hpm_core::manifest::MANIFEST_FILE);
         check_git_url(url).map_err(|problem| Error::invalid(problem.in_file(&manifest_path)))?;
         let repository = cached_repository(url)?;
         let workspace = Workspace::at(root)?;
-        workspace.ensure_state_dir()?;
+        if write_pin {
+            workspace.ensure_state_dir()?;
+        }
         let pins_path = workspace.registry_pins_path();
         let pins = load_pins(&pins_path)?;
         if let Some(pin) = pins.get(url).filter(|pin| pin.reference == reference) {
@@ -79,9 +93,10 @@ impl PinnedRegistry {
                 // it, then look again before fetching.
                 let _lock = lock_cache(url)?;
                 if let Some(commit) = resolve(&repository, reference) {
+                    let pins = write_pin.then_some(pins);
                     return finish_open(url, reference, commit, repository, &pins_path, pins);
                 }
-                fetch(&repository, url)?;
+                fetch(&repository, url, "registry")?;
                 resolve(&repository, reference).ok_or_else(|| {
                     Error::invalid(
                         Problem::new(format!(
@@ -93,28 +108,54 @@ impl PinnedRegistry {
                 })?
             }
         };
+        let pins = write_pin.then_some(pins);
         finish_open(url, reference, commit, repository, &pins_path, pins)
     }
 
-    /// The entry file for `name` at the pinned commit (`<name>.yaml` or
-    /// `packages/<name>.yaml`): where it is, and its text.
-    pub fn entry_text(&self, name: &str) -> Option<(EntryOrigin, String)> {
+    /// The registry's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The files at the top of the pinned tree and in its `packages/`
+    /// folder, as paths relative to the root.
+    pub fn file_paths(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        let Ok(tree) = self
+            .repository
+            .find_commit(self.commit)
+            .and_then(|commit| commit.tree())
+        else {
+            return paths;
+        };
+        let _ = tree.walk(git2::TreeWalkMode::PreOrder, |folder, item| {
+            let in_place = folder.is_empty() || folder == "packages/";
+            if in_place && item.kind() == Some(git2::ObjectType::Blob) {
+                if let Ok(name) = item.name() {
+                    paths.push(format!("{folder}{name}"));
+                }
+            }
+            git2::TreeWalkResult::Ok
+        });
+        paths
+    }
+
+    /// The text of the file at `path` in the pinned tree, and where it is.
+    pub fn file_text(&self, path: &str) -> Option<(EntryOrigin, String)> {
         let tree = self.repository.find_commit(self.commit).ok()?.tree().ok()?;
-        entry_file_candidates(name).into_iter().find_map(|path| {
-            let entry = tree.get_path(Path::new(&path)).ok()?;
-            let blob = entry
-                .to_object(&self.repository)
-                .ok()?
-                .peel_to_blob()
-                .ok()?;
-            let text = String::from_utf8(blob.content().to_vec()).ok()?;
-            let origin = EntryOrigin::Git {
-                url: self.url.clone(),
-                commit: self.commit.to_string(),
-                path,
-            };
-            Some((origin, text))
-        })
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = entry
+            .to_object(&self.repository)
+            .ok()?
+            .peel_to_blob()
+            .ok()?;
+        let text = String::from_utf8(blob.content().to_vec()).ok()?;
+        let origin = EntryOrigin::Git {
+            url: self.url.clone(),
+            commit: self.commit.to_string(),
+            path: path.to_string(),
+        };
+        Some((origin, text))
     }
 
     /// Every entry at the pinned commit, by normalized name.
@@ -167,7 +208,7 @@ pub fn update(workspace: &Workspace, manifest: &Manifest) -> Result<Vec<Registry
         let before = PinnedRegistry::open(workspace.root(), url, Some(reference))?;
         {
             let _lock = lock_cache(url)?;
-            fetch(&before.repository, url)?;
+            fetch(&before.repository, url, "registry")?;
         }
         let after_commit = resolve(&before.repository, reference).ok_or_else(|| {
             Error::invalid(
@@ -209,132 +250,30 @@ fn compare_pins(before: &PinnedRegistry, after: &PinnedRegistry) -> RegistryUpda
     }
 }
 
-/// Pins `commit` for `url` in the workspace's pins.
+/// Pins `commit` for `url` in the workspace's pins (`None`: a dry run,
+/// which writes nothing).
 fn finish_open(
     url: &str,
     reference: &str,
     commit: git2::Oid,
     repository: git2::Repository,
     pins_path: &Path,
-    mut pins: BTreeMap<String, Pin>,
+    pins: Option<BTreeMap<String, Pin>>,
 ) -> Result<PinnedRegistry> {
-    pins.insert(
-        url.to_string(),
-        Pin {
-            reference: reference.to_string(),
-            commit: commit.to_string(),
-        },
-    );
-    save_pins(pins_path, &pins)?;
+    if let Some(mut pins) = pins {
+        pins.insert(
+            url.to_string(),
+            Pin {
+                reference: reference.to_string(),
+                commit: commit.to_string(),
+            },
+        );
+        save_pins(pins_path, &pins)?;
+    }
     Ok(PinnedRegistry {
         url: url.to_string(),
         commit,
         repository,
-    })
-}
-
-/// The cache folder of the registry at `url`.
-fn cache_folder(url: &str) -> PathBuf {
-    cache_dir().join(&hpm_core::fingerprint::sha256_hex(url.as_bytes())[..24])
-}
-
-/// Holds `<cache folder>.lock` (`flock`) while one process creates or
-/// fetches a registry's cache: git refuses a second fetch of the same
-/// repository at the same time, and a daemon, its live task and an
-/// `hpmctl --no-daemon` may all open it on first use.
-fn lock_cache(url: &str) -> Result<Flock<std::fs::File>> {
-    let folder = cache_folder(url);
-    let path = folder.with_extension("lock");
-    let parent = cache_dir();
-    std::fs::create_dir_all(&parent).map_err(|error| Error::write(&parent, error))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|error| Error::write(&path, error))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| Error::write(&path, std::io::Error::from(errno)))
-}
-
-fn cached_repository(url: &str) -> Result<git2::Repository> {
-    let folder = cache_folder(url);
-    if let Ok(repository) = git2::Repository::open_bare(&folder) {
-        return Ok(repository);
-    }
-    let _lock = lock_cache(url)?;
-    if let Ok(repository) = git2::Repository::open_bare(&folder) {
-        return Ok(repository);
-    }
-    std::fs::create_dir_all(&folder).map_err(|error| Error::write(&folder, error))?;
-    git2::Repository::init_bare(&folder).map_err(|error| {
-        Error::internal(format!(
-            "cannot create the registry cache `{}`: {}",
-            folder.display(),
-            error.message()
-        ))
-    })
-}
-
-/// `HPM_CACHE_DIR/registries`, else the user cache folder's.
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("HPM_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            directories::ProjectDirs::from("", "", "hpm").map(|d| d.cache_dir().to_path_buf())
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("hpm-cache"));
-    base.join("registries")
-}
-
-/// Fetches every branch and tag of `url` into the cache.
-fn fetch(repository: &git2::Repository, url: &str) -> Result<()> {
-    let mut remote = repository
-        .remote_anonymous(url)
-        .map_err(|error| fetch_error(url, &error))?;
-    remote
-        .fetch(
-            &[
-                "+refs/heads/*:refs/remotes/origin/*",
-                "+refs/tags/*:refs/tags/*",
-            ],
-            None,
-            None,
-        )
-        .map_err(|error| fetch_error(url, &error))
-}
-
-fn fetch_error(url: &str, error: &git2::Error) -> Error {
-    Error::Network {
-        problems: vec![Problem::new(format!(
-            "cannot fetch registry `{url}`: {}",
-            error.message()
-        ))
-        .hint(
-            "check the URL and your network; a registry fetched once works offline from the cache",
-        )],
-    }
-}
-
-/// The commit `reference` names in the cache: a branch, a tag, or a commit.
-fn resolve(repository: &git2::Repository, reference: &str) -> Option<git2::Oid> {
-    [
-        format!("refs/remotes/origin/{reference}"),
-        format!("refs/tags/{reference}"),
-    ]
-    .iter()
-    .find_map(|name| {
-        repository
-            .find_reference(name)
-            .ok()?
-            .peel_to_commit()
-            .ok()
-            .map(|c| c.id())
-    })
-    .or_else(|| {
-        git2::Oid::from_str(reference)
-            .ok()
-            .filter(|oid| repository.find_commit(*oid).is_ok())
     })
 }
 

@@ -18,8 +18,10 @@ use crate::workspace::Workspace;
 /// Runs every check; an invalid manifest is an error, the rest are failures.
 pub fn check(workspace: &Workspace) -> Result<CheckReport> {
     let inputs = Inputs::read(workspace)?;
-    let (mode, plan) = inputs.current_plan(workspace)?;
-    let pinned = validate::validate(workspace.root(), plan)?;
+    let modes = crate::inputs::Modes::default();
+    let mode = inputs.mode(&modes);
+    let resolved = inputs.resolve(workspace, &mode, &inputs.overrides(&modes))?;
+    let pinned = validate::validate(workspace.root(), resolved.plan, resolved.problems)?;
     let mut failures = Vec::new();
     let fail = |check: CheckKind, message: String| CheckFailure { check, message };
 
@@ -96,5 +98,6 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
         mode: mode.to_string(),
         ok: failures.is_empty(),
         failures,
+        warnings: resolved.warnings,
     })
 }

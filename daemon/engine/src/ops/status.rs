@@ -63,6 +63,7 @@ pub fn status_with(
                 installed_matches: dist
                     .map(|d| installed_matches(workspace.root(), &package.source, d)),
                 repo,
+                required_by: package.required_by.clone(),
             }
         })
         .collect();

@@ -152,7 +152,7 @@ impl Request {
     }
 
     /// The modes the request sets.
-    fn modes(&self) -> Modes {
+    pub(crate) fn modes(&self) -> Modes {
         match &self.intent {
             Intent::Sync { run_mode } => Modes {
                 run_mode: run_mode.clone(),
@@ -174,7 +174,7 @@ impl Request {
     }
 
     /// The packages whose mode this request changes.
-    fn changed_packages(&self) -> &[PackageName] {
+    pub(crate) fn changed_packages(&self) -> &[PackageName] {
         match &self.intent {
             Intent::SetModes { packages, .. } => packages,
             _ => &[],
@@ -232,6 +232,9 @@ struct Planned {
     inputs: Inputs,
     mode: Mode,
     plan: Plan,
+    /// The closure's problems, which validation reports with its own.
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
     /// The state to remember once the sync succeeds.
     new_state: LocalState,
 }
@@ -252,7 +255,8 @@ fn reconcile(
     let mut on_phase = |phase: Phase| on_progress(Progress::Phase { phase });
     let dirty_clones = prepare_clones(workspace, request, &planned, &mut on_phase)?;
     on_phase(Phase::Validating);
-    let (pinned, uv) = validate_and_find_uv(workspace, planned.plan.clone())?;
+    let (pinned, uv) =
+        validate_and_find_uv(workspace, planned.plan.clone(), planned.problems.clone())?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "read, planned and validated"
@@ -302,11 +306,13 @@ fn reconcile(
 
 /// Reads the inputs and resolves the plan the request asks for.
 fn plan_request(workspace: &Workspace, request: &Request) -> Result<Planned> {
-    let inputs = Inputs::read(workspace)?;
+    let mut inputs = Inputs::read(workspace)?;
     let modes = request.modes();
     let mode = inputs.mode(&modes);
     let overrides = inputs.overrides(&modes);
-    let plan = inputs.resolve(workspace, &mode, &overrides)?;
+    let resolved = inputs.resolve(workspace, &mode, &overrides)?;
+    inputs.registry = resolved.registry;
+    let plan = resolved.plan;
     let mut new_state = inputs.state.clone();
     if let Some(switch_to) = &modes.switch_to {
         new_state.mode = Some(switch_to.clone());
@@ -316,6 +322,8 @@ fn plan_request(workspace: &Workspace, request: &Request) -> Result<Planned> {
         inputs,
         mode,
         plan,
+        problems: resolved.problems,
+        warnings: resolved.warnings,
         new_state,
     })
 }
@@ -342,6 +350,7 @@ fn up_to_date(
             reinstalled: Vec::new(),
             kept_user_edits: Vec::new(),
             dirty_clones: Vec::new(),
+            warnings: planned.warnings.clone(),
         },
         inputs_read: inputs_read(workspace, &planned.inputs, &planned.plan),
     }))
@@ -411,10 +420,14 @@ fn prepare_clones(
 /// Validates and pins the plan, and finds uv meanwhile: finding uv runs it
 /// (`uv --version`), which costs as much as listing a few remotes when uv
 /// sits behind a shim.
-fn validate_and_find_uv(workspace: &Workspace, plan: Plan) -> Result<(PinnedPlan, Uv)> {
+fn validate_and_find_uv(
+    workspace: &Workspace,
+    plan: Plan,
+    problems: Vec<Problem>,
+) -> Result<(PinnedPlan, Uv)> {
     let (validated, found) = std::thread::scope(|scope| {
         let finding = scope.spawn(Uv::find);
-        let validated = validate::validate(workspace.root(), plan);
+        let validated = validate::validate(workspace.root(), plan, problems);
         (validated, finding.join())
     });
     let pinned = validated?;
@@ -497,7 +510,7 @@ fn stage(
 }
 
 /// Per package, a key that changes when its source does.
-fn source_keys(plan: &Plan) -> BTreeMap<PackageName, String> {
+pub(crate) fn source_keys(plan: &Plan) -> BTreeMap<PackageName, String> {
     plan.packages
         .iter()
         .map(|package| {
@@ -585,6 +598,7 @@ fn record(
     dirty_clones: Vec<String>,
 ) -> Result<Synced> {
     let mode = planned.mode.to_string();
+    let warnings = planned.warnings.clone();
     let not_recorded = |error: Error| Error::NotRecorded {
         mode: mode.clone(),
         error: error.to_string(),
@@ -634,6 +648,7 @@ fn record(
                 CommitOutcome::Committed => Vec::new(),
             },
             dirty_clones,
+            warnings,
         },
         inputs_read,
     })

@@ -1,0 +1,120 @@
+//! Bare caches of git repositories in the user cache folder, one per URL,
+//! shared by every workspace and by both uses: git registries (read at a
+//! pinned commit) and managed packages' own `pyproject.toml` at a tag,
+//! branch or commit (the dependency closure). A cache is created and
+//! fetched under a lock, fetched only when a ref is missing, and works
+//! offline once it has what is asked.
+
+use std::path::PathBuf;
+
+use hpm_core::Problem;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{Error, Result};
+
+/// The cache folder of the repository at `url`.
+fn cache_folder(url: &str) -> PathBuf {
+    cache_dir().join(&hpm_core::fingerprint::sha256_hex(url.as_bytes())[..24])
+}
+
+/// Holds `<cache folder>.lock` (`flock`) while one process creates or
+/// fetches a registry's cache: git refuses a second fetch of the same
+/// repository at the same time, and a daemon, its live task and an
+/// `hpmctl --no-daemon` may all open it on first use.
+pub fn lock_cache(url: &str) -> Result<Flock<std::fs::File>> {
+    let folder = cache_folder(url);
+    let path = folder.with_extension("lock");
+    let parent = cache_dir();
+    std::fs::create_dir_all(&parent).map_err(|error| Error::write(&parent, error))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| Error::write(&path, error))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| Error::write(&path, std::io::Error::from(errno)))
+}
+
+pub fn cached_repository(url: &str) -> Result<git2::Repository> {
+    let folder = cache_folder(url);
+    if let Ok(repository) = git2::Repository::open_bare(&folder) {
+        return Ok(repository);
+    }
+    let _lock = lock_cache(url)?;
+    if let Ok(repository) = git2::Repository::open_bare(&folder) {
+        return Ok(repository);
+    }
+    std::fs::create_dir_all(&folder).map_err(|error| Error::write(&folder, error))?;
+    git2::Repository::init_bare(&folder).map_err(|error| {
+        Error::internal(format!(
+            "cannot create the registry cache `{}`: {}",
+            folder.display(),
+            error.message()
+        ))
+    })
+}
+
+/// `HPM_CACHE_DIR/registries`, else the user cache folder's (the name is
+/// older than the package caches kept beside the registries' now).
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("HPM_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "hpm").map(|d| d.cache_dir().to_path_buf())
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("hpm-cache"));
+    base.join("registries")
+}
+
+/// Fetches every branch and tag of `url` into the cache.
+/// Fetches `url` (a `what`, for messages: "registry", "package repository").
+pub fn fetch(repository: &git2::Repository, url: &str, what: &str) -> Result<()> {
+    let mut remote = repository
+        .remote_anonymous(url)
+        .map_err(|error| fetch_error(url, what, &error))?;
+    remote
+        .fetch(
+            &[
+                "+refs/heads/*:refs/remotes/origin/*",
+                "+refs/tags/*:refs/tags/*",
+            ],
+            None,
+            None,
+        )
+        .map_err(|error| fetch_error(url, what, &error))
+}
+
+fn fetch_error(url: &str, what: &str, error: &git2::Error) -> Error {
+    Error::Network {
+        problems: vec![Problem::new(format!(
+            "cannot fetch {what} `{url}`: {}",
+            error.message()
+        ))
+        .hint(
+            "check the URL and your network; a registry fetched once works offline from the cache",
+        )],
+    }
+}
+
+/// The commit `reference` names in the cache: a branch, a tag, or a commit.
+pub fn resolve(repository: &git2::Repository, reference: &str) -> Option<git2::Oid> {
+    [
+        format!("refs/remotes/origin/{reference}"),
+        format!("refs/tags/{reference}"),
+    ]
+    .iter()
+    .find_map(|name| {
+        repository
+            .find_reference(name)
+            .ok()?
+            .peel_to_commit()
+            .ok()
+            .map(|c| c.id())
+    })
+    .or_else(|| {
+        git2::Oid::from_str(reference)
+            .ok()
+            .filter(|oid| repository.find_commit(*oid).is_ok())
+    })
+}

@@ -1,0 +1,61 @@
+//! A managed package's own `pyproject.toml` at a git ref, read from the
+//! bare cache of its repository (shared with the registries, [`super::cache`]):
+//! the ref is looked up in the cache, fetched only when it is missing, and
+//! read offline from then on.
+
+use std::path::Path;
+
+use hpm_core::registry::GitRef;
+
+use super::cache::{cached_repository, fetch, lock_cache, resolve};
+
+/// The text of `subdirectory/pyproject.toml` at `reference` of `url`;
+/// `None` when the ref or the file is not there (validation then reports a
+/// missing ref), `Err` when the repository could not be fetched.
+pub fn pyproject_at(
+    url: &str,
+    reference: &GitRef,
+    subdirectory: Option<&str>,
+) -> Result<Option<String>, String> {
+    let repository = cached_repository(url).map_err(|e| e.to_string())?;
+    let names: Vec<&str> = match reference {
+        GitRef::Tag(name) | GitRef::Branch(name) | GitRef::Rev(name) | GitRef::Ref(name) => {
+            vec![name]
+        }
+        GitRef::Default => vec!["main", "master"],
+    };
+    let find =
+        |repository: &git2::Repository| names.iter().find_map(|name| resolve(repository, name));
+    let commit = match find(&repository) {
+        Some(commit) => commit,
+        None => {
+            let _lock = lock_cache(url).map_err(|e| e.to_string())?;
+            match find(&repository) {
+                Some(commit) => commit,
+                None => {
+                    fetch(&repository, url, "package repository").map_err(|e| e.to_string())?;
+                    match find(&repository) {
+                        Some(commit) => commit,
+                        None => return Ok(None),
+                    }
+                }
+            }
+        }
+    };
+    let tree = repository
+        .find_commit(commit)
+        .and_then(|commit| commit.tree())
+        .map_err(|e| e.message().to_string())?;
+    let path = match subdirectory {
+        Some(folder) => Path::new(folder).join("pyproject.toml"),
+        None => Path::new("pyproject.toml").to_path_buf(),
+    };
+    let Ok(entry) = tree.get_path(&path) else {
+        return Ok(None);
+    };
+    let blob = entry
+        .to_object(&repository)
+        .and_then(|object| object.peel_to_blob())
+        .map_err(|e| e.message().to_string())?;
+    Ok(String::from_utf8(blob.content().to_vec()).ok())
+}
