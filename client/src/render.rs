@@ -234,6 +234,9 @@ pub fn dry_run(report: &DryRunReport) -> String {
     for warning in &report.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+    if report.resolves == Some(true) {
+        out.push_str("uv resolves it (checked on a scratch copy)\n");
+    }
     let count = report.plan.packages.len();
     if report.up_to_date || (report.diffs.is_empty() && report.clones.is_empty()) {
         let _ = writeln!(

@@ -285,6 +285,12 @@ pub struct DryRunReport {
     pub reinstalled: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether uv resolves the result, asked on a scratch copy of the
+    /// project (`uv lock` there); `None` when nothing would change.
+    pub resolves: Option<bool>,
+    /// uv's reason when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uv_reason: Option<String>,
 }
 
 /// One file's planned change.

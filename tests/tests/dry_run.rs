@@ -132,3 +132,35 @@ fn every_dry_run_shows_the_change_and_makes_none() -> anyhow::Result<()> {
     assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
     Ok(())
 }
+
+/// "Would this switch work?" is answered by uv on a scratch copy, without
+/// touching the user's files: a staging tag whose dependency no index has
+/// makes the dry run fail with uv's reason.
+#[test]
+fn a_dry_run_asks_uv_and_fails_when_it_would_not_resolve() -> anyhow::Result<()> {
+    use hpm_tests::Release;
+    let world = World::new()?;
+    let broken = Release::new("v2.0.0.dev0", "2.0.0.dev0")
+        .depending_on(&["hpm-test-no-such-package-7f3a>=1"]);
+    world.add_plugin("plugin-a", &[Release::new("v1.0.0", "1.0.0"), broken])?;
+    world.register("plugin-a", "v2.0.0.dev0", "v1.0.0")?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a]\n",
+    )?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let before = snapshot(&world.core());
+    let output = world.run(&["switch", "staging", "--dry-run"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("would not resolve"),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        stderr(&output).contains("hpm-test-no-such-package-7f3a"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(snapshot(&world.core()), before);
+    Ok(())
+}

@@ -73,7 +73,20 @@ async fn dry_run(
         .map_err(|e| Failure::internal(format!("the dry run crashed: {e}")))?
         .map_err(Failure::from)?;
     if context.json {
-        return render::json(&report);
+        render::json(&report)?;
+    } else {
+        render::out(&render::dry_run(&report))?;
     }
-    render::out(&render::dry_run(&report))
+    match (report.resolves, report.uv_reason) {
+        (Some(false), reason) => Err(Failure::user(
+            hpm_protocol::codes::BACKEND_FAILED,
+            format!(
+                "the change would not resolve: uv says\n{}",
+                reason.unwrap_or_default()
+            ),
+            Some("nothing was changed; fix the registry or the requirement, and try the dry run again".to_string()),
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }

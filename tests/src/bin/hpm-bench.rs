@@ -114,7 +114,11 @@ fn main() -> Result<()> {
                 println!("{}", world.keep().display());
                 return Ok(());
             }
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N]"),
+            "--closure" => {
+                let size = args.next().context("--closure needs a size")?.parse()?;
+                return closure_times(size);
+            }
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N]"),
         }
     }
     let uv = hpm_engine::uv::Uv::find()?;
@@ -147,6 +151,56 @@ fn main() -> Result<()> {
         std::fs::write(&path, report + &notes)?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// The dependency closure, in-process: a chain of `size` packages (each
+/// depending on the next, all in the registry, the manifest listing only
+/// the first) planned in prod, cold (an empty cache: each package's
+/// repository fetched for its `pyproject.toml`) and warm (from the cache,
+/// median of 5). Prints the figures.
+fn closure_times(size: usize) -> Result<()> {
+    let world = World::new()?;
+    let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let next: Vec<&str> = names.get(i + 1).map(String::as_str).into_iter().collect();
+        world.add_plugin(
+            name,
+            &[hpm_tests::Release::new("v1.0.0", "1.0.0").depending_on(&next)],
+        )?;
+        world.register(name, "v1.0.0", "v1.0.0")?;
+    }
+    world.write_manifest(&format!(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [{}]\n",
+        names[0]
+    ))?;
+    // The engine reads its cache folder from the environment; this
+    // process is single-threaded here.
+    std::env::set_var("HPM_CACHE_DIR", world.root().join("cache"));
+    let workspace = hpm_engine::workspace::Workspace::at(&world.core())?;
+    let plan = |expected: usize| -> Result<Duration> {
+        let started = Instant::now();
+        let inputs = hpm_engine::inputs::Inputs::read(&workspace)?;
+        let (_, plan) = inputs.current_plan(&workspace)?;
+        let elapsed = started.elapsed();
+        if plan.packages.len() != expected {
+            bail!(
+                "the closure has {} packages, not {expected}",
+                plan.packages.len()
+            );
+        }
+        Ok(elapsed)
+    };
+    let cold = plan(size)?;
+    let warm = median((0..5).map(|_| plan(size)))?;
+    println!(
+        "| {size} | plan with the dependency closure (a chain; one package listed), cold: every repository fetched | {:.1} ms |",
+        ms(cold)
+    );
+    println!(
+        "| {size} | plan with the dependency closure, warm: from the cache (median of 5) | {:.1} ms |",
+        ms(warm)
+    );
     Ok(())
 }
 

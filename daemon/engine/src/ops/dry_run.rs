@@ -1,7 +1,8 @@
 //! `--dry-run`: what a change would do, computed without doing it. The
 //! request is resolved and validated as a sync would (the closure, the
 //! refs on their remotes, the clones it needs), and the files it would
-//! write are rendered and diffed. Nothing is written: no file of the
+//! write are rendered and diffed, and uv is asked whether the result
+//! resolves, on a scratch copy. Nothing is written: no file of the
 //! user's, nothing under `.hpm/` (git registries' pins stay), no clone.
 //! Reading may fill hpm's own caches in the user cache folder, as any read
 //! does.
@@ -9,7 +10,9 @@
 use hpm_core::diff::unified;
 use hpm_core::manifest::Manifest;
 use hpm_core::manifest_edit;
-use hpm_core::pyproject::PyprojectMut;
+use hpm_core::pin::PinnedPlan;
+use hpm_core::plan::PlannedSource;
+use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::Problem;
 use hpm_protocol::report::{DryRunReport, FileDiff};
 
@@ -18,6 +21,8 @@ use super::sync::{source_keys, Intent, Request};
 use crate::error::{Error, Result};
 use crate::fsutil::read_text;
 use crate::inputs::Inputs;
+use crate::process::{CancelToken, RunOptions};
+use crate::uv::Uv;
 use crate::validate::validate_except;
 use crate::workspace::Workspace;
 
@@ -96,6 +101,15 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         }
         None => Vec::new(),
     };
+    let (resolves, uv_reason) = if up_to_date || !clones.is_empty() {
+        // Nothing changes; or clones that are not made would be needed.
+        (None, None)
+    } else {
+        match resolves_on_a_scratch_copy(workspace, &inputs, &pinned, &text)? {
+            None => (Some(true), None),
+            Some(reason) => (Some(false), Some(reason)),
+        }
+    };
     Ok(DryRunReport {
         mode,
         up_to_date,
@@ -104,5 +118,64 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         clones,
         reinstalled,
         warnings: resolved.warnings,
+        resolves,
+        uv_reason,
     })
+}
+
+/// Asks uv whether the planned `pyproject.toml` resolves, without touching
+/// the user's files: a scratch folder in the temp dir gets the planned
+/// file (path sources made absolute), a copy of `uv.lock`, and links to
+/// every other entry of the workspace root (so `packages/…` or a flat
+/// index `./wheelhouse` resolve as they would), and `uv lock` runs there.
+/// `None` when it resolves, else uv's reason. (A hand-written `../` path in
+/// the core's `pyproject.toml` does not resolve from the scratch folder.)
+fn resolves_on_a_scratch_copy(
+    workspace: &Workspace,
+    inputs: &Inputs,
+    pinned: &PinnedPlan,
+    original: &str,
+) -> Result<Option<String>> {
+    let root = workspace.root();
+    let scratch = tempfile::Builder::new()
+        .prefix("hpm-dry-run-")
+        .tempdir()
+        .map_err(|e| Error::write(std::env::temp_dir(), e))?;
+    let skipped = [PYPROJECT_FILE, "uv.lock", ".venv", ".hpm", ".git"];
+    let entries = std::fs::read_dir(root).map_err(|e| Error::read(root, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if skipped.iter().any(|skip| name == *skip) {
+            continue;
+        }
+        let link = scratch.path().join(&name);
+        std::os::unix::fs::symlink(entry.path(), &link).map_err(|e| Error::write(&link, e))?;
+    }
+    let mut absolute = pinned.plan().clone();
+    for package in &mut absolute.packages {
+        if let PlannedSource::Path { path, .. } = &mut package.source {
+            *path = root.join(&*path).display().to_string();
+        }
+    }
+    let absolute = PinnedPlan::without_remotes(absolute)?;
+    let path = scratch.path().join(PYPROJECT_FILE);
+    let mut pyproject = PyprojectMut::parse(original, &path)?;
+    pyproject.apply(&absolute, &inputs.state.managed, &path)?;
+    std::fs::write(&path, pyproject.to_string()).map_err(|e| Error::write(&path, e))?;
+    if let Some(lock) = &inputs.uv_lock {
+        let copy = scratch.path().join("uv.lock");
+        std::fs::write(&copy, lock).map_err(|e| Error::write(&copy, e))?;
+    }
+    let uv = Uv::find()?;
+    match uv.run(
+        scratch.path(),
+        &["lock".to_string()],
+        &RunOptions::default(),
+        &mut |_| {},
+        &CancelToken::new(),
+    ) {
+        Ok(()) => Ok(None),
+        Err(Error::UvFailed { reason, .. }) => Ok(Some(reason)),
+        Err(other) => Err(other),
+    }
 }
