@@ -130,16 +130,15 @@ impl Workspace {
     pub fn ensure_state_dir(&self) -> Result<()> {
         let dir = self.state_dir();
         check_private_folder(&dir)?;
-        if !dir.exists() {
-            std::fs::create_dir(&dir).map_err(|error| Error::write(&dir, error))?;
-        }
+        create_folder(&dir)?;
+        // Another hpm may have made it meanwhile: look at what is there.
+        check_private_folder(&dir)?;
         for folder in [self.journal_dir(), self.backup_dir(), dir.join("locks")] {
             check_private_folder(&folder)?;
         }
         let locks = dir.join("locks");
-        if !locks.exists() {
-            std::fs::create_dir(&locks).map_err(|error| Error::write(&locks, error))?;
-        }
+        create_folder(&locks)?;
+        check_private_folder(&locks)?;
         let gitignore = dir.join(".gitignore");
         // `create_new` fails on anything already there, a link included:
         // an existing `.gitignore` is the user's.
@@ -164,6 +163,16 @@ impl Workspace {
         let path = self.manifest_path();
         let text = crate::fsutil::read_input(&path).map_err(Error::invalid)?;
         Ok(Manifest::parse(&text, &path)?)
+    }
+}
+
+/// Creates `folder` unless something is there already (several hpm
+/// processes may open a workspace at once; the caller checks what is).
+fn create_folder(folder: &Path) -> Result<()> {
+    match std::fs::create_dir(folder) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(Error::write(folder, error)),
     }
 }
 
