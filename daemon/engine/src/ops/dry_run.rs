@@ -17,7 +17,7 @@ use hpm_core::Problem;
 use hpm_protocol::report::{DryRunReport, FileDiff};
 
 use super::clone::missing_clones;
-use super::sync::{source_keys, Intent, Request};
+use super::sync::{changed_sources, Intent, Request};
 use crate::error::{Error, Result};
 use crate::fsutil::read_text;
 use crate::inputs::Inputs;
@@ -85,22 +85,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
             diff: unified("pyproject.toml", &text, &new_text),
         });
     }
-    let reinstalled = match &inputs.state.last_sync {
-        Some(last) => {
-            let sources = source_keys(&pinned);
-            pinned
-                .packages
-                .iter()
-                .filter(|p| {
-                    last.sources
-                        .get(&p.key)
-                        .is_some_and(|key| Some(key) != sources.get(&p.key))
-                })
-                .map(|p| p.name.clone())
-                .collect()
-        }
-        None => Vec::new(),
-    };
+    let reinstalled = changed_sources(&inputs.state, &pinned);
     let (resolves, uv_reason) = if up_to_date || !clones.is_empty() {
         // Nothing changes; or clones that are not made would be needed.
         (None, None)

@@ -510,7 +510,7 @@ fn stage(
 }
 
 /// Per package, a key that changes when its source does.
-pub(crate) fn source_keys(plan: &Plan) -> BTreeMap<PackageName, String> {
+fn source_keys(plan: &Plan) -> BTreeMap<PackageName, String> {
     plan.packages
         .iter()
         .map(|package| {
@@ -522,7 +522,13 @@ pub(crate) fn source_keys(plan: &Plan) -> BTreeMap<PackageName, String> {
 
 /// The packages whose source changed since the last sync: uv reinstalls them.
 fn reinstalled(planned: &Planned, pinned: &PinnedPlan) -> Vec<String> {
-    let Some(last) = &planned.inputs.state.last_sync else {
+    changed_sources(&planned.inputs.state, pinned)
+}
+
+/// The packages of `pinned` whose source differs from the last good sync's
+/// (none before a first sync); the sync and its dry run share this.
+pub(crate) fn changed_sources(state: &LocalState, pinned: &PinnedPlan) -> Vec<String> {
+    let Some(last) = &state.last_sync else {
         return Vec::new();
     };
     let sources = source_keys(pinned);
