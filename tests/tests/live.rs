@@ -232,6 +232,37 @@ fn a_dev_clones_edit_commit_and_branch_switch_are_seen_without_a_command() -> an
     Ok(())
 }
 
+/// The moment after a save, before the watcher's debounce has passed, a
+/// status (which `hpmctl status` asks to be fresh) already shows it; and the
+/// watcher still announces the change to everyone else afterwards.
+#[test]
+fn a_status_right_after_a_save_in_a_clone_is_already_right() -> anyhow::Result<()> {
+    let world = synced_world()?;
+    let events = EventStream::follow(&world)?;
+    let clone = world.core().join("packages/plugin-a");
+    let module = clone.join(module_name("plugin-a")).join("__init__.py");
+    let original = std::fs::read_to_string(&module)?;
+    assert_eq!(status(&world)?["packages"][0]["repo"]["dirty"], false);
+    for round in 0..10 {
+        let mark = events.len();
+        std::fs::write(&module, format!("{original}ROUND = {round}\n"))?;
+        let repo = &status(&world)?["packages"][0]["repo"];
+        assert_eq!(repo["dirty"], true, "round {round}, just saved: {repo:#}");
+        events.wait(mark, "the watcher to report the edit", |e: &Value| {
+            e["event"] == "repo_changed" && e["repo"]["dirty"] == true
+        })?;
+
+        let mark = events.len();
+        std::fs::write(&module, &original)?;
+        let repo = &status(&world)?["packages"][0]["repo"];
+        assert_eq!(repo["dirty"], false, "round {round}, restored: {repo:#}");
+        events.wait(mark, "the watcher to report the clean tree", |e: &Value| {
+            e["event"] == "repo_changed" && e["repo"]["dirty"] == false
+        })?;
+    }
+    Ok(())
+}
+
 #[test]
 fn at_the_watch_limit_the_workspace_is_polled_and_still_follows_saves() -> anyhow::Result<()> {
     let world = synced_world()?;

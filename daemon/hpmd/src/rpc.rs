@@ -72,9 +72,7 @@ impl HpmApiServer for Rpc {
         let handle = self.open(&workspace).await?;
         let fresh = fresh.unwrap_or(false);
         if !fresh {
-            if let Some(report) =
-                status_cache::cached_status(&handle.workspace, &handle.live, false)
-            {
+            if let Some(report) = status_cache::cached_status(&handle.workspace, &handle.live) {
                 return Ok(report);
             }
         }

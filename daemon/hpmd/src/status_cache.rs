@@ -4,96 +4,104 @@
 //! stamps of the files it does not watch or may not have reported yet
 //! (`hpm.yaml`, `pyproject.toml`, `uv.lock`, hpm's state and pins, the
 //! environment's site-packages). A change in a dev clone reaches the cache
-//! when the watcher reports it, after its debounce ([`crate::hub::DEBOUNCE`]);
-//! `fresh` also compares each dev clone's git stamp, which costs a few file
-//! reads per clone, so that a commit made just before is seen. A workspace
-//! watched by polling, or not watched yet, is read afresh every time.
-
-use std::path::PathBuf;
+//! when the watcher reports it, after its debounce ([`crate::hub::DEBOUNCE`]).
+//!
+//! A `fresh` status (what `hpmctl status` asks for) is right at the moment
+//! it is asked: it reads every dev clone's work tree again through git2, so
+//! a file saved or a commit made just before is seen whether or not the
+//! watcher has reported it yet. The live view's repo states are left to the
+//! watcher, which still announces the change (`repo_changed`) to everyone.
+//! A workspace watched by polling, or not watched yet, is read afresh every
+//! time.
 
 use hpm_engine::fsutil::{file_stamp, FileStamp};
-use hpm_engine::git::repo::{git_stamp, GitStamp};
-use hpm_engine::ops::status::status_with;
+use hpm_engine::ops::status::{reread_repos, status_with};
 use hpm_engine::workspace::Workspace;
 use hpm_engine::{Error, Result};
 use hpm_protocol::report::{StatusReport, WatchMode};
 use serde_json::value::RawValue;
 
 use crate::lock;
-use crate::view::{CachedStatus, SharedLiveView, StatusStamps};
+use crate::view::{CachedStatus, SharedLiveView};
 
-/// The status as serialized JSON: the cached report while it holds, else
-/// a new one (cached when the watcher reported nothing meanwhile).
+/// The status as serialized JSON: the cached report while it holds (its
+/// clones read again when `fresh`), else a new one, cached when the watcher
+/// reported nothing meanwhile.
 pub fn status_cached(
     workspace: &Workspace,
     live: &SharedLiveView,
     fresh: bool,
 ) -> Result<Box<RawValue>> {
-    if let Some(report) = cached_status(workspace, live, fresh) {
-        return Ok(report);
-    }
-    let (generation, repos, watching) = {
-        let view = lock(live);
-        (view.generation, view.repos.clone(), view.watching)
+    let generation = lock(live).generation;
+    let report = match cached_report(workspace, live) {
+        Some((_, raw)) if !fresh => return Ok(raw),
+        Some((report, raw)) => match reread_repos(workspace.root(), &report) {
+            None => return Ok(raw),
+            Some(reread) => reread,
+        },
+        None => {
+            let (mut repos, watching) = {
+                let view = lock(live);
+                (view.repos.clone(), view.watching)
+            };
+            if fresh {
+                // Every clone's work tree read now, none taken on trust.
+                repos.clear();
+            }
+            let report = status_with(workspace, &repos, watching)?;
+            if watching != Some(WatchMode::Native) {
+                return to_raw(&report);
+            }
+            report
+        }
     };
-    let report = status_with(workspace, &repos, watching)?;
-    if watching != Some(WatchMode::Native) {
-        return to_raw(&report);
-    }
-    let clones: Vec<PathBuf> = report
-        .packages
-        .iter()
-        .filter_map(|package| package.source.local_path())
-        .map(|path| workspace.root().join(path))
-        .collect();
     // Taken after the report: a change in between makes the cache miss.
-    let stamps = StatusStamps {
-        files: file_stamps(workspace),
-        clones: git_stamps(&clones),
-    };
-    let report = to_raw(&report)?;
+    let files = file_stamps(workspace);
+    let raw = to_raw(&report)?;
     let mut view = lock(live);
     // Kept only if the watcher reported nothing while it was computed.
     if view.generation == generation {
         view.status = Some(CachedStatus {
             generation,
-            clones,
-            stamps,
-            report: report.clone(),
+            files,
+            report,
+            raw: raw.clone(),
         });
     }
-    Ok(report)
+    Ok(raw)
 }
 
-/// The cached report while it holds. Without `fresh` this is a few `stat`
-/// calls, cheap enough for an async task.
-pub fn cached_status(
-    workspace: &Workspace,
-    live: &SharedLiveView,
-    fresh: bool,
-) -> Option<Box<RawValue>> {
+/// The cached report as JSON while it holds: a few `stat` calls, cheap
+/// enough for an async task.
+pub fn cached_status(workspace: &Workspace, live: &SharedLiveView) -> Option<Box<RawValue>> {
     let started = std::time::Instant::now();
     let files = file_stamps(workspace);
-    let clones = if fresh {
-        let clones = lock(live).status.as_ref()?.clones.clone();
-        Some(git_stamps(&clones))
-    } else {
-        None
-    };
     let view = lock(live);
+    let raw = holding(&view, &files).map(|cached| cached.raw.clone());
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        hit = raw.is_some(),
+        "status from the cache"
+    );
+    raw
+}
+
+/// The cached report, typed and as JSON, while it holds.
+fn cached_report(
+    workspace: &Workspace,
+    live: &SharedLiveView,
+) -> Option<(StatusReport, Box<RawValue>)> {
+    let files = file_stamps(workspace);
+    let view = lock(live);
+    holding(&view, &files).map(|cached| (cached.report.clone(), cached.raw.clone()))
+}
+
+fn holding<'a>(view: &'a crate::view::LiveView, files: &[FileStamp]) -> Option<&'a CachedStatus> {
     let cached = view.status.as_ref()?;
     let holds = view.watching == Some(WatchMode::Native)
         && cached.generation == view.generation
-        && cached.stamps.files == files
-        && clones.is_none_or(|clones| clones == cached.stamps.clones);
-    let report = holds.then(|| cached.report.clone());
-    tracing::debug!(
-        us = started.elapsed().as_micros() as u64,
-        fresh,
-        hit = report.is_some(),
-        "status from the cache"
-    );
-    report
+        && cached.files == files;
+    holds.then_some(cached)
 }
 
 fn to_raw(report: &StatusReport) -> Result<Box<RawValue>> {
@@ -112,8 +120,4 @@ fn file_stamps(workspace: &Workspace) -> Vec<FileStamp> {
     ];
     files.extend(workspace.site_packages().iter().map(|p| file_stamp(p)));
     files
-}
-
-fn git_stamps(clones: &[PathBuf]) -> Vec<Option<GitStamp>> {
-    clones.iter().map(|clone| git_stamp(clone)).collect()
 }

@@ -2,20 +2,18 @@
 //! clone's git state, how the workspace is watched, and the last status
 //! report. One owner: the live task writes it, `status` reads it.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use hpm_engine::fsutil::FileStamp;
-use hpm_engine::git::repo::GitStamp;
 use hpm_engine::ops::status::RepoCache;
-use hpm_protocol::report::WatchMode;
+use hpm_protocol::report::{StatusReport, WatchMode};
 
 /// Behind a `std` mutex ([`SharedLiveView`]), never held across `.await`.
 #[derive(Debug, Default)]
 pub struct LiveView {
     /// Each dev clone's last known git state, by absolute folder, with the
-    /// stamp of its git files when it was read (`status` re-reads a clone
-    /// whose stamp moved before the watcher reported it).
+    /// stamp of its git files when it was read (a new status re-reads a
+    /// clone whose stamp moved before the watcher reported it).
     pub repos: RepoCache,
     /// How the workspace is watched, once its watches are set.
     pub watching: Option<WatchMode>,
@@ -34,21 +32,14 @@ impl LiveView {
     }
 }
 
-/// A status report as JSON, with the generation and stamps it is valid for.
+/// A status report, typed and as JSON, with the generation and the stamps
+/// of the unwatched files it is valid for.
 #[derive(Debug)]
 pub struct CachedStatus {
     pub generation: u64,
-    /// The dev clones the report shows.
-    pub clones: Vec<PathBuf>,
-    pub stamps: StatusStamps,
-    pub report: Box<serde_json::value::RawValue>,
-}
-
-/// What a cached status is checked against.
-#[derive(Debug, PartialEq, Eq)]
-pub struct StatusStamps {
     pub files: Vec<FileStamp>,
-    pub clones: Vec<Option<GitStamp>>,
+    pub report: StatusReport,
+    pub raw: Box<serde_json::value::RawValue>,
 }
 
 /// The [`LiveView`] a workspace's handle and live task share.

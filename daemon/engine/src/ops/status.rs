@@ -228,48 +228,77 @@ fn came_from(
     }
 }
 
-/// Each package's clone state (`None` for non-local sources), computed on
-/// as many threads as there are cores: each clone costs a work-tree scan.
+/// Each package's clone state (`None` for non-local sources); a clone whose
+/// git stamp matches the cached one keeps its cached state.
 fn repo_states(
     root: &Path,
     packages: &[PlannedPackage],
     cached: &RepoCache,
 ) -> Vec<Option<RepoState>> {
+    on_every_core(packages, |package| match &package.source {
+        PlannedSource::Path { path, .. } => {
+            let folder = root.join(path);
+            match cached.get(&folder) {
+                Some((state, Some(stamp))) if git_stamp(&folder).as_ref() == Some(stamp) => {
+                    Some(RepoState {
+                        path: path.clone(),
+                        ..state.clone()
+                    })
+                }
+                _ => repo_state(&folder, path),
+            }
+        }
+        _ => None,
+    })
+}
+
+/// The report with every clone's state read again from its work tree, or
+/// `None` when nothing changed: what a `fresh` status adds to a cached one,
+/// so that a file saved a moment ago is seen before the watcher reports it.
+pub fn reread_repos(root: &Path, report: &StatusReport) -> Option<StatusReport> {
+    let states = on_every_core(&report.packages, |package| {
+        let path = package.source.local_path()?;
+        repo_state(&root.join(path), path)
+    });
+    let changed = report
+        .packages
+        .iter()
+        .zip(&states)
+        .any(|(package, state)| package.repo != *state);
+    changed.then(|| {
+        let mut report = report.clone();
+        for (package, state) in report.packages.iter_mut().zip(states) {
+            package.repo = state;
+        }
+        report
+    })
+}
+
+/// `each` applied to every item on as many threads as there are cores (a
+/// clone costs a work-tree scan), in order; a chunk whose thread crashed
+/// gives `None` for its items.
+fn on_every_core<T: Sync, R: Send>(
+    items: &[T],
+    each: impl Fn(&T) -> Option<R> + Sync,
+) -> Vec<Option<R>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = packages.len().div_ceil(threads).max(1);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let each = &each;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = packages
+        let handles: Vec<_> = items
             .chunks(chunk)
             .map(|chunk| {
-                let handle = scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|package| match &package.source {
-                            PlannedSource::Path { path, .. } => {
-                                let folder = root.join(path);
-                                match cached.get(&folder) {
-                                    Some((state, Some(stamp)))
-                                        if git_stamp(&folder).as_ref() == Some(stamp) =>
-                                    {
-                                        Some(RepoState {
-                                            path: path.clone(),
-                                            ..state.clone()
-                                        })
-                                    }
-                                    _ => repo_state(&folder, path),
-                                }
-                            }
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                });
+                let handle = scope.spawn(move || chunk.iter().map(each).collect::<Vec<_>>());
                 (chunk.len(), handle)
             })
             .collect();
-        // A chunk that crashed reports no repo state, keeping the order.
         handles
             .into_iter()
-            .flat_map(|(len, handle)| handle.join().unwrap_or_else(|_| vec![None; len]))
+            .flat_map(|(len, handle)| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| std::iter::repeat_with(|| None).take(len).collect())
+            })
             .collect()
     })
 }
