@@ -141,16 +141,38 @@ impl Backend {
                     failure.kind = hpm_protocol::ErrorKind::Cancelled;
                     failure
                 };
-                tokio::select! {
-                    result = client.apply(workspace.root().to_path_buf(), change) => Ok(result?),
-                    () = printer => Err(Failure::internal(
-                        "hpmd closed the connection during the sync; it goes on there (see `hpmctl status`)",
-                    )),
-                    _ = interrupt.recv() => Err(left("interrupted")),
-                    _ = terminate.recv() => Err(left("terminated")),
+                let apply = client.apply(workspace.root().to_path_buf(), change);
+                tokio::pin!(apply, printer);
+                let mut printing = true;
+                loop {
+                    tokio::select! {
+                        result = &mut apply => return match result {
+                            Err(jsonrpsee::core::ClientError::RestartNeeded(_)) => Err(daemon_gone()),
+                            result => Ok(result?),
+                        },
+                        // The events ended; the answer still comes (or the
+                        // connection's end does).
+                        () = &mut printer, if printing => printing = false,
+                        _ = interrupt.recv() => return Err(left("interrupted")),
+                        _ = terminate.recv() => return Err(left("terminated")),
+                    }
                 }
             }
         }
+    }
+}
+
+/// The daemon went away while it ran the sync (killed, or it crashed).
+fn daemon_gone() -> Failure {
+    Failure {
+        hint: Some(
+            "the next hpmctl command (or hpmd when it starts again) rolls `pyproject.toml` and \
+             `uv.lock` back from the journal; `hpmctl status` says whether that is still to do"
+                .to_string(),
+        ),
+        ..Failure::internal(
+            "hpmd stopped during the sync (killed or crashed); the files may be half-switched",
+        )
     }
 }
 

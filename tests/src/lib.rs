@@ -396,6 +396,20 @@ pub fn fake_uv(dir: &Path, version: &str, body: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A fake uv in `dir` that writes its pid (the leader of its process group)
+/// to the answered file, then waits on a child in its group for a minute:
+/// a sync that runs it hangs until it is cancelled or killed.
+pub fn hanging_uv(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let pid_file = dir.join("uv.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let uv = fake_uv(
+        dir,
+        "0.9.0",
+        &format!("echo $$ > {}\nsleep 60 & wait", pid_file.display()),
+    )?;
+    Ok((uv, pid_file))
+}
+
 /// How many inotify watches process `pid` holds.
 pub fn inotify_watches(pid: u32) -> usize {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {

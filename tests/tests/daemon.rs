@@ -189,6 +189,14 @@ fn a_daemon_killed_mid_job_is_recovered_by_the_next_one() -> anyhow::Result<()> 
     Command::new("kill").args(["-9", uv_pid.trim()]).status()?;
     let output = syncing.wait_with_output()?;
     assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    // Said as what it is, with what happens to the files next.
+    let said = stderr(&output);
+    assert!(said.contains("hpmd stopped during the sync"), "{said}");
+    assert!(
+        said.contains("rolls `pyproject.toml` and `uv.lock` back"),
+        "{said}"
+    );
+    assert!(!said.contains("restart required"), "{said}");
     assert!(
         world.socket().exists(),
         "a killed daemon leaves its socket behind"

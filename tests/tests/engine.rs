@@ -2,7 +2,7 @@
 //! mode switches, overrides, rollback, crash recovery, user edits, and every
 //! validation error. Each builds its own world in a temporary folder.
 
-use hpm_tests::{describe, fake_uv, stderr, stdout, wait_for, Release, World};
+use hpm_tests::{describe, fake_uv, hanging_uv, stderr, stdout, wait_for, Release, World};
 
 /// plugin-a: 1.0.0 (prod), 1.1.0.dev0 (staging), plus a dev clone.
 fn two_plugin_world() -> anyhow::Result<World> {
@@ -224,13 +224,7 @@ fn ctrl_c_of_an_in_process_sync_stops_uv_and_restores_both_files() -> anyhow::Re
         let world = two_plugin_world()?;
         world.ok(&["--no-daemon", "sync"])?;
         let (pyproject, lock) = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
-        let pid_file = world.root().join("uv.pid");
-        // uv's group leader records itself, then waits on a child in its group.
-        let hanging = fake_uv(
-            world.root(),
-            "0.9.0",
-            &format!("echo $$ > {}\nsleep 60 & wait", pid_file.display()),
-        )?;
+        let (hanging, pid_file) = hanging_uv(world.root())?;
         let child = world
             .hpmctl_in_process()
             .args(["switch", "prod"])
@@ -279,12 +273,7 @@ fn ctrl_c_of_an_in_process_sync_stops_uv_and_restores_both_files() -> anyhow::Re
 fn status_and_check_report_an_interrupted_sync() -> anyhow::Result<()> {
     let world = two_plugin_world()?;
     world.ok(&["--no-daemon", "sync"])?;
-    let pid_file = world.root().join("uv.pid");
-    let hanging = fake_uv(
-        world.root(),
-        "0.9.0",
-        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
-    )?;
+    let (hanging, pid_file) = hanging_uv(world.root())?;
     let mut child = world
         .hpmctl_in_process()
         .args(["switch", "prod"])
@@ -326,12 +315,7 @@ fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
     world.ok(&["sync"])?;
     let (pyproject, lock) = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
     // A uv that hangs, so hpmctl is killed while pyproject.toml is rewritten.
-    let pid_file = world.root().join("uv.pid");
-    let hanging = fake_uv(
-        world.root(),
-        "0.9.0",
-        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
-    )?;
+    let (hanging, pid_file) = hanging_uv(world.root())?;
     let mut child = world
         .hpmctl_in_process()
         .args(["switch", "prod"])
@@ -345,7 +329,7 @@ fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
     child.wait()?;
     let uv_pid = std::fs::read_to_string(&pid_file)?;
     let _ = std::process::Command::new("kill")
-        .args(["-9", uv_pid.trim()])
+        .args(["-9", &format!("-{}", uv_pid.trim())])
         .status();
     assert_ne!(
         world.bytes("pyproject.toml"),

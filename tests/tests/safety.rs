@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use hpm_tests::{describe, fake_uv, stderr, stdout, target_dir, wait_for, World};
+use hpm_tests::{describe, fake_uv, hanging_uv, stderr, stdout, target_dir, wait_for, World};
 use serde_json::Value;
 
 fn json(output: &std::process::Output) -> anyhow::Result<Value> {
@@ -25,13 +25,7 @@ fn synced() -> anyhow::Result<World> {
 /// Kills an in-process `switch MODE` while its (hanging) uv runs, leaving
 /// a journal; the orphaned uv is killed too.
 fn crash_mid_switch(world: &World, mode: &str) -> anyhow::Result<()> {
-    let pid_file = world.root().join("uv.pid");
-    let _ = std::fs::remove_file(&pid_file);
-    let hanging = fake_uv(
-        world.root(),
-        "0.9.0",
-        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
-    )?;
+    let (hanging, pid_file) = hanging_uv(world.root())?;
     let mut child = world
         .hpmctl_in_process()
         .args(["switch", mode])
@@ -43,7 +37,9 @@ fn crash_mid_switch(world: &World, mode: &str) -> anyhow::Result<()> {
     child.kill()?;
     child.wait()?;
     let uv = std::fs::read_to_string(&pid_file)?;
-    Command::new("kill").args(["-9", uv.trim()]).status()?;
+    Command::new("kill")
+        .args(["-9", &format!("-{}", uv.trim())])
+        .status()?;
     anyhow::ensure!(world.core().join(".hpm/journal/journal.json").exists());
     Ok(())
 }
@@ -586,5 +582,81 @@ fn a_closed_stdout_is_success_and_a_vanished_daemon_is_said() -> anyhow::Result<
         "{}",
         describe(&output)
     );
+    Ok(())
+}
+
+/// Low: a managed dependency's marker and extras vanished silently; what
+/// cannot combine with hpm's entry (a version) is now said.
+#[test]
+fn a_managed_entrys_marker_stays_and_a_dropped_version_is_said() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
+    let pyproject = world.read("pyproject.toml")?.replace(
+        "    # plugins are added by hpm below\n",
+        "    # plugins are added by hpm below\n    \"plugin-a; python_version >= '3'\",\n    \"Plugin_B>=0.5\",\n",
+    );
+    std::fs::write(world.core().join("pyproject.toml"), &pyproject)?;
+    let report = json(&world.ok(&["--no-daemon", "sync", "--json"])?)?;
+    let written = world.read("pyproject.toml")?;
+    assert!(
+        written.contains("\"plugin-a; python_version >= '3'\""),
+        "{written}"
+    );
+    assert!(written.contains("\"plugin-b\","), "{written}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("Plugin_B>=0.5") && warnings.contains("the version `>=0.5` was dropped"),
+        "{report:#}"
+    );
+    assert!(
+        !warnings.contains("plugin-a;"),
+        "nothing of plugin-a was dropped: {report:#}"
+    );
+    Ok(())
+}
+
+/// Low: removing a package from the manifest deleted the source that a
+/// dependency group still used, and uv then failed.
+#[test]
+fn a_source_a_dependency_group_still_uses_outlives_the_package() -> anyhow::Result<()> {
+    let world = synced()?;
+    let pyproject = world.read("pyproject.toml")?;
+    std::fs::write(
+        world.core().join("pyproject.toml"),
+        format!("{pyproject}\n[dependency-groups]\ntest = [\"plugin-b\"]\n"),
+    )?;
+    world.write_manifest(
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a]\n",
+    )?;
+    let report = json(&world.ok(&["--no-daemon", "sync", "--json"])?)?;
+    let written = world.read("pyproject.toml")?;
+    let sources = &written[written.find("[tool.uv.sources]").unwrap_or(0)..];
+    assert!(sources.contains("plugin-b = "), "{written}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("kept `plugin-b`") && warnings.contains("[dependency-groups] `test`"),
+        "{report:#}"
+    );
+    Ok(())
+}
+
+/// Low: a key given twice in `hpm.yaml` was taken silently (the last won),
+/// and a duplicate `mode:` was reported at 1:1.
+#[test]
+fn a_key_given_twice_in_hpm_yaml_is_refused_naming_both_lines() -> anyhow::Result<()> {
+    let world = synced()?;
+    let pyproject = world.bytes("pyproject.toml");
+    world.write_manifest(
+        "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [plugin-a]\nmode: prod\n",
+    )?;
+    let output = world.run(&["--no-daemon", "sync"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("hpm.yaml`:5:1")
+            && said.contains("`mode` is given twice")
+            && said.contains("lines 2 and 5"),
+        "{said}"
+    );
+    assert_eq!(world.bytes("pyproject.toml"), pyproject);
     Ok(())
 }

@@ -27,6 +27,7 @@ pub mod registry;
 pub mod text;
 pub mod url;
 pub mod version;
+pub mod yaml;
 
 pub use mode::Mode;
 pub use name::PackageName;

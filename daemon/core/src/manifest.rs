@@ -169,7 +169,9 @@ where
 impl Manifest {
     /// Parses `text`, read from `path` (used in messages only).
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, Invalid> {
-        let manifest: Manifest = serde_yaml_ng::from_str(without_bom(text)).map_err(|error| {
+        let text = without_bom(text);
+        crate::yaml::duplicate_keys(text, path)?;
+        let manifest: Manifest = serde_yaml_ng::from_str(text).map_err(|error| {
             Invalid::from(yaml_problem(path, &error).hint(
                 "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`)",
             ))

@@ -59,13 +59,16 @@ impl PyprojectMut {
 
     /// Rewrites the managed entries to match `plan`. `previously_managed`
     /// (normalized names) are the packages hpm wrote before: those no longer
-    /// in the plan are removed from both places.
+    /// in the plan are removed from both places, except a source that an
+    /// optional dependency or a dependency group still uses. Answers what
+    /// the user should hear of: parts of their entries that could not be
+    /// kept, sources kept for their other uses.
     pub fn apply(
         &mut self,
         plan: &PinnedPlan,
         previously_managed: &BTreeSet<PackageName>,
         path: &Path,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let plan = plan.plan();
         let planned: HashMap<&str, &PlannedPackage> = plan
             .packages
@@ -75,8 +78,56 @@ impl PyprojectMut {
         let mut managed: HashSet<&str> = planned.keys().copied().collect();
         managed.extend(previously_managed.iter().map(PackageName::as_str));
         let dependencies = self.dependencies_mut(path)?;
-        update_dependencies(dependencies, plan, &planned, &managed);
-        self.update_sources(plan, &managed, path)
+        let mut notes = update_dependencies(dependencies, plan, &planned, &managed);
+        let still_used = self.used_outside_dependencies();
+        notes.extend(self.update_sources(plan, &managed, &still_used, path)?);
+        Ok(notes)
+    }
+
+    /// Normalized name → where it is still required besides
+    /// `[project.dependencies]`: `[project.optional-dependencies]` extras,
+    /// `[dependency-groups]` and uv's `dev-dependencies`.
+    fn used_outside_dependencies(&self) -> HashMap<String, Vec<String>> {
+        let mut used: HashMap<String, Vec<String>> = HashMap::new();
+        let mut note = |array: &Array, place: String| {
+            for requirement in array.iter().filter_map(Value::as_str) {
+                if let Some(name) = requirement_name(requirement) {
+                    let places = used.entry(name).or_default();
+                    if !places.contains(&place) {
+                        places.push(place.clone());
+                    }
+                }
+            }
+        };
+        let tables = [
+            (
+                self.doc
+                    .get("project")
+                    .and_then(|p| p.get("optional-dependencies")),
+                "[project.optional-dependencies]",
+            ),
+            (self.doc.get("dependency-groups"), "[dependency-groups]"),
+        ];
+        for (table, heading) in tables {
+            let Some(table) = table.and_then(Item::as_table_like) else {
+                continue;
+            };
+            for (key, item) in table.iter() {
+                if let Some(array) = item.as_array() {
+                    note(array, format!("{heading} `{key}`"));
+                }
+            }
+        }
+        let dev_dependencies = self
+            .doc
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|u| u.get("dev-dependencies"))
+            .and_then(Item::as_array);
+        if let Some(array) = dev_dependencies {
+            note(array, "`[tool.uv] dev-dependencies`".to_string());
+        }
+        used
     }
 
     fn dependencies_mut(&mut self, path: &Path) -> Result<&mut Array> {
@@ -104,7 +155,13 @@ impl PyprojectMut {
             })
     }
 
-    fn update_sources(&mut self, plan: &Plan, managed: &HashSet<&str>, path: &Path) -> Result<()> {
+    fn update_sources(
+        &mut self,
+        plan: &Plan,
+        managed: &HashSet<&str>,
+        still_used: &HashMap<String, Vec<String>>,
+        path: &Path,
+    ) -> Result<Vec<String>> {
         let wanted: HashMap<&str, InlineTable> = plan
             .packages
             .iter()
@@ -113,16 +170,27 @@ impl PyprojectMut {
             })
             .collect();
         let Some(sources) = sources_table(&mut self.doc, !wanted.is_empty(), path)? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
+        let mut notes = Vec::new();
         // Existing keys by normalized name: users may spell names their way.
         let existing: HashMap<String, String> = sources
             .iter()
             .map(|(key, _)| (normalize_name(key), key.to_string()))
             .collect();
         for (name, key) in &existing {
-            if managed.contains(name.as_str()) && !wanted.contains_key(name.as_str()) {
-                sources.remove(key);
+            if !managed.contains(name.as_str()) || wanted.contains_key(name.as_str()) {
+                continue;
+            }
+            match still_used.get(name) {
+                Some(places) => notes.push(format!(
+                    "kept `{key}` in `[tool.uv.sources]`: {} still require it; it is yours now \
+                     (remove it there, then its source, when it is no longer needed)",
+                    places.join(", ")
+                )),
+                None => {
+                    sources.remove(key);
+                }
             }
         }
         // In plan order, so that new entries are appended as the manifest lists them.
@@ -150,7 +218,7 @@ impl PyprojectMut {
                 }
             }
         }
-        Ok(())
+        Ok(notes)
     }
 
     /// `[tool.uv.sources]`'s entry for `name` (any spelling).
@@ -189,6 +257,29 @@ impl PyprojectMut {
     }
 }
 
+/// A new `pyproject.toml` text, and what the user should hear of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// `text` (the file at `path`) with the managed entries rewritten to
+/// `plan` ([`PyprojectMut::apply`]), every other byte kept.
+pub fn render(
+    text: &str,
+    plan: &PinnedPlan,
+    previously_managed: &BTreeSet<PackageName>,
+    path: &Path,
+) -> Result<Rendered> {
+    let mut pyproject = PyprojectMut::parse(text, path)?;
+    let notes = pyproject.apply(plan, previously_managed, path)?;
+    Ok(Rendered {
+        text: pyproject.to_string(),
+        notes,
+    })
+}
+
 impl std::fmt::Display for PyprojectMut {
     /// The file's text, laid out as it was read (byte order mark, line
     /// endings).
@@ -198,46 +289,58 @@ impl std::fmt::Display for PyprojectMut {
 }
 
 /// Updates, removes and appends the managed dependency strings, keeping the
-/// array's layout (one per line stays one per line).
+/// array's layout (one per line stays one per line). A user's entry keeps
+/// its extras and environment marker; entries for one package under
+/// different markers each stay. What cannot combine with hpm's entry (a
+/// version or URL: the mode's source decides those) is dropped and noted.
 fn update_dependencies(
     dependencies: &mut Array,
     plan: &Plan,
     planned: &HashMap<&str, &PlannedPackage>,
     managed: &HashSet<&str>,
-) {
-    let mut written: HashSet<String> = HashSet::new();
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    // (name, marker) pairs written, and the names with any entry.
+    let mut written: HashSet<(String, Option<String>)> = HashSet::new();
+    let mut named: HashSet<String> = HashSet::new();
     let mut index = 0;
     while index < dependencies.len() {
-        let Some(name) = dependencies
-            .get(index)
-            .and_then(Value::as_str)
-            .and_then(requirement_name)
-        else {
+        let Some(current) = dependencies.get(index).and_then(Value::as_str) else {
             index += 1;
             continue;
         };
+        let current = current.to_string();
+        let Some(requirement) = parse_requirement(&current) else {
+            index += 1;
+            continue;
+        };
+        let name = requirement.name.to_string();
         if !managed.contains(name.as_str()) {
             index += 1;
             continue;
         }
-        match planned.get(name.as_str()) {
-            Some(package) if written.insert(name) => {
-                let desired = package.requirement();
-                let current = dependencies.get(index).and_then(Value::as_str);
-                if current != Some(desired.as_str()) {
-                    let decor = dependencies
-                        .get(index)
-                        .map(|v| v.decor().clone())
-                        .unwrap_or_default();
-                    let mut value = Value::from(desired);
-                    *value.decor_mut() = decor;
-                    dependencies.replace_formatted(index, value);
-                }
-                index += 1;
-            }
-            // Gone from the plan, or a duplicate of an entry already written.
-            _ => remove_keeping_comments(dependencies, index),
+        let Some(package) = planned.get(name.as_str()) else {
+            remove_keeping_comments(dependencies, index);
+            continue;
+        };
+        let combined = Combined::of(package, &current, &requirement);
+        if !written.insert((name.clone(), combined.marker.clone())) {
+            // A duplicate of an entry already written.
+            remove_keeping_comments(dependencies, index);
+            continue;
         }
+        named.insert(name);
+        if combined.text != current {
+            notes.extend(combined.note(&current));
+            let decor = dependencies
+                .get(index)
+                .map(|v| v.decor().clone())
+                .unwrap_or_default();
+            let mut value = Value::from(combined.text);
+            *value.decor_mut() = decor;
+            dependencies.replace_formatted(index, value);
+        }
+        index += 1;
     }
     let was_empty = dependencies.is_empty();
     let trailing = dependencies
@@ -263,7 +366,7 @@ fn update_dependencies(
     };
     let mut added = 0;
     for package in &plan.packages {
-        if written.contains(package.key.as_str()) {
+        if named.contains(package.key.as_str()) {
             continue;
         }
         let mut value = Value::from(package.requirement());
@@ -289,6 +392,106 @@ fn update_dependencies(
             None if was_empty => dependencies.set_trailing(""),
             None => {}
         }
+    }
+    notes
+}
+
+/// hpm's entry for a package combined with the user's: the user's extras
+/// join the plan's, the user's marker stays as written.
+struct Combined {
+    text: String,
+    marker: Option<String>,
+    /// What the user wrote that hpm's entry replaces (a version or URL).
+    dropped: Option<String>,
+    package: String,
+    mode: String,
+}
+
+impl Combined {
+    fn of(
+        package: &PlannedPackage,
+        current: &str,
+        requirement: &pep508_rs::Requirement<pep508_rs::VerbatimUrl>,
+    ) -> Combined {
+        let mut extras = package.extras.clone();
+        for extra in &requirement.extras {
+            let extra = extra.to_string();
+            if !extras.iter().any(|e| normalize_name(e) == extra) {
+                extras.push(extra);
+            }
+        }
+        let mut text = package.name.clone();
+        if !extras.is_empty() {
+            text.push_str(&format!("[{}]", extras.join(",")));
+        }
+        let hpm_version = match &package.source {
+            PlannedSource::Index {
+                version: Some(version),
+                ..
+            } => Some(version.as_str()),
+            _ => None,
+        };
+        if let Some(version) = hpm_version {
+            text.push_str(version);
+        }
+        let is_url = matches!(
+            requirement.version_or_url,
+            Some(pep508_rs::VersionOrUrl::Url(_))
+        );
+        let marker = marker_text(current, requirement, is_url);
+        if let Some(marker) = &marker {
+            text.push_str("; ");
+            text.push_str(marker);
+        }
+        let dropped = match &requirement.version_or_url {
+            Some(pep508_rs::VersionOrUrl::Url(url)) => Some(format!("the URL `{url}`")),
+            Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) => {
+                let same = hpm_version.is_some_and(|version| {
+                    pep440_rs::VersionSpecifiers::from_str(version)
+                        .is_ok_and(|hpm| hpm.to_string() == specifiers.to_string())
+                });
+                (!same).then(|| format!("the version `{specifiers}`"))
+            }
+            None => None,
+        };
+        Combined {
+            text,
+            marker,
+            dropped,
+            package: package.name.clone(),
+            mode: package.mode.to_string(),
+        }
+    }
+
+    /// The note for replacing `current`, when something of it was dropped.
+    fn note(&self, current: &str) -> Option<String> {
+        let dropped = self.dropped.as_ref()?;
+        Some(format!(
+            "`{current}` in `[project.dependencies]` is now `{}`: {dropped} was dropped, \
+             as {}'s {} source decides which build is installed",
+            self.text, self.package, self.mode
+        ))
+    }
+}
+
+/// The requirement's environment marker as the user wrote it (`None`
+/// without one). After a URL, PEP 508 asks for a space before the `;`.
+fn marker_text(
+    text: &str,
+    requirement: &pep508_rs::Requirement<pep508_rs::VerbatimUrl>,
+    is_url: bool,
+) -> Option<String> {
+    requirement.marker.contents()?;
+    let at = if is_url {
+        text.find(" ;")
+            .or_else(|| text.find("\t;"))
+            .map(|at| at + 1)
+    } else {
+        text.find(';')
+    };
+    match at {
+        Some(at) => Some(text[at + 1..].trim().to_string()),
+        None => requirement.marker.try_to_string(),
     }
 }
 
@@ -636,6 +839,142 @@ c = [{ path = "packages/c", marker = "sys_platform == 'linux'" }, { index = "x" 
         assert_eq!(
             requirement_name("Plugin_A[fast] >=1").as_deref(),
             Some("plugin-a")
+        );
+    }
+
+    fn prod_plan(names: &[&str]) -> PinnedPlan {
+        use crate::mode::Mode;
+        use crate::name::PackageName;
+        use crate::plan::{Plan, PlannedPackage};
+        let prod = Mode::new("prod").unwrap();
+        PinnedPlan::without_remotes(Plan {
+            mode: prod.clone(),
+            packages: names
+                .iter()
+                .map(|name| PlannedPackage {
+                    name: name.to_string(),
+                    key: PackageName::key(name),
+                    group: None,
+                    mode: prod.clone(),
+                    extras: Vec::new(),
+                    source: PlannedSource::Index {
+                        index: None,
+                        version: Some("==1.2.0".into()),
+                    },
+                    required_by: Vec::new(),
+                })
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    /// Regression: markers, extras and conditional duplicates of a managed
+    /// dependency vanished silently.
+    #[test]
+    fn a_managed_entry_keeps_its_extras_and_markers_and_says_what_it_dropped() {
+        let text = r#"[project]
+name = "core"
+dependencies = [
+    "plugin-a; python_version < '3.12'",
+    "plugin-a>=2; python_version >= '3.12'",
+    "Plugin_B[extra1]>=1.0",
+    "plugin-c==1.2.0",
+]
+"#;
+        let managed = BTreeSet::new();
+        let rendered = render(
+            text,
+            &prod_plan(&["plugin-a", "plugin-b", "plugin-c"]),
+            &managed,
+            Path::new("pyproject.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            rendered.text,
+            r#"[project]
+name = "core"
+dependencies = [
+    "plugin-a==1.2.0; python_version < '3.12'",
+    "plugin-a==1.2.0; python_version >= '3.12'",
+    "plugin-b[extra1]==1.2.0",
+    "plugin-c==1.2.0",
+]
+"#
+        );
+        assert_eq!(rendered.notes.len(), 2, "{:#?}", rendered.notes);
+        assert!(
+            rendered.notes[0].contains("`plugin-a>=2; python_version >= '3.12'`")
+                && rendered.notes[0].contains("the version `>=2` was dropped"),
+            "{:#?}",
+            rendered.notes
+        );
+        assert!(
+            rendered.notes[1].contains("`Plugin_B[extra1]>=1.0`")
+                && rendered.notes[1].contains("the version `>=1.0`"),
+            "{:#?}",
+            rendered.notes
+        );
+        let again = render(
+            &rendered.text,
+            &prod_plan(&["plugin-a", "plugin-b", "plugin-c"]),
+            &managed,
+            Path::new("pyproject.toml"),
+        )
+        .unwrap();
+        assert_eq!(again.text, rendered.text, "a second render changes nothing");
+        assert!(again.notes.is_empty(), "{:#?}", again.notes);
+    }
+
+    /// Regression: removing a package deleted the source its dependency
+    /// group still used.
+    #[test]
+    fn a_source_a_dependency_group_still_uses_is_kept_and_said() {
+        use crate::name::PackageName;
+        let text = r#"[project]
+name = "core"
+dependencies = ["plugin-a", "plugin-b"]
+
+[project.optional-dependencies]
+bench = ["plugin-b"]
+
+[dependency-groups]
+test = ["plugin-a>=1", "pytest"]
+
+[tool.uv.sources]
+plugin-a = { path = "packages/plugin-a", editable = true }
+plugin-b = { path = "packages/plugin-b", editable = true }
+"#;
+        let managed: BTreeSet<PackageName> = ["plugin-a", "plugin-b"]
+            .iter()
+            .map(|n| PackageName::key(n))
+            .collect();
+        let rendered = render(text, &dev_plan(&[]), &managed, Path::new("pyproject.toml")).unwrap();
+        assert_eq!(
+            rendered.text,
+            r#"[project]
+name = "core"
+dependencies = []
+
+[project.optional-dependencies]
+bench = ["plugin-b"]
+
+[dependency-groups]
+test = ["plugin-a>=1", "pytest"]
+
+[tool.uv.sources]
+plugin-a = { path = "packages/plugin-a", editable = true }
+plugin-b = { path = "packages/plugin-b", editable = true }
+"#
+        );
+        let notes = rendered.notes.join("\n");
+        assert!(
+            notes.contains("kept `plugin-a`") && notes.contains("[dependency-groups] `test`"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("kept `plugin-b`")
+                && notes.contains("[project.optional-dependencies] `bench`"),
+            "{notes}"
         );
     }
 }

@@ -371,7 +371,9 @@ impl EntryFiles {
 /// Parses the entry for `name` read from `origin`.
 pub fn parse_entry(text: &str, origin: &EntryOrigin, name: &str) -> Result<RegistryEntry, Problem> {
     let file = origin.label();
-    let entry: RegistryEntry = serde_yaml_ng::from_str(crate::text::without_bom(text)).map_err(|error| {
+    let text = crate::text::without_bom(text);
+    crate::yaml::duplicate_keys(text, &file).map_err(|problem| problem.for_package(name))?;
+    let entry: RegistryEntry = serde_yaml_ng::from_str(text).map_err(|error| {
         yaml_problem(&file, &error)
             .for_package(name)
             .hint("a registry entry has `name`, optional `repo`, and `sources` per mode with `type: local|git|pypi`")

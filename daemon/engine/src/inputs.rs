@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use hpm_core::manifest::{Manifest, RegistryLocation};
 use hpm_core::metadata::{tag_matches_version, Dependency, ProjectMeta};
+use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::{self, Plan, PlannedSource, Required, ResolveInput};
-use hpm_core::pyproject::PYPROJECT_FILE;
+use hpm_core::pyproject::{render, Rendered, PYPROJECT_FILE};
 use hpm_core::registry::GitRef;
 use hpm_core::registry::{parse_entry, EntryFiles, EntryOrigin, Registry};
 use hpm_core::{Invalid, Mode, PackageName, Problem};
@@ -195,6 +196,20 @@ impl Inputs {
         let mode = self.mode(&modes);
         let resolved = self.resolve(workspace, &mode, &self.overrides(&modes))?;
         Ok((mode, resolved.plan))
+    }
+
+    /// The core's `pyproject.toml` as text (hpm edits only UTF-8).
+    pub fn pyproject_text(&self, workspace: &Workspace) -> Result<&str> {
+        std::str::from_utf8(&self.pyproject).map_err(|_| {
+            Error::invalid(Problem::new("is not UTF-8 text").in_file(workspace.pyproject_path()))
+        })
+    }
+
+    /// The core's `pyproject.toml` rewritten to `plan`, every other byte kept.
+    pub fn render_pyproject(&self, workspace: &Workspace, plan: &PinnedPlan) -> Result<Rendered> {
+        let text = self.pyproject_text(workspace)?;
+        let rendered = render(text, plan, &self.state.managed, &workspace.pyproject_path())?;
+        Ok(rendered)
     }
 
     /// Whether the inputs still match the last successful sync.

@@ -35,12 +35,10 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
         ));
     }
 
-    let path = workspace.pyproject_path();
-    let text = String::from_utf8_lossy(&inputs.pyproject).into_owned();
-    let current = PyprojectMut::parse(&text, &path)?;
-    let mut planned = current.clone();
-    planned.apply(&pinned, &inputs.state.managed, &path)?;
-    if planned.to_string() != text {
+    let text = inputs.pyproject_text(workspace)?;
+    let current = PyprojectMut::parse(text, &workspace.pyproject_path())?;
+    let rendered = inputs.render_pyproject(workspace, &pinned)?;
+    if rendered.text != text {
         failures.push(fail(
             CheckKind::Pyproject,
             "`pyproject.toml` does not match the plan; run `hpmctl sync` and commit the result"

@@ -12,8 +12,7 @@ use hpm_core::manifest::Manifest;
 use hpm_core::manifest_edit;
 use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::PlannedSource;
-use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
-use hpm_core::Problem;
+use hpm_core::pyproject::{render, PYPROJECT_FILE};
 use hpm_protocol::report::{DryRunReport, FileDiff};
 
 use super::clone::missing_clones;
@@ -73,24 +72,22 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         .map(|clone| hpm_core::PackageName::key(&clone.package))
         .collect();
     let pinned = validate_except(workspace.root(), plan.clone(), resolved.problems, &cloned)?;
-    let pyproject_path = workspace.pyproject_path();
-    let text = String::from_utf8(inputs.pyproject.clone())
-        .map_err(|_| Error::invalid(Problem::new("is not UTF-8 text").in_file(&pyproject_path)))?;
-    let mut pyproject = PyprojectMut::parse(&text, &pyproject_path)?;
-    pyproject.apply(&pinned, &inputs.state.managed, &pyproject_path)?;
-    let new_text = pyproject.to_string();
-    if new_text != text {
+    let text = inputs.pyproject_text(workspace)?;
+    let rendered = inputs.render_pyproject(workspace, &pinned)?;
+    if rendered.text != text {
         diffs.push(FileDiff {
-            path: pyproject_path,
-            diff: unified("pyproject.toml", &text, &new_text),
+            path: workspace.pyproject_path(),
+            diff: unified("pyproject.toml", text, &rendered.text),
         });
     }
+    let mut warnings = resolved.warnings;
+    warnings.extend(rendered.notes);
     let reinstalled = changed_sources(&inputs.state, &pinned);
     let (resolves, uv_reason) = if up_to_date || !clones.is_empty() {
         // Nothing changes; or clones that are not made would be needed.
         (None, None)
     } else {
-        match resolves_on_a_scratch_copy(workspace, &inputs, &pinned, &text)? {
+        match resolves_on_a_scratch_copy(workspace, &inputs, &pinned, text)? {
             None => (Some(true), None),
             Some(reason) => (Some(false), Some(reason)),
         }
@@ -102,7 +99,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         diffs,
         clones,
         reinstalled,
-        warnings: resolved.warnings,
+        warnings,
         resolves,
         uv_reason,
     })
@@ -144,9 +141,8 @@ fn resolves_on_a_scratch_copy(
     }
     let absolute = PinnedPlan::without_remotes(absolute)?;
     let path = scratch.path().join(PYPROJECT_FILE);
-    let mut pyproject = PyprojectMut::parse(original, &path)?;
-    pyproject.apply(&absolute, &inputs.state.managed, &path)?;
-    std::fs::write(&path, pyproject.to_string()).map_err(|e| Error::write(&path, e))?;
+    let rendered = render(original, &absolute, &inputs.state.managed, &path)?;
+    std::fs::write(&path, rendered.text).map_err(|e| Error::write(&path, e))?;
     if let Some(lock) = &inputs.uv_lock {
         let copy = scratch.path().join("uv.lock");
         std::fs::write(&copy, lock).map_err(|e| Error::write(&copy, e))?;

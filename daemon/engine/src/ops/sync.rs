@@ -16,7 +16,7 @@ use hpm_core::manifest::RegistryLocation;
 use hpm_core::manifest_edit;
 use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::Plan;
-use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
+use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::{Mode, PackageName, Problem};
 use hpm_protocol::report::{Phase, Progress, SyncOutcome, SyncReport};
 use hpm_protocol::Change;
@@ -261,7 +261,10 @@ fn reconcile(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "read, planned and validated"
     );
-    let new_pyproject = render_pyproject(workspace, &planned, &pinned)?;
+    let rendered = planned.inputs.render_pyproject(workspace, &pinned)?;
+    let mut planned = planned;
+    planned.warnings.extend(rendered.notes);
+    let new_pyproject = rendered.text;
     let (lock_snapshot, kept_lock) = lock_snapshot(workspace, &planned)?;
     on_phase(Phase::Writing);
     let transaction = stage(
@@ -433,21 +436,6 @@ fn validate_and_find_uv(
     let pinned = validated?;
     let uv = found.map_err(|_| Error::internal("looking for uv crashed"))??;
     Ok((pinned, uv))
-}
-
-/// The new `pyproject.toml`: the managed entries rewritten, every other
-/// byte kept.
-fn render_pyproject(
-    workspace: &Workspace,
-    planned: &Planned,
-    pinned: &PinnedPlan,
-) -> Result<String> {
-    let path = workspace.pyproject_path();
-    let text = String::from_utf8(planned.inputs.pyproject.clone())
-        .map_err(|_| Error::invalid(Problem::new("is not UTF-8 text").in_file(&path)))?;
-    let mut pyproject = PyprojectMut::parse(&text, &path)?;
-    pyproject.apply(pinned, &planned.inputs.state.managed, &path)?;
-    Ok(pyproject.to_string())
 }
 
 /// The mode's last good `uv.lock`, when switching back to a mode synced
