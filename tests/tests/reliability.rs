@@ -15,12 +15,20 @@
 //!   3 workspaces of one daemon;
 //! - bad input: property tests of the manifest and registry parsers and of
 //!   the pyproject transform, for a fixed time budget, and hostile values;
+//! - user data: the adversarial classes, each with random variants: text
+//!   layouts (CRLF, byte order mark, comments around managed entries) and
+//!   symlinked files kept through switch round trips; damaged journal
+//!   copies refused with nothing touched; SIGINT/SIGTERM to `--no-daemon`
+//!   at random moments of a real switch; many spellings of one workspace;
+//!   a `uv.lock` the user re-locked between switches;
 //! - security: other users refused, nothing on TCP, no shell.
 //!
 //! `HPM_SEED` replays a run (each trial prints its own seed too);
 //! `HPM_PARTS=crash,faults` runs only those parts;
-//! `HPM_CRASH_TRIALS`, `HPM_CONCURRENCY_SECONDS` and `HPM_FUZZ_SECONDS` set
-//! the budgets.
+//! `HPM_CRASH_TRIALS`, `HPM_CONCURRENCY_SECONDS`, `HPM_FUZZ_SECONDS` and
+//! `HPM_USER_DATA_TRIALS` set the budgets; `HPM_LONG=1` is the long mode
+//! (500 crash trials, a minute each of concurrency and fuzzing, 30 user
+//! data trials per class), each budget still overridable.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -74,7 +82,7 @@ impl Row {
 }
 
 /// One part of the suite: its rows, drawing randomness from the run's seed.
-type Part = dyn Fn(&mut StdRng) -> Result<Vec<Row>>;
+type Part<'a> = dyn Fn(&mut StdRng) -> Result<Vec<Row>> + 'a;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -97,20 +105,29 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut rows = Vec::new();
-    let parts: [(&str, &Part); 5] = [
-        ("crash", &|rng| {
-            crash(rng, env_number("HPM_CRASH_TRIALS", 51) as usize)
-        }),
+    let long = std::env::var("HPM_LONG").is_ok_and(|v| v == "1");
+    let budget = |name: &str, short: u64, long_mode: u64| {
+        env_number(name, if long { long_mode } else { short })
+    };
+    let crash_trials = budget("HPM_CRASH_TRIALS", 51, 500) as usize;
+    let concurrency_seconds = budget("HPM_CONCURRENCY_SECONDS", 20, 60);
+    let fuzz_seconds = budget("HPM_FUZZ_SECONDS", 20, 60);
+    let user_data_trials = budget("HPM_USER_DATA_TRIALS", 4, 30) as usize;
+    println!(
+        "budgets: {crash_trials} crash trials, {concurrency_seconds} s concurrency, \
+         {fuzz_seconds} s fuzzing, {user_data_trials} user data trials per class{}",
+        if long { " (long mode)" } else { "" }
+    );
+    let parts: [(&str, &Part<'_>); 6] = [
+        ("crash", &|rng| crash(rng, crash_trials)),
         ("faults", &|_| faults()),
         ("concurrency", &|rng| {
-            concurrency(
-                rng,
-                Duration::from_secs(env_number("HPM_CONCURRENCY_SECONDS", 20)),
-            )
+            concurrency(rng, Duration::from_secs(concurrency_seconds))
         }),
         ("bad input", &|rng| {
-            bad_input(rng, Duration::from_secs(env_number("HPM_FUZZ_SECONDS", 20)))
+            bad_input(rng, Duration::from_secs(fuzz_seconds))
         }),
+        ("user data", &|rng| user_data(rng, user_data_trials)),
         ("security", &|_| security()),
     ];
     let only = std::env::var("HPM_PARTS").unwrap_or_default();
@@ -640,6 +657,301 @@ fn refused_writes(world: &World) -> Result<Row> {
         row.record(outcome);
     }
     Ok(row)
+}
+
+// ------------------------------------------------------------ user data --
+
+/// The classes the adversarial round found, each tried in random variants.
+fn user_data(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
+    let mut layouts = Row::new(
+        "user data",
+        "CRLF, BOM, comments, symlinked files: switch round trips keep every byte",
+    );
+    let mut journals = Row::new(
+        "user data",
+        "damaged journal copies: recovery refuses, touches nothing",
+    );
+    let mut signals = Row::new(
+        "user data",
+        "SIGINT/SIGTERM to --no-daemon mid-switch: old or new state, uv gone",
+    );
+    for trial in 0..trials {
+        let seed: u64 = rng.random();
+        let mut trial_rng = StdRng::seed_from_u64(seed);
+        let context = |what: &str| format!("{what} trial {trial} (seed {seed})");
+        layouts.record(layout_trial(&mut trial_rng).with_context(|| context("layout")));
+        journals.record(journal_trial(&mut trial_rng).with_context(|| context("journal")));
+        signals.record(signal_trial(&mut trial_rng).with_context(|| context("signal")));
+        print!(".");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+    println!();
+    let aliases = Row::single(
+        "user data",
+        "20 spellings of one folder: one workspace in the daemon",
+        aliased_paths(rng),
+    );
+    let relocked = Row::single(
+        "user data",
+        "uv.lock re-locked by the user between switches: kept, hpm's copy saved",
+        relocked_lock(),
+    );
+    Ok(vec![layouts, journals, signals, aliases, relocked])
+}
+
+/// A core `pyproject.toml` with a random layout: line endings, comments
+/// beside and below the managed entries; `hpm.yaml` with CRLF or a byte
+/// order mark (Python's TOML reader, and so hatchling, refuses a BOM in
+/// `pyproject.toml`); maybe both symlinked from outside the core. dev →
+/// prod → dev gives back the first dev bytes, `hpm.yaml` is untouched,
+/// links stay links, the layout stays.
+fn layout_trial(rng: &mut StdRng) -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    let crlf = rng.random_bool(0.5);
+    let bom = rng.random_bool(0.5);
+    let mut text = world.read("pyproject.toml")?.replace(
+        "    # plugins are added by hpm below\n",
+        "    # plugins are added by hpm below\n    \"requests\",  # kept beside\n",
+    );
+    if rng.random_bool(0.5) {
+        text.push_str("\n# above the sources, the user's own\n[tool.uv.sources]\n");
+    }
+    if crlf {
+        text = text.replace('\n', "\r\n");
+    }
+    std::fs::write(world.core().join("pyproject.toml"), &text)?;
+    let mut manifest = world.read("hpm.yaml")?;
+    if rng.random_bool(0.5) {
+        manifest = manifest.replace('\n', "\r\n");
+    }
+    if bom {
+        manifest.insert(0, '\u{feff}');
+    }
+    world.write_manifest(&manifest)?;
+    let linked = rng.random_bool(0.5);
+    if linked {
+        for name in ["pyproject.toml", "hpm.yaml"] {
+            let target = world.root().join(format!("kept-{name}"));
+            std::fs::rename(world.core().join(name), &target)?;
+            std::os::unix::fs::symlink(&target, world.core().join(name))?;
+        }
+    }
+    world.ok(&["--no-daemon", "sync"])?;
+    let dev = world.read("pyproject.toml")?;
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    let prod = world.read("pyproject.toml")?;
+    world.ok(&["--no-daemon", "switch", "dev"])?;
+    let again = world.read("pyproject.toml")?;
+    if again != dev {
+        bail!("dev after a round trip differs:\n{dev:?}\n{again:?}");
+    }
+    if world.read("hpm.yaml")? != manifest {
+        bail!("hpm.yaml changed");
+    }
+    for (mode, text) in [("dev", &dev), ("prod", &prod)] {
+        let lines_without_cr = text
+            .split('\n')
+            .filter(|l| !l.is_empty() && !l.ends_with('\r'))
+            .count();
+        if crlf && lines_without_cr > 0 {
+            bail!("{mode}: {lines_without_cr} lines lost their CRLF");
+        }
+        if !text.contains("\"requests\",  # kept beside") {
+            bail!("{mode}: the user's entry or its comment moved:\n{text}");
+        }
+    }
+    if linked {
+        for name in ["pyproject.toml", "hpm.yaml"] {
+            let path = world.core().join(name);
+            if !std::fs::symlink_metadata(&path)?.file_type().is_symlink() {
+                bail!("`{name}` is no longer a link");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A switch killed while its uv hangs leaves a journal; one copy is then
+/// damaged at random (truncated, a byte flipped, deleted). The next sync
+/// refuses naming the journal and leaves the files and journal as they were.
+fn journal_trial(rng: &mut StdRng) -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let (hanging, pid_file) = hpm_tests::hanging_uv(world.root())?;
+    let mut child = world
+        .hpmctl_in_process()
+        .args(["switch", "prod"])
+        .env("HPM_UV", &hanging)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_for("uv to start", || pid_file.exists())?;
+    child.kill()?;
+    child.wait()?;
+    let group: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(group),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let journal = world.core().join(".hpm/journal");
+    let copies: Vec<PathBuf> = std::fs::read_dir(&journal)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "orig"))
+        .collect();
+    let Some(copy) = copies.get(rng.random_range(0..copies.len().max(1))) else {
+        bail!(
+            "the killed switch left no journal copies in {}",
+            journal.display()
+        );
+    };
+    let original = std::fs::read(copy)?;
+    let damage = rng.random_range(0..3);
+    match damage {
+        0 => std::fs::write(copy, &original[..original.len() / 2])?,
+        1 if !original.is_empty() => {
+            let mut flipped = original.clone();
+            let at = rng.random_range(0..flipped.len());
+            flipped[at] ^= 0x20;
+            std::fs::write(copy, flipped)?;
+        }
+        _ => std::fs::remove_file(copy)?,
+    }
+    let before = Files::of(&world);
+    let output = world.run(&["--no-daemon", "sync"]);
+    if output.status.success() {
+        bail!(
+            "damage {damage} to {}: the sync went on:\n{}",
+            copy.display(),
+            describe(&output)
+        );
+    }
+    if !stderr(&output).contains("journal") {
+        bail!(
+            "damage {damage}: the error does not name the journal:\n{}",
+            describe(&output)
+        );
+    }
+    if Files::of(&world) != before {
+        bail!("damage {damage}: the refused recovery changed the files");
+    }
+    if !journal.join("journal.json").exists() {
+        bail!("damage {damage}: the journal is gone");
+    }
+    Ok(())
+}
+
+/// SIGINT or SIGTERM to `hpmctl --no-daemon switch prod` at a random moment
+/// of a real switch: it ends with the files in the old or the new state,
+/// no journal left, and no uv of its group still running.
+fn signal_trial(rng: &mut StdRng) -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let dev = Files::of(&world);
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    let prod = Files::of(&world);
+    world.ok(&["--no-daemon", "switch", "dev"])?;
+    let signal = if rng.random_bool(0.5) {
+        nix::sys::signal::Signal::SIGINT
+    } else {
+        nix::sys::signal::Signal::SIGTERM
+    };
+    let delay = Duration::from_millis(rng.random_range(0..1500));
+    let child = world
+        .hpmctl_in_process()
+        .args(["switch", "prod"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(delay);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+    let output = child.wait_with_output()?;
+    let after = Files::of(&world);
+    if after != dev && after != prod {
+        bail!(
+            "{signal} after {delay:?}: the files are neither state:\n{}",
+            describe(&output)
+        );
+    }
+    if world.core().join(".hpm/journal/journal.json").exists() {
+        bail!(
+            "{signal} after {delay:?}: a journal is left:\n{}",
+            describe(&output)
+        );
+    }
+    let leftover = Command::new("pgrep")
+        .args(["-f", &format!("uv.*{}", world.core().display())])
+        .output()?;
+    if leftover.status.success() {
+        bail!(
+            "{signal} after {delay:?}: uv still runs: {}",
+            stdout(&leftover)
+        );
+    }
+    Ok(())
+}
+
+/// Twenty spellings of one folder (a link, `..`, `.`, doubled slashes)
+/// open one workspace in the daemon.
+fn aliased_paths(rng: &mut StdRng) -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["sync"])?;
+    let core = world.core();
+    let alias = world.root().join("alias");
+    std::os::unix::fs::symlink(&core, &alias)?;
+    let spellings = [
+        core.display().to_string(),
+        alias.display().to_string(),
+        format!("{}/..", core.join("src").display()),
+        format!("{}/.", core.display()),
+        format!("{}//", core.display()),
+        format!("{}/../core", core.display()),
+        format!("{}/src/../", alias.display()),
+    ];
+    for _ in 0..20 {
+        let spelling = &spellings[rng.random_range(0..spellings.len())];
+        world.ok(&["--workspace", spelling, "status"])?;
+    }
+    let hello: Value = serde_json::from_str(&stdout(&world.ok(&["daemon", "status", "--json"])?))?;
+    let open = hello["hello"]["workspaces"].as_array().map_or(0, Vec::len);
+    let _ = world.run(&["daemon", "stop"]);
+    if open != 1 {
+        bail!("{open} workspaces open: {hello}");
+    }
+    Ok(())
+}
+
+/// prod → dev → (the user re-locks) → prod: hpm does not put its prod
+/// snapshot back over the user's `uv.lock` (uv then locks from the user's),
+/// says it kept the user's, and saves the snapshot under `.hpm/backup/`.
+fn relocked_lock() -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    let prod_snapshot = world.bytes("uv.lock");
+    world.ok(&["--no-daemon", "switch", "dev"])?;
+    let relocked = format!("# re-locked by the user\n{}", world.read("uv.lock")?);
+    std::fs::write(world.core().join("uv.lock"), &relocked)?;
+    let output = world.ok(&["--no-daemon", "switch", "prod", "--json"])?;
+    let report: Value = serde_json::from_str(&stdout(&output))?;
+    let kept = report["kept_user_edits"].to_string();
+    if !kept.contains("uv.lock") {
+        bail!(
+            "the user's uv.lock is not said to be kept:\n{}",
+            describe(&output)
+        );
+    }
+    let backup = world.core().join(".hpm/backup");
+    let saved = std::fs::read_dir(&backup)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| std::fs::read(e.path()).ok() == prod_snapshot)
+        })
+        .unwrap_or(false);
+    if !saved {
+        bail!("the prod snapshot is not saved under {}", backup.display());
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------- concurrency --
