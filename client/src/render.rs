@@ -276,15 +276,16 @@ pub fn status(report: &StatusReport) -> String {
             if package.installed_matches == Some(false) {
                 installed.push_str(" (stale)");
             }
-            let name = if package.required_by.is_empty() {
-                package.name.clone()
-            } else {
-                format!(
-                    "{} (required by {})",
-                    package.name,
+            let mut name = package.name.clone();
+            if !package.required_by.is_empty() {
+                name.push_str(&format!(
+                    " (required by {})",
                     package.required_by.join(", ")
-                )
-            };
+                ));
+            }
+            if !package.linked_by.is_empty() {
+                name.push_str(&format!(" (in dev with {})", package.linked_by.join(", ")));
+            }
             [
                 name,
                 package.mode.to_string(),
@@ -410,8 +411,12 @@ pub fn hello(hello: Option<&Hello>, socket: &Path, json: bool) -> anyhow::Result
 fn describe_source(source: &PlannedSource) -> String {
     match source {
         PlannedSource::Path {
+            path, member: true, ..
+        } => format!("{path} (workspace member)"),
+        PlannedSource::Path {
             path,
             editable: true,
+            ..
         } => format!("{path} (editable)"),
         PlannedSource::Path { path, .. } => path.clone(),
         PlannedSource::Git { url, reference, .. } => match reference.name() {
@@ -496,6 +501,7 @@ mod tests {
                     installed_matches: Some(true),
                     repo: None,
                     required_by: Vec::new(),
+                    linked_by: Vec::new(),
                 },
                 PackageStatus {
                     name: "plugin-b".into(),
@@ -504,12 +510,14 @@ mod tests {
                     source: PlannedSource::Path {
                         path: "packages/plugin-b".into(),
                         editable: true,
+                        member: false,
                     },
                     requirement: "plugin-b".into(),
                     installed_version: Some("1.1.0.dev0".into()),
                     installed_matches: Some(false),
                     repo: Some(repo("packages/plugin-b", true, 2)),
                     required_by: Vec::new(),
+                    linked_by: Vec::new(),
                 },
                 PackageStatus {
                     name: "plugin-c".into(),
@@ -524,6 +532,7 @@ mod tests {
                     installed_matches: None,
                     repo: None,
                     required_by: vec!["plugin-a".into()],
+                    linked_by: Vec::new(),
                 },
             ],
             unused_clones: vec![UnusedClone {

@@ -194,6 +194,10 @@ pub struct PackageStatus {
     /// dependencies brought it in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_by: Vec<String>,
+    /// For a package in dev only because dev packages name it with
+    /// `{ workspace = true }`: those packages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_by: Vec<String>,
 }
 
 /// A local clone's git state, relative to its upstream branch.

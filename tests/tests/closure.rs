@@ -186,3 +186,91 @@ fn internal_versions_are_checked_and_a_mislabelled_tag_is_a_warning() -> anyhow:
     );
     Ok(())
 }
+
+/// The seeds' dev layout: `model-qwen2-5-vl`'s dev branch names
+/// `model-interface` with `{ workspace = true }`. `dev` takes both into dev
+/// (cloning with consent) as members of a uv workspace rooted at the core;
+/// edits are live; back to prod leaves the user's `pyproject.toml` as it was.
+#[test]
+fn dev_on_a_workspace_style_package_links_its_siblings_and_leaving_restores_the_file(
+) -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin("model-interface", &[Release::new("v0.1.0", "0.1.0")])?;
+    world.add_plugin(
+        "model-qwen2-5-vl",
+        &[
+            Release::new("v0.1.0", "0.1.0").depending_on(&["model-interface~=0.1"]),
+            Release::new("v0.2.0.dev0", "0.2.0.dev0")
+                .depending_on(&["model-interface"])
+                .with_toml("\n[tool.uv.sources]\nmodel-interface = { workspace = true }\n"),
+        ],
+    )?;
+    world.register("model-interface", "v0.1.0", "v0.1.0")?;
+    world.register("model-qwen2-5-vl", "v0.1.0", "v0.1.0")?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [model-qwen2-5-vl]\n",
+    )?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let prod = world.bytes("pyproject.toml");
+    assert!(
+        !world
+            .read("pyproject.toml")?
+            .contains("[tool.uv.workspace]"),
+        "no workspace in prod"
+    );
+
+    // Without consent nothing is cloned, and both clones are named.
+    let refused = world.run(&["--no-daemon", "dev", "model-qwen2-5-vl"]);
+    assert_ne!(refused.status.code(), Some(0), "{}", describe(&refused));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("model-qwen2-5-vl") && said.contains("model-interface"),
+        "{said}"
+    );
+    assert_eq!(world.bytes("pyproject.toml"), prod);
+    assert!(!world.core().join("packages").exists());
+
+    let report =
+        json(&world.ok(&["--no-daemon", "dev", "model-qwen2-5-vl", "--yes", "--json"])?)?;
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("`model-interface` goes into dev with `model-qwen2-5-vl`"),
+        "{report:#}"
+    );
+    let dev = world.read("pyproject.toml")?;
+    assert!(
+        dev.contains("[tool.uv.workspace]")
+            && dev.contains("\"packages/model-qwen2-5-vl\"")
+            && dev.contains("\"packages/model-interface\""),
+        "{dev}"
+    );
+    assert!(
+        dev.contains("model-interface = { workspace = true }"),
+        "{dev}"
+    );
+    assert_eq!(world.imported_version("model-qwen2-5-vl")?, "0.2.0.dev0");
+    // Edits in the sibling's clone are live.
+    let module = world
+        .core()
+        .join("packages/model-interface")
+        .join(hpm_tests::module_name("model-interface"))
+        .join("__init__.py");
+    std::fs::write(&module, "VERSION = \"edited\"\n")?;
+    assert_eq!(world.imported_version("model-interface")?, "edited");
+    let status = world.ok(&["--no-daemon", "status"])?;
+    assert!(
+        stdout(&status).contains("(in dev with model-qwen2-5-vl)"),
+        "{}",
+        describe(&status)
+    );
+
+    world.ok(&["--no-daemon", "reset", "model-qwen2-5-vl"])?;
+    assert_eq!(
+        world.bytes("pyproject.toml"),
+        prod,
+        "back in prod, the file is as the prod sync left it:\n{}",
+        world.read("pyproject.toml")?
+    );
+    assert_eq!(world.imported_version("model-interface")?, "0.1.0");
+    Ok(())
+}

@@ -1420,6 +1420,7 @@ fn check_transform(text: &str, mode: &str) -> Result<(), String> {
         mode: &mode,
         overrides: &BTreeMap::new(),
         required: &BTreeMap::new(),
+        linked: &BTreeMap::new(),
     })
     .map_err(|e| e.to_string())?;
     let plan = PinnedPlan::without_remotes(plan).map_err(|e| e.to_string())?;

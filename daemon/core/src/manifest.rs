@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mode::Mode;
 use crate::problem::{yaml_problem, Invalid, Problem};
@@ -121,6 +121,24 @@ pub struct Settings {
     /// cannot allow that itself.
     #[serde(default)]
     pub allow_clones_outside: Vec<String>,
+    /// How dev packages are linked into the core's environment.
+    #[serde(default)]
+    pub dev_link: DevLink,
+}
+
+/// `settings.dev_link`: how a dev package joins the core's environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DevLink {
+    /// As a member of a uv workspace rooted at the core only where a dev
+    /// package's own `pyproject.toml` names a sibling with
+    /// `{ workspace = true }`; as an editable path everywhere else.
+    #[default]
+    Auto,
+    /// Always an editable path (`{ path, editable = true }`).
+    Path,
+    /// Every dev package a member of the core's uv workspace.
+    Workspace,
 }
 
 impl Default for Settings {
@@ -132,6 +150,7 @@ impl Default for Settings {
             backend: default_backend(),
             uv_timeout: None,
             allow_clones_outside: Vec::new(),
+            dev_link: DevLink::default(),
         }
     }
 }

@@ -26,6 +26,11 @@ impl Mode {
         }
     }
 
+    /// `dev`, the mode whose packages come from local clones.
+    pub fn dev() -> Mode {
+        Mode("dev".to_string())
+    }
+
     /// The mode whose packages come from local clones.
     pub fn is_dev(&self) -> bool {
         self.0 == "dev"

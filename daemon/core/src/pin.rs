@@ -198,6 +198,7 @@ mod tests {
                     subdirectory: None,
                 },
                 required_by: Vec::new(),
+                linked_by: Vec::new(),
             }],
         }
     }

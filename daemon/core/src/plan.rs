@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::Manifest;
+use crate::manifest::{DevLink, Manifest};
 use crate::mode::Mode;
 use crate::name::{check_package_name, PackageName};
 use crate::problem::{Invalid, Problem};
@@ -46,6 +46,11 @@ pub struct PlannedPackage {
     /// whose dependencies brought it in (the dependency closure).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_by: Vec<String>,
+    /// For a package put in dev only because dev packages name it with
+    /// `{ workspace = true }` (uv installs those only as workspace
+    /// members), those packages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_by: Vec<String>,
 }
 
 /// A registry package that managed packages depend on without the
@@ -61,11 +66,18 @@ pub struct Required {
 }
 
 /// Where uv gets a package from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum PlannedSource {
-    /// `{ path = "...", editable = ... }`, path relative to the workspace root.
-    Path { path: String, editable: bool },
+    /// `{ path = "...", editable = ... }`, path relative to the workspace
+    /// root; a `member` of the core's uv workspace is written
+    /// `{ workspace = true }` and listed in `[tool.uv.workspace]` instead.
+    Path {
+        path: String,
+        editable: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        member: bool,
+    },
     /// `{ git = "...", tag|branch|rev = "...", subdirectory = "..." }`.
     Git {
         url: String,
@@ -161,6 +173,9 @@ pub struct ResolveInput<'a> {
     /// Registry packages the managed ones depend on (the engine reads the
     /// closure and hands it in; empty for the listed packages alone).
     pub required: &'a BTreeMap<PackageName, Required>,
+    /// Packages that dev packages name with `{ workspace = true }`, with
+    /// the names of those dev packages: they go into dev with them.
+    pub linked: &'a BTreeMap<PackageName, Vec<String>>,
 }
 
 /// Resolves every managed package's source for its mode. All problems are
@@ -178,6 +193,17 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
             });
         }
     }
+    for (key, by) in input.linked {
+        let known = wanted.iter().any(|w| PackageName::key(&w.name) == *key);
+        if let (false, Some((entry, _))) = (known, input.registry.get(key.as_str())) {
+            wanted.push(WantedPackage {
+                name: entry.name.clone(),
+                extras: Vec::new(),
+                group: None,
+                required_by: by.clone(),
+            });
+        }
+    }
     for name in input.overrides.keys() {
         if !wanted.iter().any(|w| PackageName::key(&w.name) == *name) {
             problems.push(
@@ -190,7 +216,12 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
     let mut packages = Vec::new();
     for wanted in wanted {
         let key = PackageName::key(&wanted.name);
-        let mode = input.overrides.get(&key).unwrap_or(input.mode).clone();
+        let mut mode = input.overrides.get(&key).unwrap_or(input.mode).clone();
+        let mut linked_by = Vec::new();
+        if let (Some(by), false) = (input.linked.get(&key), mode.is_dev()) {
+            mode = Mode::dev();
+            linked_by = by.clone();
+        }
         match source_for(&wanted, &mode, input) {
             Ok(source) => packages.push(PlannedPackage {
                 key,
@@ -200,6 +231,7 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
                 extras: wanted.extras,
                 source,
                 required_by: wanted.required_by,
+                linked_by,
             }),
             Err(problem) => problems.push(problem),
         }
@@ -209,6 +241,78 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
         mode: input.mode.clone(),
         packages,
     })
+}
+
+/// Marks the dev packages that become members of the core's uv workspace
+/// (`settings.dev_link`): with `auto`, each dev package whose own
+/// `pyproject.toml` names planned siblings with `{ workspace = true }`
+/// (`named`: package → those siblings), and the siblings; with
+/// `workspace`, every dev package; with `path`, none, and a package that
+/// needs a workspace is a problem. A member must live inside the core's
+/// folder.
+pub fn link_members(
+    plan: &mut Plan,
+    named: &BTreeMap<PackageName, Vec<PackageName>>,
+    dev_link: DevLink,
+    manifest_path: &Path,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut members: BTreeSet<PackageName> = BTreeSet::new();
+    match dev_link {
+        DevLink::Path => {
+            for (package, siblings) in named.iter().filter(|(_, s)| !s.is_empty()) {
+                let names: Vec<String> = siblings.iter().map(|s| format!("`{s}`")).collect();
+                problems.push(
+                    Problem::new(format!(
+                        "its `pyproject.toml` names {} with `{{ workspace = true }}`, which uv installs only as members of a workspace, but `settings.dev_link` is `path`",
+                        names.join(", ")
+                    ))
+                    .in_file(manifest_path)
+                    .for_package(package.as_str())
+                    .hint("set `settings.dev_link: auto` (or remove the setting), or drop those entries from the package's `pyproject.toml`"),
+                );
+            }
+        }
+        DevLink::Auto => {
+            for (package, siblings) in named.iter().filter(|(_, s)| !s.is_empty()) {
+                members.insert(package.clone());
+                members.extend(siblings.iter().cloned());
+            }
+        }
+        DevLink::Workspace => {
+            members.extend(
+                plan.packages
+                    .iter()
+                    .filter(|p| p.source.local_path().is_some())
+                    .map(|p| p.key.clone()),
+            );
+        }
+    }
+    for package in &mut plan.packages {
+        if !members.contains(&package.key) {
+            continue;
+        }
+        let PlannedSource::Path { path, member, .. } = &mut package.source else {
+            // A sibling that is not in dev: resolving put it there, or
+            // its own problem says why not.
+            continue;
+        };
+        let outside =
+            Path::new(path.as_str()).is_absolute() || path.split('/').next() == Some("..");
+        if outside {
+            problems.push(
+                Problem::new(format!(
+                    "its dev clone `{path}` is outside the core's folder, so it cannot be a member of the core's uv workspace, which dev needs here"
+                ))
+                .in_file(manifest_path)
+                .for_package(&package.name)
+                .hint("clone it inside the core (its registry `dev:` path or `settings.packages_dir`), or use a release of it whose `pyproject.toml` has no `{ workspace = true }` sources"),
+            );
+            continue;
+        }
+        *member = true;
+    }
+    problems
 }
 
 /// The listed packages plus the selected group options, after checking names
@@ -367,7 +471,11 @@ fn planned_source(spec: SourceSpec) -> Result<PlannedSource, Problem> {
             if path.is_empty() {
                 return Err(Problem::new("local source has an empty `path`"));
             }
-            Ok(PlannedSource::Path { path, editable })
+            Ok(PlannedSource::Path {
+                path,
+                editable,
+                member: false,
+            })
         }
         SourceSpec::Git {
             url,
@@ -447,6 +555,7 @@ mod tests {
             mode: &Mode::new(mode).unwrap(),
             overrides: &overrides,
             required: &BTreeMap::new(),
+            linked: &BTreeMap::new(),
         })
     }
 
@@ -490,7 +599,8 @@ groups:
             qdrant.source,
             PlannedSource::Path {
                 path: "packages/qdrant".into(),
-                editable: true
+                editable: true,
+                member: false,
             }
         );
         assert_eq!(plan.get("core-plugin").unwrap().mode.as_str(), "prod");
@@ -503,7 +613,8 @@ groups:
             plan.get("core-plugin").unwrap().source,
             PlannedSource::Path {
                 path: "packages/core-plugin".into(),
-                editable: true
+                editable: true,
+                member: false,
             }
         );
     }
@@ -559,5 +670,84 @@ groups:
         let error = plan(MANIFEST, "prod", &[("gone", "dev")]).unwrap_err();
         let hint = error.problems[0].hint.as_deref().unwrap_or_default();
         assert!(hint.contains("hpmctl reset gone"), "{hint}");
+    }
+
+    fn dev_package(name: &str, path: &str) -> PlannedPackage {
+        PlannedPackage {
+            name: name.into(),
+            key: PackageName::key(name),
+            group: None,
+            mode: Mode::dev(),
+            extras: Vec::new(),
+            source: PlannedSource::Path {
+                path: path.into(),
+                editable: true,
+                member: false,
+            },
+            required_by: Vec::new(),
+            linked_by: Vec::new(),
+        }
+    }
+
+    fn members_of(plan: &Plan) -> Vec<&str> {
+        plan.packages
+            .iter()
+            .filter(|p| matches!(p.source, PlannedSource::Path { member: true, .. }))
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn dev_link_decides_which_dev_packages_become_workspace_members() {
+        let plan = Plan {
+            mode: Mode::dev(),
+            packages: vec![
+                dev_package("model-qwen2-5-vl", "packages/model-qwen2-5-vl"),
+                dev_package("model-interface", "packages/model-interface"),
+                dev_package("bench-utils", "packages/bench-utils"),
+            ],
+        };
+        let named: BTreeMap<PackageName, Vec<PackageName>> = [(
+            PackageName::key("model-qwen2-5-vl"),
+            vec![PackageName::key("model-interface")],
+        )]
+        .into();
+        let manifest = Path::new("hpm.yaml");
+
+        let mut auto = plan.clone();
+        assert!(link_members(&mut auto, &named, DevLink::Auto, manifest).is_empty());
+        assert_eq!(members_of(&auto), ["model-qwen2-5-vl", "model-interface"]);
+
+        let mut workspace = plan.clone();
+        assert!(link_members(
+            &mut workspace,
+            &BTreeMap::new(),
+            DevLink::Workspace,
+            manifest
+        )
+        .is_empty());
+        assert_eq!(members_of(&workspace).len(), 3);
+
+        let mut path = plan.clone();
+        let problems = link_members(&mut path, &named, DevLink::Path, manifest);
+        assert!(members_of(&path).is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_string().contains("`model-interface`"),
+            "{}",
+            problems[0]
+        );
+
+        let mut outside = plan.clone();
+        outside.packages[1] = dev_package("model-interface", "../libs/model-interface");
+        let problems = link_members(&mut outside, &named, DevLink::Auto, manifest);
+        assert_eq!(members_of(&outside), ["model-qwen2-5-vl"]);
+        assert!(
+            problems.len() == 1
+                && problems[0]
+                    .to_string()
+                    .contains("outside the core's folder"),
+            "{problems:?}"
+        );
     }
 }

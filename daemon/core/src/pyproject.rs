@@ -2,8 +2,11 @@
 //!
 //! [`PyprojectMut`] wraps a `toml_edit` document and knows the only edits hpm
 //! makes: the `[project.dependencies]` entries and `[tool.uv.sources]` entries
-//! of managed packages. Every other byte, comment and order stays as it was,
-//! and an entry that already says what the plan says is not rewritten.
+//! of managed packages, and the `[tool.uv.workspace]` members it adds for
+//! dev packages that must be workspace members ([`OwnedMembers`] says which
+//! are hpm's, so that leaving dev takes out exactly those). Every other
+//! byte, comment and order stays as it was, and an entry that already says
+//! what the plan says is not rewritten.
 //!
 //! Only a [`PinnedPlan`] can be applied: every git reference written is a
 //! tag, branch or commit.
@@ -69,6 +72,19 @@ impl PyprojectMut {
         previously_managed: &BTreeSet<PackageName>,
         path: &Path,
     ) -> Result<Vec<String>> {
+        self.apply_with_members(plan, previously_managed, &OwnedMembers::default(), path)
+            .map(|(notes, _)| notes)
+    }
+
+    /// [`PyprojectMut::apply`], with the workspace members hpm added before
+    /// (`owned`); answers the notes and the members hpm owns now.
+    pub fn apply_with_members(
+        &mut self,
+        plan: &PinnedPlan,
+        previously_managed: &BTreeSet<PackageName>,
+        owned: &OwnedMembers,
+        path: &Path,
+    ) -> Result<(Vec<String>, OwnedMembers)> {
         let plan = plan.plan();
         let planned: HashMap<&str, &PlannedPackage> = plan
             .packages
@@ -81,7 +97,142 @@ impl PyprojectMut {
         let mut notes = update_dependencies(dependencies, plan, &planned, &managed);
         let still_used = self.used_outside_dependencies();
         notes.extend(self.update_sources(plan, &managed, &still_used, path)?);
-        Ok(notes)
+        let owned = self.update_members(plan, owned, path)?;
+        Ok((notes, owned))
+    }
+
+    /// `[tool.uv.workspace] members`: adds the plan's member folders that
+    /// the user's own globs do not cover, takes out the ones hpm added
+    /// before that are no longer members, and removes the table (or the
+    /// `members` key) when hpm made it and nothing of it is left.
+    fn update_members(
+        &mut self,
+        plan: &Plan,
+        before: &OwnedMembers,
+        path: &Path,
+    ) -> Result<OwnedMembers> {
+        let wanted: Vec<&str> = plan
+            .packages
+            .iter()
+            .filter_map(|package| match &package.source {
+                PlannedSource::Path {
+                    path, member: true, ..
+                } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        let exists = self
+            .doc
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|u| u.get("workspace"))
+            .is_some();
+        if wanted.is_empty() && (before.is_empty() || !exists) {
+            return Ok(OwnedMembers::default());
+        }
+        let not_a_table = |what: &str| {
+            Invalid::from(
+                Problem::new(format!("`{what}` is not a table"))
+                    .in_file(path)
+                    .hint("hpm lists dev packages in `[tool.uv.workspace]`; make it a table"),
+            )
+        };
+        let mut owned = OwnedMembers {
+            members: Vec::new(),
+            table: before.table && exists,
+            key: before.key && exists,
+        };
+        let tool = self.doc.entry("tool").or_insert_with(implicit_table);
+        let tool = tool
+            .as_table_like_mut()
+            .ok_or_else(|| not_a_table("tool"))?;
+        let uv = tool.entry("uv").or_insert(implicit_table());
+        let uv = uv
+            .as_table_like_mut()
+            .ok_or_else(|| not_a_table("tool.uv"))?;
+        if !exists {
+            uv.insert("workspace", Item::Table(Table::new()));
+            owned.table = true;
+        }
+        let workspace = uv
+            .get_mut("workspace")
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| not_a_table("tool.uv.workspace"))?;
+        let excludes: Vec<String> = strings(workspace.get("exclude"));
+        if workspace.get("members").is_none() {
+            workspace.insert("members", Item::Value(Value::Array(Array::new())));
+            owned.key = !owned.table;
+        }
+        let members = workspace
+            .get_mut("members")
+            .and_then(Item::as_array_mut)
+            .ok_or_else(|| {
+                Invalid::from(
+                    Problem::new("`tool.uv.workspace.members` is not an array")
+                        .in_file(path)
+                        .hint("write it as `members = [\"packages/*\"]`"),
+                )
+            })?;
+        let hpms = |value: &str| before.members.iter().any(|m| m == value);
+        let users: Vec<String> = members
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|value| !hpms(value))
+            .map(str::to_string)
+            .collect();
+        let covered = |folder: &str| {
+            let matches = |pattern: &String| {
+                glob::Pattern::new(pattern.trim_end_matches('/'))
+                    .is_ok_and(|p| p.matches(folder.trim_end_matches('/')))
+            };
+            users.iter().any(matches) && !excludes.iter().any(matches)
+        };
+        let mut index = 0;
+        while index < members.len() {
+            let value = members
+                .get(index)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let keep = !hpms(value) || (wanted.contains(&value) && !covered(value));
+            if keep {
+                index += 1;
+            } else {
+                members.remove(index);
+            }
+        }
+        for folder in wanted {
+            if covered(folder) {
+                continue;
+            }
+            owned.members.push(folder.to_string());
+            if members.iter().any(|v| v.as_str() == Some(folder)) {
+                continue;
+            }
+            let indentation = members
+                .iter()
+                .last()
+                .and_then(|last| last.decor().prefix())
+                .and_then(|prefix| prefix.as_str())
+                .and_then(|prefix| prefix.rfind('\n').map(|at| prefix[at..].to_string()));
+            let mut value = Value::from(folder);
+            let prefix = match indentation {
+                Some(indentation) => indentation,
+                None if members.is_empty() => String::new(),
+                None => " ".to_string(),
+            };
+            value.decor_mut().set_prefix(prefix);
+            value.decor_mut().set_suffix("");
+            members.push_formatted(value);
+        }
+        if members.is_empty() && (owned.key || owned.table) {
+            workspace.remove("members");
+            owned.key = false;
+        }
+        if owned.table && workspace.is_empty() {
+            uv.remove("workspace");
+            owned.table = false;
+        }
+        Ok(owned)
     }
 
     /// Normalized name → where it is still required besides
@@ -257,27 +408,64 @@ impl PyprojectMut {
     }
 }
 
-/// A new `pyproject.toml` text, and what the user should hear of it.
+/// The `[tool.uv.workspace]` members hpm added, and whether it made the
+/// table or its `members` key: exactly what leaving dev takes out again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OwnedMembers {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// hpm made `[tool.uv.workspace]` itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub table: bool,
+    /// hpm added `members` to the user's table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key: bool,
+}
+
+impl OwnedMembers {
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && !self.table && !self.key
+    }
+}
+
+/// A new `pyproject.toml` text, what the user should hear of it, and the
+/// workspace members hpm owns in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub text: String,
     pub notes: Vec<String>,
+    pub owned: OwnedMembers,
 }
 
 /// `text` (the file at `path`) with the managed entries rewritten to
-/// `plan` ([`PyprojectMut::apply`]), every other byte kept.
+/// `plan` ([`PyprojectMut::apply_with_members`]), every other byte kept.
 pub fn render(
     text: &str,
     plan: &PinnedPlan,
     previously_managed: &BTreeSet<PackageName>,
+    owned: &OwnedMembers,
     path: &Path,
 ) -> Result<Rendered> {
     let mut pyproject = PyprojectMut::parse(text, path)?;
-    let notes = pyproject.apply(plan, previously_managed, path)?;
+    let (notes, owned) = pyproject.apply_with_members(plan, previously_managed, owned, path)?;
     Ok(Rendered {
         text: pyproject.to_string(),
         notes,
+        owned,
     })
+}
+
+/// The strings of an array item (none when it is not one).
+fn strings(item: Option<&Item>) -> Vec<String> {
+    item.and_then(Item::as_array)
+        .map(|array| {
+            array
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl std::fmt::Display for PyprojectMut {
@@ -628,7 +816,10 @@ fn implicit_table() -> Item {
 pub fn uv_source(source: &PlannedSource) -> Option<InlineTable> {
     let mut table = InlineTable::new();
     match source {
-        PlannedSource::Path { path, editable } => {
+        PlannedSource::Path { member: true, .. } => {
+            table.insert("workspace", true.into());
+        }
+        PlannedSource::Path { path, editable, .. } => {
             table.insert("path", path.as_str().into());
             table.insert("editable", (*editable).into());
         }
@@ -719,8 +910,10 @@ mod tests {
                     source: PlannedSource::Path {
                         path: format!("packages/{name}"),
                         editable: true,
+                        member: false,
                     },
                     required_by: Vec::new(),
+                    linked_by: Vec::new(),
                 })
                 .collect(),
         })
@@ -799,8 +992,10 @@ dependencies = [
                 source: PlannedSource::Path {
                     path: "packages/plugin-a".into(),
                     editable: true,
+                    member: false,
                 },
                 required_by: Vec::new(),
+                linked_by: Vec::new(),
             }],
         })
         .unwrap();
@@ -862,6 +1057,7 @@ c = [{ path = "packages/c", marker = "sys_platform == 'linux'" }, { index = "x" 
                         version: Some("==1.2.0".into()),
                     },
                     required_by: Vec::new(),
+                    linked_by: Vec::new(),
                 })
                 .collect(),
         })
@@ -886,6 +1082,7 @@ dependencies = [
             text,
             &prod_plan(&["plugin-a", "plugin-b", "plugin-c"]),
             &managed,
+            &OwnedMembers::default(),
             Path::new("pyproject.toml"),
         )
         .unwrap();
@@ -918,6 +1115,7 @@ dependencies = [
             &rendered.text,
             &prod_plan(&["plugin-a", "plugin-b", "plugin-c"]),
             &managed,
+            &OwnedMembers::default(),
             Path::new("pyproject.toml"),
         )
         .unwrap();
@@ -948,7 +1146,14 @@ plugin-b = { path = "packages/plugin-b", editable = true }
             .iter()
             .map(|n| PackageName::key(n))
             .collect();
-        let rendered = render(text, &dev_plan(&[]), &managed, Path::new("pyproject.toml")).unwrap();
+        let rendered = render(
+            text,
+            &dev_plan(&[]),
+            &managed,
+            &OwnedMembers::default(),
+            Path::new("pyproject.toml"),
+        )
+        .unwrap();
         assert_eq!(
             rendered.text,
             r#"[project]
@@ -976,5 +1181,130 @@ plugin-b = { path = "packages/plugin-b", editable = true }
                 && notes.contains("[project.optional-dependencies] `bench`"),
             "{notes}"
         );
+    }
+
+    fn prod_git_plan(names: &[&str]) -> PinnedPlan {
+        let mut plan = prod_plan(names).into_plan();
+        for package in &mut plan.packages {
+            package.source = PlannedSource::Git {
+                url: format!("https://example.org/{}.git", package.name),
+                reference: GitRef::Tag("v1.0.0".into()),
+                subdirectory: None,
+            };
+        }
+        PinnedPlan::without_remotes(plan).unwrap()
+    }
+
+    fn member_plan(names: &[&str]) -> PinnedPlan {
+        let mut plan = dev_plan(names).into_plan();
+        for package in &mut plan.packages {
+            if let PlannedSource::Path { member, .. } = &mut package.source {
+                *member = true;
+            }
+        }
+        PinnedPlan::without_remotes(plan).unwrap()
+    }
+
+    /// Leaving dev restores `[tool.uv.workspace]` to the user's bytes, with
+    /// the table absent, the user's own members around hpm's, or a glob of
+    /// the user's that already covers the clone.
+    #[test]
+    fn workspace_members_hpm_adds_come_out_again_byte_for_byte() {
+        use crate::name::PackageName;
+        let base = "[project]\nname = \"core\"\ndependencies = [\n    \"requests\",\n]\n";
+        let cases = [
+            ("absent", base.to_string(), true),
+            (
+                "user's multi-line list",
+                format!("{base}\n[tool.uv.workspace]\nmembers = [\n    \"tools/*\",  # the user's\n]\n"),
+                true,
+            ),
+            (
+                "user's one-line list",
+                format!("{base}\n[tool.uv.workspace]\nmembers = [\"tools/*\"]\nexclude = [\"tools/old\"]\n"),
+                true,
+            ),
+            (
+                "user's table without members",
+                format!("{base}\n[tool.uv.workspace]\nexclude = [\"x\"]\n"),
+                true,
+            ),
+            (
+                "user's glob covers the clones",
+                format!("{base}\n[tool.uv.workspace]\nmembers = [\"packages/*\"]\n"),
+                false,
+            ),
+        ];
+        let path = Path::new("pyproject.toml");
+        for (case, original, hpm_adds) in cases {
+            let managed: BTreeSet<PackageName> =
+                ["a", "b"].iter().map(|n| PackageName::key(n)).collect();
+            let none = BTreeSet::new();
+            let dev = render(
+                &original,
+                &member_plan(&["a", "b"]),
+                &none,
+                &OwnedMembers::default(),
+                path,
+            )
+            .unwrap();
+            assert!(
+                dev.text.contains("a = { workspace = true }"),
+                "{case}:\n{}",
+                dev.text
+            );
+            let doc: DocumentMut = dev.text.parse().unwrap();
+            let members: Vec<&str> = doc["tool"]["uv"]["workspace"]["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if hpm_adds {
+                assert!(
+                    members.ends_with(&["packages/a", "packages/b"]),
+                    "{case}: {members:?}\n{}",
+                    dev.text
+                );
+                assert_eq!(dev.owned.members, ["packages/a", "packages/b"], "{case}");
+            } else {
+                assert_eq!(members, ["packages/*"], "{case}");
+                assert!(dev.owned.members.is_empty(), "{case}");
+            }
+            // A second render with what hpm owns changes nothing.
+            let again = render(
+                &dev.text,
+                &member_plan(&["a", "b"]),
+                &managed,
+                &dev.owned,
+                path,
+            )
+            .unwrap();
+            assert_eq!(again.text, dev.text, "{case}");
+            // Leaving dev gives the user's bytes back, plus hpm's entries.
+            let left = render(
+                &dev.text,
+                &prod_git_plan(&["a", "b"]),
+                &managed,
+                &dev.owned,
+                path,
+            )
+            .unwrap();
+            let expected = render(
+                &original,
+                &prod_git_plan(&["a", "b"]),
+                &none,
+                &OwnedMembers::default(),
+                path,
+            )
+            .unwrap();
+            assert_eq!(left.text, expected.text, "{case}");
+            assert!(
+                left.text.contains(original.trim_start_matches(base)),
+                "{case}:\n{}",
+                left.text
+            );
+            assert!(left.owned.is_empty(), "{case}: {:?}", left.owned);
+        }
     }
 }

@@ -38,6 +38,7 @@ fn transform(case: &Path, input: &str) -> String {
         mode: &manifest.mode,
         overrides: &BTreeMap::new(),
         required: &BTreeMap::new(),
+        linked: &BTreeMap::new(),
     })
     .unwrap();
     let plan = PinnedPlan::without_remotes(plan).unwrap();

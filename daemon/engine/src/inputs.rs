@@ -3,10 +3,10 @@
 //! winning), `.hpm/state.json`, and the two files hpm manages. Resolving
 //! them is the core's work; this module only reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use hpm_core::manifest::{Manifest, RegistryLocation};
+use hpm_core::manifest::{DevLink, Manifest, RegistryLocation};
 use hpm_core::metadata::{tag_matches_version, Dependency, ProjectMeta};
 use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::{self, Plan, PlannedSource, Required, ResolveInput};
@@ -117,39 +117,76 @@ impl Inputs {
         let manifest_path = workspace.manifest_path();
         let mut registry = self.registry.clone();
         let mut required: BTreeMap<PackageName, Required> = BTreeMap::new();
-        let mut metas: BTreeMap<PackageName, Option<ProjectMeta>> = BTreeMap::new();
-        // Terminates: every round adds a registry package, and there are finitely many.
+        // Packages dev packages name with `{ workspace = true }`, and by whom.
+        let mut linked: BTreeMap<PackageName, Vec<String>> = BTreeMap::new();
+        let dev_link = self.manifest.settings.dev_link;
+        // Each package's own pyproject.toml, by its source: linking may move
+        // a package to dev, where its file is another.
+        let mut read: HashMap<PlannedSource, Option<ProjectMeta>> = HashMap::new();
+        // Terminates: every round adds a registry package or a link, and
+        // there are finitely many.
         loop {
-            let plan = plan::resolve(ResolveInput {
+            let mut plan = plan::resolve(ResolveInput {
                 manifest: &self.manifest,
                 manifest_path: &manifest_path,
                 registry: &registry,
                 mode,
                 overrides,
                 required: &required,
+                linked: &linked,
             })?;
+            let metas: BTreeMap<PackageName, Option<ProjectMeta>> = plan
+                .packages
+                .iter()
+                .map(|package| {
+                    let meta = read
+                        .entry(package.source.clone())
+                        .or_insert_with(|| {
+                            let repo = registry
+                                .get(&package.name)
+                                .and_then(|(entry, _)| entry.repo.as_deref());
+                            package_meta(root, &package.source, repo)
+                        })
+                        .clone();
+                    (package.key.clone(), meta)
+                })
+                .collect();
             let mut wanted: Vec<(Dependency, String)> = Vec::new();
+            let mut siblings: Vec<(String, String)> = Vec::new();
             for package in &plan.packages {
-                let meta = metas
-                    .entry(package.key.clone())
-                    .or_insert_with(|| package_meta(root, &package.source));
-                let Some(meta) = meta else {
+                let Some(Some(meta)) = metas.get(&package.key) else {
                     continue;
                 };
                 for dependency in meta.requirements(&package.extras) {
                     wanted.push((dependency, package.name.clone()));
                 }
+                if package.source.local_path().is_some() && dev_link != DevLink::Path {
+                    for sibling in &meta.workspace_sources {
+                        siblings.push((sibling.clone(), package.name.clone()));
+                    }
+                }
             }
             let missing: Vec<&str> = wanted
                 .iter()
-                .filter(|(d, _)| !registry.contains(&d.name))
                 .map(|(d, _)| d.name.as_str())
+                .chain(siblings.iter().map(|(name, _)| name.as_str()))
+                .filter(|name| !registry.contains(name))
                 .collect();
             if !missing.is_empty() {
                 let more = load_registry(root, &self.manifest, &missing, self.read_only)?;
                 registry = registry.merged_with(more);
             }
             let mut grew = false;
+            for (sibling, by) in &siblings {
+                if registry.get(sibling).is_none() {
+                    continue;
+                }
+                let slot = linked.entry(PackageName::key(sibling)).or_default();
+                if !slot.contains(by) {
+                    slot.push(by.clone());
+                    grew = true;
+                }
+            }
             for (dependency, by) in &wanted {
                 let Some((entry, _)) = registry.get(&dependency.name) else {
                     continue;
@@ -179,7 +216,26 @@ impl Inputs {
                 }
             }
             if !grew {
-                let (problems, warnings) = closure_checks(&plan, &metas, &wanted);
+                let (mut problems, mut warnings) = closure_checks(&plan, &metas, &wanted);
+                let named = named_siblings(&plan, &metas, &registry);
+                problems.extend(plan::link_members(
+                    &mut plan,
+                    &named,
+                    dev_link,
+                    &manifest_path,
+                ));
+                for package in plan.packages.iter().filter(|p| !p.linked_by.is_empty()) {
+                    warnings.push(format!(
+                        "`{}` goes into dev with {}: its `pyproject.toml` names it with `{{ workspace = true }}`, which uv installs only as a workspace member",
+                        package.name,
+                        package
+                            .linked_by
+                            .iter()
+                            .map(|by| format!("`{by}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
                 return Ok(Resolved {
                     plan,
                     registry,
@@ -208,7 +264,13 @@ impl Inputs {
     /// The core's `pyproject.toml` rewritten to `plan`, every other byte kept.
     pub fn render_pyproject(&self, workspace: &Workspace, plan: &PinnedPlan) -> Result<Rendered> {
         let text = self.pyproject_text(workspace)?;
-        let rendered = render(text, plan, &self.state.managed, &workspace.pyproject_path())?;
+        let rendered = render(
+            text,
+            plan,
+            &self.state.managed,
+            &self.state.workspace_members,
+            &workspace.pyproject_path(),
+        )?;
         Ok(rendered)
     }
 
@@ -237,13 +299,23 @@ pub struct Resolved {
 }
 
 /// A package's own `pyproject.toml` at its source: the clone's file for a
-/// path source, the file at the ref from the repository's bare cache for a
-/// git source; `None` for an index source or when it cannot be read
-/// (validation reports a missing folder or ref).
-fn package_meta(root: &Path, source: &PlannedSource) -> Option<ProjectMeta> {
+/// path source (for a clone not made yet, the file on the default branch
+/// of its `repo`, which the clone will check out), the file at the ref from
+/// the repository's bare cache for a git source; `None` for an index
+/// source or when it cannot be read (validation reports a missing folder
+/// or ref).
+fn package_meta(root: &Path, source: &PlannedSource, repo: Option<&str>) -> Option<ProjectMeta> {
     let text = match source {
         PlannedSource::Path { path, .. } => {
-            crate::fsutil::read_text(&root.join(path).join(PYPROJECT_FILE)).ok()?
+            let folder = root.join(path);
+            match (folder.exists(), repo) {
+                (false, Some(url)) => {
+                    crate::git::packages::pyproject_at(url, &GitRef::Default, None)
+                        .ok()
+                        .flatten()?
+                }
+                _ => crate::fsutil::read_text(&folder.join(PYPROJECT_FILE)).ok()?,
+            }
         }
         PlannedSource::Git {
             url,
@@ -255,6 +327,30 @@ fn package_meta(root: &Path, source: &PlannedSource) -> Option<ProjectMeta> {
         PlannedSource::Index { .. } => return None,
     };
     ProjectMeta::read(&text).ok()
+}
+
+/// Per dev package, the planned registry siblings its own `pyproject.toml`
+/// names with `{ workspace = true }` (under `dev_link: path` too, so that
+/// [`plan::link_members`] can refuse them).
+fn named_siblings(
+    plan: &Plan,
+    metas: &BTreeMap<PackageName, Option<ProjectMeta>>,
+    registry: &Registry,
+) -> BTreeMap<PackageName, Vec<PackageName>> {
+    plan.packages
+        .iter()
+        .filter(|package| package.source.local_path().is_some())
+        .filter_map(|package| {
+            let meta = metas.get(&package.key)?.as_ref()?;
+            let siblings: Vec<PackageName> = meta
+                .workspace_sources
+                .iter()
+                .filter(|name| registry.contains(name) && plan.get(name).is_some())
+                .map(|name| PackageName::key(name))
+                .collect();
+            (!siblings.is_empty()).then(|| (package.key.clone(), siblings))
+        })
+        .collect()
 }
 
 /// The closure's checks on the planned git sources: a `pyproject.toml` with

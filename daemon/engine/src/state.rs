@@ -1,5 +1,6 @@
 //! Local state in `.hpm/state.json`: the active mode, per-package overrides,
-//! which packages hpm wrote into `pyproject.toml`, and the last good sync.
+//! which packages (and workspace members) hpm wrote into `pyproject.toml`,
+//! and the last good sync.
 //! This is the user's machine's state and is never committed (hpm writes
 //! `.hpm/.gitignore`).
 
@@ -8,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use hpm_core::pyproject::OwnedMembers;
 use hpm_core::{Mode, PackageName, Problem};
 
 use crate::error::{Error, Result};
@@ -26,6 +28,10 @@ pub struct LocalState {
     /// so that a package removed from the manifest is removed from the file.
     #[serde(default)]
     pub managed: BTreeSet<PackageName>,
+    /// The `[tool.uv.workspace]` members hpm added for dev packages, so
+    /// that leaving dev takes out exactly those.
+    #[serde(default, skip_serializing_if = "OwnedMembers::is_empty")]
+    pub workspace_members: OwnedMembers,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<LastSync>,
 }

@@ -505,6 +505,7 @@ fn plan_and_write_time(count: usize) -> Result<Duration> {
             mode: &mode,
             overrides: &overrides,
             required: &BTreeMap::new(),
+            linked: &BTreeMap::new(),
         })?;
         let plan = PinnedPlan::without_remotes(plan)?;
         let mut document = PyprojectMut::parse(&pyproject, Path::new("pyproject.toml"))?;

@@ -64,7 +64,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         workspace.root(),
         &plan,
         &inputs.registry,
-        request.changed_packages(),
+        &request.clone_candidates(&plan),
         &inputs.manifest.settings,
     )?;
     let cloned: Vec<_> = clones
@@ -135,13 +135,26 @@ fn resolves_on_a_scratch_copy(
     }
     let mut absolute = pinned.plan().clone();
     for package in &mut absolute.packages {
-        if let PlannedSource::Path { path, .. } = &mut package.source {
+        // A workspace member stays relative: the scratch folder links the
+        // folder it lives in.
+        if let PlannedSource::Path {
+            path,
+            member: false,
+            ..
+        } = &mut package.source
+        {
             *path = root.join(&*path).display().to_string();
         }
     }
     let absolute = PinnedPlan::without_remotes(absolute)?;
     let path = scratch.path().join(PYPROJECT_FILE);
-    let rendered = render(original, &absolute, &inputs.state.managed, &path)?;
+    let rendered = render(
+        original,
+        &absolute,
+        &inputs.state.managed,
+        &inputs.state.workspace_members,
+        &path,
+    )?;
     std::fs::write(&path, rendered.text).map_err(|e| Error::write(&path, e))?;
     if let Some(lock) = &inputs.uv_lock {
         let copy = scratch.path().join("uv.lock");

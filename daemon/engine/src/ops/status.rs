@@ -64,6 +64,7 @@ pub fn status_with(
                     .map(|d| installed_matches(workspace.root(), &package.source, d)),
                 repo,
                 required_by: package.required_by.clone(),
+                linked_by: package.linked_by.clone(),
             }
         })
         .collect();
@@ -320,6 +321,7 @@ mod tests {
         let source = PlannedSource::Path {
             path: "packages/a".into(),
             editable: true,
+            member: false,
         };
         let editable = installed(
             "1.0",
@@ -355,6 +357,7 @@ mod tests {
         let source = PlannedSource::Path {
             path: "my libs/plugin-ä".into(),
             editable: true,
+            member: false,
         };
         let editable = installed(
             "1.0",

@@ -180,6 +180,23 @@ impl Request {
             _ => &[],
         }
     }
+
+    /// The packages whose missing clones this request may make: those it
+    /// changes, and the siblings they take into dev with them (`linked_by`).
+    pub(crate) fn clone_candidates(&self, plan: &Plan) -> Vec<PackageName> {
+        let changed = self.changed_packages();
+        let mut candidates = changed.to_vec();
+        for package in &plan.packages {
+            let linked = package
+                .linked_by
+                .iter()
+                .any(|by| changed.contains(&PackageName::key(by)));
+            if linked && !candidates.contains(&package.key) {
+                candidates.push(package.key.clone());
+            }
+        }
+        candidates
+    }
 }
 
 /// A reconcile's report and every file and folder its result depended on
@@ -264,6 +281,7 @@ fn reconcile(
     let rendered = planned.inputs.render_pyproject(workspace, &pinned)?;
     let mut planned = planned;
     planned.warnings.extend(rendered.notes);
+    planned.new_state.workspace_members = rendered.owned;
     let new_pyproject = rendered.text;
     let (lock_snapshot, kept_lock) = lock_snapshot(workspace, &planned)?;
     on_phase(Phase::Writing);
@@ -399,7 +417,8 @@ fn prepare_clones(
     planned: &Planned,
     on_phase: &mut dyn FnMut(Phase),
 ) -> Result<Vec<String>> {
-    let changed = request.changed_packages();
+    let changed = request.clone_candidates(&planned.plan);
+    let changed = changed.as_slice();
     let clones = super::clone::missing_clones(
         workspace.root(),
         &planned.plan,
