@@ -8,7 +8,9 @@ use hpm_engine::ops;
 use hpm_engine::ops::sync::Request;
 use hpm_engine::process::CancelToken;
 use hpm_engine::workspace::Workspace;
-use hpm_protocol::report::{CheckReport, Progress, RegistryUpdate, StatusReport, SyncReport};
+use hpm_protocol::report::{
+    CheckReport, ExportReport, ExportRequest, Progress, RegistryUpdate, StatusReport, SyncReport,
+};
 use hpm_protocol::{Change, HpmApiClient};
 use jsonrpsee::ws_client::WsClient;
 use tokio::signal::unix::{signal, SignalKind};
@@ -56,6 +58,24 @@ impl Backend {
                 Ok(bounded("check", client.check(workspace.root().to_path_buf())).await??)
             }
             Backend::InProcess => blocking(workspace, ops::check::check).await,
+        }
+    }
+
+    pub async fn export(
+        &self,
+        workspace: &Workspace,
+        request: ExportRequest,
+    ) -> Result<ExportReport, Failure> {
+        match self {
+            Backend::Daemon(client) => Ok(client
+                .export(workspace.root().to_path_buf(), request)
+                .await?),
+            Backend::InProcess => {
+                blocking(workspace, move |workspace| {
+                    ops::export::export(workspace, &request)
+                })
+                .await
+            }
         }
     }
 
@@ -202,7 +222,7 @@ fn cancelling(cancel: &CancelToken) {
 /// Runs an in-process operation on a blocking thread.
 async fn blocking<T: Send + 'static>(
     workspace: &Workspace,
-    operation: fn(&Workspace) -> hpm_engine::Result<T>,
+    operation: impl FnOnce(&Workspace) -> hpm_engine::Result<T> + Send + 'static,
 ) -> Result<T, Failure> {
     let workspace = workspace.clone();
     tokio::task::spawn_blocking(move || operation(&workspace))

@@ -58,6 +58,19 @@ enum Command {
     Check,
     /// Follow the daemon's event stream.
     Events,
+    /// Write MODE/pyproject.toml and MODE/uv.lock: the core with every managed package pinned to MODE, for `uv sync --frozen` without hpm.
+    Export {
+        mode: String,
+        /// The folder to write into (default: MODE/ in the workspace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Include the core project itself (by its folder).
+        #[arg(long)]
+        with_core: bool,
+        /// Replace a pyproject.toml there that hpm did not write (saved under .hpm/backup/).
+        #[arg(long)]
+        force: bool,
+    },
     /// Cancel the workspace's running sync (files are restored).
     Cancel,
     /// Manage the daemon.
@@ -198,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let changes = matches!(
         cli.command,
         Command::Change(_)
+            | Command::Export { .. }
             | Command::Group {
                 action: GroupAction::Add { .. } | GroupAction::Remove { .. }
             }
@@ -225,6 +239,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events => commands::events::run(&context.socket, context.json).await,
         Command::Status => commands::status::run(&context).await,
         Command::Check => commands::check::run(&context).await,
+        Command::Export {
+            mode,
+            out,
+            with_core,
+            force,
+        } => commands::export::run(&context, &mode, out, with_core, force).await,
         Command::Registry {
             action: RegistryAction::Update,
         } => commands::registry::update(&context).await,

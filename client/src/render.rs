@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use hpm_core::plan::PlannedSource;
 use hpm_engine::ops::group::GroupListing;
 use hpm_protocol::report::{
-    CheckReport, DryRunReport, Progress, Recovery, RegistryUpdate, RepoState, StatusReport,
-    SyncOutcome, SyncReport,
+    CheckReport, DryRunReport, ExportReport, Progress, Recovery, RegistryUpdate, RepoState,
+    StatusReport, SyncOutcome, SyncReport,
 };
 use hpm_protocol::{Event, EventBody, Hello};
 use serde::Serialize;
@@ -347,6 +347,55 @@ fn repo_state(repo: &RepoState) -> String {
 }
 
 /// `ok: …` when every check passed, else the failures, one a line.
+/// What `hpmctl export` wrote (or would write, in a dry run).
+pub fn export(report: &ExportReport, dry_run: bool) -> String {
+    let mut out = String::new();
+    for diff in &report.diffs {
+        out.push_str(&diff.diff);
+        if !diff.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if let Some(saved) = &report.saved {
+        let _ = writeln!(
+            out,
+            "saved the previous pyproject.toml as {}",
+            saved.display()
+        );
+    }
+    let count = report.plan.packages.len();
+    let folder = report.out.display();
+    let verb = if dry_run { "would write" } else { "wrote" };
+    if report.changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "{folder}: up to date ({} mode, {count} packages)",
+            report.mode
+        );
+    } else {
+        let files: Vec<String> = report
+            .changed
+            .iter()
+            .map(|path| {
+                path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{verb} {} in {folder} ({} mode, {count} packages); install it with `uv sync --project {folder} --frozen`",
+            files.join(" and "),
+            report.mode
+        );
+    }
+    out
+}
+
 pub fn check(report: &CheckReport) -> Result<String, String> {
     let warnings: String = report
         .warnings

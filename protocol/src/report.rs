@@ -343,3 +343,46 @@ mod tests {
         );
     }
 }
+
+/// What `hpmctl export MODE` is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    pub mode: Mode,
+    /// The folder to write into, relative to the workspace root or
+    /// absolute; `MODE/` in the root when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+    /// The exported project depends on the core itself (by its folder).
+    #[serde(default)]
+    pub with_core: bool,
+    /// Replace a `pyproject.toml` there that hpm did not write (the old
+    /// one is saved under `.hpm/backup/`).
+    #[serde(default)]
+    pub force: bool,
+    /// Print what would be written; write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `hpmctl export --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportReport {
+    pub mode: Mode,
+    /// The folder written (absolute).
+    pub out: PathBuf,
+    /// The files that changed (or would, in a dry run); empty when both
+    /// were already what the export gives.
+    pub changed: Vec<PathBuf>,
+    /// Per file that would change, its diff (dry runs only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<FileDiff>,
+    /// The managed packages and the source each is pinned to.
+    pub plan: Plan,
+    /// What was rewritten or left out on the way (relative paths made
+    /// relative to the export, a dropped `[tool.uv.workspace]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// A `pyproject.toml` hpm did not write, saved before it was replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<PathBuf>,
+}

@@ -6,7 +6,7 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
-use crate::report::{CheckReport, RegistryUpdate, SyncReport};
+use crate::report::{CheckReport, ExportReport, ExportRequest, RegistryUpdate, SyncReport};
 use crate::{Change, Event, Hello};
 
 /// The API. Every method that takes `workspace` takes the root folder
@@ -49,6 +49,15 @@ pub trait HpmApi {
     /// no local path source outside dev.
     #[method(name = "check")]
     async fn check(&self, workspace: PathBuf) -> Result<CheckReport, ErrorObjectOwned>;
+
+    /// Writes `MODE/pyproject.toml` and `MODE/uv.lock` for a mode (see
+    /// `hpmctl export`); the core's own files are not touched.
+    #[method(name = "export")]
+    async fn export(
+        &self,
+        workspace: PathBuf,
+        request: ExportRequest,
+    ) -> Result<ExportReport, ErrorObjectOwned>;
 
     /// Fetches the workspace's git registries, moves their pins to what each
     /// `ref` names now, and answers what changed (`[{url, from, to, added,

@@ -7,6 +7,7 @@ pub mod change;
 pub mod check;
 pub mod daemon;
 pub mod events;
+pub mod export;
 pub mod group;
 pub mod init;
 pub mod registry;

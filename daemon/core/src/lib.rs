@@ -11,6 +11,7 @@
 //! `std::fs`, `std::process`, `std::env` and the clocks.
 
 pub mod diff;
+pub mod export;
 pub mod fingerprint;
 pub mod lockfile;
 pub mod manifest;

@@ -55,6 +55,11 @@ impl PyprojectMut {
         Ok(PyprojectMut { doc, layout })
     }
 
+    /// The document, for the other edits of the core (the export).
+    pub(crate) fn doc_mut(&mut self) -> &mut DocumentMut {
+        &mut self.doc
+    }
+
     /// `[project].name`, when there is one.
     pub fn project_name(&self) -> Option<&str> {
         self.doc.get("project")?.get("name")?.as_str()
@@ -456,7 +461,7 @@ pub fn render(
 }
 
 /// The strings of an array item (none when it is not one).
-fn strings(item: Option<&Item>) -> Vec<String> {
+pub(crate) fn strings(item: Option<&Item>) -> Vec<String> {
     item.and_then(Item::as_array)
         .map(|array| {
             array

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hpm_engine::ops;
-use hpm_protocol::report::{CheckReport, RegistryUpdate, SyncReport};
+use hpm_protocol::report::{CheckReport, ExportReport, ExportRequest, RegistryUpdate, SyncReport};
 use hpm_protocol::{codes, Change, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
 use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::server::{PendingSubscriptionSink, SubscriptionMessage};
@@ -53,6 +53,7 @@ impl HpmApiServer for Rpc {
                 "apply",
                 "cancel",
                 "check",
+                "export",
                 "events",
                 "registry_update",
                 "shutdown",
@@ -99,6 +100,15 @@ impl HpmApiServer for Rpc {
     async fn check(&self, workspace: PathBuf) -> Result<CheckReport, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
         blocking(move || ops::check::check(&handle.workspace)).await
+    }
+
+    async fn export(
+        &self,
+        workspace: PathBuf,
+        request: ExportRequest,
+    ) -> Result<ExportReport, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        blocking(move || ops::export::export(&handle.workspace, &request)).await
     }
 
     async fn registry_update(

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod clone;
 pub mod dry_run;
+pub mod export;
 pub mod group;
 pub mod init;
 pub mod registry_update;

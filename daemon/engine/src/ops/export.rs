@@ -1,0 +1,214 @@
+//! `hpmctl export MODE`: writes `MODE/pyproject.toml` (the core's project
+//! with every managed package pinned to MODE's source, see
+//! [`hpm_core::export`]) and `MODE/uv.lock`, locked by uv there, so that
+//! `uv sync --project MODE --frozen` installs on a machine without hpm
+//! what `hpmctl switch MODE` installs. The core's own files are never
+//! touched. Nothing changed since the last export leaves both files byte
+//! for byte; a `pyproject.toml` there that hpm did not write is replaced
+//! only when asked (`force`), and saved first. A lock that fails puts the
+//! folder back as it was.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use hpm_core::diff::unified;
+use hpm_core::export::{export as export_text, refuse_local_packages, ExportOptions, HEADER};
+use hpm_core::pyproject::PYPROJECT_FILE;
+use hpm_core::Problem;
+use hpm_protocol::report::{ExportReport, ExportRequest, FileDiff};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{read_optional, write_atomic};
+use crate::inputs::Inputs;
+use crate::process::{CancelToken, RunOptions};
+use crate::uv::Uv;
+use crate::validate;
+use crate::workspace::Workspace;
+
+const LOCK_FILE: &str = "uv.lock";
+
+/// Exports the mode `request` names into its folder.
+pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportReport> {
+    let root = workspace.root();
+    if let Some(interrupted) = crate::transaction::interrupted(workspace) {
+        return Err(Error::invalid(
+            Problem::new("a sync was interrupted and `pyproject.toml` may be half-switched")
+                .in_file(workspace.pyproject_path())
+                .hint(interrupted.hint),
+        ));
+    }
+    let inputs = Inputs::read(workspace)?;
+    let resolved = inputs.resolve(workspace, &request.mode, &BTreeMap::new())?;
+    let out = out_folder(root, request)?;
+    let to_core = to_core(root, &out);
+    let text = inputs.pyproject_text(workspace)?;
+    let options = ExportOptions {
+        mode: request.mode.as_str(),
+        to_core: &to_core,
+        with_core: request.with_core,
+        previously_managed: &inputs.state.managed,
+        owned: &inputs.state.workspace_members,
+    };
+    // Before anything is asked of the remotes.
+    refuse_local_packages(&resolved.plan, request.mode.as_str())?;
+    let pinned = validate::validate(root, resolved.plan, resolved.problems)?;
+    let exported = export_text(text, &pinned, &options, &workspace.pyproject_path())?;
+
+    let pyproject_path = out.join(PYPROJECT_FILE);
+    let lock_path = out.join(LOCK_FILE);
+    let old_pyproject = read(&pyproject_path)?;
+    let old_lock = read(&lock_path)?;
+    let hpms = old_pyproject
+        .as_deref()
+        .is_none_or(|bytes| bytes.starts_with(HEADER.as_bytes()));
+    if !hpms && !request.force {
+        return Err(Error::invalid(
+            Problem::new("was not written by `hpmctl export`; hpm does not replace it")
+                .in_file(&pyproject_path)
+                .hint("move it away, export to another folder with `--out DIR`, or pass `--force` (the old file is saved under `.hpm/backup/`)"),
+        ));
+    }
+    let pyproject_changes = old_pyproject.as_deref() != Some(exported.text.as_bytes());
+    let mut report = ExportReport {
+        mode: request.mode.clone(),
+        out: out.clone(),
+        changed: Vec::new(),
+        diffs: Vec::new(),
+        plan: pinned.into_plan(),
+        notes: exported.notes,
+        saved: None,
+    };
+    if request.dry_run {
+        if pyproject_changes {
+            let old = String::from_utf8_lossy(old_pyproject.as_deref().unwrap_or_default());
+            report.diffs.push(FileDiff {
+                path: pyproject_path.clone(),
+                diff: unified(&display(&pyproject_path, root), &old, &exported.text),
+            });
+            report.changed.push(pyproject_path);
+            report.changed.push(lock_path);
+        }
+        return Ok(report);
+    }
+
+    std::fs::create_dir_all(&out).map_err(|e| Error::write(&out, e))?;
+    if !hpms {
+        let backup = crate::transaction::backup_path(workspace, &pyproject_path);
+        let folder = workspace.backup_dir();
+        std::fs::create_dir_all(&folder).map_err(|e| Error::write(&folder, e))?;
+        let bytes = old_pyproject.as_deref().unwrap_or_default();
+        write_atomic(&backup, bytes).map_err(|e| Error::write(&backup, e))?;
+        report.saved = Some(backup);
+    }
+    if pyproject_changes {
+        write_atomic(&pyproject_path, exported.text.as_bytes())
+            .map_err(|e| Error::write(&pyproject_path, e))?;
+        report.changed.push(pyproject_path.clone());
+    }
+    if old_lock.is_none() {
+        // Start from the versions the mode last locked in the workspace.
+        if let Some(seed) = mode_lock(workspace, &inputs, request)? {
+            write_atomic(&lock_path, &seed).map_err(|e| Error::write(&lock_path, e))?;
+        }
+    }
+    let locked = Uv::find().and_then(|uv| {
+        uv.run(
+            &out,
+            &["lock".to_string()],
+            &RunOptions::default(),
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+    });
+    if let Err(error) = locked {
+        put_back(&pyproject_path, old_pyproject.as_deref())?;
+        put_back(&lock_path, old_lock.as_deref())?;
+        return Err(error);
+    }
+    if read(&lock_path)? != old_lock {
+        report.changed.push(lock_path);
+    }
+    Ok(report)
+}
+
+/// The export's folder: the request's (relative to the root) or `MODE/`.
+fn out_folder(root: &Path, request: &ExportRequest) -> Result<PathBuf> {
+    let out = match &request.out {
+        Some(out) if out.is_absolute() => out.clone(),
+        Some(out) => root.join(out),
+        None => root.join(request.mode.as_str()),
+    };
+    let out = normalize(&out);
+    if out == root {
+        return Err(Error::invalid(
+            Problem::new("the export folder is the core's own folder")
+                .hint("export into a folder of its own, such as `prod/` (the default)"),
+        ));
+    }
+    Ok(out)
+}
+
+/// `..` per level when `out` is inside the root, else the root's path.
+fn to_core(root: &Path, out: &Path) -> String {
+    match out.strip_prefix(root) {
+        Ok(inside) => {
+            let depth = inside.components().count();
+            vec![".."; depth].join("/")
+        }
+        Err(_) => root.display().to_string(),
+    }
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// The mode's last good lock: the workspace's own when it is synced in
+/// that mode, else its snapshot.
+fn mode_lock(
+    workspace: &Workspace,
+    inputs: &Inputs,
+    request: &ExportRequest,
+) -> Result<Option<Vec<u8>>> {
+    let current = inputs
+        .state
+        .last_sync
+        .as_ref()
+        .is_some_and(|last| last.mode == request.mode);
+    if current {
+        return Ok(inputs.uv_lock.clone());
+    }
+    read(&workspace.lock_snapshot_path(&request.mode))
+}
+
+fn read(path: &Path) -> Result<Option<Vec<u8>>> {
+    read_optional(path).map_err(|e| Error::read(path, e))
+}
+
+/// `bytes` back at `path`, or no file when there was none.
+fn put_back(path: &Path, bytes: Option<&[u8]>) -> Result<()> {
+    match bytes {
+        Some(bytes) => write_atomic(path, bytes).map_err(|e| Error::write(path, e)),
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::write(path, e)),
+            _ => Ok(()),
+        },
+    }
+}
+
+fn display(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
