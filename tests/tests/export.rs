@@ -44,7 +44,11 @@ fn an_export_installs_alone_what_the_switch_installs_and_is_stable() -> anyhow::
     assert!(!world.core().join("prod").exists());
 
     let report = json(&world.ok(&["--no-daemon", "export", "prod", "--json"])?)?;
-    assert_eq!(report["changed"].as_array().map(Vec::len), Some(2), "{report:#}");
+    assert_eq!(
+        report["changed"].as_array().map(Vec::len),
+        Some(2),
+        "{report:#}"
+    );
     let exported = world.read("prod/pyproject.toml")?;
     assert!(!exported.contains("[build-system]"), "{exported}");
     assert!(exported.contains("tag = \"v1.0.0\""), "{exported}");
@@ -56,7 +60,10 @@ fn an_export_installs_alone_what_the_switch_installs_and_is_stable() -> anyhow::
     );
 
     // Again with nothing changed: both files byte for byte.
-    let (pyproject, lock) = (world.bytes("prod/pyproject.toml"), world.bytes("prod/uv.lock"));
+    let (pyproject, lock) = (
+        world.bytes("prod/pyproject.toml"),
+        world.bytes("prod/uv.lock"),
+    );
     let again = json(&world.ok(&["--no-daemon", "export", "prod", "--json"])?)?;
     assert_eq!(again["changed"], serde_json::json!([]), "{again:#}");
     assert_eq!(world.bytes("prod/pyproject.toml"), pyproject);
@@ -96,12 +103,18 @@ fn a_pyproject_hpm_did_not_write_is_replaced_only_when_asked_and_saved() -> anyh
     std::fs::write(world.core().join("prod/pyproject.toml"), hand_kept)?;
     let refused = world.run(&["--no-daemon", "export", "prod"]);
     assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
-    assert!(stderr(&refused).contains("--force"), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains("--force"),
+        "{}",
+        describe(&refused)
+    );
     assert_eq!(world.read("prod/pyproject.toml")?, hand_kept);
 
     let report = json(&world.ok(&["--no-daemon", "export", "prod", "--force", "--json"])?)?;
     let saved = report["saved"].as_str().unwrap_or_default();
     assert_eq!(std::fs::read_to_string(saved)?, hand_kept, "{report:#}");
-    assert!(world.read("prod/pyproject.toml")?.starts_with("# Written by `hpmctl export prod`"));
+    assert!(world
+        .read("prod/pyproject.toml")?
+        .starts_with("# Written by `hpmctl export prod`"));
     Ok(())
 }
