@@ -1,13 +1,15 @@
 //! Edits hpm makes to `hpm.yaml`: selecting and deselecting a group's
-//! options. The edit touches only the group's `selected:` entry (its value,
-//! or the lines of its block list), keeps every other byte and comment, and
-//! is verified by parsing the result: if the new manifest does not say
-//! exactly what was asked, nothing is written and the user is told to edit
-//! by hand.
+//! options (a line-level edit of the group's `selected:` entry), and adding
+//! or removing a package (`hpmctl add` / `remove`, through `yaml-edit`'s
+//! lossless tree: the list keeps its flow or block style and every other
+//! byte and comment stays). Each edit is verified by parsing the result: if
+//! the new manifest does not say exactly what was asked, nothing is written
+//! and the user is told to edit by hand.
 //!
 //! Architecture invariant: pure (text in, text out).
 
 use std::path::Path;
+use std::str::FromStr;
 
 use crate::manifest::Manifest;
 use crate::name::normalize_name;
@@ -185,6 +187,209 @@ fn replace_selected(text: &str, group: &str, value: &str) -> Option<String> {
     Some(out.concat())
 }
 
+/// `text` with `package` added to `packages:` (created when absent), or
+/// with `group`, to that group's `options:` (the group is created, with
+/// nothing selected, when absent).
+pub fn add_package(
+    text: &str,
+    path: &Path,
+    package: &str,
+    group: Option<&str>,
+) -> Result<String, Invalid> {
+    let before = Manifest::parse(text, path)?;
+    let listed = before.packages.iter().map(|p| p.name()).chain(
+        before
+            .groups
+            .values()
+            .flat_map(|g| g.options.iter().map(String::as_str)),
+    );
+    if let Some(there) = listed
+        .into_iter()
+        .find(|name| normalize_name(name) == normalize_name(package))
+    {
+        return Err(Invalid::from(
+            Problem::new(format!("`{there}` is in the manifest already"))
+                .in_file(path)
+                .for_package(package)
+                .hint(format!("`hpmctl use {there} MODE` changes its mode; `hpmctl remove {there}` takes it out")),
+        ));
+    }
+    let edited = edit_tree(text, path, |root| match group {
+        None => push_or_create(root, "packages", package),
+        Some(group) => match root.get_mapping("groups") {
+            Some(groups) => match groups.get_mapping(group) {
+                Some(entry) => push_or_create(&entry, "options", package),
+                None => {
+                    let options = yaml_edit::Sequence::new_flow();
+                    options.push(package);
+                    let entry = yaml_edit::Mapping::new();
+                    entry.set("options", options);
+                    groups.set(group, entry);
+                    true
+                }
+            },
+            // No `groups:` yet: made by hand.
+            None => false,
+        },
+    })?;
+    let after = Manifest::parse(&edited, path)?;
+    let mut expected = before.clone();
+    match group {
+        None => expected
+            .packages
+            .push(crate::manifest::PackageRef::Name(package.to_string())),
+        Some(group) => match (expected.groups.get_mut(group), after.groups.get(group)) {
+            (Some(entry), _) => entry.options.push(package.to_string()),
+            // A new group: only its one option, nothing selected.
+            (None, Some(made)) if made.options == [package] && made.selected.is_empty() => {
+                expected.groups.insert(group.to_string(), made.clone());
+            }
+            (None, _) => {
+                return refuse(path, &format!("add group `{group}` with `options: [{package}]` by hand"));
+            }
+        },
+    }
+    if after != expected {
+        return refuse(path, &format!("add `{package}` to hpm.yaml by hand"));
+    }
+    Ok(edited)
+}
+
+/// `text` with `package` taken out of `packages:` or of every group's
+/// `options:` (and `selected:`).
+pub fn remove_package(text: &str, path: &Path, package: &str) -> Result<String, Invalid> {
+    let before = Manifest::parse(text, path)?;
+    let key = normalize_name(package);
+    let is_it = |name: &str| normalize_name(name) == key;
+    let in_packages = before.packages.iter().any(|p| is_it(p.name()));
+    let in_groups: Vec<String> = before
+        .groups
+        .iter()
+        .filter(|(_, g)| g.options.iter().any(|o| is_it(o)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if !in_packages && in_groups.is_empty() {
+        return Err(Invalid::from(
+            Problem::new("is not in the manifest")
+                .in_file(path)
+                .for_package(package)
+                .hint("`hpmctl status` lists the managed packages"),
+        ));
+    }
+    let edited = edit_tree(text, path, |root| {
+        let mut done = true;
+        if in_packages {
+            done &= root
+                .get_sequence("packages")
+                .is_some_and(|list| remove_from(&list, &is_it));
+        }
+        if let Some(groups) = root.get_mapping("groups") {
+            for name in &in_groups {
+                let Some(group) = groups.get_mapping(name.as_str()) else {
+                    return false;
+                };
+                done &= group
+                    .get_sequence("options")
+                    .is_some_and(|list| remove_from(&list, &is_it));
+                match group.get("selected") {
+                    Some(node) if node.as_scalar().is_some_and(|s| is_it(&s.value())) => {
+                        group.remove("selected");
+                    }
+                    Some(node) => {
+                        if let Some(list) = node.as_sequence() {
+                            remove_from(list, &is_it);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        done
+    })?;
+    let after = Manifest::parse(&edited, path)?;
+    let gone = !after.packages.iter().any(|p| is_it(p.name()))
+        && after.groups.values().all(|g| !g.options.iter().any(|o| is_it(o)) && !g.selected.iter().any(|s| is_it(s)));
+    let mut expected = before.clone();
+    expected.packages.retain(|p| !is_it(p.name()));
+    for group in expected.groups.values_mut() {
+        group.options.retain(|o| !is_it(o));
+        group.selected.retain(|s| !is_it(s));
+    }
+    if !gone || after != expected {
+        return refuse(path, &format!("take `{package}` out of hpm.yaml by hand"));
+    }
+    Ok(edited)
+}
+
+/// Runs `edit` on the document's top-level mapping in yaml-edit's lossless
+/// tree; its byte order mark and line endings are kept.
+fn edit_tree(
+    text: &str,
+    path: &Path,
+    edit: impl FnOnce(&yaml_edit::Mapping) -> bool,
+) -> Result<String, Invalid> {
+    let (layout, plain) = TextLayout::detect(text);
+    let document = yaml_edit::Document::from_str(&plain)
+        .map_err(|e| Invalid::from(Problem::new(e.to_string()).in_file(path)))?;
+    let Some(root) = document.as_mapping() else {
+        return refuse(path, "edit it by hand: its top level is not a mapping");
+    };
+    if !edit(&root) {
+        return refuse(path, "edit it by hand");
+    }
+    Ok(layout.restore(&document.to_string()))
+}
+
+/// Appends `value` to the list under `key`, created (in flow style) when absent.
+fn push_or_create(mapping: &yaml_edit::Mapping, key: &str, value: &str) -> bool {
+    match mapping.get(key) {
+        Some(node) => match node.as_sequence() {
+            Some(list) => {
+                list.push(value);
+                true
+            }
+            None => false,
+        },
+        None => {
+            let list = yaml_edit::Sequence::new_flow();
+            list.push(value);
+            mapping.set(key, list);
+            true
+        }
+    }
+}
+
+/// Removes the entries of `list` (names, or mappings with `name:`) that
+/// `is_it`; answers whether one was.
+fn remove_from(list: &yaml_edit::Sequence, is_it: &dyn Fn(&str) -> bool) -> bool {
+    let mut removed = false;
+    let mut index = 0;
+    while index < list.len() {
+        let name = list.get(index).and_then(|node| match node.as_scalar() {
+            Some(scalar) => Some(scalar.value().to_string()),
+            None => node
+                .as_mapping()
+                .and_then(|m| m.get("name"))
+                .and_then(|n| n.as_scalar().map(|s| s.value().to_string())),
+        });
+        if name.as_deref().is_some_and(is_it) {
+            list.remove(index);
+            removed = true;
+        } else {
+            index += 1;
+        }
+    }
+    removed
+}
+
+fn refuse<T>(path: &Path, hint: &str) -> Result<T, Invalid> {
+    Err(Invalid::from(
+        Problem::new("hpm cannot make this edit of the manifest safely; nothing was changed")
+            .in_file(path)
+            .hint(hint.to_string()),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,4 +502,44 @@ settings:
         let hint = error.problems[0].hint.as_deref().unwrap_or_default();
         assert!(hint.contains("by hand"), "{hint}");
     }
+
+    #[test]
+    fn adding_a_package_keeps_the_lists_style_and_every_comment() {
+        let path = Path::new("hpm.yaml");
+        let flow = "version: 1  # v\nmode: dev\n# the plugins\npackages: [plugin-a]  # ours\n";
+        assert_eq!(
+            add_package(flow, path, "plugin-b", None).unwrap(),
+            "version: 1  # v\nmode: dev\n# the plugins\npackages: [plugin-a, plugin-b]  # ours\n"
+        );
+        let block = "version: 1\r\nmode: dev\r\npackages:\r\n  - plugin-a  # first\r\n# after\r\nsettings:\r\n  auto_sync: true\r\n";
+        assert_eq!(
+            add_package(block, path, "plugin-b", None).unwrap(),
+            "version: 1\r\nmode: dev\r\npackages:\r\n  - plugin-a  # first\r\n  - plugin-b\r\n# after\r\nsettings:\r\n  auto_sync: true\r\n"
+        );
+        let none = "version: 1\nmode: dev\n";
+        assert_eq!(
+            add_package(none, path, "plugin-b", None).unwrap(),
+            "version: 1\nmode: dev\npackages: [plugin-b]\n"
+        );
+        let error = add_package(flow, path, "Plugin_A", None).unwrap_err().to_string();
+        assert!(error.contains("in the manifest already"), "{error}");
+    }
+
+    #[test]
+    fn a_package_joins_a_groups_options_and_leaves_every_list() {
+        let path = Path::new("hpm.yaml");
+        let text = "version: 1\nmode: dev\npackages: [core-plugin]\ngroups:\n  vector-db:\n    options: [qdrant, chroma]  # the stores\n    selected: qdrant\n";
+        let added = add_package(text, path, "weaviate", Some("vector-db")).unwrap();
+        assert_eq!(added, text.replace("[qdrant, chroma]", "[qdrant, chroma, weaviate]"));
+        let removed = remove_package(text, path, "qdrant").unwrap();
+        assert_eq!(
+            removed,
+            "version: 1\nmode: dev\npackages: [core-plugin]\ngroups:\n  vector-db:\n    options: [chroma]  # the stores\n"
+        );
+        let removed = remove_package(text, path, "core_plugin").unwrap();
+        assert!(removed.contains("packages: []"), "{removed}");
+        let error = remove_package(text, path, "nobody").unwrap_err().to_string();
+        assert!(error.contains("not in the manifest"), "{error}");
+    }
+
 }
