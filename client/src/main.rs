@@ -151,6 +151,47 @@ enum ChangeCommand {
     },
     /// Drop a package's own mode (it follows the workspace again) and sync.
     Reset { package: String },
+    /// Add a package: write its registry entry (refs checked on the remote; without --prod/--staging the highest stable and .devN tags are proposed), list it in hpm.yaml, and sync.
+    Add {
+        package: String,
+        /// Its git repository (also the clone URL for dev).
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// The prod ref (default: the remote's highest stable tag).
+        #[arg(long, value_name = "REF")]
+        prod: Option<String>,
+        /// The staging ref (default: the remote's highest .devN tag).
+        #[arg(long, value_name = "REF")]
+        staging: Option<String>,
+        /// The dev folder (default: packages_dir/NAME).
+        #[arg(long, value_name = "PATH")]
+        dev: Option<String>,
+        /// Prod from PyPI at this version instead of a git ref.
+        #[arg(long, value_name = "VERSION")]
+        pypi: Option<String>,
+        /// Add it as an option of this group instead of to `packages:`.
+        #[arg(long)]
+        group: Option<String>,
+        /// The registry folder for the entry (default: the manifest's first folder).
+        #[arg(long, value_name = "DIR")]
+        registry: Option<String>,
+        /// Write the files only.
+        #[arg(long)]
+        no_sync: bool,
+        /// Clone it when its dev folder is missing, without asking.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Take a package out of hpm.yaml (its registry entry stays unless --registry-too) and sync.
+    Remove {
+        package: String,
+        /// Delete its registry entry file too.
+        #[arg(long)]
+        registry_too: bool,
+        /// Write the files only.
+        #[arg(long)]
+        no_sync: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -291,6 +332,44 @@ fn protocol_change(command: ChangeCommand) -> (Change, bool) {
                 packages: vec![package],
                 mode: None,
                 clone: false,
+            },
+            false,
+        ),
+        ChangeCommand::Add {
+            package,
+            git,
+            prod,
+            staging,
+            dev,
+            pypi,
+            group,
+            registry,
+            no_sync,
+            yes,
+        } => (
+            Change::Add {
+                package,
+                git,
+                prod,
+                staging,
+                dev,
+                pypi,
+                group,
+                registry,
+                sync: !no_sync,
+                clone: yes,
+            },
+            !yes,
+        ),
+        ChangeCommand::Remove {
+            package,
+            registry_too,
+            no_sync,
+        } => (
+            Change::Remove {
+                package,
+                registry_too,
+                sync: !no_sync,
             },
             false,
         ),

@@ -154,6 +154,7 @@ pub fn event(event: &Event) -> anyhow::Result<String> {
             match report.outcome {
                 SyncOutcome::UpToDate => "up_to_date",
                 SyncOutcome::Synced => "synced",
+                SyncOutcome::Edited => "edited",
             }
         ),
         EventBody::JobFailed { job, message, .. } => format!("job {job} failed: {message}"),
@@ -198,7 +199,11 @@ pub fn sync_report(report: &SyncReport) -> String {
     let mut out = match report.outcome {
         SyncOutcome::UpToDate => format!("up to date ({} mode, {count} packages)\n", report.mode),
         SyncOutcome::Synced => format!("synced ({} mode, {count} packages)\n", report.mode),
+        SyncOutcome::Edited => String::new(),
     };
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for path in &report.kept_user_edits {
         let _ = writeln!(
             out,
@@ -230,6 +235,9 @@ pub fn dry_run(report: &DryRunReport) -> String {
     }
     for name in &report.reinstalled {
         let _ = writeln!(out, "would reinstall {name}");
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
     }
     for warning in &report.warnings {
         let _ = writeln!(out, "warning: {warning}");
@@ -680,6 +688,7 @@ mod tests {
                 "package `plugin-a`: tag `v0.1.2` has version `0.1.0` in its `pyproject.toml`"
                     .into(),
             ],
+            notes: Vec::new(),
         };
         insta::assert_snapshot!(sync_report(&report));
     }

@@ -116,4 +116,46 @@ pub enum Change {
         option: String,
         select: bool,
     },
+    /// Write a registry entry for a package (unless it has one) and add it
+    /// to `hpm.yaml` (or to a group's options), then reconcile unless
+    /// `sync` is false. Refs are checked against the remote first; a mode
+    /// without one gets the remote's highest tag of its kind, said in the
+    /// report's notes.
+    Add {
+        package: String,
+        #[serde(default)]
+        git: Option<String>,
+        #[serde(default)]
+        prod: Option<String>,
+        #[serde(default)]
+        staging: Option<String>,
+        #[serde(default)]
+        dev: Option<String>,
+        #[serde(default)]
+        pypi: Option<String>,
+        #[serde(default)]
+        group: Option<String>,
+        /// The registry folder to write the entry into (default: the
+        /// manifest's first folder registry).
+        #[serde(default)]
+        registry: Option<String>,
+        #[serde(default = "yes")]
+        sync: bool,
+        /// Clone the package when its dev folder is missing.
+        #[serde(default)]
+        clone: bool,
+    },
+    /// Take a package out of `hpm.yaml` (its registry entry file too with
+    /// `registry_too`), then reconcile unless `sync` is false.
+    Remove {
+        package: String,
+        #[serde(default)]
+        registry_too: bool,
+        #[serde(default = "yes")]
+        sync: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
 }

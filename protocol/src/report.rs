@@ -28,6 +28,10 @@ pub struct SyncReport {
     /// `pyproject.toml` says another version).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the command chose or wrote for the user (`hpmctl add`'s
+    /// proposed tags, the files it wrote).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +39,8 @@ pub struct SyncReport {
 pub enum SyncOutcome {
     UpToDate,
     Synced,
+    /// Files were edited as asked and no sync was asked for (`--no-sync`).
+    Edited,
 }
 
 /// A step of a reconcile worth telling the user about.
@@ -289,6 +295,9 @@ pub struct DryRunReport {
     pub reinstalled: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the change would choose or write (`add`'s proposed tags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Whether uv resolves the result, asked on a scratch copy of the
     /// project (`uv lock` there); `None` when nothing would change.
     pub resolves: Option<bool>,

@@ -1,6 +1,6 @@
 //! The commands that change the environment (`sync`, `switch`, `use`,
-//! `dev`, `reset`, and `group add|remove`): each is one reconcile. `dev`
-//! offers to clone what is missing, on a terminal.
+//! `dev`, `reset`, `group add|remove`, `add`, `remove`): each is one
+//! reconcile. `dev` and `add` offer to clone what is missing, on a terminal.
 
 use std::io::{IsTerminal, Write};
 
@@ -25,13 +25,8 @@ pub async fn apply(context: &Context, change: Change, offer_clone: bool) -> anyh
         Err(failure)
             if failure.code == codes::CLONE_NEEDED && offer_clone && confirm(&failure)? =>
         {
-            let Change::Use { packages, mode, .. } = change else {
+            let Some(change) = with_clone(change) else {
                 return Err(failure.into());
-            };
-            let change = Change::Use {
-                packages,
-                mode,
-                clone: true,
             };
             backend.apply(&workspace, change, context.json).await?
         }
@@ -41,6 +36,25 @@ pub async fn apply(context: &Context, change: Change, offer_clone: bool) -> anyh
         return render::json(&report);
     }
     render::out(&render::sync_report(&report))
+}
+
+/// `change` with consent to clone, for the changes that may clone.
+fn with_clone(change: Change) -> Option<Change> {
+    match change {
+        Change::Use { packages, mode, .. } => Some(Change::Use {
+            packages,
+            mode,
+            clone: true,
+        }),
+        Change::Add { .. } => {
+            let mut change = change;
+            if let Change::Add { clone, .. } = &mut change {
+                *clone = true;
+            }
+            Some(change)
+        }
+        _ => None,
+    }
 }
 
 /// Asks on a terminal whether to clone; `false` (and the error stands) elsewhere.

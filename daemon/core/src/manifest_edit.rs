@@ -245,7 +245,10 @@ pub fn add_package(
                 expected.groups.insert(group.to_string(), made.clone());
             }
             (None, _) => {
-                return refuse(path, &format!("add group `{group}` with `options: [{package}]` by hand"));
+                return refuse(
+                    path,
+                    &format!("add group `{group}` with `options: [{package}]` by hand"),
+                );
             }
         },
     }
@@ -308,7 +311,10 @@ pub fn remove_package(text: &str, path: &Path, package: &str) -> Result<String, 
     })?;
     let after = Manifest::parse(&edited, path)?;
     let gone = !after.packages.iter().any(|p| is_it(p.name()))
-        && after.groups.values().all(|g| !g.options.iter().any(|o| is_it(o)) && !g.selected.iter().any(|s| is_it(s)));
+        && after
+            .groups
+            .values()
+            .all(|g| !g.options.iter().any(|o| is_it(o)) && !g.selected.iter().any(|s| is_it(s)));
     let mut expected = before.clone();
     expected.packages.retain(|p| !is_it(p.name()));
     for group in expected.groups.values_mut() {
@@ -521,7 +527,9 @@ settings:
             add_package(none, path, "plugin-b", None).unwrap(),
             "version: 1\nmode: dev\npackages: [plugin-b]\n"
         );
-        let error = add_package(flow, path, "Plugin_A", None).unwrap_err().to_string();
+        let error = add_package(flow, path, "Plugin_A", None)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("in the manifest already"), "{error}");
     }
 
@@ -530,7 +538,10 @@ settings:
         let path = Path::new("hpm.yaml");
         let text = "version: 1\nmode: dev\npackages: [core-plugin]\ngroups:\n  vector-db:\n    options: [qdrant, chroma]  # the stores\n    selected: qdrant\n";
         let added = add_package(text, path, "weaviate", Some("vector-db")).unwrap();
-        assert_eq!(added, text.replace("[qdrant, chroma]", "[qdrant, chroma, weaviate]"));
+        assert_eq!(
+            added,
+            text.replace("[qdrant, chroma]", "[qdrant, chroma, weaviate]")
+        );
         let removed = remove_package(text, path, "qdrant").unwrap();
         assert_eq!(
             removed,
@@ -538,8 +549,9 @@ settings:
         );
         let removed = remove_package(text, path, "core_plugin").unwrap();
         assert!(removed.contains("packages: []"), "{removed}");
-        let error = remove_package(text, path, "nobody").unwrap_err().to_string();
+        let error = remove_package(text, path, "nobody")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not in the manifest"), "{error}");
     }
-
 }

@@ -368,6 +368,38 @@ impl EntryFiles {
     }
 }
 
+impl RegistryEntry {
+    /// The entry as a registry file (`hpmctl add` writes it): one line per
+    /// mode, a flow mapping each, strings quoted, so that the file reads
+    /// like the README's examples and parses back to this entry.
+    pub fn to_yaml(&self) -> String {
+        let quote = |text: &str| serde_json::Value::from(text).to_string();
+        let mut out = format!("name: {}\n", quote(&self.name));
+        if let Some(repo) = &self.repo {
+            out.push_str(&format!("repo: {}\n", quote(repo)));
+        }
+        out.push_str("sources:\n");
+        for (mode, spec) in &self.sources {
+            let raw = serde_json::to_value(spec).unwrap_or_default();
+            let mut fields = vec![format!(
+                "type: {}",
+                raw["type"].as_str().unwrap_or_default()
+            )];
+            if let Some(map) = raw.as_object() {
+                for (key, value) in map.iter().filter(|(key, _)| *key != "type") {
+                    let value = match value {
+                        serde_json::Value::String(text) => quote(text),
+                        other => other.to_string(),
+                    };
+                    fields.push(format!("{key}: {value}"));
+                }
+            }
+            out.push_str(&format!("  {mode}: {{ {} }}\n", fields.join(", ")));
+        }
+        out
+    }
+}
+
 /// Parses the entry for `name` read from `origin`.
 pub fn parse_entry(text: &str, origin: &EntryOrigin, name: &str) -> Result<RegistryEntry, Problem> {
     let file = origin.label();
@@ -566,5 +598,47 @@ sources:
                 "a prod: git file:///a@v1 -> git file:///a@v2"
             ]
         );
+    }
+
+    #[test]
+    fn an_entry_written_as_yaml_parses_back_to_itself() {
+        let entry = RegistryEntry {
+            name: "plugin-c".into(),
+            repo: Some("file:///r/plugin-c.git".into()),
+            sources: [
+                (
+                    Mode::new("prod").unwrap(),
+                    SourceSpec::Git {
+                        url: "file:///r/plugin-c.git".into(),
+                        reference: GitRef::Tag("v1.0.0".into()),
+                        subdirectory: None,
+                    },
+                ),
+                (
+                    Mode::new("dev").unwrap(),
+                    SourceSpec::Local {
+                        path: "./packages/plugin-c".into(),
+                        editable: true,
+                    },
+                ),
+                (
+                    Mode::new("staging").unwrap(),
+                    SourceSpec::Pypi {
+                        version: Some("==1.1.0.dev0".into()),
+                        index: None,
+                    },
+                ),
+            ]
+            .into(),
+        };
+        let text = entry.to_yaml();
+        assert!(
+            text.contains(
+                "  prod: { type: git, tag: \"v1.0.0\", url: \"file:///r/plugin-c.git\" }"
+            ),
+            "{text}"
+        );
+        let origin = EntryOrigin::Manifest("hpm.yaml".into());
+        assert_eq!(parse_entry(&text, &origin, "plugin-c").unwrap(), entry);
     }
 }

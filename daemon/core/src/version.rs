@@ -34,6 +34,32 @@ pub fn satisfies(version: &str, specifiers: &str) -> bool {
     }
 }
 
+/// The tags `hpmctl add` proposes from a remote's, in PEP 440 order (a
+/// leading `v` allowed): the highest stable release for prod, the highest
+/// `.devN` release for staging. Tags that are not versions are ignored.
+pub fn proposed_tags<'a>(
+    tags: impl IntoIterator<Item = &'a String>,
+) -> (Option<String>, Option<String>) {
+    let versions: Vec<(pep440_rs::Version, &String)> = tags
+        .into_iter()
+        .filter_map(|tag| {
+            let text = tag.strip_prefix('v').unwrap_or(tag);
+            pep440_rs::Version::from_str(text).ok().map(|v| (v, tag))
+        })
+        .collect();
+    let highest = |keep: &dyn Fn(&pep440_rs::Version) -> bool| {
+        versions
+            .iter()
+            .filter(|(version, _)| keep(version))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, tag)| (*tag).clone())
+    };
+    (
+        highest(&|v| v.is_stable() && !v.is_local()),
+        highest(&|v| v.is_dev()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +76,24 @@ mod tests {
         assert!(satisfies("1.1.0", ">=1.0,<2"));
         assert!(!satisfies("2.0.0", ">=1.0,<2"));
         assert!(!satisfies("not-a-version", ">=1"));
+    }
+
+    #[test]
+    fn proposals_are_the_highest_stable_and_dev_tags_in_pep_440_order() {
+        let tags: Vec<String> = [
+            "v0.9.0",
+            "v0.10.0",
+            "v0.11.0.dev2",
+            "v0.11.0.dev10",
+            "v1.0.0rc1",
+            "latest",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            proposed_tags(&tags),
+            (Some("v0.10.0".into()), Some("v0.11.0.dev10".into()))
+        );
+        assert_eq!(proposed_tags(&Vec::new()), (None, None));
     }
 }

@@ -8,8 +8,6 @@
 //! does.
 
 use hpm_core::diff::unified;
-use hpm_core::manifest::Manifest;
-use hpm_core::manifest_edit;
 use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::PlannedSource;
 use hpm_core::pyproject::{render, PYPROJECT_FILE};
@@ -18,7 +16,6 @@ use hpm_protocol::report::{DryRunReport, FileDiff};
 use super::clone::missing_clones;
 use super::sync::{changed_sources, Intent, Request};
 use crate::error::{Error, Result};
-use crate::fsutil::read_text;
 use crate::inputs::Inputs;
 use crate::process::{CancelToken, RunOptions};
 use crate::uv::Uv;
@@ -27,27 +24,30 @@ use crate::workspace::Workspace;
 
 /// The change `request` would make.
 pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport> {
-    let manifest_path = workspace.manifest_path();
     let mut diffs = Vec::new();
-    let manifest = match &request.intent {
-        Intent::Group(edit) => {
-            let text = read_text(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
-            let edited = manifest_edit::set_selected(
-                &text,
-                &manifest_path,
-                &edit.group,
-                &edit.option,
-                edit.select,
-            )?;
-            diffs.push(FileDiff {
-                path: manifest_path.clone(),
-                diff: unified("hpm.yaml", &text, &edited),
-            });
-            Manifest::parse(&edited, &manifest_path)?
-        }
-        _ => workspace.load_manifest()?,
+    let edits = request.edits(workspace)?.unwrap_or_default();
+    for edit in &edits.files {
+        let label = edit
+            .path
+            .strip_prefix(workspace.root())
+            .unwrap_or(&edit.path)
+            .display()
+            .to_string();
+        diffs.push(FileDiff {
+            path: edit.path.clone(),
+            diff: unified(
+                &label,
+                edit.before.as_deref().unwrap_or_default(),
+                edit.after.as_deref().unwrap_or_default(),
+            ),
+        });
+    }
+    let manifest = match edits.manifest(workspace)? {
+        Some(manifest) => manifest,
+        None => workspace.load_manifest()?,
     };
     let mut inputs = Inputs::read_with(workspace, manifest, true)?;
+    inputs.registry = edits.registry().merged_with(inputs.registry);
     let modes = request.modes();
     let mode = inputs.mode(&modes);
     let overrides = inputs.overrides(&modes);
@@ -100,6 +100,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         clones,
         reinstalled,
         warnings,
+        notes: edits.notes,
         resolves,
         uv_reason,
     })

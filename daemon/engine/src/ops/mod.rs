@@ -5,6 +5,7 @@
 pub mod check;
 pub mod clone;
 pub mod dry_run;
+pub mod edit;
 pub mod export;
 pub mod group;
 pub mod init;

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hpm_core::manifest::RegistryLocation;
-use hpm_core::manifest_edit;
 use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::Plan;
 use hpm_core::pyproject::PYPROJECT_FILE;
@@ -21,6 +20,7 @@ use hpm_core::{Mode, PackageName, Problem};
 use hpm_protocol::report::{Phase, Progress, SyncOutcome, SyncReport};
 use hpm_protocol::Change;
 
+use super::edit::{self, AddSpec, FileEdits, RemoveSpec};
 use crate::error::{Error, Result};
 use crate::fsutil::{hash_of, read_optional, write_atomic};
 use crate::inputs::{fingerprint, Inputs, Modes};
@@ -48,6 +48,11 @@ pub enum Intent {
     /// Select or deselect a group's option in `hpm.yaml`; the edit is
     /// undone when the sync fails.
     Group(GroupEdit),
+    /// Add a package (its registry entry and the manifest line), synced
+    /// unless `sync` is false; undone when the sync fails.
+    Add { spec: AddSpec, sync: bool },
+    /// Take a package out of the manifest (and its entry file), likewise.
+    Remove { spec: RemoveSpec, sync: bool },
 }
 
 /// Select or deselect one option of a group.
@@ -141,6 +146,44 @@ impl Request {
                 option: option.clone(),
                 select: *select,
             }),
+            Change::Add {
+                package,
+                git,
+                prod,
+                staging,
+                dev,
+                pypi,
+                group,
+                registry,
+                sync,
+                clone,
+            } => {
+                options.clone_missing = *clone;
+                Intent::Add {
+                    spec: AddSpec {
+                        package: package.clone(),
+                        git: git.clone(),
+                        prod: prod.clone(),
+                        staging: staging.clone(),
+                        dev: dev.clone(),
+                        pypi: pypi.clone(),
+                        group: group.clone(),
+                        registry: registry.clone(),
+                    },
+                    sync: *sync,
+                }
+            }
+            Change::Remove {
+                package,
+                registry_too,
+                sync,
+            } => Intent::Remove {
+                spec: RemoveSpec {
+                    package: package.clone(),
+                    registry_too: *registry_too,
+                },
+                sync: *sync,
+            },
         };
         Ok(Request { intent, options })
     }
@@ -169,15 +212,34 @@ impl Request {
                     .collect(),
                 ..Modes::default()
             },
-            Intent::Group(_) => Modes::default(),
+            Intent::Group(_) | Intent::Add { .. } | Intent::Remove { .. } => Modes::default(),
         }
     }
 
+    /// Whether the request ends with a sync (`add --no-sync` does not).
+    pub fn syncs(&self) -> bool {
+        !matches!(
+            self.intent,
+            Intent::Add { sync: false, .. } | Intent::Remove { sync: false, .. }
+        )
+    }
+
+    /// The files the request edits before its sync, computed, not written.
+    pub(crate) fn edits(&self, workspace: &Workspace) -> Result<Option<FileEdits>> {
+        Ok(match &self.intent {
+            Intent::Group(edit) => Some(edit::group_edits(workspace, edit)?),
+            Intent::Add { spec, .. } => Some(edit::add_edits(workspace, spec)?),
+            Intent::Remove { spec, .. } => Some(edit::remove_edits(workspace, spec)?),
+            _ => None,
+        })
+    }
+
     /// The packages whose mode this request changes.
-    pub(crate) fn changed_packages(&self) -> &[PackageName] {
+    pub(crate) fn changed_packages(&self) -> Vec<PackageName> {
         match &self.intent {
-            Intent::SetModes { packages, .. } => packages,
-            _ => &[],
+            Intent::SetModes { packages, .. } => packages.clone(),
+            Intent::Add { spec, .. } => vec![PackageName::key(&spec.package)],
+            _ => Vec::new(),
         }
     }
 
@@ -185,7 +247,7 @@ impl Request {
     /// changes, and the siblings they take into dev with them (`linked_by`).
     pub(crate) fn clone_candidates(&self, plan: &Plan) -> Vec<PackageName> {
         let changed = self.changed_packages();
-        let mut candidates = changed.to_vec();
+        let mut candidates = changed.clone();
         for package in &plan.packages {
             let linked = package
                 .linked_by
@@ -219,29 +281,49 @@ pub fn sync(
     if let Some(recovery) = recovery {
         on_progress(Progress::Recovered(recovery));
     }
-    let Intent::Group(edit) = &request.intent else {
+    let Some(edits) = request.edits(workspace)? else {
         return reconcile(workspace, request, transaction, on_progress, cancel);
     };
-    // The manifest edit happens under the workspace lock, and is undone when
-    // the sync fails, unless the user changed the file again meanwhile.
-    let manifest_path = workspace.manifest_path();
-    let original =
-        crate::fsutil::read_text(&manifest_path).map_err(|e| Error::read(&manifest_path, e))?;
-    let edited = manifest_edit::set_selected(
-        &original,
-        &manifest_path,
-        &edit.group,
-        &edit.option,
-        edit.select,
-    )?;
-    crate::fsutil::write_through(&manifest_path, edited.as_bytes())
-        .map_err(|e| Error::write(&manifest_path, e))?;
-    let result = reconcile(workspace, request, transaction, on_progress, cancel);
-    if result.is_err() && crate::fsutil::read_text(&manifest_path).is_ok_and(|now| now == edited) {
-        crate::fsutil::write_through(&manifest_path, original.as_bytes())
-            .map_err(|e| Error::write(&manifest_path, e))?;
+    // The edits happen under the workspace lock, and are undone when the
+    // sync fails, except in a file the user changed again meanwhile.
+    edits.write()?;
+    if !request.syncs() {
+        drop(transaction);
+        return edited_only(workspace, request, edits);
     }
-    result
+    let result = reconcile(workspace, request, transaction, on_progress, cancel);
+    match result {
+        Ok(mut synced) => {
+            synced.report.notes.extend(edits.notes);
+            Ok(synced)
+        }
+        Err(error) => {
+            edits.undo()?;
+            Err(error)
+        }
+    }
+}
+
+/// The report of a change that edited files and was asked not to sync.
+fn edited_only(workspace: &Workspace, request: &Request, edits: FileEdits) -> Result<Synced> {
+    let inputs = Inputs::read(workspace)?;
+    let mode = inputs.mode(&request.modes());
+    let plan = inputs.current_plan(workspace)?.1;
+    let mut notes = edits.notes;
+    notes.push("not synced: `hpmctl sync` applies it".to_string());
+    Ok(Synced {
+        report: SyncReport {
+            mode,
+            outcome: SyncOutcome::Edited,
+            plan,
+            reinstalled: Vec::new(),
+            kept_user_edits: Vec::new(),
+            dirty_clones: Vec::new(),
+            warnings: Vec::new(),
+            notes,
+        },
+        inputs_read: Vec::new(),
+    })
 }
 
 /// The request resolved against the inputs.
@@ -372,6 +454,7 @@ fn up_to_date(
             kept_user_edits: Vec::new(),
             dirty_clones: Vec::new(),
             warnings: planned.warnings.clone(),
+            notes: Vec::new(),
         },
         inputs_read: inputs_read(workspace, &planned.inputs, &planned.plan),
     }))
@@ -662,6 +745,7 @@ fn record(
             },
             dirty_clones,
             warnings,
+            notes: Vec::new(),
         },
         inputs_read,
     })

@@ -1,0 +1,128 @@
+//! `hpmctl add` and `hpmctl remove`: a package from a bare remote, its
+//! tags proposed and checked there, written to the registry and to
+//! `hpm.yaml` (comments kept), synced; taken out again.
+
+use hpm_tests::{describe, stderr, stdout, Release, World};
+use serde_json::Value;
+
+fn json(output: &std::process::Output) -> anyhow::Result<Value> {
+    serde_json::from_str(&stdout(output))
+        .map_err(|e| anyhow::anyhow!("not JSON ({e}):\n{}", describe(output)))
+}
+
+const MANIFEST: &str = "version: 1\nmode: prod\nregistry: ./hpm-registry\n# the plugins we ship\npackages: [plugin-a]  # keep sorted\n";
+
+fn world() -> anyhow::Result<World> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.write_manifest(MANIFEST)?;
+    world.ok(&["--no-daemon", "sync"])?;
+    world.add_plugin(
+        "plugin-c",
+        &[
+            Release::new("v0.9.0", "0.9.0"),
+            Release::new("v1.0.0", "1.0.0"),
+            Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+            Release::new("v1.1.0.dev1", "1.1.0.dev1"),
+        ],
+    )?;
+    Ok(world)
+}
+
+#[test]
+fn add_proposes_the_remotes_tags_writes_both_files_and_syncs() -> anyhow::Result<()> {
+    let world = world()?;
+    let url = world.remote_url("plugin-c");
+    let entry = world.core().join("hpm-registry/plugin-c.yaml");
+
+    // A ref the remote does not have: refused, nothing written.
+    let refused = world.run(&[
+        "--no-daemon",
+        "add",
+        "plugin-c",
+        "--git",
+        &url,
+        "--prod",
+        "v9.9.9",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains("`v9.9.9` is not a tag or branch"),
+        "{}",
+        describe(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("`v1.0.0`"),
+        "the highest stable tag is named"
+    );
+    assert_eq!(world.read("hpm.yaml")?, MANIFEST);
+    assert!(!entry.exists());
+
+    // A dry run shows both files and the proposals, and writes nothing.
+    let dry = world.ok(&["--no-daemon", "add", "plugin-c", "--git", &url, "--dry-run"])?;
+    let shown = stdout(&dry);
+    assert!(
+        shown.contains("+packages: [plugin-a, plugin-c]  # keep sorted"),
+        "{shown}"
+    );
+    assert!(shown.contains("+name: \"plugin-c\""), "{shown}");
+    assert!(shown.contains("prod: `v1.0.0`"), "{shown}");
+    assert_eq!(world.read("hpm.yaml")?, MANIFEST);
+    assert!(!entry.exists());
+
+    let report = json(&world.ok(&["--no-daemon", "add", "plugin-c", "--git", &url, "--json"])?)?;
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("prod: `v1.0.0`, the highest stable tag"),
+        "{report:#}"
+    );
+    assert!(
+        notes.contains("staging: `v1.1.0.dev1`, the highest `.devN` tag"),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.read("hpm.yaml")?,
+        MANIFEST.replace("[plugin-a]", "[plugin-a, plugin-c]")
+    );
+    let written = std::fs::read_to_string(&entry)?;
+    assert!(
+        written.contains("tag: \"v1.0.0\"") && written.contains("tag: \"v1.1.0.dev1\""),
+        "{written}"
+    );
+    assert_eq!(world.imported_version("plugin-c")?, "1.0.0");
+
+    // Out again: the entry stays, so a plain `add` brings it back.
+    world.ok(&["--no-daemon", "remove", "plugin-c"])?;
+    assert_eq!(world.read("hpm.yaml")?, MANIFEST);
+    assert!(world.imported_version("plugin-c").is_err(), "uninstalled");
+    assert!(entry.exists());
+    let again = json(&world.ok(&["--no-daemon", "add", "plugin-c", "--json"])?)?;
+    assert!(
+        again["notes"]
+            .to_string()
+            .contains("uses the registry entry"),
+        "{again:#}"
+    );
+    assert_eq!(world.imported_version("plugin-c")?, "1.0.0");
+
+    world.ok(&["--no-daemon", "remove", "plugin-c", "--registry-too"])?;
+    assert!(!entry.exists());
+    assert_eq!(world.read("hpm.yaml")?, MANIFEST);
+    Ok(())
+}
+
+/// A sync that fails takes the added files back out.
+#[test]
+fn an_add_whose_sync_fails_leaves_no_trace() -> anyhow::Result<()> {
+    let world = world()?;
+    let url = world.remote_url("plugin-c");
+    let failing = hpm_tests::fake_uv(world.root(), "0.9.0", "echo 'no resolution' >&2; exit 1")?;
+    let output = world
+        .hpmctl_in_process()
+        .args(["add", "plugin-c", "--git", &url])
+        .env("HPM_UV", &failing)
+        .output()?;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(world.read("hpm.yaml")?, MANIFEST);
+    assert!(!world.core().join("hpm-registry/plugin-c.yaml").exists());
+    Ok(())
+}
