@@ -52,6 +52,18 @@ struct Cli {
 enum Command {
     /// Write an hpm.yaml and an empty registry folder for an existing project.
     Init,
+    /// Move a product in the submodule / staging+prod layout to hpm: registry entries, hpm.yaml, the core's pyproject.toml.
+    Import {
+        /// Another hand-kept mode file, NAME=PATH (staging/ and prod/ are found by themselves).
+        #[arg(long = "mode", value_name = "NAME=PATH")]
+        modes: Vec<String>,
+        /// An argument for every `uv sync` (settings.uv_args), e.g. --uv-arg=--extra --uv-arg=cu124.
+        #[arg(long = "uv-arg", value_name = "ARG", allow_hyphen_values = true)]
+        uv_args: Vec<String>,
+        /// Make each submodule an independent clone in place (nothing committed).
+        #[arg(long)]
+        detach_submodules: bool,
+    },
     /// Show the workspace's mode and each package's mode, source and version.
     Status,
     /// For CI: manifest valid, pyproject.toml matches the plan, lock current, no local sources outside dev.
@@ -253,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.command,
         Command::Change(_)
             | Command::Export { .. }
+            | Command::Import { .. }
             | Command::Group {
                 action: GroupAction::Add { .. } | GroupAction::Remove { .. }
             }
@@ -280,6 +293,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events => commands::events::run(&context.socket, context.json).await,
         Command::Status => commands::status::run(&context).await,
         Command::Check => commands::check::run(&context).await,
+        Command::Import {
+            modes,
+            uv_args,
+            detach_submodules,
+        } => commands::import::run(&context, &modes, uv_args, detach_submodules),
         Command::Export {
             mode,
             out,

@@ -1,0 +1,88 @@
+//! `hpmctl import`: hpm's files for a product in the seeds' layout
+//! (submodules or member clones, hand-kept `staging/` and `prod/`
+//! pyprojects). Runs in this process: it is a one-time move, needing no
+//! daemon.
+
+use hpm_core::Mode;
+use hpm_engine::ops::import::{import, ImportRequest};
+use hpm_protocol::codes;
+
+use super::Context;
+use crate::failure::Failure;
+use crate::render;
+
+pub fn run(
+    context: &Context,
+    modes: &[String],
+    uv_args: Vec<String>,
+    detach_submodules: bool,
+) -> anyhow::Result<()> {
+    let modes = modes
+        .iter()
+        .map(|text| {
+            let (name, path) = text.split_once('=').ok_or_else(|| {
+                Failure::user(
+                    codes::INVALID_INPUT,
+                    format!("`--mode {text}` is not NAME=PATH"),
+                    Some("for example `--mode qa=qa/pyproject.toml`".to_string()),
+                )
+            })?;
+            let mode = Mode::new(name).map_err(|e| Failure::user(codes::INVALID_INPUT, e, None))?;
+            Ok((mode, path.to_string()))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let request = ImportRequest {
+        modes,
+        uv_args,
+        detach_submodules,
+        dry_run: context.dry_run,
+    };
+    let report = import(context.folder(), &request).map_err(Failure::from)?;
+    if context.json {
+        return render::json(&report);
+    }
+    let mut out = String::new();
+    for diff in &report.diffs {
+        out.push_str(&diff.diff);
+        if !diff.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    for package in &report.packages {
+        out.push_str(&format!(
+            "found {} in {} ({}{})\n",
+            package.name,
+            package.path,
+            if package.submodule {
+                "submodule"
+            } else {
+                "clone"
+            },
+            package
+                .url
+                .as_deref()
+                .map(|u| format!(", {u}"))
+                .unwrap_or_default()
+        ));
+    }
+    for path in &report.detached {
+        out.push_str(&format!(
+            "detached {path}: an independent clone now (nothing committed)\n"
+        ));
+    }
+    for note in &report.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    let verb = if context.dry_run {
+        "would write"
+    } else {
+        "wrote"
+    };
+    for path in &report.written {
+        out.push_str(&format!("{verb} {}\n", path.display()));
+    }
+    if !context.dry_run {
+        out.push_str("next: `hpmctl check`, then `hpmctl sync` (dev) or `hpmctl switch prod`\n");
+    }
+    render::out(&out)
+}

@@ -1,0 +1,313 @@
+//! `hpmctl import`: hpm's files for a product in the seeds' layout (a core
+//! whose internal packages are git submodules or clones in its uv
+//! workspace's member folders, and hand-kept `staging/` and `prod/`
+//! `pyproject.toml` files pinning them to tags).
+//!
+//! From what the engine found, this computes a registry entry per internal
+//! package (`repo`, `dev` its folder, one source per mode file), `hpm.yaml`,
+//! the core's `pyproject.toml` without the workspace wiring hpm now owns
+//! (its `{ workspace = true }` sources and the members covering internal
+//! packages; the rest stays byte for byte), and a note for everything that
+//! could not be mapped.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use toml_edit::{DocumentMut, Item, Value};
+
+use crate::mode::Mode;
+use crate::name::normalize_name;
+use crate::problem::{Invalid, Problem};
+use crate::pyproject::{parse_requirement, strings};
+use crate::registry::{GitRef, RegistryEntry, SourceSpec};
+use crate::text::TextLayout;
+
+/// An internal package found in the core's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPackage {
+    /// Its `[project].name`.
+    pub name: String,
+    /// Its folder, relative to the core.
+    pub path: String,
+    /// The submodule's URL or the clone's `origin`.
+    pub url: Option<String>,
+    pub submodule: bool,
+}
+
+/// A hand-kept per-mode `pyproject.toml`.
+#[derive(Debug, Clone)]
+pub struct ModeFile {
+    pub mode: Mode,
+    /// Relative to the core, e.g. `prod/pyproject.toml`.
+    pub path: String,
+    pub text: String,
+}
+
+/// The files an import writes and what it could not map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub entries: Vec<RegistryEntry>,
+    pub manifest: String,
+    pub pyproject: String,
+    pub notes: Vec<String>,
+}
+
+/// Everything [`import`] reads.
+#[derive(Debug, Clone)]
+pub struct ImportInput<'a> {
+    pub core_text: &'a str,
+    pub core_path: &'a Path,
+    pub packages: &'a [FoundPackage],
+    pub mode_files: &'a [ModeFile],
+    pub uv_args: &'a [String],
+    pub registry_folder: &'a str,
+}
+
+pub fn import(input: ImportInput<'_>) -> Result<Imported, Invalid> {
+    let mut notes = Vec::new();
+    let by_key: BTreeMap<String, &FoundPackage> = input
+        .packages
+        .iter()
+        .map(|p| (normalize_name(&p.name), p))
+        .collect();
+    let mut sources: BTreeMap<String, BTreeMap<Mode, SourceSpec>> = BTreeMap::new();
+    for file in input.mode_files {
+        for (key, spec) in mode_sources(file, &by_key, &mut notes)? {
+            sources
+                .entry(key)
+                .or_default()
+                .insert(file.mode.clone(), spec);
+        }
+    }
+    let entries: Vec<RegistryEntry> = input
+        .packages
+        .iter()
+        .map(|package| {
+            let mut modes = sources
+                .remove(&normalize_name(&package.name))
+                .unwrap_or_default();
+            modes.insert(
+                Mode::dev(),
+                SourceSpec::Local {
+                    path: format!("./{}", package.path),
+                    editable: true,
+                },
+            );
+            RegistryEntry {
+                name: package.name.clone(),
+                repo: package.url.clone(),
+                sources: modes,
+            }
+        })
+        .collect();
+    let (pyproject, core_deps) =
+        core_pyproject(input.core_text, input.core_path, input.packages, &mut notes)?;
+    let listed: Vec<&str> = input
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|name| core_deps.is_empty() || core_deps.contains(&normalize_name(name)))
+        .collect();
+    let quote = |text: &str| serde_json::Value::from(text).to_string();
+    let mut manifest = format!(
+        "version: 1\nmode: dev\nregistry: ./{}\npackages: [{}]\n",
+        input.registry_folder.trim_start_matches("./"),
+        listed.join(", ")
+    );
+    if !input.uv_args.is_empty() {
+        let args: Vec<String> = input.uv_args.iter().map(|a| quote(a)).collect();
+        manifest.push_str(&format!("settings:\n  uv_args: [{}]\n", args.join(", ")));
+    }
+    Ok(Imported {
+        entries,
+        manifest,
+        pyproject,
+        notes,
+    })
+}
+
+/// The internal packages' sources a mode file pins, by normalized name.
+fn mode_sources(
+    file: &ModeFile,
+    packages: &BTreeMap<String, &FoundPackage>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, SourceSpec)>, Invalid> {
+    let path = Path::new(&file.path);
+    let (_, text) = TextLayout::detect(&file.text);
+    let doc = DocumentMut::from_str(&text).map_err(|error| {
+        Invalid::from(Problem::new(error.message().trim().to_string()).in_file(path))
+    })?;
+    let dependencies: BTreeMap<String, (String, Option<String>)> =
+        strings(doc.get("project").and_then(|p| p.get("dependencies")))
+            .iter()
+            .filter_map(|text| {
+                let requirement = parse_requirement(text)?;
+                let specifiers = match &requirement.version_or_url {
+                    Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) if !s.is_empty() => {
+                        Some(s.to_string())
+                    }
+                    _ => None,
+                };
+                let written = text
+                    .split(|c: char| !(c.is_alphanumeric() || "-_.".contains(c)))
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                Some((requirement.name.to_string(), (written, specifiers)))
+            })
+            .collect();
+    let mut found = Vec::new();
+    let sources = doc
+        .get("tool")
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("sources"))
+        .and_then(Item::as_table_like);
+    let mut with_source = std::collections::BTreeSet::new();
+    for (key, item) in sources.iter().flat_map(|s| s.iter()) {
+        let name = normalize_name(key);
+        let Some(package) = packages.get(&name) else {
+            continue;
+        };
+        with_source.insert(name.clone());
+        if key != package.name {
+            notes.push(format!(
+                "`{}`: `{key}` there is `{}` (one name, spelled two ways)",
+                file.path, package.name
+            ));
+        }
+        if !dependencies.contains_key(&name) {
+            notes.push(format!(
+                "`{}`: a source for `{key}`, which is not among its dependencies (not mapped)",
+                file.path
+            ));
+            continue;
+        }
+        let Some(table) = item.as_table_like() else {
+            notes.push(format!(
+                "`{}`: the source of `{key}` is not a table (not mapped)",
+                file.path
+            ));
+            continue;
+        };
+        let text = |k: &str| {
+            table
+                .get(k)
+                .and_then(Item::as_value)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        match text("git") {
+            Some(url) => {
+                let reference = match (text("tag"), text("branch"), text("rev")) {
+                    (Some(tag), _, _) => GitRef::Tag(tag),
+                    (_, Some(branch), _) => GitRef::Branch(branch),
+                    (_, _, Some(rev)) => GitRef::Rev(rev),
+                    _ => GitRef::Default,
+                };
+                found.push((
+                    name,
+                    SourceSpec::Git {
+                        url,
+                        reference,
+                        subdirectory: text("subdirectory"),
+                    },
+                ));
+            }
+            None => notes.push(format!(
+                "`{}`: the source of `{key}` is not a git ref (`{}`; not mapped)",
+                file.path,
+                item.to_string().trim()
+            )),
+        }
+    }
+    for (name, (written, specifiers)) in &dependencies {
+        let Some(package) = packages.get(name) else {
+            continue;
+        };
+        if with_source.contains(name) {
+            continue;
+        }
+        if written != &package.name && normalize_name(written) == *name {
+            notes.push(format!(
+                "`{}`: `{written}` there is `{}` (one name, spelled two ways)",
+                file.path, package.name
+            ));
+        }
+        match specifiers {
+            Some(version) => found.push((
+                name.clone(),
+                SourceSpec::Pypi {
+                    version: Some(version.clone()),
+                    index: None,
+                },
+            )),
+            None => notes.push(format!(
+                "`{}`: `{}` has neither a source nor a version (not mapped)",
+                file.path, package.name
+            )),
+        }
+    }
+    Ok(found)
+}
+
+/// The core's file without the workspace wiring of internal packages, and
+/// the normalized internal names it depends on.
+fn core_pyproject(
+    text: &str,
+    path: &Path,
+    packages: &[FoundPackage],
+    notes: &mut Vec<String>,
+) -> Result<(String, Vec<String>), Invalid> {
+    let (layout, plain) = TextLayout::detect(text);
+    let mut doc = DocumentMut::from_str(&plain).map_err(|error| {
+        Invalid::from(Problem::new(error.message().trim().to_string()).in_file(path))
+    })?;
+    let internal: Vec<String> = packages.iter().map(|p| normalize_name(&p.name)).collect();
+    let core_deps: Vec<String> = strings(doc.get("project").and_then(|p| p.get("dependencies")))
+        .iter()
+        .filter_map(|text| parse_requirement(text).map(|r| r.name.to_string()))
+        .filter(|name| internal.contains(name))
+        .collect();
+    if let Some(uv) = doc
+        .get_mut("tool")
+        .and_then(|t| t.get_mut("uv"))
+        .and_then(Item::as_table_like_mut)
+    {
+        if let Some(sources) = uv.get_mut("sources").and_then(Item::as_table_like_mut) {
+            let wired: Vec<String> = sources
+                .iter()
+                .filter(|(key, _)| internal.contains(&normalize_name(key)))
+                .map(|(key, _)| key.to_string())
+                .collect();
+            for key in wired {
+                sources.remove(&key);
+                notes.push(format!(
+                    "`pyproject.toml`: took out `{key}`'s source; hpm writes it per mode now"
+                ));
+            }
+        }
+        let mut drop_table = false;
+        if let Some(workspace) = uv.get_mut("workspace").and_then(Item::as_table_like_mut) {
+            if let Some(members) = workspace.get_mut("members").and_then(Item::as_array_mut) {
+                let covers = |pattern: &str| {
+                    glob::Pattern::new(pattern.trim_end_matches('/'))
+                        .is_ok_and(|pattern| packages.iter().any(|p| pattern.matches(&p.path)))
+                };
+                let before = members.len();
+                members.retain(|value| !value.as_str().is_some_and(covers));
+                if members.len() != before {
+                    notes.push(
+                        "`pyproject.toml`: took the internal packages' folders out of `[tool.uv.workspace] members`; hpm adds a dev package back as a member where it needs one (settings.dev_link)"
+                            .to_string(),
+                    );
+                }
+                drop_table = members.is_empty() && workspace.len() == 1;
+            }
+        }
+        if drop_table {
+            uv.remove("workspace");
+        }
+    }
+    Ok((layout.restore(&doc.to_string()), core_deps))
+}

@@ -1,0 +1,237 @@
+//! `hpmctl import` on a product in the seeds' layout, built for real: two
+//! package repos with tags on `file://` remotes, the core with `git
+//! submodule add`, a `[tool.uv.workspace]` root, hand-kept `staging/` and
+//! `prod/` pyprojects pinning tags (prod locked), one package with
+//! uncommitted work and one with an unpushed commit.
+
+use std::path::Path;
+use std::process::Command;
+
+use hpm_tests::{describe, git, module_name, stderr, stdout, Release, World};
+
+fn output_of(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("git").current_dir(dir).args(args).output()?;
+    anyhow::ensure!(output.status.success(), "{}", describe(&output));
+    Ok(stdout(&output))
+}
+
+fn mode_file(interface: &str, qwen: &str, world: &World) -> String {
+    format!(
+        "[project]\nname = \"core-app-env\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"model-interface\", \"model_qwen2.5-vl\"]\n\n[tool.uv.sources]\n\
+         model-interface = {{ git = \"{}\", tag = \"{interface}\" }}\n\
+         \"model_qwen2.5-vl\" = {{ git = \"{}\", tag = \"{qwen}\" }}\n",
+        world.remote_url("model-interface"),
+        world.remote_url("model-qwen2-5-vl"),
+    )
+}
+
+fn product() -> anyhow::Result<World> {
+    let world = World::new()?;
+    world.add_plugin(
+        "model-interface",
+        &[
+            Release::new("v0.1.0", "0.1.0"),
+            Release::new("v0.2.0.dev0", "0.2.0.dev0"),
+        ],
+    )?;
+    world.add_plugin(
+        "model-qwen2-5-vl",
+        &[Release::new("v0.1.0", "0.1.0").depending_on(&["model-interface"])],
+    )?;
+    let core = world.core();
+    std::fs::remove_dir_all(core.join("hpm-registry"))?;
+    std::fs::write(
+        core.join("pyproject.toml"),
+        "# the core, hand-written\n[project]\nname = \"core-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"model-interface\", \"model-qwen2-5-vl\"]\n\n\
+         [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n\
+         [tool.hatch.build.targets.wheel]\npackages = [\"src/core_app\"]\n\n\
+         [tool.uv.workspace]\nmembers = [\"packages/*\"]\n\n\
+         [tool.uv.sources]\nmodel-interface = { workspace = true }\nmodel-qwen2-5-vl = { workspace = true }\n",
+    )?;
+    for (mode, interface) in [("staging", "v0.2.0.dev0"), ("prod", "v0.1.0")] {
+        std::fs::create_dir_all(core.join(mode))?;
+        std::fs::write(
+            core.join(mode).join("pyproject.toml"),
+            mode_file(interface, "v0.1.0", &world),
+        )?;
+    }
+    let uv = hpm_engine::uv::Uv::find()?.path;
+    let locked = Command::new(&uv)
+        .arg("lock")
+        .current_dir(core.join("prod"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .output()?;
+    anyhow::ensure!(locked.status.success(), "{}", describe(&locked));
+    git(&core, &["init", "-q", "-b", "main"])?;
+    for name in ["model-interface", "model-qwen2-5-vl"] {
+        let url = world.remote_url(name);
+        git(
+            &core,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "add",
+                "-q",
+                &url,
+                &format!("packages/{name}"),
+            ],
+        )?;
+    }
+    git(&core, &["add", "-A"])?;
+    git(&core, &["commit", "-q", "-m", "the product"])?;
+    // Uncommitted work in one package, an unpushed commit in the other.
+    let interface = core.join("packages/model-interface");
+    std::fs::write(interface.join("wip.txt"), "work in progress\n")?;
+    let module = interface
+        .join(module_name("model-interface"))
+        .join("__init__.py");
+    std::fs::write(&module, "VERSION = \"0.2.0.dev0\"\nEDITED = True\n")?;
+    let qwen = core.join("packages/model-qwen2-5-vl");
+    std::fs::write(qwen.join("local.txt"), "local\n")?;
+    git(&qwen, &["add", "local.txt"])?;
+    git(&qwen, &["commit", "-q", "-m", "local work"])?;
+    Ok(world)
+}
+
+#[test]
+fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_pinned(
+) -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let interface = core.join("packages/model-interface");
+    let qwen = core.join("packages/model-qwen2-5-vl");
+    let core_before = world.read("pyproject.toml")?;
+
+    let dry = world.ok(&[
+        "--no-daemon",
+        "import",
+        "--dry-run",
+        "--uv-arg=--no-progress",
+    ])?;
+    assert!(stdout(&dry).contains("would write"), "{}", describe(&dry));
+    assert!(!core.join("hpm.yaml").exists() && !core.join("hpm-registry").exists());
+    assert_eq!(world.read("pyproject.toml")?, core_before);
+
+    let imported = world.ok(&[
+        "--no-daemon",
+        "import",
+        "--detach-submodules",
+        "--uv-arg=--no-progress",
+    ])?;
+    let said = stdout(&imported);
+    assert!(
+        said.contains("found model-qwen2-5-vl in packages/model-qwen2-5-vl (submodule"),
+        "{said}"
+    );
+    assert!(
+        said.contains("`model_qwen2.5-vl` there is `model-qwen2-5-vl`"),
+        "{said}"
+    );
+    let manifest = world.read("hpm.yaml")?;
+    assert!(
+        manifest.contains("packages: [model-interface, model-qwen2-5-vl]"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("uv_args: [\"--no-progress\"]"),
+        "{manifest}"
+    );
+    let entry = world.read("hpm-registry/model-interface.yaml")?;
+    assert!(
+        entry.contains("dev: { type: local")
+            && entry.contains("tag: \"v0.2.0.dev0\"")
+            && entry.contains("tag: \"v0.1.0\""),
+        "{entry}"
+    );
+    let pyproject = world.read("pyproject.toml")?;
+    assert!(
+        pyproject.starts_with("# the core, hand-written\n"),
+        "{pyproject}"
+    );
+    assert!(!pyproject.contains("workspace"), "{pyproject}");
+    assert!(
+        pyproject.contains("[tool.hatch.build.targets.wheel]"),
+        "{pyproject}"
+    );
+
+    // Detached: each clone holds its own git folder; the core's index shows
+    // exactly the submodule removals; nothing of the clones is lost.
+    assert!(interface.join(".git").is_dir() && qwen.join(".git").is_dir());
+    assert!(!core.join(".git/modules/packages/model-interface").exists());
+    let staged = output_of(&core, &["diff", "--cached", "--name-status"])?;
+    let mut staged: Vec<&str> = staged.lines().collect();
+    staged.sort();
+    assert_eq!(
+        staged,
+        [
+            "D\t.gitmodules",
+            "D\tpackages/model-interface",
+            "D\tpackages/model-qwen2-5-vl"
+        ]
+    );
+    let dirty = output_of(&interface, &["status", "--porcelain"])?;
+    assert!(
+        dirty.contains(" M ") && dirty.contains("?? wip.txt"),
+        "{dirty}"
+    );
+    assert_eq!(
+        output_of(&qwen, &["log", "-1", "--format=%s"])?.trim(),
+        "local work"
+    );
+    assert_eq!(output_of(&qwen, &["status", "--porcelain"])?, "");
+
+    // Importing again says so and changes nothing.
+    let again = world.run(&["--no-daemon", "import"]);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    assert!(
+        stderr(&again).contains("imported already"),
+        "{}",
+        describe(&again)
+    );
+
+    // dev: the clones as they are, edits live.
+    world.ok(&["--no-daemon", "sync"])?;
+    let edited = Command::new(core.join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import model_interface; print(model_interface.EDITED)",
+        ])
+        .output()?;
+    assert_eq!(stdout(&edited).trim(), "True", "{}", describe(&edited));
+
+    // staging and prod: what the old files pinned; prod checked against the
+    // old prod file's own frozen install.
+    world.ok(&["--no-daemon", "switch", "staging"])?;
+    assert_eq!(world.imported_version("model-interface")?, "0.2.0.dev0");
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    let uv = hpm_engine::uv::Uv::find()?.path;
+    let reference = Command::new(&uv)
+        .args(["sync", "--frozen", "--project", "prod"])
+        .current_dir(&core)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env_remove("VIRTUAL_ENV")
+        .output()?;
+    assert!(reference.status.success(), "{}", describe(&reference));
+    for package in ["model-interface", "model-qwen2-5-vl"] {
+        let module = module_name(package);
+        let old = Command::new(core.join("prod/.venv/bin/python"))
+            .args(["-c", &format!("import {module}; print({module}.VERSION)")])
+            .output()?;
+        assert_eq!(
+            world.imported_version(package)?,
+            stdout(&old).trim(),
+            "{package}"
+        );
+    }
+    // Still every change of the user's in the clones.
+    let dirty = output_of(&interface, &["status", "--porcelain"])?;
+    assert!(dirty.contains("?? wip.txt"), "{dirty}");
+    assert_eq!(
+        output_of(&qwen, &["log", "-1", "--format=%s"])?.trim(),
+        "local work"
+    );
+    Ok(())
+}
