@@ -194,6 +194,7 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
 
     // dev: the clones as they are, edits live.
     world.ok(&["--no-daemon", "sync"])?;
+    world.ok(&["--no-daemon", "check"])?;
     let edited = Command::new(core.join(".venv/bin/python"))
         .args([
             "-c",
@@ -205,8 +206,10 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
     // staging and prod: what the old files pinned; prod checked against the
     // old prod file's own frozen install.
     world.ok(&["--no-daemon", "switch", "staging"])?;
+    world.ok(&["--no-daemon", "check"])?;
     assert_eq!(world.imported_version("model-interface")?, "0.2.0.dev0");
     world.ok(&["--no-daemon", "switch", "prod"])?;
+    world.ok(&["--no-daemon", "check"])?;
     let uv = hpm_engine::uv::Uv::find()?.path;
     let reference = Command::new(&uv)
         .args(["sync", "--frozen", "--project", "prod"])

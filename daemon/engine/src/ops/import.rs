@@ -101,6 +101,7 @@ pub fn import(root: &Path, request: &ImportRequest) -> Result<ImportReport> {
     })?;
     let mut notes = imported.notes.clone();
     notes.extend(missing_tags(&imported.entries));
+    notes.extend(unlockable(root, &mode_files));
 
     let mut files: Vec<(PathBuf, Option<String>, String)> =
         vec![(manifest_path, None, imported.manifest.clone())];
@@ -285,6 +286,39 @@ fn missing_tags(entries: &[hpm_core::registry::RegistryEntry]) -> Vec<String> {
         }
     }
     notes
+}
+
+/// A note per mode file uv cannot lock (asked with `uv lock --dry-run` in
+/// its folder, which writes nothing).
+fn unlockable(root: &Path, files: &[ModeFile]) -> Vec<String> {
+    let Ok(uv) = crate::uv::Uv::find() else {
+        return vec![
+            "uv was not found, so the mode files were not tried with `uv lock`".to_string(),
+        ];
+    };
+    files
+        .iter()
+        .filter_map(|file| {
+            let folder = root.join(&file.path);
+            let folder = folder.parent()?;
+            let locked = uv.run(
+                folder,
+                &["lock".to_string(), "--dry-run".to_string()],
+                &crate::process::RunOptions::default(),
+                &mut |_| {},
+                &crate::process::CancelToken::new(),
+            );
+            match locked {
+                Ok(()) => None,
+                Err(Error::UvFailed { reason, .. }) => Some(format!(
+                    "`{}` does not lock: {}",
+                    file.path,
+                    reason.lines().last().unwrap_or_default().trim()
+                )),
+                Err(other) => Some(format!("`{}`: cannot try `uv lock`: {other}", file.path)),
+            }
+        })
+        .collect()
 }
 
 /// Makes the submodule at `path` an independent clone in place.
