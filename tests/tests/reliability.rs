@@ -696,7 +696,21 @@ fn user_data(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
         "uv.lock re-locked by the user between switches: kept, hpm's copy saved",
         relocked_lock(),
     );
-    Ok(vec![layouts, journals, signals, aliases, relocked])
+    let mut stuck = Row::new(
+        "user data",
+        "uv removes pyproject.toml and blocks its return (a folder) or not: what became of it is said, with uv's error",
+    );
+    for obstacle in ["mkdir pyproject.toml", "true"] {
+        stuck.record(stuck_rollback(obstacle).with_context(|| format!("obstacle `{obstacle}`")));
+    }
+    let blocking = Row::single(
+        "user data",
+        "a FIFO at uv.lock: refused at once, another workspace answers",
+        fifo_lock(),
+    );
+    Ok(vec![
+        layouts, journals, signals, aliases, relocked, stuck, blocking,
+    ])
 }
 
 /// A core `pyproject.toml` with a random layout: line endings, comments
@@ -950,6 +964,76 @@ fn relocked_lock() -> Result<()> {
         .unwrap_or(false);
     if !saved {
         bail!("the prod snapshot is not saved under {}", backup.display());
+    }
+    Ok(())
+}
+
+/// uv deletes `pyproject.toml` and fails, maybe after putting a folder in
+/// its place (run in the core by the fake uv): hpm shows uv's own error and
+/// says exactly what became of the file (left as it is with hpm's copy in
+/// `.hpm/backup/`, or the rollback failed and the journal is kept), never
+/// "restored" or "nothing was changed" while it is gone.
+fn stuck_rollback(obstacle: &str) -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let failing = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!("rm -f pyproject.toml; {obstacle}; echo 'no solution for plugin-a' >&2; exit 1"),
+    )?;
+    let output = world
+        .hpmctl_in_process()
+        .args(["switch", "prod"])
+        .env("HPM_UV", &failing)
+        .output()?;
+    // Running as root, a read-only folder does not stop the write: then
+    // the rollback succeeds, which is as good.
+    let _ = Command::new("chmod")
+        .args(["u+w", &world.core().display().to_string()])
+        .status();
+    let said = stderr(&output);
+    if output.status.success() || !said.contains("no solution for plugin-a") {
+        bail!("uv's error is not shown:\n{}", describe(&output));
+    }
+    if said.contains("nothing was changed") && !world.core().join("pyproject.toml").is_file() {
+        bail!("\"nothing was changed\" with pyproject.toml gone:\n{said}");
+    }
+    let restored = world.core().join("pyproject.toml").is_file();
+    let journal = world.core().join(".hpm/journal/journal.json").exists();
+    let failed_said = journal && said.contains("failed too");
+    let kept_said = said.contains("left as it is") && said.contains(".hpm/backup/");
+    if !restored && (said.contains("were restored") || !(failed_said || kept_said)) {
+        bail!("pyproject.toml is not back and the message does not say what became of it:\n{said}");
+    }
+    Ok(())
+}
+
+/// A FIFO at `uv.lock` is refused at once, and the daemon still answers
+/// another workspace.
+fn fifo_lock() -> Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["sync"])?;
+    std::fs::remove_file(world.core().join("uv.lock"))?;
+    let made = Command::new("mkfifo")
+        .arg(world.core().join("uv.lock"))
+        .status()?;
+    if !made.success() {
+        bail!("mkfifo failed");
+    }
+    let started = Instant::now();
+    let output = world.run(&["status"]);
+    if output.status.success() || !stderr(&output).contains("not a regular file") {
+        bail!("the FIFO was not refused:\n{}", describe(&output));
+    }
+    if started.elapsed() > Duration::from_secs(30) {
+        bail!("refusing took {:?}", started.elapsed());
+    }
+    let other = World::with_dev_plugins(&["plugin-a"])?;
+    other.ok(&["--no-daemon", "sync"])?;
+    let answer = other.run(&["--socket", &world.socket().display().to_string(), "status"]);
+    let _ = world.run(&["daemon", "stop"]);
+    if !answer.status.success() {
+        bail!("another workspace got no answer:\n{}", describe(&answer));
     }
     Ok(())
 }

@@ -59,13 +59,14 @@ pub enum Error {
     #[error("uv {found} is too old; hpm needs uv {required} or newer")]
     UvTooOld { found: String, required: String },
 
-    #[error(
-        "`uv {command}` failed ({status}); `pyproject.toml` and `uv.lock` were restored\n{reason}"
-    )]
+    #[error("`uv {command}` failed ({status}){after}\n{reason}")]
     UvFailed {
         command: String,
         status: String,
         reason: String,
+        /// What became of the files, as `; ...` (a sync says what its
+        /// rollback did).
+        after: String,
     },
 
     #[error("the sync was cancelled; `pyproject.toml` and `uv.lock` were restored")]

@@ -98,6 +98,7 @@ impl Uv {
                 command,
                 status: finished.status.to_string(),
                 reason: finished.stderr_tail.join("\n"),
+                after: String::new(),
             }),
             Err(RunError::Spawn(error)) => Err(Error::UvMissing {
                 detail: format!(" at `{}` ({error})", self.path.display()),
@@ -111,6 +112,7 @@ impl Uv {
                 command,
                 status: format!("killed after {}s", after.as_secs()),
                 reason: "uv did not finish in time".to_string(),
+                after: String::new(),
             }),
         }
     }

@@ -304,6 +304,22 @@ pub fn sync(
     }
 }
 
+/// What a rollback after uv failed did, as the failure says it.
+fn rolled_back(recovery: &hpm_protocol::report::Recovery) -> String {
+    if recovery.kept_user_edits.is_empty() {
+        return "; `pyproject.toml` and `uv.lock` were restored".to_string();
+    }
+    let kept: Vec<String> = recovery
+        .kept_user_edits
+        .iter()
+        .map(|path| format!("`{}`", path.display()))
+        .collect();
+    format!(
+        "; {} changed during the sync (by uv or by you) and left as it is, hpm's copy saved under `.hpm/backup/`; `uv.lock` was restored",
+        kept.join(", ")
+    )
+}
+
 /// The report of a change that edited files and was asked not to sync.
 fn edited_only(workspace: &Workspace, request: &Request, edits: FileEdits) -> Result<Synced> {
     let inputs = Inputs::read(workspace)?;
@@ -381,14 +397,30 @@ fn reconcile(
         pid_file: transaction.uv_pid_file(),
     };
     if let Err(error) = run_uv(workspace, request, &planned, uv_run, on_progress, cancel) {
-        if let Err(rollback) = transaction.rollback() {
-            return Err(Error::RollbackFailed {
-                failed: error.to_string(),
-                error: rollback.to_string(),
-                journal: workspace.journal_dir(),
-            });
-        }
-        return Err(error);
+        let recovery = match transaction.rollback() {
+            Ok(recovery) => recovery,
+            Err(rollback) => {
+                return Err(Error::RollbackFailed {
+                    failed: error.to_string(),
+                    error: rollback.to_string(),
+                    journal: workspace.journal_dir(),
+                })
+            }
+        };
+        return Err(match error {
+            Error::UvFailed {
+                command,
+                status,
+                reason,
+                ..
+            } => Error::UvFailed {
+                command,
+                status,
+                reason,
+                after: rolled_back(&recovery),
+            },
+            other => other,
+        });
     }
     let outcome = transaction.commit()?;
     let mut synced = record(
