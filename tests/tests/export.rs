@@ -118,3 +118,49 @@ fn a_pyproject_hpm_did_not_write_is_replaced_only_when_asked_and_saved() -> anyh
         .starts_with("# Written by `hpmctl export prod`"));
     Ok(())
 }
+
+/// With the core included, the export installs the app itself too.
+#[test]
+fn an_export_with_the_core_installs_the_app_with_its_plugins() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let export = [
+        "--no-daemon",
+        "export",
+        "prod",
+        "--with-core",
+        "--out",
+        "prod-app",
+    ];
+    // In dev the core's own sources are local folders: refused.
+    let refused = world.run(&export);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains("hpmctl switch prod"),
+        "{}",
+        describe(&refused)
+    );
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    world.ok(&export)?;
+    let exported = world.read("prod-app/pyproject.toml")?;
+    assert!(exported.contains("name = \"core-app-prod\""), "{exported}");
+    assert!(
+        exported.contains("core-app = { path = \"..\", editable = false }"),
+        "{exported}"
+    );
+    let uv = hpm_engine::uv::Uv::find()?.path;
+    let installed = Command::new(&uv)
+        .args(["sync", "--frozen"])
+        .current_dir(world.core().join("prod-app"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env_remove("VIRTUAL_ENV")
+        .output()?;
+    assert!(installed.status.success(), "{}", describe(&installed));
+    let venv = world.core().join("prod-app/.venv");
+    let app = Command::new(venv.join("bin/python"))
+        .args(["-c", "import core_app; print('app')"])
+        .output()?;
+    assert_eq!(stdout(&app).trim(), "app", "{}", describe(&app));
+    assert_eq!(imported(&venv, "plugin-a")?, "1.0.0");
+    Ok(())
+}

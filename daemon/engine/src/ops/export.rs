@@ -52,6 +52,21 @@ pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportRe
     // Before anything is asked of the remotes.
     refuse_local_packages(&resolved.plan, request.mode.as_str())?;
     let pinned = validate::validate(root, resolved.plan, resolved.problems)?;
+    if request.with_core && inputs.render_pyproject(workspace, &pinned)?.text != text {
+        // uv reads the core's own sources when it installs the core: they
+        // must say what the export says.
+        return Err(Error::invalid(
+            Problem::new(format!(
+                "is not synced in {} mode, and with the core included uv reads its sources too",
+                request.mode
+            ))
+            .in_file(workspace.pyproject_path())
+            .hint(format!(
+                "run `hpmctl switch {}` first, or export without `--with-core`",
+                request.mode
+            )),
+        ));
+    }
     let exported = export_text(text, &pinned, &options, &workspace.pyproject_path())?;
 
     let pyproject_path = out.join(PYPROJECT_FILE);
