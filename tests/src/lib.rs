@@ -405,9 +405,124 @@ pub fn hanging_uv(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let uv = fake_uv(
         dir,
         "0.9.0",
-        &format!("echo $$ > {}\nsleep 60 & wait", pid_file.display()),
+        // Written whole, then renamed: a reader never sees an empty file.
+        &format!(
+            "echo $$ > {pid}.part && mv {pid}.part {pid}\nsleep 60 & wait",
+            pid = pid_file.display()
+        ),
     )?;
     Ok((uv, pid_file))
+}
+
+/// SIGKILL to the process group whose leader's pid `pid_file` holds. A
+/// pid that does not parse, or is 1 or less, is refused: `kill -9 -` or a
+/// group of 0 or -1 would reach far more than the test's processes.
+pub fn kill_group(pid_file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(pid_file)?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("`{}` holds no pid: {text:?}", pid_file.display()))?;
+    anyhow::ensure!(pid > 1, "refusing to signal group {pid}");
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    Ok(())
+}
+
+/// A daemon of another version (`HPMD_REPORT_VERSION`) runs a switch whose
+/// uv waits for a gate; a client of this version asking for a plain
+/// `status` must wait for the job (saying so) instead of replacing the
+/// daemon under it, and the switch must end `synced`. `world` is synced,
+/// with no daemon running.
+pub fn replacing_a_daemon_mid_job_waits_for_the_job(world: &World) -> Result<()> {
+    let uv = hpm_engine::uv::Uv::find()?.path;
+    let release = world.root().join("release-uv");
+    let started = world.root().join("uv-started");
+    let gated = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!(
+            "touch {started}\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexec {uv} \"$@\"",
+            started = started.display(),
+            release = release.display(),
+            uv = uv.display()
+        ),
+    )?;
+    let mut old = Command::new(target_dir().join("hpmd"))
+        .args(["--socket", &world.socket().display().to_string()])
+        .env("HPMD_REPORT_VERSION", "0.0.1-old")
+        .env("HPM_UV", &gated)
+        .env("HPM_CACHE_DIR", world.root().join("cache"))
+        .stdin(Stdio::null())
+        .spawn()?;
+    wait_for("the old daemon", || world.socket().exists())?;
+    // Ask for the switch over the RPC directly (hpmctl of this version
+    // would replace the daemon first).
+    let root = world.core().display().to_string();
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"hpm_apply","params":["{root}",{{"kind":"switch","mode":"prod"}}]}}"#
+    );
+    let apply = Command::new("curl")
+        .args([
+            "-s",
+            "--unix-socket",
+            &world.socket().display().to_string(),
+            "http://localhost/",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    wait_for("the old daemon's uv to start", || started.exists())?;
+    let mut status = world
+        .hpmctl()
+        .arg("status")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        use std::io::Read;
+        let mut pipe = status
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let said = said.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut said) = said.lock() {
+                    said.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            }
+        })
+    };
+    // The new client waits, saying so; only then is the job let go.
+    wait_for("the new client to wait for the job", || {
+        said.lock()
+            .is_ok_and(|said| said.contains("waiting for it to end"))
+    })?;
+    std::fs::write(&release, "")?;
+    let answer = apply.wait_with_output()?;
+    let answer = String::from_utf8_lossy(&answer.stdout).into_owned();
+    anyhow::ensure!(
+        answer.contains("\"outcome\":\"synced\""),
+        "the switch was cancelled: {answer}"
+    );
+    let exit = status.wait()?;
+    let _ = reader.join();
+    let said = said.lock().map(|s| s.clone()).unwrap_or_default();
+    anyhow::ensure!(exit.success(), "{said}");
+    anyhow::ensure!(said.contains("replacing hpmd 0.0.1-old"), "{said}");
+    anyhow::ensure!(old.wait()?.success(), "the old daemon did not exit cleanly");
+    Ok(())
 }
 
 /// How many inotify watches process `pid` holds.

@@ -327,10 +327,7 @@ fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
     }
     child.kill()?;
     child.wait()?;
-    let uv_pid = std::fs::read_to_string(&pid_file)?;
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &format!("-{}", uv_pid.trim())])
-        .status();
+    hpm_tests::kill_group(&pid_file)?;
     assert_ne!(
         world.bytes("pyproject.toml"),
         pyproject,

@@ -20,7 +20,9 @@
 //!   symlinked files kept through switch round trips; damaged journal
 //!   copies refused with nothing touched; SIGINT/SIGTERM to `--no-daemon`
 //!   at random moments of a real switch; many spellings of one workspace;
-//!   a `uv.lock` the user re-locked between switches;
+//!   a `uv.lock` the user re-locked between switches; a rollback uv got
+//!   in the way of; a FIFO at `uv.lock`; a client of another version while
+//!   a job runs;
 //! - security: other users refused, nothing on TCP, no shell.
 //!
 //! `HPM_SEED` replays a run (each trial prints its own seed too);
@@ -708,8 +710,16 @@ fn user_data(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
         "a FIFO at uv.lock: refused at once, another workspace answers",
         fifo_lock(),
     );
+    let replaced = Row::single(
+        "user data",
+        "a client of another version while a job runs: waits for it, the job ends synced",
+        World::with_dev_plugins(&["plugin-a"]).and_then(|world| {
+            world.ok(&["--no-daemon", "sync"])?;
+            hpm_tests::replacing_a_daemon_mid_job_waits_for_the_job(&world)
+        }),
+    );
     Ok(vec![
-        layouts, journals, signals, aliases, relocked, stuck, blocking,
+        layouts, journals, signals, aliases, relocked, stuck, blocking, replaced,
     ])
 }
 

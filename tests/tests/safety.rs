@@ -36,10 +36,7 @@ fn crash_mid_switch(world: &World, mode: &str) -> anyhow::Result<()> {
     wait_for("uv to start", || pid_file.exists())?;
     child.kill()?;
     child.wait()?;
-    let uv = std::fs::read_to_string(&pid_file)?;
-    Command::new("kill")
-        .args(["-9", &format!("-{}", uv.trim())])
-        .status()?;
+    hpm_tests::kill_group(&pid_file)?;
     anyhow::ensure!(world.core().join(".hpm/journal/journal.json").exists());
     Ok(())
 }
@@ -367,93 +364,7 @@ fn a_lock_deleted_during_a_sync_is_not_recorded_as_synced() -> anyhow::Result<()
 /// a switch, cancelling it.
 #[test]
 fn a_daemon_with_a_job_in_flight_is_replaced_only_after_it() -> anyhow::Result<()> {
-    let world = synced()?;
-    let uv = hpm_engine::uv::Uv::find()?.path;
-    let release = world.root().join("release-uv");
-    let started = world.root().join("uv-started");
-    let gated = fake_uv(
-        world.root(),
-        "0.9.0",
-        &format!(
-            "touch {started}\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexec {uv} \"$@\"",
-            started = started.display(),
-            release = release.display(),
-            uv = uv.display()
-        ),
-    )?;
-    let mut old = Command::new(target_dir().join("hpmd"))
-        .args(["--socket", &world.socket().display().to_string()])
-        .env("HPMD_REPORT_VERSION", "0.0.1-old")
-        .env("HPM_UV", &gated)
-        .env("HPM_CACHE_DIR", world.root().join("cache"))
-        .stdin(Stdio::null())
-        .spawn()?;
-    wait_for("the old daemon", || world.socket().exists())?;
-    // Ask for the switch over the RPC directly (hpmctl of this version
-    // would replace the daemon first).
-    let root = world.core().display().to_string();
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"hpm_apply","params":["{root}",{{"kind":"switch","mode":"prod"}}]}}"#
-    );
-    let apply = Command::new("curl")
-        .args([
-            "-s",
-            "--unix-socket",
-            &world.socket().display().to_string(),
-            "http://localhost/",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            &body,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    wait_for("the old daemon's uv to start", || started.exists())?;
-    let mut status = world
-        .hpmctl()
-        .arg("status")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        use std::io::Read;
-        let mut pipe = status
-            .stderr
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-        let said = said.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 1024];
-            while let Ok(n) = pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut said) = said.lock() {
-                    said.push_str(&String::from_utf8_lossy(&buffer[..n]));
-                }
-            }
-        })
-    };
-    // The new client waits, saying so; only then is the job let go.
-    wait_for("the new client to wait for the job", || {
-        said.lock()
-            .is_ok_and(|said| said.contains("waiting for it to end"))
-    })?;
-    std::fs::write(&release, "")?;
-    let answer = apply.wait_with_output()?;
-    let answer = String::from_utf8_lossy(&answer.stdout).into_owned();
-    assert!(
-        answer.contains("\"outcome\":\"synced\""),
-        "the switch was not cancelled: {answer}"
-    );
-    let exit = status.wait()?;
-    let _ = reader.join();
-    let said = said.lock().map(|s| s.clone()).unwrap_or_default();
-    assert!(exit.success(), "{said}");
-    assert!(said.contains("replacing hpmd 0.0.1-old"), "{said}");
-    assert!(old.wait()?.success());
-    Ok(())
+    hpm_tests::replacing_a_daemon_mid_job_waits_for_the_job(&synced()?)
 }
 
 /// Medium 7: when uv failed and the rollback itself could not write, hpm
