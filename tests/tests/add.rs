@@ -126,3 +126,41 @@ fn an_add_whose_sync_fails_leaves_no_trace() -> anyhow::Result<()> {
     assert!(!world.core().join("hpm-registry/plugin-c.yaml").exists());
     Ok(())
 }
+
+/// `--group` adds the package as an option of the group (selected by no
+/// one yet); `--no-sync` writes the files and runs no uv.
+#[test]
+fn add_to_a_group_without_a_sync_only_writes_the_files() -> anyhow::Result<()> {
+    let world = world()?;
+    let manifest = format!("{MANIFEST}groups:\n  slot:\n    options: [plugin-a]  # the adapters\n");
+    let manifest = manifest.replace("packages: [plugin-a]  # keep sorted\n", "packages: []\n");
+    world.write_manifest(&manifest)?;
+    let url = world.remote_url("plugin-c");
+    let lock = world.bytes("uv.lock");
+    let report = json(&world.ok(&[
+        "--no-daemon",
+        "add",
+        "plugin-c",
+        "--git",
+        &url,
+        "--group",
+        "slot",
+        "--no-sync",
+        "--json",
+    ])?)?;
+    assert_eq!(report["outcome"], "edited", "{report:#}");
+    assert!(
+        report["notes"].to_string().contains("not synced"),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.read("hpm.yaml")?,
+        manifest.replace(
+            "[plugin-a]  # the adapters",
+            "[plugin-a, plugin-c]  # the adapters"
+        )
+    );
+    assert!(world.core().join("hpm-registry/plugin-c.yaml").exists());
+    assert_eq!(world.bytes("uv.lock"), lock, "no sync ran");
+    Ok(())
+}
