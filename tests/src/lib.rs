@@ -525,6 +525,25 @@ pub fn replacing_a_daemon_mid_job_waits_for_the_job(world: &World) -> Result<()>
     Ok(())
 }
 
+/// Kills an in-process `switch MODE` while its (hanging) uv runs, leaving
+/// a journal; the orphaned uv is killed too.
+pub fn crash_mid_switch(world: &World, mode: &str) -> Result<()> {
+    let (hanging, pid_file) = hanging_uv(world.root())?;
+    let mut child = world
+        .hpmctl_in_process()
+        .args(["switch", mode])
+        .env("HPM_UV", &hanging)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_for("uv to start", || pid_file.exists())?;
+    child.kill()?;
+    child.wait()?;
+    kill_group(&pid_file)?;
+    anyhow::ensure!(world.core().join(".hpm/journal/journal.json").exists());
+    Ok(())
+}
+
 /// How many inotify watches process `pid` holds.
 pub fn inotify_watches(pid: u32) -> usize {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {

@@ -801,22 +801,7 @@ fn layout_trial(rng: &mut StdRng) -> Result<()> {
 fn journal_trial(rng: &mut StdRng) -> Result<()> {
     let world = World::with_dev_plugins(&["plugin-a"])?;
     world.ok(&["--no-daemon", "sync"])?;
-    let (hanging, pid_file) = hpm_tests::hanging_uv(world.root())?;
-    let mut child = world
-        .hpmctl_in_process()
-        .args(["switch", "prod"])
-        .env("HPM_UV", &hanging)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    wait_for("uv to start", || pid_file.exists())?;
-    child.kill()?;
-    child.wait()?;
-    let group: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
-    let _ = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(group),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    hpm_tests::crash_mid_switch(&world, "prod")?;
     let journal = world.core().join(".hpm/journal");
     let copies: Vec<PathBuf> = std::fs::read_dir(&journal)?
         .flatten()

@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use hpm_tests::{describe, fake_uv, hanging_uv, stderr, stdout, target_dir, wait_for, World};
+use hpm_tests::{describe, fake_uv, stderr, stdout, target_dir, wait_for, World};
 use serde_json::Value;
 
 fn json(output: &std::process::Output) -> anyhow::Result<Value> {
@@ -20,25 +20,6 @@ fn synced() -> anyhow::Result<World> {
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
     world.ok(&["--no-daemon", "sync"])?;
     Ok(world)
-}
-
-/// Kills an in-process `switch MODE` while its (hanging) uv runs, leaving
-/// a journal; the orphaned uv is killed too.
-fn crash_mid_switch(world: &World, mode: &str) -> anyhow::Result<()> {
-    let (hanging, pid_file) = hanging_uv(world.root())?;
-    let mut child = world
-        .hpmctl_in_process()
-        .args(["switch", mode])
-        .env("HPM_UV", &hanging)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    wait_for("uv to start", || pid_file.exists())?;
-    child.kill()?;
-    child.wait()?;
-    hpm_tests::kill_group(&pid_file)?;
-    anyhow::ensure!(world.core().join(".hpm/journal/journal.json").exists());
-    Ok(())
 }
 
 /// High 1: a repository may carry `.hpm/lock -> ~/notes.txt`; the sync
@@ -190,7 +171,7 @@ fn a_uv_lock_the_user_changed_is_kept_or_saved() -> anyhow::Result<()> {
         "{backups:?}"
     );
 
-    crash_mid_switch(&world, "staging")?;
+    hpm_tests::crash_mid_switch(&world, "staging")?;
     let changed = format!("# changed after the crash\n{}", world.read("uv.lock")?);
     std::fs::write(world.core().join("uv.lock"), &changed)?;
     let output = world.run(&["--no-daemon", "status"]);
@@ -213,7 +194,7 @@ fn a_uv_lock_the_user_changed_is_kept_or_saved() -> anyhow::Result<()> {
 #[test]
 fn a_damaged_journal_copy_stops_recovery_and_touches_nothing() -> anyhow::Result<()> {
     let world = synced()?;
-    crash_mid_switch(&world, "prod")?;
+    hpm_tests::crash_mid_switch(&world, "prod")?;
     let half_switched = world.bytes("pyproject.toml");
     let copy = world.core().join(".hpm/journal/pyproject.toml.orig");
     let original = std::fs::read(&copy)?;

@@ -897,32 +897,41 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
-    fn dev_plan(names: &[&str]) -> PinnedPlan {
+    /// A plan of `names` in `mode`, each from `source(name)`.
+    fn plan_of(mode: &str, names: &[&str], source: impl Fn(&str) -> PlannedSource) -> PinnedPlan {
         use crate::mode::Mode;
         use crate::name::PackageName;
         use crate::plan::{Plan, PlannedPackage};
-        let dev = Mode::new("dev").unwrap();
+        let mode = Mode::new(mode).unwrap();
         PinnedPlan::without_remotes(Plan {
-            mode: dev.clone(),
+            mode: mode.clone(),
             packages: names
                 .iter()
                 .map(|name| PlannedPackage {
                     name: name.to_string(),
                     key: PackageName::key(name),
                     group: None,
-                    mode: dev.clone(),
+                    mode: mode.clone(),
                     extras: Vec::new(),
-                    source: PlannedSource::Path {
-                        path: format!("packages/{name}"),
-                        editable: true,
-                        member: false,
-                    },
+                    source: source(name),
                     required_by: Vec::new(),
                     linked_by: Vec::new(),
                 })
                 .collect(),
         })
         .unwrap()
+    }
+
+    fn path_source(name: &str, member: bool) -> PlannedSource {
+        PlannedSource::Path {
+            path: format!("packages/{name}"),
+            editable: true,
+            member,
+        }
+    }
+
+    fn dev_plan(names: &[&str]) -> PinnedPlan {
+        plan_of("dev", names, |name| path_source(name, false))
     }
 
     /// Regression: removing a managed package deleted the comment line
@@ -975,10 +984,6 @@ dependencies = [
     /// order mark was stripped.
     #[test]
     fn crlf_and_a_byte_order_mark_survive_an_edit() {
-        use crate::mode::Mode;
-        use crate::name::PackageName;
-        use crate::pin::PinnedPlan;
-        use crate::plan::{Plan, PlannedPackage};
         let text = "\u{feff}[project]\r\nname = \"core\"\r\ndependencies = [\r\n    \"requests\",\r\n]\r\n";
         let mut pyproject = PyprojectMut::parse(text, Path::new("pyproject.toml")).unwrap();
         assert_eq!(
@@ -986,24 +991,7 @@ dependencies = [
             text,
             "unchanged when nothing is planned"
         );
-        let plan = PinnedPlan::without_remotes(Plan {
-            mode: Mode::new("dev").unwrap(),
-            packages: vec![PlannedPackage {
-                name: "plugin-a".into(),
-                key: PackageName::key("plugin-a"),
-                group: None,
-                mode: Mode::new("dev").unwrap(),
-                extras: Vec::new(),
-                source: PlannedSource::Path {
-                    path: "packages/plugin-a".into(),
-                    editable: true,
-                    member: false,
-                },
-                required_by: Vec::new(),
-                linked_by: Vec::new(),
-            }],
-        })
-        .unwrap();
+        let plan = dev_plan(&["plugin-a"]);
         pyproject
             .apply(&plan, &BTreeSet::new(), Path::new("pyproject.toml"))
             .unwrap();
@@ -1043,30 +1031,10 @@ c = [{ path = "packages/c", marker = "sys_platform == 'linux'" }, { index = "x" 
     }
 
     fn prod_plan(names: &[&str]) -> PinnedPlan {
-        use crate::mode::Mode;
-        use crate::name::PackageName;
-        use crate::plan::{Plan, PlannedPackage};
-        let prod = Mode::new("prod").unwrap();
-        PinnedPlan::without_remotes(Plan {
-            mode: prod.clone(),
-            packages: names
-                .iter()
-                .map(|name| PlannedPackage {
-                    name: name.to_string(),
-                    key: PackageName::key(name),
-                    group: None,
-                    mode: prod.clone(),
-                    extras: Vec::new(),
-                    source: PlannedSource::Index {
-                        index: None,
-                        version: Some("==1.2.0".into()),
-                    },
-                    required_by: Vec::new(),
-                    linked_by: Vec::new(),
-                })
-                .collect(),
+        plan_of("prod", names, |_| PlannedSource::Index {
+            index: None,
+            version: Some("==1.2.0".into()),
         })
-        .unwrap()
     }
 
     /// Regression: markers, extras and conditional duplicates of a managed
@@ -1189,25 +1157,15 @@ plugin-b = { path = "packages/plugin-b", editable = true }
     }
 
     fn prod_git_plan(names: &[&str]) -> PinnedPlan {
-        let mut plan = prod_plan(names).into_plan();
-        for package in &mut plan.packages {
-            package.source = PlannedSource::Git {
-                url: format!("https://example.org/{}.git", package.name),
-                reference: GitRef::Tag("v1.0.0".into()),
-                subdirectory: None,
-            };
-        }
-        PinnedPlan::without_remotes(plan).unwrap()
+        plan_of("prod", names, |name| PlannedSource::Git {
+            url: format!("https://example.org/{name}.git"),
+            reference: GitRef::Tag("v1.0.0".into()),
+            subdirectory: None,
+        })
     }
 
     fn member_plan(names: &[&str]) -> PinnedPlan {
-        let mut plan = dev_plan(names).into_plan();
-        for package in &mut plan.packages {
-            if let PlannedSource::Path { member, .. } = &mut package.source {
-                *member = true;
-            }
-        }
-        PinnedPlan::without_remotes(plan).unwrap()
+        plan_of("dev", names, |name| path_source(name, true))
     }
 
     /// Leaving dev restores `[tool.uv.workspace]` to the user's bytes, with

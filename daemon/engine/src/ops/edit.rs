@@ -60,6 +60,18 @@ pub struct FileEdits {
 }
 
 impl FileEdits {
+    /// An edit of `hpm.yaml` alone.
+    fn of_manifest(path: PathBuf, before: String, after: String) -> FileEdits {
+        FileEdits {
+            files: vec![FileEdit {
+                path,
+                before: Some(before),
+                after: Some(after),
+            }],
+            ..FileEdits::default()
+        }
+    }
+
     /// The manifest as it will be.
     pub fn manifest(&self, workspace: &Workspace) -> Result<Option<Manifest>> {
         let path = workspace.manifest_path();
@@ -125,14 +137,7 @@ fn manifest_text(workspace: &Workspace) -> Result<(PathBuf, String)> {
 pub fn group_edits(workspace: &Workspace, edit: &GroupEdit) -> Result<FileEdits> {
     let (path, text) = manifest_text(workspace)?;
     let after = manifest_edit::set_selected(&text, &path, &edit.group, &edit.option, edit.select)?;
-    Ok(FileEdits {
-        files: vec![FileEdit {
-            path,
-            before: Some(text),
-            after: Some(after),
-        }],
-        ..FileEdits::default()
-    })
+    Ok(FileEdits::of_manifest(path, text, after))
 }
 
 /// Adding a package: its registry entry (unless it has one), checked
@@ -148,14 +153,7 @@ pub fn add_edits(workspace: &Workspace, spec: &AddSpec) -> Result<FileEdits> {
         )
     })?;
     let after = manifest_edit::add_package(&text, &manifest_path, name, spec.group.as_deref())?;
-    let mut edits = FileEdits {
-        files: vec![FileEdit {
-            path: manifest_path,
-            before: Some(text),
-            after: Some(after),
-        }],
-        ..FileEdits::default()
-    };
+    let mut edits = FileEdits::of_manifest(manifest_path, text, after);
     let root = workspace.root();
     let existing = load_registry(root, &manifest, &[name], true)?;
     let asks_for_sources = spec.git.is_some()
@@ -349,14 +347,7 @@ pub fn remove_edits(workspace: &Workspace, spec: &RemoveSpec) -> Result<FileEdit
     let (manifest_path, text) = manifest_text(workspace)?;
     let manifest = Manifest::parse(&text, &manifest_path)?;
     let after = manifest_edit::remove_package(&text, &manifest_path, &spec.package)?;
-    let mut edits = FileEdits {
-        files: vec![FileEdit {
-            path: manifest_path,
-            before: Some(text),
-            after: Some(after),
-        }],
-        ..FileEdits::default()
-    };
+    let mut edits = FileEdits::of_manifest(manifest_path, text, after);
     if !spec.registry_too {
         return Ok(edits);
     }
