@@ -26,6 +26,7 @@ pub mod plan;
 pub mod problem;
 pub mod pyproject;
 pub mod registry;
+pub mod release;
 pub mod text;
 pub mod url;
 pub mod version;

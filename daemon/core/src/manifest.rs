@@ -38,6 +38,80 @@ pub struct Manifest {
     /// Registry entries written inline; they win over every registry folder.
     #[serde(default)]
     pub registry_entries: Vec<RegistryEntry>,
+    /// How `hpmctl release` tags, pushes and publishes.
+    #[serde(default)]
+    pub release: ReleaseSettings,
+}
+
+/// The `release:` block.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSettings {
+    /// Where releases are published besides the tags.
+    #[serde(default)]
+    pub forge: ForgeKind,
+    /// The forge's API base URL (`HPM_FORGE_API` overrides it); GitHub's
+    /// public API when absent.
+    #[serde(default)]
+    pub api: Option<String>,
+    #[serde(default = "default_tag_prefix")]
+    pub tag_prefix: String,
+    /// The files a prod promotion may change against the last staging tag.
+    #[serde(default = "default_version_files")]
+    pub version_files: Vec<String>,
+    /// The branches a release may be made from.
+    #[serde(default = "default_branches")]
+    pub branches: Vec<String>,
+    /// Size caps of the LLM bundle's `diff.patch`, in bytes.
+    #[serde(default = "default_llm_file_cap")]
+    pub llm_max_file_bytes: usize,
+    #[serde(default = "default_llm_total_cap")]
+    pub llm_max_total_bytes: usize,
+}
+
+/// `release.forge`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeKind {
+    Github,
+    Gitea,
+    /// Tags only.
+    #[default]
+    None,
+}
+
+impl Default for ReleaseSettings {
+    fn default() -> Self {
+        ReleaseSettings {
+            forge: ForgeKind::None,
+            api: None,
+            tag_prefix: default_tag_prefix(),
+            version_files: default_version_files(),
+            branches: default_branches(),
+            llm_max_file_bytes: default_llm_file_cap(),
+            llm_max_total_bytes: default_llm_total_cap(),
+        }
+    }
+}
+
+fn default_tag_prefix() -> String {
+    "v".to_string()
+}
+
+fn default_version_files() -> Vec<String> {
+    vec!["pyproject.toml".to_string(), "uv.lock".to_string()]
+}
+
+fn default_branches() -> Vec<String> {
+    vec!["main".to_string(), "master".to_string()]
+}
+
+fn default_llm_file_cap() -> usize {
+    64 * 1024
+}
+
+fn default_llm_total_cap() -> usize {
+    512 * 1024
 }
 
 /// One place registry entries are read from.
