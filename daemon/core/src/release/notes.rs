@@ -32,7 +32,9 @@ pub fn auto_notes(
     previous_tag: Option<&str>,
     commits: &[Commit],
 ) -> String {
-    let groups: [(&str, fn(&str, bool) -> bool); 4] = [
+    /// Whether a commit of this type (and breaking or not) is in a group.
+    type Belongs = fn(&str, bool) -> bool;
+    let groups: [(&str, Belongs); 4] = [
         ("Breaking changes", |_, breaking| breaking),
         ("Features", |kind, breaking| !breaking && kind == "feat"),
         ("Fixes", |kind, breaking| {
