@@ -10,6 +10,19 @@ use hpm_protocol::{codes, ErrorKind, Problem};
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::{json, Value};
 
+/// An exit code a command chose after printing its own report (a
+/// release's outcome): `main` exits with it and prints nothing more.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit(pub u8);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub code: i32,

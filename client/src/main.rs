@@ -4,7 +4,8 @@
 //! backend (the daemon, started on demand, or with `--no-daemon` the engine
 //! in-process), render the typed result (a table for people, JSON with
 //! `--json`), and map failures to exit codes: 0 ok, 1 a user-facing
-//! failure, 2 a usage or internal error.
+//! failure, 2 a usage or internal error; a release's run also ends with 3
+//! (preflight failed, nothing changed), 4 (partial) or 5 (conflict).
 
 mod backend;
 mod commands;
@@ -100,6 +101,11 @@ enum Command {
         #[command(subcommand)]
         action: RegistryAction,
     },
+    /// Releases across the packages' repositories, in dependency order: plan, notes, apply, resume, status, abort, run.
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     #[command(flatten)]
@@ -122,6 +128,93 @@ enum GroupAction {
     },
     /// Each group with its options, the selected ones marked.
     List,
+}
+
+/// What `plan` and `run` take.
+#[derive(Debug, clap::Args)]
+struct ReleasePlanArgs {
+    /// The packages to release (registry names).
+    #[arg(required = true)]
+    packages: Vec<String>,
+    /// `staging` (X.Y.Z.devN tags) or `prod` (X.Y.Z).
+    #[arg(long)]
+    mode: String,
+    /// auto (from Conventional Commits), patch, minor, major, dev, stable, or =X.Y.Z.
+    #[arg(long, default_value = "auto")]
+    bump: String,
+    /// Release the core (the workspace's own repository) last.
+    #[arg(long)]
+    with_core: bool,
+    /// Release the manifest's packages that depend on these too.
+    #[arg(long)]
+    with_dependents: bool,
+    /// Let a prod release differ from its last staging tag in more than the version files.
+    #[arg(long)]
+    allow_changes: bool,
+}
+
+impl ReleasePlanArgs {
+    fn into_args(self) -> commands::release::PlanArgs {
+        commands::release::PlanArgs {
+            packages: self.packages,
+            mode: self.mode,
+            bump: self.bump,
+            with_core: self.with_core,
+            with_dependents: self.with_dependents,
+            allow_changes: self.allow_changes,
+        }
+    }
+}
+
+/// `--notes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NotesSource {
+    /// Notes grouped by commit type, from the commits.
+    Auto,
+    /// The LLM bundle's filled files (the default).
+    Files,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReleaseAction {
+    /// Decide versions, tags, layers and registry edits; write .hpm/releases/<id>/plan.json.
+    Plan(ReleasePlanArgs),
+    /// Write the LLM bundle (context, commits, diff, prompts, empty slots); `--check` validates what was filled in.
+    Notes {
+        id: String,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the plan (with the global --dry-run: print every effect, change nothing).
+    Apply {
+        id: String,
+        /// Apply without asking (needed without a terminal).
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long, value_enum, default_value = "files")]
+        notes: NotesSource,
+    },
+    /// Finish a release that stopped, from what is observed.
+    Resume {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long, value_enum, default_value = "files")]
+        notes: NotesSource,
+    },
+    /// Each step: done, to do, or in conflict (observed now).
+    Status { id: String },
+    /// Undo what is not public yet: local commits and tags, drafts, version files.
+    Abort { id: String },
+    /// plan + notes (pausing for the LLM files unless --notes auto) + apply.
+    Run {
+        #[command(flatten)]
+        plan: ReleasePlanArgs,
+        #[arg(long, value_enum, default_value = "files")]
+        notes: NotesSource,
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +322,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<failure::Exit>().is_some() => ExitCode::from(
+            error
+                .downcast_ref::<failure::Exit>()
+                .map_or(1, |exit| exit.0),
+        ),
         Err(error) => {
             let failure = error
                 .downcast_ref::<Failure>()
@@ -266,6 +364,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Change(_)
             | Command::Export { .. }
             | Command::Import { .. }
+            | Command::Release {
+                action: ReleaseAction::Apply { .. }
+                    | ReleaseAction::Resume { .. }
+                    | ReleaseAction::Run { .. }
+            }
             | Command::Group {
                 action: GroupAction::Add { .. } | GroupAction::Remove { .. }
             }
@@ -293,6 +396,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events => commands::events::run(&context.socket, context.json).await,
         Command::Status => commands::status::run(&context).await,
         Command::Check => commands::check::run(&context).await,
+        Command::Release { action } => match action {
+            ReleaseAction::Plan(args) => commands::release::plan(&context, &args.into_args()),
+            ReleaseAction::Notes { id, check } => commands::release::notes(&context, &id, check),
+            ReleaseAction::Apply { id, yes, notes } | ReleaseAction::Resume { id, yes, notes } => {
+                commands::release::apply(&context, &id, yes, notes == NotesSource::Auto)
+            }
+            ReleaseAction::Status { id } => commands::release::status(&context, &id),
+            ReleaseAction::Abort { id } => commands::release::abort(&context, &id),
+            ReleaseAction::Run { plan, notes, yes } => {
+                commands::release::run(&context, &plan.into_args(), notes == NotesSource::Auto, yes)
+            }
+        },
         Command::Import {
             modes,
             uv_args,

@@ -12,6 +12,7 @@ pub mod group;
 pub mod import;
 pub mod init;
 pub mod registry;
+pub mod release;
 pub mod status;
 
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@ pub mod entry_edit;
 pub mod layers;
 pub mod notes;
 pub mod plan;
+pub mod version_file;
 pub mod versions;
 
 /// `owner/repo` from a remote URL's last two path segments, `.git`

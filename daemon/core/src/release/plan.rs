@@ -68,8 +68,12 @@ pub struct PackageRelease {
 pub enum RegistryTarget {
     /// A file of a registry folder (absolute path).
     Folder { file: String },
-    /// A file of a git registry.
-    Git { url: String, path: String },
+    /// A file of a git registry, pushed to `branch`.
+    Git {
+        url: String,
+        path: String,
+        branch: String,
+    },
 }
 
 /// One entry's source moved.
@@ -78,7 +82,11 @@ pub struct RegistryEdit {
     pub package: String,
     pub target: RegistryTarget,
     pub mode: String,
+    /// The source as it was, in a line.
     pub from: String,
+    /// The tag (or PyPI version) it pointed at, which `abort` puts back.
+    pub previous: Option<String>,
+    /// The new tag (or PyPI version).
     pub to: String,
 }
 

@@ -74,9 +74,11 @@ impl FromStr for Bump {
                     Version::from_str(version).map_err(|e| format!("`{version}`: {e}"))?;
                     Bump::Exact(version.to_string())
                 }
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "`{text}` is not a bump: use auto, patch, minor, major, dev, stable or =X.Y.Z"
-                )),
+                ))
+                }
             },
         })
     }

@@ -3,10 +3,12 @@
 //! cloning ([`clone`]), bare caches per URL in the user cache folder
 //! ([`cache`]), registries kept in git, read from such a cache
 //! ([`registry`]), and packages' own `pyproject.toml` at a ref, for the
-//! dependency closure ([`packages`]).
+//! dependency closure ([`packages`]), and what a release reads of a clone's
+//! history ([`history`]).
 
 pub mod cache;
 pub mod clone;
+pub mod history;
 pub mod packages;
 pub mod registry;
 pub mod remote;

@@ -63,3 +63,19 @@ pub fn callbacks<'a>() -> git2::RemoteCallbacks<'a> {
     });
     callbacks
 }
+
+/// Every ref a remote advertises with its object id (`refs/tags/v1` and,
+/// for an annotated tag, `refs/tags/v1^{}` with the commit it peels to).
+pub fn list_remote_oids(
+    url: &str,
+) -> Result<std::collections::BTreeMap<String, git2::Oid>, String> {
+    let mut remote = git2::Remote::create_detached(url).map_err(|e| e.message().to_string())?;
+    let connection = remote
+        .connect_auth(git2::Direction::Fetch, Some(callbacks()), None)
+        .map_err(|e| e.message().to_string())?;
+    let list = connection.list().map_err(|e| e.message().to_string())?;
+    Ok(list
+        .iter()
+        .map(|head| (head.name().to_string(), head.oid()))
+        .collect())
+}

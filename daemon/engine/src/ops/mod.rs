@@ -11,5 +11,6 @@ pub mod group;
 pub mod import;
 pub mod init;
 pub mod registry_update;
+pub mod release;
 pub mod status;
 pub mod sync;

@@ -1,0 +1,303 @@
+//! `hpmctl release`: plan, notes, apply, resume, status, abort and run of
+//! a multi-repo release. Runs in this process (the engine's
+//! `ops::release`); the exit code says how a run ended, for CI: 0
+//! complete, 3 preflight failed (nothing changed), 4 partial (the resume
+//! command is printed), 5 a conflict needing a person.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use hpm_core::release::versions::Bump;
+use hpm_core::Mode;
+use hpm_engine::ops::release::steps::Effect;
+use hpm_engine::ops::release::{
+    self, ApplyOptions, ApplyReport, Outcome, PlanReport, PlanRequest, StepReport, StepState,
+};
+use hpm_protocol::codes;
+
+use super::Context;
+use crate::failure::{Exit, Failure};
+use crate::render;
+
+/// What `plan` and `run` are asked for.
+#[derive(Debug, Clone)]
+pub struct PlanArgs {
+    pub packages: Vec<String>,
+    pub mode: String,
+    pub bump: String,
+    pub with_core: bool,
+    pub with_dependents: bool,
+    pub allow_changes: bool,
+}
+
+fn request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
+    let mode = Mode::new(&args.mode).map_err(|e| Failure::user(codes::INVALID_INPUT, e, None))?;
+    let bump: Bump = args
+        .bump
+        .parse()
+        .map_err(|e: String| Failure::user(codes::INVALID_INPUT, e, None))?;
+    Ok(PlanRequest {
+        packages: args.packages.clone(),
+        mode,
+        bump,
+        with_core: args.with_core,
+        with_dependents: args.with_dependents,
+        allow_changes: args.allow_changes,
+    })
+}
+
+pub fn plan(context: &Context, args: &PlanArgs) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let report = release::plan(&workspace, &request(args)?).map_err(Failure::from)?;
+    if context.json {
+        return render::json(&report);
+    }
+    render::out(&(render_plan(&report) + &format!("next: `hpmctl release notes {0}` (LLM notes) or `hpmctl release apply {0} --dry-run`\n", report.id)))
+}
+
+pub fn notes(context: &Context, id: &str, check: bool) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let report = release::notes(&workspace, id, check).map_err(Failure::from)?;
+    if context.json {
+        return render::json(&report);
+    }
+    let mut out = String::new();
+    for folder in &report.folders {
+        out.push_str(&format!(
+            "{} {}\n",
+            if check { "checked" } else { "wrote" },
+            folder.display()
+        ));
+    }
+    for (package, filled) in &report.filled {
+        out.push_str(&format!(
+            "{package}: release-notes.md {}\n",
+            if *filled {
+                "filled and valid"
+            } else {
+                "empty (notes from the commits unless filled)"
+            }
+        ));
+    }
+    render::out(&out)
+}
+
+pub fn apply(context: &Context, id: &str, yes: bool, notes_auto: bool) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let options = ApplyOptions {
+        dry_run: context.dry_run,
+        notes_auto,
+    };
+    if !context.dry_run && !confirmed(&workspace, id, yes, notes_auto)? {
+        return Err(Exit(3).into());
+    }
+    let json = context.json;
+    let report = release::apply(&workspace, id, options, &mut |step| {
+        if !json && !options.dry_run {
+            eprintln!("{}", step_line(step));
+        }
+    })
+    .map_err(Failure::from)?;
+    finish(context, &report)
+}
+
+pub fn status(context: &Context, id: &str) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let report = release::status(&workspace, id).map_err(Failure::from)?;
+    finish(context, &report)
+}
+
+pub fn abort(context: &Context, id: &str) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let report = release::abort(&workspace, id).map_err(Failure::from)?;
+    if context.json {
+        return render::json(&report);
+    }
+    let mut out = String::new();
+    for line in &report.undone {
+        out.push_str(&format!("undone: {line}\n"));
+    }
+    for line in &report.kept {
+        out.push_str(&format!("kept (public): {line}\n"));
+    }
+    if report.undone.is_empty() && report.kept.is_empty() {
+        out.push_str("nothing of this release was done; nothing to undo\n");
+    }
+    render::out(&out)
+}
+
+/// `run`: plan, notes (pausing for the LLM unless `--notes auto`), apply.
+pub fn run(context: &Context, args: &PlanArgs, notes_auto: bool, yes: bool) -> anyhow::Result<()> {
+    let workspace = context.workspace()?;
+    let planned = release::plan(&workspace, &request(args)?).map_err(Failure::from)?;
+    if !context.json {
+        eprint!("{}", render_plan(&planned));
+    }
+    if !notes_auto {
+        let notes = release::notes(&workspace, &planned.id, false).map_err(Failure::from)?;
+        let mut out = String::from(
+            "the LLM bundle is written; fill each release-notes.md (its prompt is beside it):\n",
+        );
+        for folder in &notes.folders {
+            out.push_str(&format!("  {}\n", folder.display()));
+        }
+        out.push_str(&format!(
+            "then `hpmctl release notes {0} --check` and `hpmctl release apply {0}` (or run again with `--notes auto`)\n",
+            planned.id
+        ));
+        return render::out(&out);
+    }
+    apply(context, &planned.id, yes, true)
+}
+
+/// `--yes`, or a person at a terminal who says yes after seeing the dry
+/// run; with no terminal and no `--yes`, nothing public happens.
+fn confirmed(
+    workspace: &hpm_engine::workspace::Workspace,
+    id: &str,
+    yes: bool,
+    notes_auto: bool,
+) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!("error: no terminal to confirm on, so nothing was done\n  hint: pass `--yes` to apply release {id} (see it first with `--dry-run`)");
+        return Ok(false);
+    }
+    let preview = release::apply(
+        workspace,
+        id,
+        ApplyOptions {
+            dry_run: true,
+            notes_auto,
+        },
+        &mut |_| {},
+    )
+    .map_err(Failure::from)?;
+    eprint!("{}", render_apply(&preview, true));
+    if preview.outcome != Outcome::DryRun {
+        return Ok(true);
+    }
+    eprint!("apply release {id}? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn finish(context: &Context, report: &ApplyReport) -> anyhow::Result<()> {
+    if context.json {
+        render::json(report)?;
+    } else {
+        render::out(&render_apply(report, context.dry_run))?;
+    }
+    match report.outcome {
+        Outcome::Complete | Outcome::DryRun => Ok(()),
+        Outcome::PreflightFailed => Err(Exit(3).into()),
+        Outcome::Partial => Err(Exit(4).into()),
+        Outcome::Conflict => Err(Exit(5).into()),
+    }
+}
+
+fn render_plan(report: &PlanReport) -> String {
+    let plan = &report.plan;
+    let mut out = format!(
+        "release {} ({} mode), {}\n",
+        report.id,
+        plan.kind.mode(),
+        report.dir.display()
+    );
+    for p in &plan.packages {
+        out.push_str(&format!(
+            "  layer {}  {:<24} {} → {} ({})  {} commit{}\n      {}\n",
+            p.layer,
+            p.name,
+            p.previous_tag.as_deref().unwrap_or("(no tag)"),
+            p.tag,
+            p.version,
+            p.commits.len(),
+            if p.commits.len() == 1 { "" } else { "s" },
+            p.why
+        ));
+    }
+    for edit in &plan.registry {
+        out.push_str(&format!(
+            "  registry: {} {}: {} → {}\n",
+            edit.package, edit.mode, edit.from, edit.to
+        ));
+    }
+    for warning in &plan.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
+    out
+}
+
+fn step_line(step: &StepReport) -> String {
+    let state = match step.state {
+        StepState::Done => "done (found)",
+        StepState::Applied => "done",
+        StepState::Todo => "to do",
+        StepState::Failed => "FAILED",
+        StepState::Conflict => "CONFLICT",
+    };
+    let mut line = format!("  {:<36} {state}", step.step);
+    if let Some(detail) = &step.detail {
+        line.push_str(&format!("\n      {}", detail.replace('\n', "\n      ")));
+    }
+    line
+}
+
+fn render_apply(report: &ApplyReport, dry_run: bool) -> String {
+    let mut out = String::new();
+    for step in &report.steps {
+        if dry_run || step.state != StepState::Applied {
+            out.push_str(&step_line(step));
+            out.push('\n');
+        }
+        if dry_run {
+            for effect in &step.effects {
+                out.push_str(&effect_lines(effect));
+            }
+        }
+    }
+    for problem in &report.problems {
+        out.push_str(&format!("error: {problem}\n"));
+        if let Some(hint) = &problem.hint {
+            out.push_str(&format!("  hint: {hint}\n"));
+        }
+    }
+    out.push_str(&match report.outcome {
+        Outcome::Complete => format!("release {} is complete\n", report.id),
+        Outcome::DryRun => "dry run: nothing was changed\n".to_string(),
+        Outcome::PreflightFailed => "preflight failed: nothing was changed\n".to_string(),
+        Outcome::Partial => format!("release {} is partly done\n", report.id),
+        Outcome::Conflict => format!(
+            "release {} stopped on a conflict a person must resolve\n",
+            report.id
+        ),
+    });
+    if let Some(resume) = &report.resume {
+        out.push_str(&format!("  hint: `{resume}` finishes it\n"));
+    }
+    out
+}
+
+fn effect_lines(effect: &Effect) -> String {
+    match effect {
+        Effect::Write { path, diff } => format!("      write {path}\n{}", indent(diff, "        ")),
+        Effect::Git { dir, argv } => format!("      git -C {dir} {}\n", argv.join(" ")),
+        Effect::Uv { dir, argv } => format!("      uv --directory {dir} {}\n", argv.join(" ")),
+        Effect::Http { method, url, body } => {
+            let mut shown = body.clone();
+            if let Some(text) = shown.get("body").and_then(|b| b.as_str()) {
+                shown["body"] =
+                    serde_json::json!(format!("({} characters of notes)", text.chars().count()));
+            }
+            format!("      {method} {url} {shown}\n")
+        }
+    }
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}

@@ -1,0 +1,794 @@
+//! `hpmctl release`: a multi-repo release in dependency order. `plan`
+//! decides versions, tags, layers and registry edits and writes
+//! `.hpm/releases/<id>/plan.json`; `notes` writes the LLM bundle and
+//! checks what was filled in; `apply` runs the steps (every preflight
+//! first, then per package: version, commit, tag, atomic push, forge draft
+//! and publish; one registry commit; the core last), journaling each;
+//! `apply` again (`resume`) finishes a run that died, trusting what it
+//! observes; `status` observes; `abort` undoes what is not public yet.
+//! A dry run prints each step's effects and changes nothing anywhere.
+
+pub mod bundle;
+pub mod forge;
+pub mod journal;
+pub mod planning;
+pub mod steps;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hpm_core::release::notes::{auto_notes, core_notes, Released};
+use hpm_core::release::plan::{PackageRelease, ReleasePlan, StepKind};
+use hpm_core::release::version_file::{read_version, set_version};
+use hpm_core::Problem;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fsutil::{read_text, write_atomic, write_through};
+use crate::git::history;
+use crate::workspace::Workspace;
+use journal::{Entry, Journal};
+pub use planning::PlanRequest;
+use steps::{remote_refs, run_git, Effect, Observed, Runner};
+
+/// The test seam that kills the process right after a step is journaled
+/// done (`package:step`, or `registry`), as a crash there would.
+pub const CRASH_AFTER: &str = "HPM_RELEASE_CRASH_AFTER";
+
+/// What `plan` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub id: String,
+    pub dir: PathBuf,
+    pub plan: ReleasePlan,
+    pub steps: Vec<String>,
+}
+
+/// What `notes` wrote or found.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotesReport {
+    pub id: String,
+    pub folders: Vec<PathBuf>,
+    /// Per package: whether its `release-notes.md` is filled (and valid).
+    pub filled: BTreeMap<String, bool>,
+}
+
+/// How `apply` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    pub dry_run: bool,
+    /// Deterministic notes where a slot is empty, rather than waiting.
+    pub notes_auto: bool,
+}
+
+/// A step as a run (or an observation) found or left it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: String,
+    pub state: StepState,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    /// Found done (by an earlier run, or by someone else).
+    Done,
+    /// Done by this run.
+    Applied,
+    /// Still to do (a dry run, a status, or after a failure).
+    Todo,
+    Failed,
+    Conflict,
+}
+
+/// How a run ended; the client's exit code follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Complete,
+    DryRun,
+    /// Nothing was changed.
+    PreflightFailed,
+    /// Some steps are done; `hpmctl release resume <id>` finishes.
+    Partial,
+    /// A state a person must sort out.
+    Conflict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub id: String,
+    pub outcome: Outcome,
+    pub steps: Vec<StepReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+    /// The command that finishes a partial run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+}
+
+/// What `abort` undid and what it left because it is public.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbortReport {
+    pub id: String,
+    pub undone: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+/// `.hpm/releases/`.
+pub fn releases_dir(workspace: &Workspace) -> PathBuf {
+    workspace.state_dir().join("releases")
+}
+
+/// Plans a release and writes it.
+pub fn plan(workspace: &Workspace, request: &PlanRequest) -> Result<PlanReport> {
+    let id = new_id(workspace, request.mode.as_str());
+    let plan = planning::plan(workspace, request, &id)?;
+    workspace.ensure_state_dir()?;
+    let dir = releases_dir(workspace).join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    let text =
+        serde_json::to_string_pretty(&plan).map_err(|e| Error::internal(e.to_string()))? + "\n";
+    let path = dir.join("plan.json");
+    write_atomic(&path, text.as_bytes()).map_err(|e| Error::write(&path, e))?;
+    Ok(PlanReport {
+        id,
+        dir,
+        steps: plan.steps().iter().map(|s| s.key()).collect(),
+        plan,
+    })
+}
+
+/// A plan written by `plan`, and its folder.
+pub fn load(workspace: &Workspace, id: &str) -> Result<(ReleasePlan, PathBuf)> {
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        return Err(Error::Refused {
+            message: format!("`{id}` is not a release id"),
+            hint: Some(
+                "`hpmctl release plan` prints the id; the folders of `.hpm/releases/` are the ids"
+                    .to_string(),
+            ),
+        });
+    }
+    let dir = releases_dir(workspace).join(id);
+    let path = dir.join("plan.json");
+    let text = read_text(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Refused {
+            message: format!(
+                "there is no release `{id}` in `{}`",
+                releases_dir(workspace).display()
+            ),
+            hint: Some(
+                "`hpmctl release plan PKG… --mode M` makes one; its id is printed".to_string(),
+            ),
+        },
+        _ => Error::read(&path, e),
+    })?;
+    let plan: ReleasePlan = serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(
+            Problem::new(format!("is not a release plan: {e}"))
+                .in_file(&path)
+                .hint("plan the release again"),
+        )
+    })?;
+    Ok((plan, dir))
+}
+
+/// Writes the LLM bundle (`check`: only checks what was filled in).
+pub fn notes(workspace: &Workspace, id: &str, check: bool) -> Result<NotesReport> {
+    let (plan, dir) = load(workspace, id)?;
+    let manifest = workspace.load_manifest()?;
+    let folders = if check {
+        plan.packages
+            .iter()
+            .map(|p| bundle::folder(&dir, &p.name))
+            .collect()
+    } else {
+        bundle::write(&plan, &dir, &manifest.release)?
+    };
+    let checked = bundle::check(&plan, &dir)?;
+    Ok(NotesReport {
+        id: id.to_string(),
+        folders,
+        filled: checked
+            .into_iter()
+            .map(|(name, notes)| (name, notes.is_some()))
+            .collect(),
+    })
+}
+
+/// Each package's notes: the bundle's, where it was filled in, else the
+/// deterministic ones (with `notes_auto`, or when no bundle was written).
+fn resolve_notes(
+    plan: &ReleasePlan,
+    dir: &Path,
+    notes_auto: bool,
+) -> Result<BTreeMap<String, String>> {
+    let bundle_written = dir.join("llm").is_dir();
+    let checked = if bundle_written {
+        bundle::check(plan, dir)?
+    } else {
+        BTreeMap::new()
+    };
+    let mut problems = Vec::new();
+    let mut notes = BTreeMap::new();
+    for p in &plan.packages {
+        let own = match checked.get(&p.name) {
+            Some(Some(filled)) => filled.clone(),
+            Some(None) if !notes_auto => {
+                problems.push(
+                    Problem::new(format!("`{}` is empty", bundle::NOTES_SLOT))
+                        .in_file(bundle::folder(dir, &p.name).join(bundle::NOTES_SLOT))
+                        .for_package(&p.name)
+                        .hint("fill it (see the prompt beside it), or pass `--notes auto` for notes from the commits"),
+                );
+                continue;
+            }
+            _ => auto_notes(&p.name, &p.version, p.previous_tag.as_deref(), &p.commits),
+        };
+        notes.insert(p.name.clone(), own);
+    }
+    hpm_core::Invalid::check(problems)?;
+    Ok(notes)
+}
+
+/// The core's notes: its own and every package's, with their commits.
+fn with_core_notes(plan: &ReleasePlan, notes: &mut BTreeMap<String, String>) {
+    let Some(core) = plan.packages.iter().find(|p| p.core) else {
+        return;
+    };
+    let commits: Vec<(String, String)> = plan
+        .packages
+        .iter()
+        .filter(|p| !p.core)
+        .map(|p| {
+            let commit = history::open(Path::new(&p.clone))
+                .ok()
+                .and_then(|repo| history::tag_commit(&repo, &p.tag))
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "(not tagged yet)".to_string());
+            (p.name.clone(), commit)
+        })
+        .collect();
+    let released: Vec<Released<'_>> = plan
+        .packages
+        .iter()
+        .filter(|p| !p.core)
+        .zip(&commits)
+        .map(|(p, (_, commit))| Released {
+            name: &p.name,
+            version: &p.version,
+            tag: &p.tag,
+            commit,
+            notes: notes.get(&p.name).map(String::as_str).unwrap_or(""),
+        })
+        .collect();
+    let own = notes.get(&core.name).cloned().unwrap_or_default();
+    let gathered = core_notes(&own, &released);
+    notes.insert(core.name.clone(), gathered);
+}
+
+/// Runs (or, dry, describes) the release's steps. `on_step` sees each as
+/// it ends.
+pub fn apply(
+    workspace: &Workspace,
+    id: &str,
+    options: ApplyOptions,
+    on_step: &mut dyn FnMut(&StepReport),
+) -> Result<ApplyReport> {
+    let (plan, dir) = load(workspace, id)?;
+    let mut report = ApplyReport {
+        id: id.to_string(),
+        outcome: Outcome::Complete,
+        steps: Vec::new(),
+        problems: Vec::new(),
+        resume: None,
+    };
+    let notes = match resolve_notes(&plan, &dir, options.notes_auto) {
+        Ok(notes) => notes,
+        Err(Error::Invalid { problems }) => {
+            report.outcome = Outcome::PreflightFailed;
+            report.problems = problems;
+            return Ok(report);
+        }
+        Err(other) => return Err(other),
+    };
+    let mut runner = Runner {
+        plan: &plan,
+        dir: dir.clone(),
+        notes,
+    };
+    let steps = plan.steps();
+    let journal = if options.dry_run {
+        None
+    } else {
+        Some(Journal::open(&dir, &plan.hash())?)
+    };
+    // Every preflight before any change.
+    for p in &plan.packages {
+        report.problems.extend(preflight(&runner, p)?);
+    }
+    if !report.problems.is_empty() {
+        report.outcome = Outcome::PreflightFailed;
+        return Ok(report);
+    }
+    let crash_after = std::env::var(CRASH_AFTER).ok();
+    for step in steps.iter().filter(|s| s.kind != StepKind::Preflight) {
+        let key = step.key();
+        if step
+            .package
+            .as_deref()
+            .and_then(|n| plan.package(n))
+            .is_some_and(|p| p.core)
+        {
+            // The packages are tagged by now: their commits go in the table.
+            with_core_notes(&plan, &mut runner.notes);
+        }
+        let observed = match runner.observe(step) {
+            Ok(observed) => observed,
+            Err(error) if options.dry_run => Observed::Conflict(error.to_string()),
+            Err(error) => {
+                fail(&mut report, journal.as_ref(), &key, &error)?;
+                break;
+            }
+        };
+        let entry = match observed {
+            Observed::Done => StepReport {
+                step: key,
+                state: StepState::Done,
+                effects: Vec::new(),
+                detail: None,
+            },
+            Observed::Conflict(why) => {
+                let entry = StepReport {
+                    step: key,
+                    state: StepState::Conflict,
+                    effects: Vec::new(),
+                    detail: Some(why),
+                };
+                on_step(&entry);
+                report.steps.push(entry);
+                report.outcome = Outcome::Conflict;
+                break;
+            }
+            Observed::Todo if options.dry_run => {
+                let effects = runner.effects(step).unwrap_or_default();
+                StepReport {
+                    step: key,
+                    state: StepState::Todo,
+                    effects,
+                    detail: None,
+                }
+            }
+            Observed::Todo => {
+                if let Some(journal) = &journal {
+                    journal.append(&Entry::Started { step: key.clone() })?;
+                }
+                match runner.apply(step) {
+                    Ok(effects) => {
+                        if let Some(journal) = &journal {
+                            journal.append(&Entry::Done {
+                                step: key.clone(),
+                                effects: effects.clone(),
+                            })?;
+                        }
+                        if crash_after.as_deref() == Some(key.as_str()) {
+                            std::process::abort();
+                        }
+                        StepReport {
+                            step: key,
+                            state: StepState::Applied,
+                            effects,
+                            detail: None,
+                        }
+                    }
+                    Err(error) => {
+                        fail(&mut report, journal.as_ref(), &key, &error)?;
+                        break;
+                    }
+                }
+            }
+        };
+        on_step(&entry);
+        report.steps.push(entry);
+    }
+    if options.dry_run && report.outcome == Outcome::Complete {
+        report.outcome = Outcome::DryRun;
+    }
+    if matches!(report.outcome, Outcome::Partial | Outcome::Conflict) {
+        report.resume = Some(format!("hpmctl release resume {id}"));
+    }
+    Ok(report)
+}
+
+fn fail(
+    report: &mut ApplyReport,
+    journal: Option<&Journal>,
+    key: &str,
+    error: &Error,
+) -> Result<()> {
+    if let Some(journal) = journal {
+        journal.append(&Entry::Failed {
+            step: key.to_string(),
+            error: error.to_string(),
+        })?;
+    }
+    let mut problem = Problem::new(error.to_string());
+    if let Some(hint) = error.hint() {
+        problem = problem.hint(hint);
+    }
+    report.problems.push(problem);
+    report.problems.extend(error.problems().iter().cloned());
+    report.steps.push(StepReport {
+        step: key.to_string(),
+        state: StepState::Failed,
+        effects: Vec::new(),
+        detail: Some(error.to_string()),
+    });
+    report.outcome = Outcome::Partial;
+    Ok(())
+}
+
+/// What must hold before a package's first change: the clone where the
+/// plan saw it, clean but for hpm's files, on its branch, not behind its
+/// upstream, the tag free (or already this release's), the token there.
+/// A package whose release commit exists is past its preflight.
+fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    let problem = |message: String| Problem::new(message).for_package(&p.name);
+    let clone = Path::new(&p.clone);
+    let repo = match history::open(clone) {
+        Ok(repo) => repo,
+        Err(error) => return Ok(vec![problem(error.to_string())]),
+    };
+    let (branch, head) = history::head(&repo)?;
+    if branch.as_deref() != Some(p.branch.as_str()) {
+        problems.push(
+            problem(format!(
+                "`{}` is not on `{}` as it was when planned",
+                p.clone, p.branch
+            ))
+            .hint(format!("`git checkout {}` in it", p.branch)),
+        );
+    }
+    let started = steps::trailer(&runner.plan.id);
+    let base = git2::Oid::from_str(&p.head).map_err(|e| Error::internal(e.to_string()))?;
+    if history::commit_with_trailer(&repo, head, base, &started).is_some() {
+        return Ok(problems);
+    }
+    if head.to_string() != p.head {
+        problems.push(
+            problem(format!(
+                "`{}` moved since the plan (planned at {}, now at {head})",
+                p.clone,
+                &p.head[..12.min(p.head.len())]
+            ))
+            .hint("make a new plan: `hpmctl release plan …`"),
+        );
+    }
+    let ours = steps::commit_files(p);
+    let foreign: Vec<String> = history::uncommitted(&repo)
+        .into_iter()
+        .filter(|f| !ours.contains(f))
+        .collect();
+    if !foreign.is_empty() {
+        problems.push(
+            problem(format!(
+                "`{}` has uncommitted changes: {}",
+                p.clone,
+                foreign.join(", ")
+            ))
+            .hint("commit or stash them; a release commits only the files hpm changes"),
+        );
+    }
+    match remote_refs(&p.remote) {
+        Ok(refs) => {
+            if let Some(tip) = refs.get(&format!("refs/heads/{}", p.branch)) {
+                if !history::contains(&repo, head, *tip) {
+                    problems.push(
+                        problem(format!(
+                            "`{}` is behind `origin/{}` (the remote has {tip})",
+                            p.clone, p.branch
+                        ))
+                        .hint("pull first, then plan again"),
+                    );
+                }
+            }
+            let tag = refs
+                .get(&format!("refs/tags/{}^{{}}", p.tag))
+                .or_else(|| refs.get(&format!("refs/tags/{}", p.tag)));
+            if let Some(at) = tag {
+                if *at != head {
+                    problems.push(
+                        problem(format!(
+                            "the tag `{}` is already on `{}` at {at}",
+                            p.tag, p.remote
+                        ))
+                        .hint("hpm never moves a public tag; plan again for the next version"),
+                    );
+                }
+            }
+        }
+        Err(error) => problems.extend(
+            error
+                .problems()
+                .iter()
+                .map(|pr| pr.clone().for_package(&p.name)),
+        ),
+    }
+    if let Some(at) = history::tag_commit(&repo, &p.tag) {
+        if at != head {
+            problems.push(
+                problem(format!(
+                    "the tag `{}` exists in `{}` at {at}",
+                    p.tag, p.clone
+                ))
+                .hint(format!(
+                    "delete the local tag if it is a mistake: `git tag -d {}`",
+                    p.tag
+                )),
+            );
+        }
+    }
+    if runner.plan.forge != hpm_core::manifest::ForgeKind::None {
+        if let Err(error) = runner.forge(p) {
+            problems.push(problem(error.to_string()).hint(error.hint().unwrap_or_default()));
+        }
+    }
+    Ok(problems)
+}
+
+/// Observes every step.
+pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
+    let (plan, dir) = load(workspace, id)?;
+    let mut notes = resolve_notes(&plan, &dir, true)?;
+    with_core_notes(&plan, &mut notes);
+    let runner = Runner {
+        plan: &plan,
+        dir,
+        notes,
+    };
+    let mut report = ApplyReport {
+        id: id.to_string(),
+        outcome: Outcome::Complete,
+        steps: Vec::new(),
+        problems: Vec::new(),
+        resume: None,
+    };
+    let mut any_done = false;
+    for step in plan
+        .steps()
+        .iter()
+        .filter(|s| s.kind != StepKind::Preflight)
+    {
+        let (state, detail) = match runner.observe(step) {
+            Ok(Observed::Done) => (StepState::Done, None),
+            Ok(Observed::Todo) => (StepState::Todo, None),
+            Ok(Observed::Conflict(why)) => (StepState::Conflict, Some(why)),
+            Err(error) => (StepState::Failed, Some(error.to_string())),
+        };
+        any_done |= state == StepState::Done;
+        if state != StepState::Done && report.outcome == Outcome::Complete {
+            report.outcome = if state == StepState::Conflict {
+                Outcome::Conflict
+            } else {
+                Outcome::Partial
+            };
+        }
+        report.steps.push(StepReport {
+            step: step.key(),
+            state,
+            effects: Vec::new(),
+            detail,
+        });
+    }
+    if report.outcome == Outcome::Partial && !any_done {
+        report.outcome = Outcome::PreflightFailed;
+        report.problems.push(
+            Problem::new("nothing of this release is done yet")
+                .hint(format!("`hpmctl release apply {id}` starts it")),
+        );
+    }
+    if report.outcome == Outcome::Partial {
+        report.resume = Some(format!("hpmctl release resume {id}"));
+    }
+    Ok(report)
+}
+
+/// Undoes what is not public yet: local release commits and tags, the
+/// version files hpm wrote, forge drafts, a folder registry's edits.
+/// Pushed tags and branches, published releases and a pushed registry
+/// commit stay, and are said.
+pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
+    let (plan, dir) = load(workspace, id)?;
+    let notes = plan
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), String::new()))
+        .collect();
+    let runner = Runner {
+        plan: &plan,
+        dir: dir.clone(),
+        notes,
+    };
+    let mut report = AbortReport {
+        id: id.to_string(),
+        undone: Vec::new(),
+        kept: Vec::new(),
+    };
+    for p in plan.packages.iter().rev() {
+        let clone = Path::new(&p.clone);
+        let step = |kind| hpm_core::release::plan::Step {
+            kind,
+            package: Some(p.name.clone()),
+        };
+        if plan.forge != hpm_core::manifest::ForgeKind::None {
+            if let Ok(forge) = runner.forge(p) {
+                if let Some(found) = forge.find(&hpm_core::release::notes::marker(id, &p.name))? {
+                    if found.draft {
+                        forge.delete(found.id)?;
+                        report.undone.push(format!(
+                            "{}: deleted the draft release of {}",
+                            p.name, p.tag
+                        ));
+                    } else {
+                        report
+                            .kept
+                            .push(format!("{}: the release of {} is published", p.name, p.tag));
+                    }
+                }
+            }
+        }
+        if runner.observe(&step(StepKind::Push))? == Observed::Done {
+            report.kept.push(format!("{}: {} is pushed", p.name, p.tag));
+            continue;
+        }
+        let repo = history::open(clone)?;
+        let release_commit = history::commit_with_trailer(
+            &repo,
+            history::head(&repo)?.1,
+            git2::Oid::from_str(&p.head).map_err(|e| Error::internal(e.to_string()))?,
+            &steps::trailer(id),
+        );
+        if let (Some(at), Some(commit)) = (history::tag_commit(&repo, &p.tag), release_commit) {
+            if at == commit {
+                run_git(clone, &["tag".into(), "-d".into(), p.tag.clone()])?;
+                report
+                    .undone
+                    .push(format!("{}: deleted the local tag {}", p.name, p.tag));
+            }
+        }
+        if let Some(commit) = release_commit {
+            if history::head(&repo)?.1 == commit {
+                run_git(
+                    clone,
+                    &[
+                        "reset".into(),
+                        "-q".into(),
+                        "--keep".into(),
+                        "HEAD~1".into(),
+                    ],
+                )?;
+                report.undone.push(format!(
+                    "{}: removed the release commit {}",
+                    p.name,
+                    &commit.to_string()[..12]
+                ));
+            } else {
+                report.kept.push(format!(
+                    "{}: the release commit {commit} has commits on top; left as it is",
+                    p.name
+                ));
+            }
+        }
+        // A version written but not committed goes back.
+        let path = clone.join(&p.version_file);
+        if let Ok(text) = read_text(&path) {
+            if read_version(&p.version_file, &text).as_deref() == Some(p.version.as_str())
+                && p.current_version != p.version
+            {
+                if let Ok(back) = set_version(&p.version_file, &text, &p.current_version) {
+                    write_through(&path, back.as_bytes()).map_err(|e| Error::write(&path, e))?;
+                    report.undone.push(format!(
+                        "{}: {} back to {}",
+                        p.name, p.version_file, p.current_version
+                    ));
+                }
+            }
+        }
+    }
+    for edit in &plan.registry {
+        if let hpm_core::release::plan::RegistryTarget::Folder { file } = &edit.target {
+            let (Ok(text), Some(previous)) = (read_text(Path::new(file)), &edit.previous) else {
+                continue;
+            };
+            let mode =
+                hpm_core::Mode::new(&edit.mode).map_err(|e| Error::internal(e.to_string()))?;
+            let origin = hpm_core::registry::EntryOrigin::File(PathBuf::from(file));
+            let to = if edit.from.starts_with("pypi") {
+                hpm_core::release::entry_edit::MovedTo::Version(previous.clone())
+            } else {
+                hpm_core::release::entry_edit::MovedTo::Tag(previous.clone())
+            };
+            if text.contains(&edit.to) {
+                if let Ok(back) = hpm_core::release::entry_edit::move_source(
+                    &text,
+                    &origin,
+                    &edit.package,
+                    &mode,
+                    &to,
+                ) {
+                    if back != text {
+                        write_through(Path::new(file), back.as_bytes())
+                            .map_err(|e| Error::write(file, e))?;
+                        report.undone.push(format!(
+                            "{}: registry entry back to {previous}",
+                            edit.package
+                        ));
+                    }
+                }
+            }
+        } else {
+            report.kept.push(format!(
+                "{}: a git registry's pushed commit is public",
+                edit.package
+            ));
+        }
+    }
+    if let Ok(journal) = Journal::open(&dir, &plan.hash()) {
+        journal.append(&Entry::Aborted)?;
+    }
+    Ok(report)
+}
+
+/// `<mode>-YYYYMMDD-HHMMSS` (UTC), with `-2`, `-3`… when taken.
+fn new_id(workspace: &Workspace, mode: &str) -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    let base = format!(
+        "{mode}-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
+    let releases = releases_dir(workspace);
+    let mut id = base.clone();
+    let mut n = 2;
+    while releases.join(&id).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+/// The date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_become_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(20_789), (2026, 12, 2));
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}
