@@ -5,6 +5,8 @@
 //! GitHub, and a core project with `hpm.yaml` and a registry folder. Tests
 //! drive the real `hpmctl` binary, the real `uv` and the real `git` in it.
 
+pub mod forge;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -94,7 +94,7 @@ impl Forge {
                 _ => format!("{}?per_page=100&page={page}", self.url()),
             };
             let text = self
-                .call("GET", &url, None)
+                .call("GET", &url, None, Retry::ServerErrors)
                 .map_err(|e| e.into_error("GET", &url))?;
             let batch: Vec<ForgeRelease> = parse(&text, &url)?;
             if batch.is_empty() {
@@ -117,21 +117,37 @@ impl Forge {
     }
 
     /// Creates a release; a 422 (a release exists for the tag) comes back
-    /// as `Ok(None)` for the caller to look again.
-    pub fn create(&self, body: &Value) -> Result<Option<ForgeRelease>> {
+    /// as `Ok(None)` for the caller to look again. A POST is not blindly
+    /// sent twice: after a server error or a lost answer the release may
+    /// exist, so each retry first looks for `marker` in the releases.
+    pub fn create(&self, body: &Value, marker: &str) -> Result<Option<ForgeRelease>> {
         let url = self.url();
-        match self.call("POST", &url, Some(body)) {
-            Ok(text) => Ok(Some(parse(&text, &url)?)),
-            Err(CallError::Status(422, _)) => Ok(None),
-            Err(error) => Err(error.into_error("POST", &url)),
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt - 1));
+                if let Some(found) = self.find(marker)? {
+                    return Ok(Some(found));
+                }
+            }
+            match self.call("POST", &url, Some(body), Retry::Never) {
+                Ok(text) => return Ok(Some(parse(&text, &url)?)),
+                Err(CallError::Status(422, _)) => return Ok(None),
+                Err(CallError::Status(status, message)) if status >= 500 => {
+                    last = format!("{status}: {message}");
+                }
+                Err(CallError::Transport(error)) => last = error,
+                Err(error) => return Err(error.into_error("POST", &url)),
+            }
         }
+        Err(CallError::Unavailable(last).into_error("POST", &url))
     }
 
     pub fn update(&self, id: u64, body: &Value) -> Result<ForgeRelease> {
         let url = format!("{}/{id}", self.url());
         parse(
             &self
-                .call("PATCH", &url, Some(body))
+                .call("PATCH", &url, Some(body), Retry::ServerErrors)
                 .map_err(|e| e.into_error("PATCH", &url))?,
             &url,
         )
@@ -139,7 +155,7 @@ impl Forge {
 
     pub fn delete(&self, id: u64) -> Result<()> {
         let url = format!("{}/{id}", self.url());
-        self.call("DELETE", &url, None)
+        self.call("DELETE", &url, None, Retry::ServerErrors)
             .map_err(|e| e.into_error("DELETE", &url))?;
         Ok(())
     }
@@ -148,7 +164,7 @@ impl Forge {
     /// there is none).
     pub fn latest_tag(&self) -> Result<Option<String>> {
         let url = format!("{}/latest", self.url());
-        match self.call("GET", &url, None) {
+        match self.call("GET", &url, None, Retry::ServerErrors) {
             Ok(text) => Ok(Some(parse::<ForgeRelease>(&text, &url)?.tag_name)),
             Err(CallError::Status(404, _)) => Ok(None),
             Err(error) => Err(error.into_error("GET", &url)),
@@ -157,7 +173,13 @@ impl Forge {
 
     /// One call, retried on server errors and waited on rate limits; a
     /// status the caller must judge comes back as `CallError::Status`.
-    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<String, CallError> {
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<String, CallError> {
         let authorization = match self.kind {
             ForgeKind::Gitea => format!("token {}", self.token),
             _ => format!("Bearer {}", self.token),
@@ -177,6 +199,9 @@ impl Forge {
                 .map_err(|e| CallError::Transport(e.to_string()))?;
             let response = match self.agent.run(request) {
                 Ok(response) => response,
+                Err(error) if retry == Retry::Never => {
+                    return Err(CallError::Transport(error.to_string()));
+                }
                 Err(error) => {
                     last = error.to_string();
                     std::thread::sleep(backoff(attempt));
@@ -217,7 +242,7 @@ impl Forge {
                 std::thread::sleep(wait);
                 continue;
             }
-            if status >= 500 {
+            if status >= 500 && retry == Retry::ServerErrors {
                 last = format!("{status}: {}", message_of(&text));
                 std::thread::sleep(backoff(attempt));
                 continue;
@@ -247,6 +272,16 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str, url: &str) -> Result<T> {
             "check `release.api` (or `HPM_FORGE_API`) points at the forge's API".to_string(),
         ),
     })
+}
+
+/// Which failures [`Forge::call`] retries by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Server errors and transport failures: for calls that are safe to
+    /// repeat (GET, PATCH to a state, DELETE).
+    ServerErrors,
+    /// Only rate limits, which the forge answers before doing anything.
+    Never,
 }
 
 /// Why a call failed.

@@ -416,8 +416,8 @@ impl Runner<'_> {
                 let forge = self.forge(p)?;
                 for effect in &effects {
                     if let Effect::Http { body, .. } = effect {
-                        if forge.create(body)?.is_none()
-                            && forge.find(&marker(&self.plan.id, &p.name))?.is_none()
+                        let mark = marker(&self.plan.id, &p.name);
+                        if forge.create(body, &mark)?.is_none() && forge.find(&mark)?.is_none()
                         {
                             return Err(Error::Refused {
                                 message: format!("the forge already has a release for `{}` that this release did not make", p.tag),

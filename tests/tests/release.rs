@@ -1,0 +1,335 @@
+//! `hpmctl release`: multi-repo releases run for real. Plugin repositories
+//! with bare `file://` remotes, a core repository with its own remote, a
+//! registry folder (or a git registry), the real `git` and `uv`, and a fake
+//! forge (GitHub's releases API on a local port, recording every call)
+//! standing in for GitHub.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{ensure, Context, Result};
+use hpm_tests::forge::{FakeForge, Fault, TOKEN};
+use hpm_tests::{describe, git, stdout, Release, World};
+use serde_json::Value;
+
+/// A world with plugins `alpha` and `beta` (beta depends on alpha), each
+/// with a new commit on its dev clone since `v1.1.0.dev0`, and a core that
+/// is a git repository with a remote and a commit of its own.
+struct Fixture {
+    world: World,
+    forge: FakeForge,
+}
+
+const RELEASE_SETTINGS: &str = "release:\n  forge: github\n";
+
+impl Fixture {
+    fn new() -> Result<Fixture> {
+        Fixture::with_manifest_extra(RELEASE_SETTINGS)
+    }
+
+    fn with_manifest_extra(extra: &str) -> Result<Fixture> {
+        let world = World::new()?;
+        world.add_plugin(
+            "alpha",
+            &[
+                Release::new("v1.0.0", "1.0.0"),
+                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+            ],
+        )?;
+        world.add_plugin(
+            "beta",
+            &[
+                Release::new("v1.0.0", "1.0.0").depending_on(&["alpha"]),
+                Release::new("v1.1.0.dev0", "1.1.0.dev0").depending_on(&["alpha"]),
+            ],
+        )?;
+        for name in ["alpha", "beta"] {
+            world.register(name, "v1.1.0.dev0", "v1.0.0")?;
+            // A comment the registry edit must keep.
+            let file = world.core().join(format!("hpm-registry/{name}.yaml"));
+            let text = std::fs::read_to_string(&file)?;
+            std::fs::write(&file, format!("# {name}: kept by hand\n{text}"))?;
+            let clone = world.clone_for_dev(name)?;
+            let module = hpm_tests::module_name(name);
+            std::fs::write(
+                clone.join(&module).join("feature.py"),
+                format!("NAME = \"{name}\"\n"),
+            )?;
+            git(&clone, &["add", "-A"])?;
+            git(&clone, &["commit", "-q", "-m", &format!("feat: {name} learns its name")])?;
+        }
+        world.write_manifest(&format!(
+            "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [alpha, beta]\n{extra}"
+        ))?;
+        let core = world.core();
+        std::fs::write(core.join(".gitignore"), "packages/\n.venv/\n.hpm/\nuv.lock\n")?;
+        git(&core, &["init", "-q", "-b", "main"])?;
+        git(&core, &["add", "-A"])?;
+        git(&core, &["commit", "-q", "-m", "feat: the core"])?;
+        let remote = world.root().join("remotes/core-app.git");
+        git(
+            world.root(),
+            &["clone", "-q", "--bare", &core.display().to_string(), &remote.display().to_string()],
+        )?;
+        git(&core, &["remote", "add", "origin", &format!("file://{}", remote.display())])?;
+        git(&core, &["fetch", "-q", "origin"])?;
+        git(&core, &["branch", "-q", "--set-upstream-to=origin/main", "main"])?;
+        let forge = FakeForge::start()?;
+        Ok(Fixture { world, forge })
+    }
+
+    /// `hpmctl ARGS` with the forge's address and token, and a git identity.
+    fn hpmctl(&self, args: &[&str]) -> Command {
+        let mut command = self.world.hpmctl_in_process();
+        let config = self.world.root().join("gitconfig");
+        let _ = std::fs::write(
+            &config,
+            "[user]\n\tname = hpm release tests\n\temail = release@hpm.invalid\n[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n",
+        );
+        command
+            .args(args)
+            .env("HPM_FORGE_API", self.forge.url())
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GIT_CONFIG_GLOBAL", config)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove(hpm_engine::ops::release::CRASH_AFTER);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Output> {
+        Ok(self.hpmctl(args).output()?)
+    }
+
+    fn ok(&self, args: &[&str]) -> Result<Output> {
+        let output = self.run(args)?;
+        ensure!(
+            output.status.success(),
+            "hpmctl {} failed ({}):\n{}",
+            args.join(" "),
+            output.status,
+            describe(&output)
+        );
+        Ok(output)
+    }
+
+    /// Plans a release and returns its id.
+    fn plan(&self, args: &[&str]) -> Result<String> {
+        let mut all = vec!["--json", "release", "plan"];
+        all.extend(args);
+        let output = self.ok(&all)?;
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("the plan is not JSON:\n{}", describe(&output)))?;
+        report["id"]
+            .as_str()
+            .map(str::to_string)
+            .context("the plan has no id")
+    }
+
+    /// The JSON report of `hpmctl --json [--dry-run] release apply ID --yes --notes auto`.
+    fn apply(&self, id: &str, dry_run: bool) -> Result<(Output, Value)> {
+        let mut args = vec!["--json"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        args.extend(["release", "apply", id, "--yes", "--notes", "auto"]);
+        let output = self.run(&args)?;
+        let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        Ok((output, report))
+    }
+
+    fn remote(&self, name: &str) -> PathBuf {
+        self.world.root().join("remotes").join(format!("{name}.git"))
+    }
+
+    fn clone_of(&self, name: &str) -> PathBuf {
+        if name == "core-app" {
+            self.world.core()
+        } else {
+            self.world.core().join("packages").join(name)
+        }
+    }
+
+    /// Every file under the world (contents, modes and symlinks), for "changed
+    /// nothing" checks; `.hpm/releases` is left out only when `plans` is
+    /// false.
+    fn snapshot(&self, with_releases: bool) -> Result<BTreeMap<String, String>> {
+        let mut files = BTreeMap::new();
+        let releases = self.world.core().join(".hpm/releases");
+        walk(self.world.root(), &mut |path| {
+            if !with_releases && path.starts_with(&releases) {
+                return Ok(());
+            }
+            let meta = std::fs::symlink_metadata(path)?;
+            let value = if meta.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(path)?.display())
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let bytes = std::fs::read(path)?;
+                format!(
+                    "{:o} {}",
+                    meta.permissions().mode(),
+                    hpm_core::fingerprint::sha256_hex(&bytes)
+                )
+            };
+            files.insert(path.display().to_string(), value);
+            Ok(())
+        })?;
+        Ok(files)
+    }
+}
+
+fn walk(dir: &Path, each: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() && !path.is_symlink() {
+            walk(&path, each)?;
+        } else {
+            each(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `git ARGS` in `dir`, its stdout.
+fn git_out(dir: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new("git").current_dir(dir).args(args).output()?;
+    ensure!(
+        output.status.success(),
+        "git {} in {}:\n{}",
+        args.join(" "),
+        dir.display(),
+        describe(&output)
+    );
+    Ok(stdout(&output))
+}
+
+fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let mut changed = Vec::new();
+    for (path, value) in before {
+        match after.get(path) {
+            None => changed.push(format!("removed {path}")),
+            Some(v) if v != value => changed.push(format!("changed {path}")),
+            _ => {}
+        }
+    }
+    for path in after.keys().filter(|p| !before.contains_key(*p)) {
+        changed.push(format!("added {path}"));
+    }
+    changed
+}
+
+/// The plan's package entries by name.
+fn planned(fixture: &Fixture, id: &str) -> Result<BTreeMap<String, Value>> {
+    let plan: Value = serde_json::from_str(&fixture.world.read(&format!(
+        ".hpm/releases/{id}/plan.json"
+    ))?)?;
+    Ok(plan["packages"]
+        .as_array()
+        .context("packages")?
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p.clone()))
+        .collect())
+}
+
+/// The version the core's venv has installed for `package`.
+fn installed_version(world: &World, package: &str) -> Result<String> {
+    let output = Command::new(world.core().join(".venv/bin/python"))
+        .args([
+            "-c",
+            &format!("import importlib.metadata as m; print(m.version('{package}'))"),
+        ])
+        .output()?;
+    ensure!(output.status.success(), "{}", describe(&output));
+    Ok(stdout(&output).trim().to_string())
+}
+
+#[test]
+fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_order(
+) -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
+    let packages = planned(&fixture, &id)?;
+    assert_eq!(packages["alpha"]["version"], "1.1.0.dev1");
+    assert_eq!(packages["alpha"]["tag"], "v1.1.0.dev1");
+    assert_eq!(packages["alpha"]["previous_tag"], "v1.1.0.dev0");
+    assert_eq!(packages["beta"]["version"], "1.1.0.dev1");
+    // beta depends on alpha: a layer after it; the core last.
+    assert_eq!(packages["alpha"]["layer"], 0);
+    assert_eq!(packages["beta"]["layer"], 1);
+    assert_eq!(packages["core-app"]["layer"], 2);
+    let core_tag = packages["core-app"]["tag"].as_str().context("core tag")?.to_string();
+
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete", "{report}");
+
+    for name in ["alpha", "beta"] {
+        let remote = fixture.remote(name);
+        // An annotated tag whose Markdown headings survived git's cleanup.
+        assert_eq!(git_out(&remote, &["cat-file", "-t", "v1.1.0.dev1"])?.trim(), "tag");
+        let message = git_out(&remote, &["tag", "-l", "--format=%(contents)", "v1.1.0.dev1"])?;
+        assert!(
+            message.starts_with(&format!("# {name} 1.1.0.dev1\n")),
+            "{message}"
+        );
+        assert!(message.contains("## Features"), "{message}");
+        assert!(message.contains(&format!("{name} learns its name")), "{message}");
+        // The release commit: only the version file, with the trailer, on main.
+        let files = git_out(
+            &remote,
+            &["show", "--name-only", "--format=", "v1.1.0.dev1^{commit}"],
+        )?;
+        assert_eq!(files.trim(), "pyproject.toml");
+        let body = git_out(&remote, &["log", "-1", "--format=%B", "v1.1.0.dev1^{commit}"])?;
+        assert!(body.contains(&format!("Hpm-Release-Id: {id}")), "{body}");
+        assert_eq!(
+            git_out(&remote, &["rev-parse", "main"])?,
+            git_out(&remote, &["rev-parse", "v1.1.0.dev1^{commit}"])?
+        );
+        let pyproject = git_out(&remote, &["show", "v1.1.0.dev1:pyproject.toml"])?;
+        assert!(pyproject.contains("version = \"1.1.0.dev1\""), "{pyproject}");
+        // One published prerelease on the forge.
+        let releases = fixture.forge.releases(&format!("remotes/{name}"));
+        assert_eq!(releases.len(), 1, "{releases:?}");
+        assert_eq!(releases[0]["tag_name"], "v1.1.0.dev1");
+        assert_eq!(releases[0]["draft"], false);
+        assert_eq!(releases[0]["prerelease"], true);
+        // The registry's staging source moved to the new tag, its comment kept.
+        let entry = fixture.world.read(&format!("hpm-registry/{name}.yaml"))?;
+        assert!(entry.starts_with(&format!("# {name}: kept by hand\n")), "{entry}");
+        assert!(entry.contains("ref: v1.1.0.dev1"), "{entry}");
+        assert!(entry.contains("ref: v1.0.0"), "prod stays: {entry}");
+    }
+    // The core: its registry files in its release commit, its notes with
+    // every package's version and commit.
+    let core_remote = fixture.remote("core-app");
+    let files = git_out(
+        &core_remote,
+        &["show", "--name-only", "--format=", &format!("{core_tag}^{{commit}}")],
+    )?;
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort_unstable();
+    assert_eq!(
+        files,
+        ["hpm-registry/alpha.yaml", "hpm-registry/beta.yaml", "pyproject.toml"]
+    );
+    let alpha_commit = git_out(&fixture.remote("alpha"), &["rev-parse", "v1.1.0.dev1^{commit}"])?;
+    let core_release = &fixture.forge.releases("remotes/core-app")[0];
+    let body = core_release["body"].as_str().unwrap_or_default();
+    assert!(body.contains("1.1.0.dev1"), "{body}");
+    assert!(body.contains(&alpha_commit.trim()[..12]), "{body}");
+    // Every call carried the token.
+    assert!(fixture.forge.calls().iter().all(|c| c.authorized));
+    // No package is left dirty.
+    for name in ["alpha", "beta", "core-app"] {
+        let status = git_out(&fixture.clone_of(name), &["status", "--porcelain"])?;
+        assert_eq!(status, "", "{name} is dirty after the release");
+    }
+
+    // The moved registry installs the new tags.
+    fixture.world.ok(&["switch", "staging"])?;
+    assert_eq!(installed_version(&fixture.world, "alpha")?, "1.1.0.dev1");
+    assert_eq!(installed_version(&fixture.world, "beta")?, "1.1.0.dev1");
+    Ok(())
+}
