@@ -71,9 +71,8 @@ impl Drop for FakeForge {
 
 impl FakeForge {
     pub fn start() -> anyhow::Result<FakeForge> {
-        let server = Arc::new(
-            tiny_http::Server::http("127.0.0.1:0").map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        let server =
+            Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(|e| anyhow::anyhow!("{e}"))?);
         let port = server
             .server_addr()
             .to_ip()
@@ -204,7 +203,9 @@ fn serve(state: &Mutex<State>, mut request: tiny_http::Request) {
                 answer
                     .headers
                     .push(("x-ratelimit-remaining", "0".to_string()));
-                answer.headers.push(("x-ratelimit-reset", reset.to_string()));
+                answer
+                    .headers
+                    .push(("x-ratelimit-reset", reset.to_string()));
                 answer
             }
             Some(Fault::LostAnswer) => {
@@ -222,10 +223,10 @@ fn serve(state: &Mutex<State>, mut request: tiny_http::Request) {
         });
         answer
     };
-    let mut response = tiny_http::Response::from_string(answer.body.to_string())
-        .with_status_code(answer.status);
-    let headers = std::iter::once(("Content-Type", "application/json".to_string()))
-        .chain(answer.headers);
+    let mut response =
+        tiny_http::Response::from_string(answer.body.to_string()).with_status_code(answer.status);
+    let headers =
+        std::iter::once(("Content-Type", "application/json".to_string())).chain(answer.headers);
     for (name, value) in headers {
         if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
             response = response.with_header(header);

@@ -57,24 +57,52 @@ impl Fixture {
                 format!("NAME = \"{name}\"\n"),
             )?;
             git(&clone, &["add", "-A"])?;
-            git(&clone, &["commit", "-q", "-m", &format!("feat: {name} learns its name")])?;
+            git(
+                &clone,
+                &[
+                    "commit",
+                    "-q",
+                    "-m",
+                    &format!("feat: {name} learns its name"),
+                ],
+            )?;
         }
         world.write_manifest(&format!(
             "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [alpha, beta]\n{extra}"
         ))?;
         let core = world.core();
-        std::fs::write(core.join(".gitignore"), "packages/\n.venv/\n.hpm/\nuv.lock\n")?;
+        std::fs::write(
+            core.join(".gitignore"),
+            "packages/\n.venv/\n.hpm/\nuv.lock\n",
+        )?;
         git(&core, &["init", "-q", "-b", "main"])?;
         git(&core, &["add", "-A"])?;
         git(&core, &["commit", "-q", "-m", "feat: the core"])?;
         let remote = world.root().join("remotes/core-app.git");
         git(
             world.root(),
-            &["clone", "-q", "--bare", &core.display().to_string(), &remote.display().to_string()],
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                &core.display().to_string(),
+                &remote.display().to_string(),
+            ],
         )?;
-        git(&core, &["remote", "add", "origin", &format!("file://{}", remote.display())])?;
+        git(
+            &core,
+            &[
+                "remote",
+                "add",
+                "origin",
+                &format!("file://{}", remote.display()),
+            ],
+        )?;
         git(&core, &["fetch", "-q", "origin"])?;
-        git(&core, &["branch", "-q", "--set-upstream-to=origin/main", "main"])?;
+        git(
+            &core,
+            &["branch", "-q", "--set-upstream-to=origin/main", "main"],
+        )?;
         let forge = FakeForge::start()?;
         Ok(Fixture { world, forge })
     }
@@ -139,7 +167,10 @@ impl Fixture {
     }
 
     fn remote(&self, name: &str) -> PathBuf {
-        self.world.root().join("remotes").join(format!("{name}.git"))
+        self.world
+            .root()
+            .join("remotes")
+            .join(format!("{name}.git"))
     }
 
     fn clone_of(&self, name: &str) -> PathBuf {
@@ -221,14 +252,21 @@ fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> 
 
 /// The plan's package entries by name.
 fn planned(fixture: &Fixture, id: &str) -> Result<BTreeMap<String, Value>> {
-    let plan: Value = serde_json::from_str(&fixture.world.read(&format!(
-        ".hpm/releases/{id}/plan.json"
-    ))?)?;
+    let plan: Value = serde_json::from_str(
+        &fixture
+            .world
+            .read(&format!(".hpm/releases/{id}/plan.json"))?,
+    )?;
     Ok(plan["packages"]
         .as_array()
         .context("packages")?
         .iter()
-        .map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p.clone()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                p.clone(),
+            )
+        })
         .collect())
 }
 
@@ -245,8 +283,8 @@ fn installed_version(world: &World, package: &str) -> Result<String> {
 }
 
 #[test]
-fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_order(
-) -> Result<()> {
+fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_order() -> Result<()>
+{
     let fixture = Fixture::new()?;
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
     let packages = planned(&fixture, &id)?;
@@ -258,7 +296,10 @@ fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_
     assert_eq!(packages["alpha"]["layer"], 0);
     assert_eq!(packages["beta"]["layer"], 1);
     assert_eq!(packages["core-app"]["layer"], 2);
-    let core_tag = packages["core-app"]["tag"].as_str().context("core tag")?.to_string();
+    let core_tag = packages["core-app"]["tag"]
+        .as_str()
+        .context("core tag")?
+        .to_string();
 
     let (output, report) = fixture.apply(&id, false)?;
     assert!(output.status.success(), "{}", describe(&output));
@@ -267,28 +308,43 @@ fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_
     for name in ["alpha", "beta"] {
         let remote = fixture.remote(name);
         // An annotated tag whose Markdown headings survived git's cleanup.
-        assert_eq!(git_out(&remote, &["cat-file", "-t", "v1.1.0.dev1"])?.trim(), "tag");
-        let message = git_out(&remote, &["tag", "-l", "--format=%(contents)", "v1.1.0.dev1"])?;
+        assert_eq!(
+            git_out(&remote, &["cat-file", "-t", "v1.1.0.dev1"])?.trim(),
+            "tag"
+        );
+        let message = git_out(
+            &remote,
+            &["tag", "-l", "--format=%(contents)", "v1.1.0.dev1"],
+        )?;
         assert!(
             message.starts_with(&format!("# {name} 1.1.0.dev1\n")),
             "{message}"
         );
         assert!(message.contains("## Features"), "{message}");
-        assert!(message.contains(&format!("{name} learns its name")), "{message}");
+        assert!(
+            message.contains(&format!("{name} learns its name")),
+            "{message}"
+        );
         // The release commit: only the version file, with the trailer, on main.
         let files = git_out(
             &remote,
             &["show", "--name-only", "--format=", "v1.1.0.dev1^{commit}"],
         )?;
         assert_eq!(files.trim(), "pyproject.toml");
-        let body = git_out(&remote, &["log", "-1", "--format=%B", "v1.1.0.dev1^{commit}"])?;
+        let body = git_out(
+            &remote,
+            &["log", "-1", "--format=%B", "v1.1.0.dev1^{commit}"],
+        )?;
         assert!(body.contains(&format!("Hpm-Release-Id: {id}")), "{body}");
         assert_eq!(
             git_out(&remote, &["rev-parse", "main"])?,
             git_out(&remote, &["rev-parse", "v1.1.0.dev1^{commit}"])?
         );
         let pyproject = git_out(&remote, &["show", "v1.1.0.dev1:pyproject.toml"])?;
-        assert!(pyproject.contains("version = \"1.1.0.dev1\""), "{pyproject}");
+        assert!(
+            pyproject.contains("version = \"1.1.0.dev1\""),
+            "{pyproject}"
+        );
         // One published prerelease on the forge.
         let releases = fixture.forge.releases(&format!("remotes/{name}"));
         assert_eq!(releases.len(), 1, "{releases:?}");
@@ -297,7 +353,10 @@ fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_
         assert_eq!(releases[0]["prerelease"], true);
         // The registry's staging source moved to the new tag, its comment kept.
         let entry = fixture.world.read(&format!("hpm-registry/{name}.yaml"))?;
-        assert!(entry.starts_with(&format!("# {name}: kept by hand\n")), "{entry}");
+        assert!(
+            entry.starts_with(&format!("# {name}: kept by hand\n")),
+            "{entry}"
+        );
         assert!(entry.contains("ref: v1.1.0.dev1"), "{entry}");
         assert!(entry.contains("ref: v1.0.0"), "prod stays: {entry}");
     }
@@ -306,15 +365,27 @@ fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_
     let core_remote = fixture.remote("core-app");
     let files = git_out(
         &core_remote,
-        &["show", "--name-only", "--format=", &format!("{core_tag}^{{commit}}")],
+        &[
+            "show",
+            "--name-only",
+            "--format=",
+            &format!("{core_tag}^{{commit}}"),
+        ],
     )?;
     let mut files: Vec<&str> = files.lines().collect();
     files.sort_unstable();
     assert_eq!(
         files,
-        ["hpm-registry/alpha.yaml", "hpm-registry/beta.yaml", "pyproject.toml"]
+        [
+            "hpm-registry/alpha.yaml",
+            "hpm-registry/beta.yaml",
+            "pyproject.toml"
+        ]
     );
-    let alpha_commit = git_out(&fixture.remote("alpha"), &["rev-parse", "v1.1.0.dev1^{commit}"])?;
+    let alpha_commit = git_out(
+        &fixture.remote("alpha"),
+        &["rev-parse", "v1.1.0.dev1^{commit}"],
+    )?;
     let core_release = &fixture.forge.releases("remotes/core-app")[0];
     let body = core_release["body"].as_str().unwrap_or_default();
     assert!(body.contains("1.1.0.dev1"), "{body}");
@@ -331,5 +402,393 @@ fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_
     fixture.world.ok(&["switch", "staging"])?;
     assert_eq!(installed_version(&fixture.world, "alpha")?, "1.1.0.dev1");
     assert_eq!(installed_version(&fixture.world, "beta")?, "1.1.0.dev1");
+    Ok(())
+}
+
+/// The step keys of a report, with their states.
+fn steps(report: &Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    (
+                        s["step"].as_str().unwrap_or_default().to_string(),
+                        s["state"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A report's effects per step, with the core's forge notes left out (its
+/// table holds the packages' commits, known only once they are tagged).
+fn effects(report: &Value) -> Vec<(String, Value)> {
+    report["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    let mut effects = s["effects"].clone();
+                    let step = s["step"].as_str().unwrap_or_default().to_string();
+                    if step.starts_with("core-app:") {
+                        for effect in effects.as_array_mut().into_iter().flatten() {
+                            if effect["body"]["body"].is_string() {
+                                effect["body"]["body"] = Value::Null;
+                            }
+                        }
+                    }
+                    (step, effects)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_dry_run_changes_nothing_anywhere_and_shows_exactly_what_the_release_then_does() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
+    let before = fixture.snapshot(true)?;
+    let (output, dry) = fixture.apply(&id, true)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(dry["outcome"], "dry-run", "{dry}");
+    // Not a file anywhere (work trees, repositories, remotes, the registry,
+    // the release's own folder), nor the forge.
+    assert_eq!(
+        diff(&before, &fixture.snapshot(true)?),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        fixture.forge.writes().len(),
+        0,
+        "{:?}",
+        fixture.forge.writes()
+    );
+    let planned_steps = steps(&dry);
+    assert!(
+        planned_steps.iter().all(|(_, state)| state == "todo"),
+        "{planned_steps:?}"
+    );
+    // In dependency order: alpha's push before beta's version, the
+    // registry before the core's version, the core's publish last.
+    let index = |key: &str| planned_steps.iter().position(|(k, _)| k == key);
+    assert!(
+        index("alpha:push") < index("beta:set-version"),
+        "{planned_steps:?}"
+    );
+    assert!(
+        index("registry") < index("core-app:set-version"),
+        "{planned_steps:?}"
+    );
+    assert_eq!(
+        planned_steps.last().map(|(k, _)| k.as_str()),
+        Some("core-app:publish")
+    );
+
+    // The real run does what the dry run said, step by step.
+    let (output, real) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(effects(&real), effects(&dry));
+    Ok(())
+}
+
+#[test]
+fn a_release_killed_after_any_step_resumes_to_the_same_end_with_nothing_twice() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
+    let (_, dry) = fixture.apply(&id, true)?;
+    let keys: Vec<String> = steps(&dry).into_iter().map(|(k, _)| k).collect();
+    assert!(keys.len() > 10, "{keys:?}");
+    // Each run finds the steps before done and is killed right after the
+    // next one: every boundary is crossed by a kill once.
+    for key in &keys {
+        let output = fixture
+            .hpmctl(&[
+                "--json", "release", "resume", &id, "--yes", "--notes", "auto",
+            ])
+            .env(hpm_engine::ops::release::CRASH_AFTER, key)
+            .output()?;
+        assert!(
+            !output.status.success() && output.status.code().is_none(),
+            "the run was to die after {key}: {}",
+            describe(&output)
+        );
+    }
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete");
+    assert!(
+        steps(&report).iter().all(|(_, state)| state == "done"),
+        "everything was found done: {report}"
+    );
+    for name in ["alpha", "beta", "core-app"] {
+        let releases = fixture.forge.releases(&format!("remotes/{name}"));
+        assert_eq!(releases.len(), 1, "{name}: {releases:?}");
+        assert_eq!(releases[0]["draft"], false);
+        let commits = git_out(
+            &fixture.remote(name),
+            &[
+                "log",
+                "--format=%H",
+                &format!("--grep=Hpm-Release-Id: {id}"),
+                "main",
+            ],
+        )?;
+        assert_eq!(commits.lines().count(), 1, "{name}: one release commit");
+        let tags = git_out(&fixture.remote(name), &["tag", "--points-at", "main"])?;
+        assert_eq!(tags.lines().count(), 1, "{name}: {tags}");
+    }
+    let entry = fixture.world.read("hpm-registry/alpha.yaml")?;
+    assert_eq!(entry.matches("v1.1.0.dev1").count(), 1, "{entry}");
+    // `status` agrees.
+    let status = fixture.ok(&["--json", "release", "status", &id])?;
+    let status: Value = serde_json::from_slice(&status.stdout)?;
+    assert_eq!(status["outcome"], "complete", "{status}");
+    Ok(())
+}
+
+#[test]
+fn a_push_the_remote_refuses_leaves_a_partial_release_that_resume_finishes() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let hook = fixture.remote("beta").join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'protected branch: no pushes today' >&2\nexit 1\n",
+    )?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    let (output, report) = fixture.apply(&id, false)?;
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    assert_eq!(report["outcome"], "partial");
+    assert_eq!(report["resume"], format!("hpmctl release resume {id}"));
+    let failed: Vec<_> = steps(&report)
+        .into_iter()
+        .filter(|(_, state)| state == "failed")
+        .collect();
+    assert_eq!(failed, [("beta:push".to_string(), "failed".to_string())]);
+    assert!(
+        report.to_string().contains("no pushes today"),
+        "the remote's words are shown: {report}"
+    );
+    // alpha is out; beta's tag is local only.
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
+    assert!(!git_out(&fixture.remote("beta"), &["tag"])?.contains("v1.1.0.dev1"));
+    // Without a terminal, the printed command says what to do.
+    let text = fixture.run(&["release", "apply", &id, "--yes", "--notes", "auto"])?;
+    assert!(
+        stdout(&text).contains(&format!("hpmctl release resume {id}")),
+        "{}",
+        describe(&text)
+    );
+
+    std::fs::remove_file(&hook)?;
+    let output = fixture.ok(&[
+        "--json", "release", "resume", &id, "--yes", "--notes", "auto",
+    ])?;
+    let report: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(report["outcome"], "complete");
+    assert!(git_out(&fixture.remote("beta"), &["tag"])?.contains("v1.1.0.dev1"));
+    assert_eq!(fixture.forge.releases("remotes/alpha").len(), 1);
+    assert_eq!(fixture.forge.releases("remotes/beta").len(), 1);
+    Ok(())
+}
+
+#[test]
+fn a_tag_someone_else_pushed_at_another_commit_is_a_conflict_for_a_person() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let crashed = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "alpha:commit")
+        .output()?;
+    assert!(crashed.status.code().is_none(), "{}", describe(&crashed));
+    // Meanwhile a colleague tags the old head with the same version.
+    let other = fixture.world.root().join("colleague");
+    git(
+        fixture.world.root(),
+        &[
+            "clone",
+            "-q",
+            &fixture.world.remote_url("alpha"),
+            &other.display().to_string(),
+        ],
+    )?;
+    git(&other, &["tag", "v1.1.0.dev1"])?;
+    git(&other, &["push", "-q", "origin", "v1.1.0.dev1"])?;
+    let theirs = git_out(&other, &["rev-parse", "HEAD"])?;
+
+    let (output, report) = fixture.apply(&id, false)?;
+    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
+    assert_eq!(report["outcome"], "conflict");
+    let conflict = steps(&report).into_iter().find(|(_, s)| s == "conflict");
+    assert_eq!(conflict.map(|(k, _)| k).as_deref(), Some("alpha:push"));
+    // hpm never moves a public tag.
+    assert_eq!(
+        git_out(
+            &fixture.remote("alpha"),
+            &["rev-parse", "v1.1.0.dev1^{commit}"]
+        )?,
+        theirs
+    );
+    assert_eq!(fixture.forge.writes().len(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_failed_preflight_changes_nothing_and_names_every_problem() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    // beta gets uncommitted work, alpha goes off its branch.
+    let beta = fixture.clone_of("beta");
+    std::fs::write(beta.join("beta/wip.py"), "unfinished = True\n")?;
+    git(
+        &fixture.clone_of("alpha"),
+        &["checkout", "-q", "-b", "experiment"],
+    )?;
+    let before = fixture.snapshot(false)?;
+    let (output, report) = fixture.apply(&id, false)?;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(report["outcome"], "preflight-failed");
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("experiment") || problems.contains("not on `main`"),
+        "{problems}"
+    );
+    assert!(problems.contains("wip.py"), "{problems}");
+    assert_eq!(
+        diff(&before, &fixture.snapshot(false)?),
+        Vec::<String>::new()
+    );
+    assert_eq!(fixture.forge.writes().len(), 0);
+    assert_eq!(
+        std::fs::read_to_string(beta.join("beta/wip.py"))?,
+        "unfinished = True\n"
+    );
+    Ok(())
+}
+
+#[test]
+fn without_a_terminal_or_yes_nothing_public_happens() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let before = fixture.snapshot(true)?;
+    let output = fixture.run(&["release", "apply", &id, "--notes", "auto"])?;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        hpm_tests::stderr(&output).contains("--yes"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(
+        diff(&before, &fixture.snapshot(true)?),
+        Vec::<String>::new()
+    );
+    assert!(fixture.forge.calls().is_empty());
+    Ok(())
+}
+
+#[test]
+fn the_forge_losing_an_answer_failing_or_rate_limiting_makes_no_duplicate() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    // The draft is made but its answer lost; the publish meets a 502 and a
+    // rate limit first.
+    fixture.forge.fault_next("POST", Fault::LostAnswer);
+    fixture.forge.fault_next("PATCH", Fault::ServerError);
+    fixture.forge.fault_next("PATCH", Fault::RateLimited);
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete");
+    let releases = fixture.forge.releases("remotes/alpha");
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert_eq!(releases[0]["draft"], false);
+    let posts = fixture
+        .forge
+        .writes()
+        .into_iter()
+        .filter(|c| c.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "the lost POST was found, not sent again");
+    let statuses: Vec<u16> = fixture
+        .forge
+        .writes()
+        .into_iter()
+        .filter(|c| c.method == "PATCH")
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, [502, 403, 200]);
+    Ok(())
+}
+
+#[test]
+fn a_release_of_a_tag_someone_made_by_hand_on_the_forge_is_refused_not_replaced() -> Result<()> {
+    let fixture = Fixture::new()?;
+    fixture
+        .forge
+        .add_release("remotes/alpha", "v1.1.0.dev1", false);
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let (output, report) = fixture.apply(&id, false)?;
+    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
+    assert!(report.to_string().contains("did not make"), "{report}");
+    assert_eq!(fixture.forge.releases("remotes/alpha").len(), 1);
+    assert_eq!(
+        fixture.forge.releases("remotes/alpha")[0]["body"],
+        "by hand"
+    );
+    Ok(())
+}
+
+#[test]
+fn abort_undoes_what_is_not_public_and_keeps_what_is() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    let beta = fixture.clone_of("beta");
+    let beta_head = git_out(&beta, &["rev-parse", "HEAD"])?;
+    let beta_pyproject = std::fs::read(beta.join("pyproject.toml"))?;
+    let crashed = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "beta:tag")
+        .output()?;
+    assert!(crashed.status.code().is_none(), "{}", describe(&crashed));
+    // Uncommitted work of the user's, which abort must not touch.
+    std::fs::write(beta.join("NOTES.txt"), "mine\n")?;
+    let output = fixture.ok(&["release", "abort", &id])?;
+    let said = stdout(&output);
+    assert!(said.contains("undone"), "{said}");
+    assert!(said.contains("kept (public)"), "alpha is pushed: {said}");
+    assert_eq!(git_out(&beta, &["rev-parse", "HEAD"])?, beta_head);
+    assert_eq!(std::fs::read(beta.join("pyproject.toml"))?, beta_pyproject);
+    assert_eq!(git_out(&beta, &["tag", "-l", "v1.1.0.dev1"])?, "");
+    assert_eq!(std::fs::read_to_string(beta.join("NOTES.txt"))?, "mine\n");
+    // alpha's release is public: its tag stays on the remote.
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
+    Ok(())
+}
+
+#[test]
+fn abort_after_the_push_deletes_the_draft_and_says_the_tag_stays() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let crashed = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "alpha:draft")
+        .output()?;
+    assert!(crashed.status.code().is_none(), "{}", describe(&crashed));
+    assert_eq!(fixture.forge.releases("remotes/alpha")[0]["draft"], true);
+    let output = fixture.ok(&["release", "abort", &id])?;
+    let said = stdout(&output);
+    assert!(fixture.forge.releases("remotes/alpha").is_empty(), "{said}");
+    assert!(
+        said.contains("kept (public)") && said.contains("v1.1.0.dev1"),
+        "{said}"
+    );
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// `path` (relative to the workspace root, or absolute) with `.` and `..`
 /// resolved lexically; `None` when it climbs above the filesystem root.
-fn normalize(root: &Path, path: &str) -> Option<PathBuf> {
+pub fn normalize(root: &Path, path: &str) -> Option<PathBuf> {
     let joined = root.join(path);
     let mut out = PathBuf::new();
     for component in joined.components() {

@@ -91,7 +91,12 @@ pub fn core_notes(own: &str, packages: &[Released<'_>]) -> String {
             p.name,
             p.version,
             p.tag,
-            p.commit.get(..12).unwrap_or(p.commit)
+            // A commit id, shortened; words (`(not tagged yet)`) whole.
+            if p.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+                p.commit.get(..12).unwrap_or(p.commit)
+            } else {
+                p.commit
+            }
         ));
     }
     for p in packages {

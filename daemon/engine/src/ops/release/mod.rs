@@ -299,6 +299,7 @@ pub fn apply(
     };
     let mut runner = Runner {
         plan: &plan,
+        root: workspace.root().to_path_buf(),
         dir: dir.clone(),
         notes,
     };
@@ -317,14 +318,16 @@ pub fn apply(
         return Ok(report);
     }
     let crash_after = std::env::var(CRASH_AFTER).ok();
+    let mut core_notes_gathered = false;
     for step in steps.iter().filter(|s| s.kind != StepKind::Preflight) {
         let key = step.key();
-        if step
+        let of_core = step
             .package
             .as_deref()
             .and_then(|n| plan.package(n))
-            .is_some_and(|p| p.core)
-        {
+            .is_some_and(|p| p.core);
+        if of_core && !core_notes_gathered {
+            core_notes_gathered = true;
             // The packages are tagged by now: their commits go in the table.
             with_core_notes(&plan, &mut runner.notes);
         }
@@ -549,6 +552,7 @@ pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
     with_core_notes(&plan, &mut notes);
     let runner = Runner {
         plan: &plan,
+        root: workspace.root().to_path_buf(),
         dir,
         notes,
     };
@@ -612,6 +616,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         .collect();
     let runner = Runner {
         plan: &plan,
+        root: workspace.root().to_path_buf(),
         dir: dir.clone(),
         notes,
     };

@@ -212,7 +212,7 @@ fn read_package(workspace: &Workspace, inputs: &Inputs, name: &str) -> Result<Re
         Some(SourceSpec::Local { path, .. }) => path.clone(),
         _ => format!("{}/{}", inputs.manifest.settings.packages_dir, entry.name),
     };
-    let clone = root.join(&path);
+    let clone = hpm_core::paths::normalize(root, &path).unwrap_or_else(|| root.join(&path));
     if !clone.exists() {
         let Some(url) = entry.repo.clone() else {
             return Err(Error::invalid(

@@ -62,6 +62,8 @@ pub enum Observed {
 #[derive(Debug)]
 pub struct Runner<'a> {
     pub plan: &'a ReleasePlan,
+    /// The workspace's root, which the registry diffs are labelled from.
+    pub root: PathBuf,
     /// `.hpm/releases/<id>/`.
     pub dir: PathBuf,
     /// Each package's notes (tag message and forge body), by name.
@@ -308,7 +310,7 @@ impl Runner<'_> {
                             if new != text {
                                 effects.push(Effect::Write {
                                     path: file.clone(),
-                                    diff: hpm_core::diff::unified(file, &text, &new),
+                                    diff: hpm_core::diff::unified(&self.label(file), &text, &new),
                                 });
                             }
                         }
@@ -417,8 +419,7 @@ impl Runner<'_> {
                 for effect in &effects {
                     if let Effect::Http { body, .. } = effect {
                         let mark = marker(&self.plan.id, &p.name);
-                        if forge.create(body, &mark)?.is_none() && forge.find(&mark)?.is_none()
-                        {
+                        if forge.create(body, &mark)?.is_none() && forge.find(&mark)?.is_none() {
                             return Err(Error::Refused {
                                 message: format!("the forge already has a release for `{}` that this release did not make", p.tag),
                                 hint: Some("look at it on the forge; hpm never replaces a release it did not make".to_string()),
@@ -594,6 +595,14 @@ impl Runner<'_> {
                 ))
             }
         }
+    }
+
+    /// `file` relative to the workspace root, for a diff's header.
+    fn label(&self, file: &str) -> String {
+        Path::new(file)
+            .strip_prefix(&self.root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| file.to_string())
     }
 
     fn registry_clone(&self, url: &str) -> PathBuf {
