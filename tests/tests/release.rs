@@ -792,3 +792,239 @@ fn abort_after_the_push_deletes_the_draft_and_says_the_tag_stays() -> Result<()>
     assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
     Ok(())
 }
+
+#[test]
+fn a_prod_promotion_releases_the_staged_code_as_the_final_version() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let staged = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    let (output, _) = fixture.apply(&staged, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+
+    // A change after the staging tag is refused for prod, naming the file.
+    let beta = fixture.clone_of("beta");
+    std::fs::write(beta.join("beta/late.py"), "LATE = 1\n")?;
+    git(&beta, &["add", "beta/late.py"])?;
+    git(&beta, &["commit", "-q", "-m", "fix: a late change"])?;
+    let refused = fixture.run(&["release", "plan", "alpha", "beta", "--mode", "prod"])?;
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    let said = hpm_tests::stderr(&refused);
+    assert!(
+        said.contains("beta/late.py") && said.contains("--allow-changes"),
+        "{said}"
+    );
+    git(&beta, &["reset", "-q", "--hard", "HEAD~1"])?;
+
+    let id = fixture.plan(&["alpha", "beta", "--mode", "prod"])?;
+    let packages = planned(&fixture, &id)?;
+    // 1.1.0.dev1 becomes 1.1.0, never 1.1.1.
+    assert_eq!(packages["alpha"]["version"], "1.1.0");
+    assert_eq!(packages["alpha"]["previous_tag"], "v1.1.0.dev1");
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete");
+    for name in ["alpha", "beta"] {
+        let remote = fixture.remote(name);
+        // Only the version moved since the staged tag.
+        let changed = git_out(&remote, &["diff", "--name-only", "v1.1.0.dev1", "v1.1.0"])?;
+        assert_eq!(changed.trim(), "pyproject.toml");
+        let releases = fixture.forge.releases(&format!("remotes/{name}"));
+        let prod = releases
+            .iter()
+            .find(|r| r["tag_name"] == "v1.1.0")
+            .context("the prod release")?;
+        assert_eq!(prod["prerelease"], false);
+        assert_eq!(prod["draft"], false);
+        assert_eq!(prod["make_latest"], "true");
+        let entry = fixture.world.read(&format!("hpm-registry/{name}.yaml"))?;
+        assert!(entry.contains("ref: v1.1.0 }"), "{entry}");
+    }
+    fixture.world.ok(&["switch", "prod"])?;
+    assert_eq!(installed_version(&fixture.world, "alpha")?, "1.1.0");
+    assert_eq!(installed_version(&fixture.world, "beta")?, "1.1.0");
+    Ok(())
+}
+
+#[test]
+fn packages_that_depend_on_each_other_in_a_cycle_are_refused_naming_it() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let alpha = fixture.clone_of("alpha");
+    let pyproject = std::fs::read_to_string(alpha.join("pyproject.toml"))?;
+    std::fs::write(
+        alpha.join("pyproject.toml"),
+        pyproject.replace("dependencies = []", "dependencies = [\"beta\"]"),
+    )?;
+    git(&alpha, &["commit", "-q", "-am", "feat: alpha needs beta"])?;
+    let output = fixture.run(&["release", "plan", "alpha", "beta", "--mode", "staging"])?;
+    assert!(!output.status.success());
+    let said = hpm_tests::stderr(&output);
+    assert!(
+        said.contains("cycle") && said.contains("alpha") && said.contains("beta"),
+        "{said}"
+    );
+    assert!(
+        !fixture.world.core().join(".hpm/releases").exists() || {
+            std::fs::read_dir(fixture.world.core().join(".hpm/releases"))?
+                .next()
+                .is_none()
+        }
+    );
+    Ok(())
+}
+
+#[test]
+fn filled_llm_notes_become_the_tag_message_and_the_release_body() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    fixture.ok(&["release", "notes", &id])?;
+    let folder = fixture
+        .world
+        .core()
+        .join(format!(".hpm/releases/{id}/llm/alpha"));
+    for file in [
+        "context.json",
+        "commits.md",
+        "diffstat.txt",
+        "diff.patch",
+        "release-notes.md",
+        "commit-message.txt",
+    ] {
+        assert!(folder.join(file).is_file(), "{file} is in the bundle");
+    }
+    let context: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("context.json"))?)?;
+    assert_eq!(context["version"], "1.1.0.dev1", "{context}");
+    let patch = std::fs::read_to_string(folder.join("diff.patch"))?;
+    assert!(patch.contains("+NAME = \"alpha\""), "{patch}");
+    // Unfilled, a run without `--notes auto` stops before any change.
+    let output = fixture.run(&["release", "apply", &id, "--yes"])?;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("release-notes.md"),
+        "{}",
+        describe(&output)
+    );
+
+    // Pasted text that is not the slot (its first line gone) is refused.
+    let slot = folder.join("release-notes.md");
+    let prompt = std::fs::read_to_string(folder.join("prompt-release-notes.md"))?;
+    let first = prompt
+        .lines()
+        .find(|l| l.starts_with("<!-- hpm-inputs: "))
+        .context("the prompt gives the first line")?
+        .to_string();
+    std::fs::write(&slot, "$ cat notes\n# alpha\n")?;
+    assert!(!fixture
+        .run(&["release", "notes", &id, "--check"])?
+        .status
+        .success());
+    let notes = "# alpha 1.1.0.dev1\n\n## Highlights\n\n- alpha knows its own name now\n";
+    std::fs::write(&slot, format!("{first}\n{notes}"))?;
+    fixture.ok(&["release", "notes", &id, "--check"])?;
+    // Writing the bundle again keeps what was filled.
+    fixture.ok(&["release", "notes", &id])?;
+    assert!(std::fs::read_to_string(&slot)?.contains("## Highlights"));
+
+    fixture.ok(&["release", "apply", &id, "--yes"])?;
+    let message = git_out(
+        &fixture.remote("alpha"),
+        &["tag", "-l", "--format=%(contents)", "v1.1.0.dev1"],
+    )?;
+    assert!(
+        message.contains("## Highlights\n\n- alpha knows its own name now"),
+        "{message}"
+    );
+    let body = fixture.forge.releases("remotes/alpha")[0]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(body.contains("## Highlights"), "{body}");
+    Ok(())
+}
+
+#[test]
+fn run_plans_and_applies_in_one_command_for_ci() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let output = fixture.run(&[
+        "release", "run", "alpha", "--mode", "staging", "--notes", "auto", "--yes",
+    ])?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
+    // A second run finds nothing new to release.
+    let again = fixture.run(&[
+        "release", "run", "alpha", "--mode", "staging", "--notes", "auto", "--yes",
+    ])?;
+    assert!(!again.status.success());
+    assert!(
+        hpm_tests::stderr(&again).contains("nothing to release"),
+        "{}",
+        describe(&again)
+    );
+    Ok(())
+}
+
+#[test]
+fn forge_none_makes_tags_only_and_gitea_speaks_under_api_v1_with_its_token() -> Result<()> {
+    let fixture = Fixture::with_manifest_extra("release:\n  forge: none\n")?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let (output, _) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
+    assert!(fixture.forge.calls().is_empty());
+
+    let fixture = Fixture::with_manifest_extra("release:\n  forge: gitea\n  tag_prefix: \"\"\n")?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let output = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env_remove("GITHUB_TOKEN")
+        .env("GITEA_TOKEN", TOKEN)
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    // The existing tags keep their prefix; the new one has none.
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?
+        .lines()
+        .any(|t| t == "1.1.0.dev1"));
+    let calls = fixture.forge.calls();
+    assert!(!calls.is_empty());
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.url.starts_with("/api/v1/repos/remotes/alpha/releases")),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|c| c.authorized));
+    assert_eq!(
+        fixture.forge.releases("remotes/alpha")[0]["tag_name"],
+        "1.1.0.dev1"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_missing_token_fails_the_preflight_and_the_token_is_never_written_down() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let output = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env_remove("GITHUB_TOKEN")
+        .output()?;
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("GITHUB_TOKEN"),
+        "{}",
+        describe(&output)
+    );
+    let (output, _) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let mut found = Vec::new();
+    walk(&fixture.world.core().join(".hpm"), &mut |path| {
+        if std::fs::read(path)?
+            .windows(TOKEN.len())
+            .any(|w| w == TOKEN.as_bytes())
+        {
+            found.push(path.display().to_string());
+        }
+        Ok(())
+    })?;
+    assert_eq!(found, Vec::<String>::new());
+    Ok(())
+}

@@ -127,7 +127,7 @@ pub fn check_notes(text: &str, inputs_hash: &str) -> Result<String, String> {
         return Err("is empty: write the release notes below the first line".to_string());
     }
     match first.strip_prefix("<!-- hpm-inputs: ").and_then(|r| r.strip_suffix(" -->")) {
-        None => return Err(format!("does not start with `{}`: keep the first line of the slot as it was written", notes_echo(inputs_hash))),
+        None => return Err(format!("does not start with `{}`, the first line its prompt (`prompt-release-notes.md`) asks for", notes_echo(inputs_hash))),
         Some(hash) if hash != inputs_hash => {
             return Err("is stale: it was written for other inputs (the code moved since); run `hpmctl release notes` again and rewrite it".to_string())
         }
