@@ -103,23 +103,28 @@ impl Fixture {
             &core,
             &["branch", "-q", "--set-upstream-to=origin/main", "main"],
         )?;
+        std::fs::write(
+            world.root().join("gitconfig"),
+            "[user]\n\tname = hpm release tests\n\temail = release@hpm.invalid\n[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n",
+        )?;
         let forge = FakeForge::start()?;
         Ok(Fixture { world, forge })
+    }
+
+    /// The global git configuration hpmctl's git reads (the user's
+    /// `~/.gitconfig` stands aside).
+    fn git_config(&self) -> PathBuf {
+        self.world.root().join("gitconfig")
     }
 
     /// `hpmctl ARGS` with the forge's address and token, and a git identity.
     fn hpmctl(&self, args: &[&str]) -> Command {
         let mut command = self.world.hpmctl_in_process();
-        let config = self.world.root().join("gitconfig");
-        let _ = std::fs::write(
-            &config,
-            "[user]\n\tname = hpm release tests\n\temail = release@hpm.invalid\n[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n",
-        );
         command
             .args(args)
             .env("HPM_FORGE_API", self.forge.url())
             .env("GITHUB_TOKEN", TOKEN)
-            .env("GIT_CONFIG_GLOBAL", config)
+            .env("GIT_CONFIG_GLOBAL", self.git_config())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove(hpm_engine::ops::release::CRASH_AFTER);
         command
@@ -1026,5 +1031,187 @@ fn a_missing_token_fails_the_preflight_and_the_token_is_never_written_down() -> 
         Ok(())
     })?;
     assert_eq!(found, Vec::<String>::new());
+    Ok(())
+}
+
+/// A registry kept in its own git repository: `registry-src` pushed to the
+/// bare `remotes/registry.git`, holding `packages/<name>.yaml`.
+fn git_registry(fixture: &Fixture) -> Result<(PathBuf, String)> {
+    let root = fixture.world.root();
+    let work = root.join("registry-src");
+    std::fs::create_dir_all(work.join("packages"))?;
+    git(&work, &["init", "-q", "-b", "main"])?;
+    for name in ["alpha", "beta"] {
+        std::fs::copy(
+            fixture
+                .world
+                .core()
+                .join(format!("hpm-registry/{name}.yaml")),
+            work.join(format!("packages/{name}.yaml")),
+        )?;
+    }
+    std::fs::write(work.join("README.md"), "The team's registry.\n")?;
+    git(&work, &["add", "-A"])?;
+    git(&work, &["commit", "-q", "-m", "the registry"])?;
+    let bare = root.join("remotes/registry.git");
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &work.display().to_string(),
+            &bare.display().to_string(),
+        ],
+    )?;
+    git(
+        &work,
+        &["remote", "add", "origin", &bare.display().to_string()],
+    )?;
+    let url = format!("file://{}", bare.display());
+    fixture.world.write_manifest(&format!(
+        "version: 1\nmode: dev\nregistry: {{ git: \"{url}\", ref: main }}\npackages: [alpha, beta]\n{RELEASE_SETTINGS}"
+    ))?;
+    Ok((work, url))
+}
+
+#[test]
+fn a_git_registry_gets_one_commit_pushed_fast_forward_even_when_it_loses_a_race() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let (work, _url) = git_registry(&fixture)?;
+    let bare = fixture.remote("registry");
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    // A colleague's registry commit, which lands on `main` while hpm's
+    // first push is in flight (the hook moves `main` to it, once).
+    std::fs::write(work.join("README.md"), "The team's registry, read me.\n")?;
+    git(&work, &["commit", "-q", "-am", "docs: a better readme"])?;
+    git(
+        &work,
+        &["push", "-q", "origin", "HEAD:refs/heads/colleague"],
+    )?;
+    let colleague = git_out(&work, &["rev-parse", "HEAD"])?;
+    let once = fixture.world.root().join("race-once");
+    std::fs::write(&once, "")?;
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nif [ -e {once} ]; then\n  rm {once}\n  unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n  git update-ref refs/heads/main refs/heads/colleague\nfi\nexit 0\n",
+            once = once.display()
+        ),
+    )?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete");
+    assert!(!once.exists(), "the race happened");
+    // hpm's commit sits on top of the colleague's: nothing of theirs lost.
+    let parent = git_out(&bare, &["rev-parse", "main^"])?;
+    assert_eq!(parent, colleague);
+    assert_eq!(
+        git_out(&bare, &["show", "main:README.md"])?,
+        "The team's registry, read me.\n"
+    );
+    let ours = git_out(
+        &bare,
+        &[
+            "log",
+            "--format=%H",
+            &format!("--grep=Hpm-Release-Id: {id}"),
+            "main",
+        ],
+    )?;
+    assert_eq!(ours.lines().count(), 1, "one registry commit");
+    for name in ["alpha", "beta"] {
+        let entry = git_out(&bare, &["show", &format!("main:packages/{name}.yaml")])?;
+        assert!(entry.contains("ref: v1.1.0.dev1"), "{entry}");
+        assert!(
+            entry.starts_with(&format!("# {name}: kept by hand")),
+            "{entry}"
+        );
+    }
+    // The commit records each tag's commit.
+    let message = git_out(&bare, &["log", "-1", "--format=%B", "main"])?;
+    let alpha_commit = git_out(
+        &fixture.remote("alpha"),
+        &["rev-parse", "v1.1.0.dev1^{commit}"],
+    )?;
+    assert!(message.contains(alpha_commit.trim()), "{message}");
+
+    // The workspace takes the moved registry on an update.
+    fixture.world.ok(&["registry", "update"])?;
+    fixture.world.ok(&["switch", "staging"])?;
+    assert_eq!(installed_version(&fixture.world, "alpha")?, "1.1.0.dev1");
+    Ok(())
+}
+
+#[test]
+fn tags_are_signed_when_git_is_configured_to_sign_and_keep_their_headings() -> Result<()> {
+    let fixture = Fixture::new()?;
+    let home = fixture.world.root().join("gnupg");
+    std::fs::create_dir_all(&home)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let gpg = |args: &[&str]| -> Result<Output> {
+        let output = Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .context("gpg is needed for the signed-tag test (apt install gnupg)")?;
+        ensure!(
+            output.status.success(),
+            "gpg {}: {}",
+            args.join(" "),
+            describe(&output)
+        );
+        Ok(output)
+    };
+    gpg(&[
+        "--quick-generate-key",
+        "hpm tests <sign@hpm.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ])?;
+    let listed = stdout(&gpg(&["--list-secret-keys", "--with-colons"])?);
+    let fingerprint = listed
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .map(|l| l.trim_matches(':').to_string())
+        .context("the throwaway key's fingerprint")?;
+    let mut config = std::fs::read_to_string(fixture.git_config())?;
+    config = config.replace("[tag]\n\tgpgsign = false\n", "");
+    config.push_str(&format!(
+        "[user]\n\tsigningkey = {fingerprint}\n[tag]\n\tgpgSign = true\n"
+    ));
+    std::fs::write(fixture.git_config(), config)?;
+
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let output = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env("GNUPGHOME", &home)
+        .output()?;
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "all"])
+        .output();
+    assert!(output.status.success(), "{}", describe(&output));
+    let verified = Command::new("git")
+        .current_dir(fixture.remote("alpha"))
+        .env("GNUPGHOME", &home)
+        .args(["verify-tag", "v1.1.0.dev1"])
+        .output()?;
+    assert!(verified.status.success(), "{}", describe(&verified));
+    let message = git_out(
+        &fixture.remote("alpha"),
+        &["tag", "-l", "--format=%(contents:body)", "v1.1.0.dev1"],
+    )?;
+    assert!(message.contains("## Features"), "{message}");
     Ok(())
 }
