@@ -188,6 +188,16 @@ pub fn event(event: &Event) -> anyhow::Result<String> {
         EventBody::RegistryUpdated { report } => {
             format!("registry updated: {}", serde_json::to_string(report)?)
         }
+        EventBody::ReleaseStep {
+            id,
+            step,
+            state,
+            detail,
+        } => match detail {
+            Some(detail) => format!("release {id}: {step} {state}: {detail}"),
+            None => format!("release {id}: {step} {state}"),
+        },
+        EventBody::ReleaseFinished { id, outcome } => format!("release {id}: {outcome}"),
         EventBody::WatchDegraded { message } => format!("warning: {message}"),
     };
     Ok(format!("#{} {}  {what}", event.seq, event.workspace))

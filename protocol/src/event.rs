@@ -91,6 +91,22 @@ pub enum EventBody {
     RegistryUpdated {
         report: Vec<RegistryUpdate>,
     },
+    /// A step of a release the daemon applies (`releaseApply`) ended:
+    /// `state` is `done` (found done), `applied`, `todo` (a dry run),
+    /// `failed` or `conflict`; `detail` says why for the last two.
+    ReleaseStep {
+        id: String,
+        step: String,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// A release the daemon applies ended: `outcome` is `complete`,
+    /// `dry-run`, `preflight-failed`, `partial` or `conflict`.
+    ReleaseFinished {
+        id: String,
+        outcome: String,
+    },
     /// The OS watch limit was hit; the workspace is polled instead.
     WatchDegraded {
         message: String,

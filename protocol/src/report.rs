@@ -373,6 +373,34 @@ pub struct ExportRequest {
     pub dry_run: bool,
 }
 
+/// What the daemon's `releaseApply` is asked for: the release
+/// `hpmctl release plan` wrote, applied (or, `dry_run`, described).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseApplyRequest {
+    pub id: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Deterministic notes where a slot is empty, rather than refusing.
+    #[serde(default)]
+    pub notes_auto: bool,
+    /// The forge token, when the daemon's environment lacks it. It is used
+    /// for the forge's `Authorization` header only: never logged, never
+    /// written to the plan or the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ReleaseApplyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseApplyRequest")
+            .field("id", &self.id)
+            .field("dry_run", &self.dry_run)
+            .field("notes_auto", &self.notes_auto)
+            .field("token", &self.token.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
+}
+
 /// `hpmctl export --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportReport {

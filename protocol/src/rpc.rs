@@ -6,7 +6,9 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
-use crate::report::{CheckReport, ExportReport, ExportRequest, RegistryUpdate, SyncReport};
+use crate::report::{
+    CheckReport, ExportReport, ExportRequest, RegistryUpdate, ReleaseApplyRequest, SyncReport,
+};
 use crate::{Change, Event, Hello};
 
 /// The API. Every method that takes `workspace` takes the root folder
@@ -67,6 +69,19 @@ pub trait HpmApi {
         &self,
         workspace: PathBuf,
     ) -> Result<Vec<RegistryUpdate>, ErrorObjectOwned>;
+
+    /// Applies (or, dry, describes) a release `hpmctl release plan` wrote,
+    /// in the daemon: each step that ends is a `release_step` event, the
+    /// end a `release_finished`; answers the report `hpmctl --json release
+    /// apply` prints. Two runs of one release never overlap (the second is
+    /// refused). The daemon's environment is used for git (identity,
+    /// signing); the forge token comes in the request or from it.
+    #[method(name = "releaseApply")]
+    async fn release_apply(
+        &self,
+        workspace: PathBuf,
+        request: ReleaseApplyRequest,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned>;
 
     /// Stops the daemon after the job in flight finishes or rolls back.
     #[method(name = "shutdown")]

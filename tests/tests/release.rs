@@ -9,210 +9,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{ensure, Context, Result};
-use hpm_tests::forge::{FakeForge, Fault, TOKEN};
-use hpm_tests::{describe, git, stdout, Release, World};
+use hpm_tests::forge::{Fault, TOKEN};
+use hpm_tests::release::{ReleaseWorld, GITHUB};
+use hpm_tests::{describe, git, stdout, World};
 use serde_json::Value;
 
-/// A world with plugins `alpha` and `beta` (beta depends on alpha), each
-/// with a new commit on its dev clone since `v1.1.0.dev0`, and a core that
-/// is a git repository with a remote and a commit of its own.
-struct Fixture {
-    world: World,
-    forge: FakeForge,
+/// The usual fixture: `alpha`, and `beta` which depends on it.
+fn fixture() -> Result<ReleaseWorld> {
+    ReleaseWorld::new(&[("alpha", &[]), ("beta", &["alpha"])], GITHUB)
 }
 
-const RELEASE_SETTINGS: &str = "release:\n  forge: github\n";
-
-impl Fixture {
-    fn new() -> Result<Fixture> {
-        Fixture::with_manifest_extra(RELEASE_SETTINGS)
-    }
-
-    fn with_manifest_extra(extra: &str) -> Result<Fixture> {
-        let world = World::new()?;
-        world.add_plugin(
-            "alpha",
-            &[
-                Release::new("v1.0.0", "1.0.0"),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
-            ],
-        )?;
-        world.add_plugin(
-            "beta",
-            &[
-                Release::new("v1.0.0", "1.0.0").depending_on(&["alpha"]),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0").depending_on(&["alpha"]),
-            ],
-        )?;
-        for name in ["alpha", "beta"] {
-            world.register(name, "v1.1.0.dev0", "v1.0.0")?;
-            // A comment the registry edit must keep.
-            let file = world.core().join(format!("hpm-registry/{name}.yaml"));
-            let text = std::fs::read_to_string(&file)?;
-            std::fs::write(&file, format!("# {name}: kept by hand\n{text}"))?;
-            let clone = world.clone_for_dev(name)?;
-            let module = hpm_tests::module_name(name);
-            std::fs::write(
-                clone.join(&module).join("feature.py"),
-                format!("NAME = \"{name}\"\n"),
-            )?;
-            git(&clone, &["add", "-A"])?;
-            git(
-                &clone,
-                &[
-                    "commit",
-                    "-q",
-                    "-m",
-                    &format!("feat: {name} learns its name"),
-                ],
-            )?;
+/// Every file under the world (contents, modes and symlinks), for "changed
+/// nothing" checks; `.hpm/releases` is left out unless `with_releases`.
+fn snapshot(fixture: &ReleaseWorld, with_releases: bool) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    let releases = fixture.world.core().join(".hpm/releases");
+    walk(fixture.world.root(), &mut |path| {
+        if !with_releases && path.starts_with(&releases) {
+            return Ok(());
         }
-        world.write_manifest(&format!(
-            "version: 1\nmode: dev\nregistry: ./hpm-registry\npackages: [alpha, beta]\n{extra}"
-        ))?;
-        let core = world.core();
-        std::fs::write(
-            core.join(".gitignore"),
-            "packages/\n.venv/\n.hpm/\nuv.lock\n",
-        )?;
-        git(&core, &["init", "-q", "-b", "main"])?;
-        git(&core, &["add", "-A"])?;
-        git(&core, &["commit", "-q", "-m", "feat: the core"])?;
-        let remote = world.root().join("remotes/core-app.git");
-        git(
-            world.root(),
-            &[
-                "clone",
-                "-q",
-                "--bare",
-                &core.display().to_string(),
-                &remote.display().to_string(),
-            ],
-        )?;
-        git(
-            &core,
-            &[
-                "remote",
-                "add",
-                "origin",
-                &format!("file://{}", remote.display()),
-            ],
-        )?;
-        git(&core, &["fetch", "-q", "origin"])?;
-        git(
-            &core,
-            &["branch", "-q", "--set-upstream-to=origin/main", "main"],
-        )?;
-        std::fs::write(
-            world.root().join("gitconfig"),
-            "[user]\n\tname = hpm release tests\n\temail = release@hpm.invalid\n[commit]\n\tgpgsign = false\n[tag]\n\tgpgsign = false\n",
-        )?;
-        let forge = FakeForge::start()?;
-        Ok(Fixture { world, forge })
-    }
-
-    /// The global git configuration hpmctl's git reads (the user's
-    /// `~/.gitconfig` stands aside).
-    fn git_config(&self) -> PathBuf {
-        self.world.root().join("gitconfig")
-    }
-
-    /// `hpmctl ARGS` with the forge's address and token, and a git identity.
-    fn hpmctl(&self, args: &[&str]) -> Command {
-        let mut command = self.world.hpmctl_in_process();
-        command
-            .args(args)
-            .env("HPM_FORGE_API", self.forge.url())
-            .env("GITHUB_TOKEN", TOKEN)
-            .env("GIT_CONFIG_GLOBAL", self.git_config())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env_remove(hpm_engine::ops::release::CRASH_AFTER);
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Result<Output> {
-        Ok(self.hpmctl(args).output()?)
-    }
-
-    fn ok(&self, args: &[&str]) -> Result<Output> {
-        let output = self.run(args)?;
-        ensure!(
-            output.status.success(),
-            "hpmctl {} failed ({}):\n{}",
-            args.join(" "),
-            output.status,
-            describe(&output)
-        );
-        Ok(output)
-    }
-
-    /// Plans a release and returns its id.
-    fn plan(&self, args: &[&str]) -> Result<String> {
-        let mut all = vec!["--json", "release", "plan"];
-        all.extend(args);
-        let output = self.ok(&all)?;
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .with_context(|| format!("the plan is not JSON:\n{}", describe(&output)))?;
-        report["id"]
-            .as_str()
-            .map(str::to_string)
-            .context("the plan has no id")
-    }
-
-    /// The JSON report of `hpmctl --json [--dry-run] release apply ID --yes --notes auto`.
-    fn apply(&self, id: &str, dry_run: bool) -> Result<(Output, Value)> {
-        let mut args = vec!["--json"];
-        if dry_run {
-            args.push("--dry-run");
-        }
-        args.extend(["release", "apply", id, "--yes", "--notes", "auto"]);
-        let output = self.run(&args)?;
-        let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-        Ok((output, report))
-    }
-
-    fn remote(&self, name: &str) -> PathBuf {
-        self.world
-            .root()
-            .join("remotes")
-            .join(format!("{name}.git"))
-    }
-
-    fn clone_of(&self, name: &str) -> PathBuf {
-        if name == "core-app" {
-            self.world.core()
+        let meta = std::fs::symlink_metadata(path)?;
+        let value = if meta.file_type().is_symlink() {
+            format!("-> {}", std::fs::read_link(path)?.display())
         } else {
-            self.world.core().join("packages").join(name)
-        }
-    }
-
-    /// Every file under the world (contents, modes and symlinks), for "changed
-    /// nothing" checks; `.hpm/releases` is left out only when `plans` is
-    /// false.
-    fn snapshot(&self, with_releases: bool) -> Result<BTreeMap<String, String>> {
-        let mut files = BTreeMap::new();
-        let releases = self.world.core().join(".hpm/releases");
-        walk(self.world.root(), &mut |path| {
-            if !with_releases && path.starts_with(&releases) {
-                return Ok(());
-            }
-            let meta = std::fs::symlink_metadata(path)?;
-            let value = if meta.file_type().is_symlink() {
-                format!("-> {}", std::fs::read_link(path)?.display())
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                let bytes = std::fs::read(path)?;
-                format!(
-                    "{:o} {}",
-                    meta.permissions().mode(),
-                    hpm_core::fingerprint::sha256_hex(&bytes)
-                )
-            };
-            files.insert(path.display().to_string(), value);
-            Ok(())
-        })?;
-        Ok(files)
-    }
+            use std::os::unix::fs::PermissionsExt;
+            let bytes = std::fs::read(path)?;
+            format!(
+                "{:o} {}",
+                meta.permissions().mode(),
+                hpm_core::fingerprint::sha256_hex(&bytes)
+            )
+        };
+        files.insert(path.display().to_string(), value);
+        Ok(())
+    })?;
+    Ok(files)
 }
 
 fn walk(dir: &Path, each: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
@@ -256,7 +87,7 @@ fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> 
 }
 
 /// The plan's package entries by name.
-fn planned(fixture: &Fixture, id: &str) -> Result<BTreeMap<String, Value>> {
+fn planned(fixture: &ReleaseWorld, id: &str) -> Result<BTreeMap<String, Value>> {
     let plan: Value = serde_json::from_str(
         &fixture
             .world
@@ -290,7 +121,7 @@ fn installed_version(world: &World, package: &str) -> Result<String> {
 #[test]
 fn a_staging_release_tags_pushes_publishes_and_moves_the_registry_in_dependency_order() -> Result<()>
 {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
     let packages = planned(&fixture, &id)?;
     assert_eq!(packages["alpha"]["version"], "1.1.0.dev1");
@@ -455,16 +286,16 @@ fn effects(report: &Value) -> Vec<(String, Value)> {
 
 #[test]
 fn a_dry_run_changes_nothing_anywhere_and_shows_exactly_what_the_release_then_does() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
-    let before = fixture.snapshot(true)?;
+    let before = snapshot(&fixture, true)?;
     let (output, dry) = fixture.apply(&id, true)?;
     assert!(output.status.success(), "{}", describe(&output));
     assert_eq!(dry["outcome"], "dry-run", "{dry}");
     // Not a file anywhere (work trees, repositories, remotes, the registry,
     // the release's own folder), nor the forge.
     assert_eq!(
-        diff(&before, &fixture.snapshot(true)?),
+        diff(&before, &snapshot(&fixture, true)?),
         Vec::<String>::new()
     );
     assert_eq!(
@@ -503,7 +334,7 @@ fn a_dry_run_changes_nothing_anywhere_and_shows_exactly_what_the_release_then_do
 
 #[test]
 fn a_release_killed_after_any_step_resumes_to_the_same_end_with_nothing_twice() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging", "--with-core"])?;
     let (_, dry) = fixture.apply(&id, true)?;
     let keys: Vec<String> = steps(&dry).into_iter().map(|(k, _)| k).collect();
@@ -558,7 +389,7 @@ fn a_release_killed_after_any_step_resumes_to_the_same_end_with_nothing_twice() 
 
 #[test]
 fn a_push_the_remote_refuses_leaves_a_partial_release_that_resume_finishes() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let hook = fixture.remote("beta").join("hooks/pre-receive");
     std::fs::write(
         &hook,
@@ -607,7 +438,7 @@ fn a_push_the_remote_refuses_leaves_a_partial_release_that_resume_finishes() -> 
 
 #[test]
 fn a_tag_someone_else_pushed_at_another_commit_is_a_conflict_for_a_person() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     let crashed = fixture
         .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
@@ -648,7 +479,7 @@ fn a_tag_someone_else_pushed_at_another_commit_is_a_conflict_for_a_person() -> R
 
 #[test]
 fn a_failed_preflight_changes_nothing_and_names_every_problem() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
     // beta gets uncommitted work, alpha goes off its branch.
     let beta = fixture.clone_of("beta");
@@ -657,7 +488,7 @@ fn a_failed_preflight_changes_nothing_and_names_every_problem() -> Result<()> {
         &fixture.clone_of("alpha"),
         &["checkout", "-q", "-b", "experiment"],
     )?;
-    let before = fixture.snapshot(false)?;
+    let before = snapshot(&fixture, false)?;
     let (output, report) = fixture.apply(&id, false)?;
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert_eq!(report["outcome"], "preflight-failed");
@@ -668,7 +499,7 @@ fn a_failed_preflight_changes_nothing_and_names_every_problem() -> Result<()> {
     );
     assert!(problems.contains("wip.py"), "{problems}");
     assert_eq!(
-        diff(&before, &fixture.snapshot(false)?),
+        diff(&before, &snapshot(&fixture, false)?),
         Vec::<String>::new()
     );
     assert_eq!(fixture.forge.writes().len(), 0);
@@ -681,9 +512,9 @@ fn a_failed_preflight_changes_nothing_and_names_every_problem() -> Result<()> {
 
 #[test]
 fn without_a_terminal_or_yes_nothing_public_happens() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
-    let before = fixture.snapshot(true)?;
+    let before = snapshot(&fixture, true)?;
     let output = fixture.run(&["release", "apply", &id, "--notes", "auto"])?;
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert!(
@@ -692,7 +523,7 @@ fn without_a_terminal_or_yes_nothing_public_happens() -> Result<()> {
         describe(&output)
     );
     assert_eq!(
-        diff(&before, &fixture.snapshot(true)?),
+        diff(&before, &snapshot(&fixture, true)?),
         Vec::<String>::new()
     );
     assert!(fixture.forge.calls().is_empty());
@@ -701,7 +532,7 @@ fn without_a_terminal_or_yes_nothing_public_happens() -> Result<()> {
 
 #[test]
 fn the_forge_losing_an_answer_failing_or_rate_limiting_makes_no_duplicate() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     // The draft is made but its answer lost; the publish meets a 502 and a
     // rate limit first.
@@ -734,7 +565,7 @@ fn the_forge_losing_an_answer_failing_or_rate_limiting_makes_no_duplicate() -> R
 
 #[test]
 fn a_release_of_a_tag_someone_made_by_hand_on_the_forge_is_refused_not_replaced() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     fixture
         .forge
         .add_release("remotes/alpha", "v1.1.0.dev1", false);
@@ -752,7 +583,7 @@ fn a_release_of_a_tag_someone_made_by_hand_on_the_forge_is_refused_not_replaced(
 
 #[test]
 fn abort_undoes_what_is_not_public_and_keeps_what_is() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
     let beta = fixture.clone_of("beta");
     let beta_head = git_out(&beta, &["rev-parse", "HEAD"])?;
@@ -779,7 +610,7 @@ fn abort_undoes_what_is_not_public_and_keeps_what_is() -> Result<()> {
 
 #[test]
 fn abort_after_the_push_deletes_the_draft_and_says_the_tag_stays() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     let crashed = fixture
         .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
@@ -800,7 +631,7 @@ fn abort_after_the_push_deletes_the_draft_and_says_the_tag_stays() -> Result<()>
 
 #[test]
 fn a_prod_promotion_releases_the_staged_code_as_the_final_version() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let staged = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
     let (output, _) = fixture.apply(&staged, false)?;
     assert!(output.status.success(), "{}", describe(&output));
@@ -851,7 +682,7 @@ fn a_prod_promotion_releases_the_staged_code_as_the_final_version() -> Result<()
 
 #[test]
 fn packages_that_depend_on_each_other_in_a_cycle_are_refused_naming_it() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let alpha = fixture.clone_of("alpha");
     let pyproject = std::fs::read_to_string(alpha.join("pyproject.toml"))?;
     std::fs::write(
@@ -878,7 +709,7 @@ fn packages_that_depend_on_each_other_in_a_cycle_are_refused_naming_it() -> Resu
 
 #[test]
 fn filled_llm_notes_become_the_tag_message_and_the_release_body() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     fixture.ok(&["release", "notes", &id])?;
     let folder = fixture
@@ -948,7 +779,7 @@ fn filled_llm_notes_become_the_tag_message_and_the_release_body() -> Result<()> 
 
 #[test]
 fn run_plans_and_applies_in_one_command_for_ci() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let output = fixture.run(&[
         "release", "run", "alpha", "--mode", "staging", "--notes", "auto", "--yes",
     ])?;
@@ -969,14 +800,20 @@ fn run_plans_and_applies_in_one_command_for_ci() -> Result<()> {
 
 #[test]
 fn forge_none_makes_tags_only_and_gitea_speaks_under_api_v1_with_its_token() -> Result<()> {
-    let fixture = Fixture::with_manifest_extra("release:\n  forge: none\n")?;
+    let fixture = ReleaseWorld::new(
+        &[("alpha", &[]), ("beta", &["alpha"])],
+        "release:\n  forge: none\n",
+    )?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     let (output, _) = fixture.apply(&id, false)?;
     assert!(output.status.success(), "{}", describe(&output));
     assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
     assert!(fixture.forge.calls().is_empty());
 
-    let fixture = Fixture::with_manifest_extra("release:\n  forge: gitea\n  tag_prefix: \"\"\n")?;
+    let fixture = ReleaseWorld::new(
+        &[("alpha", &[]), ("beta", &["alpha"])],
+        "release:\n  forge: gitea\n  tag_prefix: \"\"\n",
+    )?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     let output = fixture
         .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
@@ -1006,7 +843,7 @@ fn forge_none_makes_tags_only_and_gitea_speaks_under_api_v1_with_its_token() -> 
 
 #[test]
 fn a_missing_token_fails_the_preflight_and_the_token_is_never_written_down() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     let output = fixture
         .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
@@ -1036,7 +873,7 @@ fn a_missing_token_fails_the_preflight_and_the_token_is_never_written_down() -> 
 
 /// A registry kept in its own git repository: `registry-src` pushed to the
 /// bare `remotes/registry.git`, holding `packages/<name>.yaml`.
-fn git_registry(fixture: &Fixture) -> Result<(PathBuf, String)> {
+fn git_registry(fixture: &ReleaseWorld) -> Result<(PathBuf, String)> {
     let root = fixture.world.root();
     let work = root.join("registry-src");
     std::fs::create_dir_all(work.join("packages"))?;
@@ -1070,14 +907,14 @@ fn git_registry(fixture: &Fixture) -> Result<(PathBuf, String)> {
     )?;
     let url = format!("file://{}", bare.display());
     fixture.world.write_manifest(&format!(
-        "version: 1\nmode: dev\nregistry: {{ git: \"{url}\", ref: main }}\npackages: [alpha, beta]\n{RELEASE_SETTINGS}"
+        "version: 1\nmode: dev\nregistry: {{ git: \"{url}\", ref: main }}\npackages: [alpha, beta]\n{GITHUB}"
     ))?;
     Ok((work, url))
 }
 
 #[test]
 fn a_git_registry_gets_one_commit_pushed_fast_forward_even_when_it_loses_a_race() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let (work, _url) = git_registry(&fixture)?;
     let bare = fixture.remote("registry");
     let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
@@ -1150,7 +987,7 @@ fn a_git_registry_gets_one_commit_pushed_fast_forward_even_when_it_loses_a_race(
 
 #[test]
 fn tags_are_signed_when_git_is_configured_to_sign_and_keep_their_headings() -> Result<()> {
-    let fixture = Fixture::new()?;
+    let fixture = fixture()?;
     let home = fixture.world.root().join("gnupg");
     std::fs::create_dir_all(&home)?;
     {
@@ -1213,5 +1050,82 @@ fn tags_are_signed_when_git_is_configured_to_sign_and_keep_their_headings() -> R
         &["tag", "-l", "--format=%(contents:body)", "v1.1.0.dev1"],
     )?;
     assert!(message.contains("## Features"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps() -> Result<()> {
+    use hpm_protocol::report::ReleaseApplyRequest;
+    use hpm_protocol::HpmApiClient;
+    let fixture = fixture()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    // The daemon has the git identity the release commits need, not the
+    // token: that travels in the request.
+    let started = fixture
+        .world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env("GIT_CONFIG_GLOBAL", fixture.git_config())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GITHUB_TOKEN")
+        .output()?;
+    assert!(started.status.success(), "{}", describe(&started));
+    let events = hpm_tests::EventStream::follow(&fixture.world)?;
+    let mark = events.len();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report: Value = runtime.block_on(async {
+        let client = hpm_tests::rpc_client(&fixture.world.socket()).await?;
+        let request = ReleaseApplyRequest {
+            id: id.clone(),
+            dry_run: false,
+            notes_auto: true,
+            token: Some(TOKEN.to_string()),
+        };
+        let raw = client.release_apply(fixture.world.core(), request).await?;
+        anyhow::Ok(serde_json::from_str(raw.get())?)
+    })?;
+    assert_eq!(report["outcome"], "complete", "{report}");
+    let finished = events.wait(mark, "release_finished", |e| {
+        e["event"] == "release_finished"
+    })?;
+    assert_eq!(finished["id"], id.as_str());
+    assert_eq!(finished["outcome"], "complete");
+    let streamed: Vec<String> = events
+        .named_since(mark, "release_step")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["step"].as_str().unwrap_or(""),
+                e["state"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        streamed,
+        [
+            "alpha:set-version applied",
+            "alpha:commit applied",
+            "alpha:tag applied",
+            "alpha:push applied",
+            "alpha:draft applied",
+            "alpha:publish applied",
+            "registry applied",
+        ]
+    );
+    assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
+    assert!(fixture.forge.calls().iter().all(|c| c.authorized));
+    // The token is in no file of the world: no log, plan or journal.
+    let mut found = Vec::new();
+    walk(fixture.world.root(), &mut |path| {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        if bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()) {
+            found.push(path.display().to_string());
+        }
+        Ok(())
+    })?;
+    assert_eq!(found, Vec::<String>::new());
     Ok(())
 }

@@ -86,13 +86,15 @@ pub fn apply(context: &Context, id: &str, yes: bool, notes_auto: bool) -> anyhow
     let options = ApplyOptions {
         dry_run: context.dry_run,
         notes_auto,
+        token: None,
     };
     if !context.dry_run && !confirmed(&workspace, id, yes, notes_auto)? {
         return Err(Exit(3).into());
     }
     let json = context.json;
+    let dry_run = context.dry_run;
     let report = release::apply(&workspace, id, options, &mut |step| {
-        if !json && !options.dry_run {
+        if !json && !dry_run {
             eprintln!("{}", step_line(step));
         }
     })
@@ -170,6 +172,7 @@ fn confirmed(
         ApplyOptions {
             dry_run: true,
             notes_auto,
+            token: None,
         },
         &mut |_| {},
     )

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hpm_engine::ops;
-use hpm_protocol::report::{CheckReport, ExportReport, ExportRequest, RegistryUpdate, SyncReport};
+use hpm_protocol::report::{
+    CheckReport, ExportReport, ExportRequest, RegistryUpdate, ReleaseApplyRequest, SyncReport,
+};
 use hpm_protocol::{codes, Change, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
 use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::server::{PendingSubscriptionSink, SubscriptionMessage};
@@ -56,6 +58,7 @@ impl HpmApiServer for Rpc {
                 "export",
                 "events",
                 "registry_update",
+                "release_apply",
                 "shutdown",
             ]
             .map(String::from)
@@ -128,6 +131,46 @@ impl HpmApiServer for Rpc {
             },
         );
         Ok(report)
+    }
+
+    async fn release_apply(
+        &self,
+        workspace: PathBuf,
+        request: ReleaseApplyRequest,
+    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        let events = self.daemon.events.clone();
+        blocking(move || {
+            let root = handle.workspace.root().to_path_buf();
+            let options = ops::release::ApplyOptions {
+                dry_run: request.dry_run,
+                notes_auto: request.notes_auto,
+                token: request.token,
+            };
+            let id = request.id;
+            let report = ops::release::apply(&handle.workspace, &id, options, &mut |step| {
+                events.emit(
+                    &root,
+                    EventBody::ReleaseStep {
+                        id: id.clone(),
+                        step: step.step.clone(),
+                        state: step.state.as_str().to_string(),
+                        detail: step.detail.clone(),
+                    },
+                );
+            })?;
+            events.emit(
+                &root,
+                EventBody::ReleaseFinished {
+                    id: id.clone(),
+                    outcome: report.outcome.as_str().to_string(),
+                },
+            );
+            handle.notify_live(LiveNotice::JobEnded { changed: true });
+            serde_json::value::to_raw_value(&report)
+                .map_err(|e| hpm_engine::Error::internal(e.to_string()))
+        })
+        .await
     }
 
     async fn shutdown(&self) -> Result<(), ErrorObjectOwned> {

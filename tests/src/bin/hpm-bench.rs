@@ -118,7 +118,11 @@ fn main() -> Result<()> {
                 let size = args.next().context("--closure needs a size")?.parse()?;
                 return closure_times(size);
             }
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N]"),
+            "--release" => {
+                let size = args.next().context("--release needs a size")?.parse()?;
+                return release_times(size);
+            }
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N]"),
         }
     }
     let uv = hpm_engine::uv::Uv::find()?;
@@ -151,6 +155,82 @@ fn main() -> Result<()> {
         std::fs::write(&path, report + &notes)?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// A staging release of `size` packages and the core, end to end, as CI
+/// runs it (`hpmctl release plan … --with-core`, then `release apply
+/// --yes --notes auto`): every package tagged, pushed to its `file://`
+/// remote and published on the fake forge, the registry moved, the core
+/// released last. Packages form layers (each third one starts a new
+/// chain: a package depends on the one before it otherwise). Prints a
+/// Markdown table of median times over three fresh worlds.
+fn release_times(size: usize) -> Result<()> {
+    use hpm_tests::release::{ReleaseWorld, GITHUB};
+    const RUNS: usize = 3;
+    let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+    let mut plans = Vec::new();
+    let mut applies = Vec::new();
+    let mut steps = 0;
+    for _ in 0..RUNS {
+        let dependencies: Vec<Vec<&str>> = (0..size)
+            .map(|i| {
+                if i % 3 == 0 {
+                    Vec::new()
+                } else {
+                    vec![names[i - 1].as_str()]
+                }
+            })
+            .collect();
+        let plugins: Vec<(&str, &[&str])> = names
+            .iter()
+            .zip(&dependencies)
+            .map(|(name, deps)| (name.as_str(), deps.as_slice()))
+            .collect();
+        let world = ReleaseWorld::new(&plugins, GITHUB)?;
+        let mut plan_args = vec!["--mode", "staging", "--with-core"];
+        plan_args.extend(names.iter().map(String::as_str));
+        let started = Instant::now();
+        let id = world.plan(&plan_args)?;
+        plans.push(started.elapsed());
+        let started = Instant::now();
+        let (output, report) = world.apply(&id, false)?;
+        applies.push(started.elapsed());
+        anyhow::ensure!(
+            report["outcome"] == "complete",
+            "the release did not complete:\n{}",
+            hpm_tests::describe(&output)
+        );
+        steps = report["steps"]
+            .as_array()
+            .map(|steps| steps.len())
+            .unwrap_or(0);
+    }
+    let median_of = |mut samples: Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2]
+    };
+    let totals: Vec<Duration> = plans.iter().zip(&applies).map(|(p, a)| *p + *a).collect();
+    println!("Machine: {}; {RUNS} fresh worlds, median.\n", machine());
+    println!("| packages | measure | time | goal | met |\n| ---: | --- | ---: | --- | --- |");
+    println!(
+        "| {size} + core | `release plan` | {:.2} s | – | – |",
+        median_of(plans).as_secs_f64()
+    );
+    println!(
+        "| {size} + core | `release apply` ({steps} steps) | {:.2} s | – | – |",
+        median_of(applies).as_secs_f64()
+    );
+    let total = median_of(totals);
+    println!(
+        "| {size} + core | staging release end to end | {:.2} s | < 60 s | {} |",
+        total.as_secs_f64(),
+        if total < Duration::from_secs(60) {
+            "yes"
+        } else {
+            "**no**"
+        }
+    );
     Ok(())
 }
 

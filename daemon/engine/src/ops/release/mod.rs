@@ -21,6 +21,7 @@ use hpm_core::release::notes::{auto_notes, core_notes, Released};
 use hpm_core::release::plan::{PackageRelease, ReleasePlan, StepKind};
 use hpm_core::release::version_file::{read_version, set_version};
 use hpm_core::Problem;
+use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -54,11 +55,24 @@ pub struct NotesReport {
 }
 
 /// How `apply` runs.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct ApplyOptions {
     pub dry_run: bool,
     /// Deterministic notes where a slot is empty, rather than waiting.
     pub notes_auto: bool,
+    /// The forge token, when not from the environment (`GITHUB_TOKEN` /
+    /// `GITEA_TOKEN`): a daemon's environment is not its client's.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("dry_run", &self.dry_run)
+            .field("notes_auto", &self.notes_auto)
+            .field("token", &self.token.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
 }
 
 /// A step as a run (or an observation) found or left it.
@@ -85,6 +99,19 @@ pub enum StepState {
     Conflict,
 }
 
+impl StepState {
+    /// The name the JSON report and the daemon's events use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Done => "done",
+            StepState::Applied => "applied",
+            StepState::Todo => "todo",
+            StepState::Failed => "failed",
+            StepState::Conflict => "conflict",
+        }
+    }
+}
+
 /// How a run ended; the client's exit code follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,6 +124,19 @@ pub enum Outcome {
     Partial,
     /// A state a person must sort out.
     Conflict,
+}
+
+impl Outcome {
+    /// The name the JSON report and the daemon's events use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::DryRun => "dry-run",
+            Outcome::PreflightFailed => "preflight-failed",
+            Outcome::Partial => "partial",
+            Outcome::Conflict => "conflict",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -297,11 +337,18 @@ pub fn apply(
         }
         Err(other) => return Err(other),
     };
+    // One run of a release at a time; the kernel lets go of a killed one.
+    let _running = if options.dry_run {
+        None
+    } else {
+        Some(lock_release(&dir, id)?)
+    };
     let mut runner = Runner {
         plan: &plan,
         root: workspace.root().to_path_buf(),
         dir: dir.clone(),
         notes,
+        token: options.token.clone(),
     };
     let steps = plan.steps();
     let journal = if options.dry_run {
@@ -406,6 +453,24 @@ pub fn apply(
         report.resume = Some(format!("hpmctl release resume {id}"));
     }
     Ok(report)
+}
+
+/// Holds `.hpm/releases/<id>/lock` (`flock`) for the run; a second run of
+/// the same release is refused while the first holds it.
+fn lock_release(dir: &Path, id: &str) -> Result<Flock<std::fs::File>> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::write(&path, e))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| Error::Refused {
+        message: format!("release {id} is being applied by another run"),
+        hint: Some(format!(
+            "wait for it to end, then `hpmctl release status {id}`"
+        )),
+    })
 }
 
 fn fail(
@@ -555,6 +620,7 @@ pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
         root: workspace.root().to_path_buf(),
         dir,
         notes,
+        token: None,
     };
     let mut report = ApplyReport {
         id: id.to_string(),
@@ -619,6 +685,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         root: workspace.root().to_path_buf(),
         dir: dir.clone(),
         notes,
+        token: None,
     };
     let mut report = AbortReport {
         id: id.to_string(),

@@ -58,8 +58,7 @@ pub enum Observed {
     Conflict(String),
 }
 
-/// The plan and what running it needs.
-#[derive(Debug)]
+/// The plan and what running it needs (no `Debug`: it holds the token).
 pub struct Runner<'a> {
     pub plan: &'a ReleasePlan,
     /// The workspace's root, which the registry diffs are labelled from.
@@ -68,6 +67,8 @@ pub struct Runner<'a> {
     pub dir: PathBuf,
     /// Each package's notes (tag message and forge body), by name.
     pub notes: BTreeMap<String, String>,
+    /// The forge token given by the caller; else the environment's.
+    pub token: Option<String>,
 }
 
 impl Runner<'_> {
@@ -619,10 +620,16 @@ impl Runner<'_> {
             .ok_or_else(|| Error::internal("the plan has a forge but no API address"))
     }
 
-    /// The forge for `p`'s repository, with the token from the environment.
+    /// The forge for `p`'s repository, with the caller's token or the
+    /// environment's.
     pub fn forge(&self, p: &PackageRelease) -> Result<Forge> {
         let variable = token_variable(self.plan.forge);
-        let token = std::env::var(variable).ok().filter(|t| !t.is_empty()).ok_or_else(|| Error::Refused {
+        let token = self
+            .token
+            .clone()
+            .or_else(|| std::env::var(variable).ok())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Refused {
             message: format!("`{variable}` is not set; the release publishes to the forge"),
             hint: Some(format!("export {variable}=… (a token with write access to releases), or set `release.forge: none`")),
         })?;
