@@ -266,7 +266,7 @@ impl Manifest {
         crate::yaml::duplicate_keys(text, path)?;
         let manifest: Manifest = serde_yaml_ng::from_str(text).map_err(|error| {
             Invalid::from(yaml_problem(path, &error).hint(
-                "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`)",
+                "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`, `registry_entries`, `release`)",
             ))
         })?;
         if manifest.version != 1 {
