@@ -164,3 +164,28 @@ fn add_to_a_group_without_a_sync_only_writes_the_files() -> anyhow::Result<()> {
     assert_eq!(world.bytes("uv.lock"), lock, "no sync ran");
     Ok(())
 }
+
+/// Through the daemon, with `auto_sync` on (the default): the watcher sees
+/// the writes of `add --no-sync` and `remove --no-sync` as hpm's own and
+/// syncs nothing.
+#[test]
+fn no_sync_edits_through_the_daemon_are_not_synced_behind_the_users_back() -> anyhow::Result<()> {
+    let world = world()?;
+    let url = world.remote_url("plugin-c");
+    let lock = world.bytes("uv.lock");
+    let events = hpm_tests::EventStream::follow(&world)?;
+    let mark = events.len();
+    world.ok(&["add", "plugin-c", "--git", &url, "--no-sync"])?;
+    assert!(world.read("hpm.yaml")?.contains("plugin-c"));
+    world.ok(&["remove", "plugin-a", "--no-sync"])?;
+    assert!(!world.read("hpm.yaml")?.contains("plugin-a"));
+    // Past the watcher's debounce and burst settling (a sync it queued
+    // would have started by now); then a barrier: every job queued by then
+    // has started.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(world.bytes("uv.lock"), lock, "no sync ran");
+    let started = events.jobs_before_barrier(&world, mark)?;
+    let kinds: Vec<&Value> = started.iter().map(|e| &e["change"]["kind"]).collect();
+    assert_eq!(kinds, ["add", "remove"], "{started:#?}");
+    Ok(())
+}

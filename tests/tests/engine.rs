@@ -280,6 +280,10 @@ fn status_and_check_report_an_interrupted_sync() -> anyhow::Result<()> {
         .env("HPM_UV", &hanging)
         .spawn()?;
     wait_for("uv to start", || pid_file.exists())?;
+    // hpm records uv's pid just after the spawn; the fake may have written
+    // its own file first.
+    let recorded = world.core().join(".hpm/journal/uv.pid");
+    wait_for("hpm to record uv's pid", || recorded.exists())?;
     child.kill()?;
     child.wait()?;
     let status = world.ok(&["--no-daemon", "status", "--json"])?;

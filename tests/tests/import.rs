@@ -238,3 +238,80 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
     );
     Ok(())
 }
+
+/// What must be the same after a failed import: the core's index,
+/// `.gitmodules` and config, each clone's git link, status and last commit.
+fn snapshot(world: &World) -> anyhow::Result<Vec<String>> {
+    let core = world.core();
+    let mut seen = vec![
+        output_of(&core, &["ls-files", "-s"])?,
+        output_of(&core, &["status", "--porcelain"])?,
+        std::fs::read_to_string(core.join(".gitmodules"))?,
+        std::fs::read_to_string(core.join(".git/config"))?,
+    ];
+    for name in ["model-interface", "model-qwen2-5-vl"] {
+        let clone = core.join("packages").join(name);
+        seen.push(std::fs::read_to_string(clone.join(".git"))?);
+        seen.push(output_of(&clone, &["status", "--porcelain"])?);
+        seen.push(output_of(&clone, &["log", "--format=%H %s"])?);
+        seen.push(output_of(&clone, &["stash", "list"])?);
+    }
+    Ok(seen)
+}
+
+#[test]
+fn a_failed_detach_leaves_every_submodule_as_it_was() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let interface = core.join("packages/model-interface");
+    git(&interface, &["stash", "-q", "-u"])?;
+    let before = snapshot(&world)?;
+    let detach = ["--no-daemon", "import", "--detach-submodules"];
+
+    // The second submodule's git folder is away: the first, detached
+    // already, is put back.
+    let modules = core.join(".git/modules/packages");
+    std::fs::rename(
+        modules.join("model-qwen2-5-vl"),
+        modules.join("model-qwen2-5-vl.away"),
+    )?;
+    let failed = world.run(&detach);
+    assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+    let said = stderr(&failed);
+    assert!(
+        said.contains("detaching the submodules failed")
+            && said.contains("model-qwen2-5-vl")
+            && said.contains("every submodule is as it was"),
+        "{said}"
+    );
+    std::fs::rename(
+        modules.join("model-qwen2-5-vl.away"),
+        modules.join("model-qwen2-5-vl"),
+    )?;
+    assert!(modules.join("model-interface").is_dir());
+    assert_eq!(snapshot(&world)?, before);
+    assert!(!core.join("hpm.yaml").exists());
+
+    // Writing hpm's files fails after both were detached: both are put back
+    // and no file of hpm's stays.
+    std::fs::write(core.join("hpm-registry"), "in the way\n")?;
+    let failed = world.run(&detach);
+    assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+    assert!(
+        stderr(&failed).contains("hpm-registry"),
+        "{}",
+        describe(&failed)
+    );
+    std::fs::remove_file(core.join("hpm-registry"))?;
+    assert_eq!(snapshot(&world)?, before);
+    assert!(!core.join("hpm.yaml").exists());
+
+    // And with nothing in the way, both are detached, the stash kept.
+    world.ok(&detach)?;
+    assert!(interface.join(".git").is_dir());
+    assert_eq!(
+        output_of(&interface, &["stash", "list"])?.lines().count(),
+        1
+    );
+    Ok(())
+}

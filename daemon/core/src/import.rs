@@ -66,11 +66,26 @@ pub struct ImportInput<'a> {
 
 pub fn import(input: ImportInput<'_>) -> Result<Imported, Invalid> {
     let mut notes = Vec::new();
-    let by_key: BTreeMap<String, &FoundPackage> = input
-        .packages
-        .iter()
-        .map(|p| (normalize_name(&p.name), p))
-        .collect();
+    let mut by_key: BTreeMap<String, &FoundPackage> = BTreeMap::new();
+    for package in input.packages {
+        if let Some(first) = by_key.insert(normalize_name(&package.name), package) {
+            return Err(Problem::new(format!(
+                "`{}/pyproject.toml` (`{}`) and `{}/pyproject.toml` (`{}`) name one package",
+                first.path, first.name, package.path, package.name
+            ))
+            .hint("one name is one package: rename one of them, or take one folder out of the workspace, then import again")
+            .into());
+        }
+        let folder = package.path.rsplit('/').next().unwrap_or(&package.path);
+        let place = if package.submodule {
+            "`.gitmodules`"
+        } else {
+            "`[tool.uv.workspace] members`"
+        };
+        if let Some(note) = spelled_two_ways(place, folder, &package.name) {
+            notes.push(format!("{note}, in `{}`", package.path));
+        }
+    }
     let mut sources: BTreeMap<String, BTreeMap<Mode, SourceSpec>> = BTreeMap::new();
     for file in input.mode_files {
         for (key, spec) in mode_sources(file, &by_key, &mut notes)? {
@@ -149,11 +164,7 @@ fn mode_sources(
                     }
                     _ => None,
                 };
-                let written = text
-                    .split(|c: char| !(c.is_alphanumeric() || "-_.".contains(c)))
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let written = written_name(text).to_string();
                 Some((requirement.name.to_string(), (written, specifiers)))
             })
             .collect();
@@ -170,12 +181,11 @@ fn mode_sources(
             continue;
         };
         with_source.insert(name.clone());
-        if key != package.name {
-            notes.push(format!(
-                "`{}`: `{key}` there is `{}` (one name, spelled two ways)",
-                file.path, package.name
-            ));
-        }
+        notes.extend(spelled_two_ways(
+            &format!("`{}`", file.path),
+            key,
+            &package.name,
+        ));
         if !dependencies.contains_key(&name) {
             notes.push(format!(
                 "`{}`: a source for `{key}`, which is not among its dependencies (not mapped)",
@@ -228,12 +238,11 @@ fn mode_sources(
         if with_source.contains(name) {
             continue;
         }
-        if written != &package.name && normalize_name(written) == *name {
-            notes.push(format!(
-                "`{}`: `{written}` there is `{}` (one name, spelled two ways)",
-                file.path, package.name
-            ));
-        }
+        notes.extend(spelled_two_ways(
+            &format!("`{}`", file.path),
+            written,
+            &package.name,
+        ));
         match specifiers {
             Some(version) => found.push((
                 name.clone(),
@@ -251,6 +260,23 @@ fn mode_sources(
     Ok(found)
 }
 
+/// A note when `written` (in `place`) is the package `name` spelled
+/// another way: uv treats them as one name, a reader may not.
+fn spelled_two_ways(place: &str, written: &str, name: &str) -> Option<String> {
+    (written != name && normalize_name(written) == normalize_name(name))
+        .then(|| format!("{place}: `{written}` there is `{name}` (one name, spelled two ways)"))
+}
+
+/// The written name a requirement starts with (`model_qwen2.5-vl` of
+/// `model_qwen2.5-vl>=0.1`).
+fn written_name(requirement: &str) -> &str {
+    requirement
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || "-_.".contains(c)))
+        .next()
+        .unwrap_or_default()
+}
+
 /// The core's file without the workspace wiring of internal packages, and
 /// the normalized internal names it depends on.
 fn core_pyproject(
@@ -264,11 +290,21 @@ fn core_pyproject(
         Invalid::from(Problem::new(error.message().trim().to_string()).in_file(path))
     })?;
     let internal: Vec<String> = packages.iter().map(|p| normalize_name(&p.name)).collect();
-    let core_deps: Vec<String> = strings(doc.get("project").and_then(|p| p.get("dependencies")))
-        .iter()
-        .filter_map(|text| parse_requirement(text).map(|r| r.name.to_string()))
-        .filter(|name| internal.contains(name))
-        .collect();
+    let mut core_deps = Vec::new();
+    for text in strings(doc.get("project").and_then(|p| p.get("dependencies"))) {
+        let Some(name) = parse_requirement(&text).map(|r| r.name.to_string()) else {
+            continue;
+        };
+        let Some(package) = packages.iter().find(|p| normalize_name(&p.name) == name) else {
+            continue;
+        };
+        notes.extend(spelled_two_ways(
+            "`pyproject.toml` (the core)",
+            written_name(&text),
+            &package.name,
+        ));
+        core_deps.push(name);
+    }
     if let Some(uv) = doc
         .get_mut("tool")
         .and_then(|t| t.get_mut("uv"))
@@ -281,6 +317,16 @@ fn core_pyproject(
                 .map(|(key, _)| key.to_string())
                 .collect();
             for key in wired {
+                if let Some(package) = packages
+                    .iter()
+                    .find(|p| normalize_name(&p.name) == normalize_name(&key))
+                {
+                    notes.extend(spelled_two_ways(
+                        "`pyproject.toml` (the core)",
+                        &key,
+                        &package.name,
+                    ));
+                }
                 sources.remove(&key);
                 notes.push(format!(
                     "`pyproject.toml`: took out `{key}`'s source; hpm writes it per mode now"
@@ -310,4 +356,94 @@ fn core_pyproject(
         }
     }
     Ok((layout.restore(&doc.to_string()), core_deps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, path: &str, submodule: bool) -> FoundPackage {
+        FoundPackage {
+            name: name.to_string(),
+            path: path.to_string(),
+            url: Some(format!("file:///remotes/{name}.git")),
+            submodule,
+        }
+    }
+
+    fn run(core: &str, packages: &[FoundPackage]) -> Result<Imported, Invalid> {
+        import(ImportInput {
+            core_text: core,
+            core_path: Path::new("pyproject.toml"),
+            packages,
+            mode_files: &[],
+            uv_args: &[],
+            registry_folder: "hpm-registry",
+        })
+    }
+
+    const CORE: &str = "[project]\nname = \"core-app\"\nversion = \"0.1.0\"\n\
+        dependencies = [\"Model_Interface>=0.1\"]\n\n[tool.uv.sources]\n\
+        model_interface = { workspace = true }\n";
+
+    #[test]
+    fn a_name_spelled_two_ways_is_said_where_each_spelling_is() {
+        let imported = run(
+            CORE,
+            &[package("model-interface", "packages/model_interface", true)],
+        )
+        .unwrap();
+        let notes = imported.notes.join("\n");
+        assert!(
+            notes.contains("`.gitmodules`: `model_interface` there is `model-interface` (one name, spelled two ways), in `packages/model_interface`"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(
+                "`pyproject.toml` (the core): `Model_Interface` there is `model-interface`"
+            ),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(
+                "`pyproject.toml` (the core): `model_interface` there is `model-interface`"
+            ),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn one_spelling_everywhere_gives_no_note() {
+        let core = "[project]\nname = \"core-app\"\nversion = \"0.1.0\"\ndependencies = [\"model-interface\"]\n";
+        let imported = run(
+            core,
+            &[package("model-interface", "plugins/model-interface", false)],
+        )
+        .unwrap();
+        assert!(
+            !imported
+                .notes
+                .iter()
+                .any(|n| n.contains("spelled two ways")),
+            "{:?}",
+            imported.notes
+        );
+    }
+
+    #[test]
+    fn two_folders_holding_one_package_name_are_refused_naming_both() {
+        let error = run(
+            CORE,
+            &[
+                package("model-interface", "packages/a", true),
+                package("Model_Interface", "packages/b", false),
+            ],
+        )
+        .unwrap_err();
+        let text = format!("{error}");
+        assert!(
+            text.contains("`packages/a/pyproject.toml` (`model-interface`) and `packages/b/pyproject.toml` (`Model_Interface`) name one package"),
+            "{text}"
+        );
+    }
 }

@@ -147,22 +147,62 @@ pub fn import(root: &Path, request: &ImportRequest) -> Result<ImportReport> {
         }
         return Ok(report);
     }
-    if request.detach_submodules {
-        for package in packages.iter().filter(|p| p.submodule) {
-            detach(root, &package.path)?;
-            report.detached.push(package.path.clone());
-        }
-    }
-    std::fs::create_dir_all(root.join(REGISTRY_FOLDER))
-        .map_err(|e| Error::write(root.join(REGISTRY_FOLDER), e))?;
-    for (path, before, after) in &files {
-        let written = match before {
-            Some(_) => write_through(path, after.as_bytes()),
-            None => write_atomic(path, after.as_bytes()),
-        };
-        written.map_err(|e| Error::write(path, e))?;
+    let detached = if request.detach_submodules {
+        report.detached = packages
+            .iter()
+            .filter(|p| p.submodule)
+            .map(|p| p.path.clone())
+            .collect();
+        let paths: Vec<&str> = report.detached.iter().map(String::as_str).collect();
+        Some(Detached::all(root, &paths)?)
+    } else {
+        None
+    };
+    if let Err(error) = write_files(root, &files) {
+        let undone = detached.map_or(Ok(()), Detached::undo);
+        return Err(match undone {
+            Ok(()) => error,
+            Err(undo) => Error::Refused {
+                message: format!("{error}; putting the submodules back failed too: {undo}"),
+                hint: Some("see `git status` in the core and each clone".to_string()),
+            },
+        });
     }
     Ok(report)
+}
+
+/// Writes the import's files, or none: a failure takes back the ones
+/// written before it (a new file removed, a rewritten one restored).
+fn write_files(root: &Path, files: &[(PathBuf, Option<String>, String)]) -> Result<()> {
+    let registry = root.join(REGISTRY_FOLDER);
+    let made_registry = !registry.exists();
+    let mut written: Vec<&(PathBuf, Option<String>, String)> = Vec::new();
+    let result = std::fs::create_dir_all(&registry)
+        .map_err(|e| Error::write(&registry, e))
+        .and_then(|()| {
+            files.iter().try_for_each(|file| {
+                let (path, before, after) = file;
+                match before {
+                    Some(_) => write_through(path, after.as_bytes()),
+                    None => write_atomic(path, after.as_bytes()),
+                }
+                .map_err(|e| Error::write(path, e))?;
+                written.push(file);
+                Ok(())
+            })
+        });
+    if result.is_err() {
+        for (path, before, _) in written.into_iter().rev() {
+            let _ = match before {
+                Some(text) => write_through(path, text.as_bytes()),
+                None => std::fs::remove_file(path),
+            };
+        }
+        if made_registry {
+            let _ = std::fs::remove_dir(&registry);
+        }
+    }
+    result
 }
 
 /// The internal packages: submodules, then git clones in member folders.
@@ -321,27 +361,138 @@ fn unlockable(root: &Path, files: &[ModeFile]) -> Vec<String> {
         .collect()
 }
 
-/// Makes the submodule at `path` an independent clone in place.
-fn detach(root: &Path, path: &str) -> Result<()> {
-    let core = git2::Repository::open(root).map_err(|e| git_error(root, e))?;
-    let clone_dir = root.join(path);
-    let module = git2::Repository::open(&clone_dir).map_err(|e| git_error(&clone_dir, e))?;
-    let git_dir = module.path().to_path_buf();
-    let dot_git = clone_dir.join(".git");
-    if dot_git.is_file() {
-        // Its git folder into the clone: rename (one filesystem), so every
-        // object, ref, stash and the index move as they are.
-        std::fs::remove_file(&dot_git).map_err(|e| Error::write(&dot_git, e))?;
-        std::fs::rename(&git_dir, &dot_git).map_err(|e| Error::write(&dot_git, e))?;
-        // Its work tree was named relative to the old place; a git folder
-        // inside the clone needs none.
-        let config_path = dot_git.join("config");
-        let mut config =
-            git2::Config::open(&config_path).map_err(|e| git_error(&config_path, e))?;
-        let _ = config.remove("core.worktree");
+/// What detaching changed, kept so that a later failure puts every
+/// submodule back as it was: all of them are detached, or none.
+struct Detached {
+    /// The core's index, `.gitmodules` and config as they were (`None`:
+    /// absent).
+    core_files: Vec<(PathBuf, Option<Vec<u8>>)>,
+    moved: Vec<MovedGitFolder>,
+}
+
+/// A submodule's git folder moved from the core's `.git/modules/` into
+/// its clone.
+struct MovedGitFolder {
+    /// `<clone>/.git`, a folder now.
+    dot_git: PathBuf,
+    /// Where it was, under the core's `.git/modules/`.
+    module_dir: PathBuf,
+    /// The `gitdir:` file that stood at `dot_git`.
+    link: Vec<u8>,
+    /// Its `core.worktree`, which the move drops.
+    worktree: Option<String>,
+}
+
+impl Detached {
+    /// Detaches every submodule at `paths`, or none: a failure on any of
+    /// them puts back the ones before it and says which one failed.
+    fn all(root: &Path, paths: &[&str]) -> Result<Detached> {
+        let core = git2::Repository::open(root).map_err(|e| git_error(root, e))?;
+        let mut detached = Detached {
+            core_files: [
+                core.path().join("index"),
+                root.join(".gitmodules"),
+                core.path().join("config"),
+            ]
+            .into_iter()
+            .map(|path| {
+                let bytes = std::fs::read(&path).ok();
+                (path, bytes)
+            })
+            .collect(),
+            moved: Vec::new(),
+        };
+        let done = paths.iter().try_for_each(|path| {
+            if let Some(moved) = move_git_folder(&root.join(path))? {
+                detached.moved.push(moved);
+            }
+            Ok::<_, Error>(())
+        });
+        let done = done.and_then(|()| {
+            paths
+                .iter()
+                .try_for_each(|path| forget_submodule(&core, root, path))
+        });
+        match done {
+            Ok(()) => Ok(detached),
+            Err(error) => {
+                let undone = detached.undo();
+                Err(Error::Refused {
+                    message: format!("detaching the submodules failed: {error}"),
+                    hint: Some(match undone {
+                        Ok(()) => "every submodule is as it was and nothing was written; fix the cause and import again".to_string(),
+                        Err(undo) => format!("putting the submodules back failed too ({undo}); see `git status` in the core and each clone"),
+                    }),
+                })
+            }
+        }
     }
-    // The core forgets the submodule: its index entry, `.gitmodules`, and
-    // its own config; nothing is committed.
+
+    /// Puts the git folders and the core's files back as they were.
+    fn undo(self) -> Result<()> {
+        for moved in self.moved.into_iter().rev() {
+            std::fs::rename(&moved.dot_git, &moved.module_dir)
+                .map_err(|e| Error::write(&moved.module_dir, e))?;
+            write_atomic(&moved.dot_git, &moved.link)
+                .map_err(|e| Error::write(&moved.dot_git, e))?;
+            if let Some(worktree) = &moved.worktree {
+                let config_path = moved.module_dir.join("config");
+                git2::Config::open(&config_path)
+                    .and_then(|mut config| config.set_str("core.worktree", worktree))
+                    .map_err(|e| git_error(&config_path, e))?;
+            }
+        }
+        for (path, bytes) in self.core_files {
+            match bytes {
+                Some(bytes) => write_atomic(&path, &bytes).map_err(|e| Error::write(&path, e))?,
+                None if path.exists() => {
+                    std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves a submodule's git folder into its clone (a rename on one
+/// filesystem, so every object, ref, stash and the index move as they
+/// are). `None` when the clone holds its git folder already.
+fn move_git_folder(clone_dir: &Path) -> Result<Option<MovedGitFolder>> {
+    let dot_git = clone_dir.join(".git");
+    if !dot_git.is_file() {
+        return Ok(None);
+    }
+    let module = git2::Repository::open(clone_dir).map_err(|e| git_error(clone_dir, e))?;
+    let module_dir = module.path().to_path_buf();
+    let worktree = module
+        .config()
+        .ok()
+        .and_then(|config| config.get_string("core.worktree").ok());
+    drop(module);
+    let link = std::fs::read(&dot_git).map_err(|e| Error::read(&dot_git, e))?;
+    std::fs::remove_file(&dot_git).map_err(|e| Error::write(&dot_git, e))?;
+    if let Err(error) = std::fs::rename(&module_dir, &dot_git) {
+        let _ = write_atomic(&dot_git, &link);
+        return Err(Error::write(&dot_git, error));
+    }
+    let moved = MovedGitFolder {
+        dot_git,
+        module_dir,
+        link,
+        worktree,
+    };
+    // Its work tree was named relative to the old place; a git folder
+    // inside the clone needs none.
+    let config_path = moved.dot_git.join("config");
+    let mut config = git2::Config::open(&config_path).map_err(|e| git_error(&config_path, e))?;
+    let _ = config.remove("core.worktree");
+    Ok(Some(moved))
+}
+
+/// The core forgets the submodule at `path`: its index entry,
+/// `.gitmodules`, and its own config; nothing is committed.
+fn forget_submodule(core: &git2::Repository, root: &Path, path: &str) -> Result<()> {
     let mut index = core.index().map_err(|e| git_error(root, e))?;
     index
         .remove_path(Path::new(path))
@@ -368,8 +519,7 @@ fn detach(root: &Path, path: &str) -> Result<()> {
     }
     index.write().map_err(|e| git_error(root, e))?;
     let config_path = core.path().join("config");
-    remove_section(&config_path, &name)?;
-    Ok(())
+    remove_section(&config_path, &name)
 }
 
 /// Removes `[submodule "NAME"]` and its keys from a git config file.
