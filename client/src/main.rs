@@ -24,7 +24,7 @@ use hpm_protocol::Change;
 #[derive(Debug, Parser)]
 #[command(
     name = "hpmctl",
-    version,
+    version = hpm_protocol::BUILD_VERSION,
     about = "hpm: switch a many-repo Python product between dev, staging and prod"
 )]
 struct Cli {
@@ -106,8 +106,13 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
-    /// Print shell completions.
+    /// Print shell completions (bash: share/bash-completion/completions/hpmctl, zsh: a folder on fpath as _hpmctl, fish: vendor_completions.d/hpmctl.fish).
     Completions { shell: clap_complete::Shell },
+    /// Write a man page for hpmctl and each subcommand into DIR (for share/man/man1).
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     #[command(flatten)]
     Change(ChangeCommand),
 }
@@ -388,6 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut Cli::command(), "hpmctl", &mut script);
             render::out(&String::from_utf8_lossy(&script))
         }
+        Command::Man { dir } => commands::man::write(Cli::command(), &dir, context.json),
         Command::Daemon { action } => match action {
             DaemonAction::Start => commands::daemon::start(&context.socket, context.json).await,
             DaemonAction::Stop => commands::daemon::stop(&context.socket).await,

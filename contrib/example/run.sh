@@ -18,7 +18,7 @@ if [ -n "${HPM_BIN_DIR:-}" ]; then
     hpmctl="$HPM_BIN_DIR/hpmctl"     # binaries already built (the test suite)
 else
     step "building hpm"
-    cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl -p hpmd
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p hpmctl   # both executables
     hpmctl="$repo/target/release/hpmctl"
 fi
 # The example's own daemon (hpmctl starts it on first use), stopped at the end;

@@ -24,6 +24,11 @@ pub use rpc::{socket_path, HpmApiClient, HpmApiServer};
 /// The version both sides must share; a client meeting another replaces it.
 pub const PROTOCOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What `hpmctl --version` and `hpmd --version` print: the version and the
+/// git commit the binaries were built from (`protocol/build.rs`).
+pub const BUILD_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("HPM_GIT_COMMIT"), ")");
+
 /// hpm's own JSON-RPC error codes (the standard ones, -32700 to -32603, come
 /// from jsonrpsee). Each error object carries a `data` payload: `{"kind",
 /// "hint", "problems": [{"file", "line", "column", "package", "message",

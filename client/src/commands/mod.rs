@@ -11,6 +11,7 @@ pub mod export;
 pub mod group;
 pub mod import;
 pub mod init;
+pub mod man;
 pub mod registry;
 pub mod release;
 pub mod status;

@@ -1,5 +1,6 @@
 //! `hpmd`, hpm's per-user daemon.
 //!
+//! [`cli`] is the executable's `main`.
 //! [`server`] binds the socket and serves [`rpc`], the JSON-RPC handlers,
 //! over the [`daemon`]'s shared state; [`errors`] is the only place engine
 //! errors become JSON-RPC codes. [`workspaces`]
@@ -16,6 +17,7 @@
 //! never from the lossy event bus.
 
 pub mod actor;
+pub mod cli;
 pub mod daemon;
 pub mod errors;
 pub mod events;

@@ -122,7 +122,12 @@ fn main() -> Result<()> {
                 let size = args.next().context("--release needs a size")?.parse()?;
                 return release_times(size);
             }
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N]"),
+            "--binaries" => {
+                let size = args.next().context("--binaries needs a size")?.parse()?;
+                let label = args.next().unwrap_or_else(|| "this build".to_string());
+                return binaries_times(size, &label);
+            }
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL]]"),
         }
     }
     let uv = hpm_engine::uv::Uv::find()?;
@@ -155,6 +160,49 @@ fn main() -> Result<()> {
         std::fs::write(&path, report + &notes)?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// What the build settings cost or save: the sizes of the `hpmctl` and
+/// `hpmd` this benchmark runs (the ones beside it), and the paths where a
+/// bigger or slower-to-load binary would show: `hpmctl --version` (start
+/// and exit, nothing else) and the no-op `hpmctl sync` against a warm
+/// daemon, in a world of `size` dev packages. Prints one Markdown row,
+/// headed `label` (the profile it was built with).
+fn binaries_times(size: usize, label: &str) -> Result<()> {
+    const RUNS: usize = 51;
+    let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+    let world = World::with_dev_plugins(&names)?;
+    world.ok(&["sync"])?;
+    world.ok(&["sync"])?;
+    let hpmctl = hpm_tests::hpmctl_path();
+    let megabytes = |path: &Path| -> Result<f64> {
+        let bytes = std::fs::metadata(path)
+            .with_context(|| format!("`{}`", path.display()))?
+            .len();
+        Ok(bytes as f64 / 1_000_000.0)
+    };
+    let version = median((0..RUNS).map(|_| {
+        let started = Instant::now();
+        let output = Command::new(&hpmctl).arg("--version").output()?;
+        anyhow::ensure!(output.status.success(), "hpmctl --version failed");
+        Ok(started.elapsed())
+    }))?;
+    let noop = median((0..RUNS).map(|_| {
+        let started = Instant::now();
+        world.ok(&["sync"]).map(|_| started.elapsed())
+    }))?;
+    world.ok(&["daemon", "stop"])?;
+    println!("Machine: {}.\n", machine());
+    println!("| build | hpmctl | hpmd | `hpmctl --version` (median of {RUNS}) | no-op `hpmctl sync`, {size} packages (median of {RUNS}) |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {label} | {:.1} MB | {:.1} MB | {:.2} ms | {:.2} ms |",
+        megabytes(&hpmctl)?,
+        megabytes(&hpm_tests::target_dir().join("hpmd"))?,
+        ms(version),
+        ms(noop)
+    );
     Ok(())
 }
 

