@@ -724,3 +724,42 @@ fn ctrl_c_during_a_daemon_job_says_the_job_goes_on_and_how_to_cancel_it() -> any
     })?;
     Ok(())
 }
+
+/// What an editor's WebSocket client sees: `hpm_subscribeEvents` answers a
+/// subscription id, and each event arrives as a notification whose method
+/// is `hpm_event` (the README says so), carrying the id and the event.
+#[test]
+fn events_arrive_on_the_wire_as_hpm_event_notifications() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["sync"])?;
+    let stream = UnixStream::connect(world.socket())?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    let (mut socket, _) = tungstenite::client("ws://localhost/", stream)
+        .map_err(|error| anyhow::anyhow!("WebSocket handshake: {error}"))?;
+    let request = r#"{"jsonrpc":"2.0","id":1,"method":"hpm_subscribeEvents","params":[]}"#;
+    socket.send(tungstenite::Message::text(request))?;
+    let read_json = |socket: &mut tungstenite::WebSocket<UnixStream>| -> anyhow::Result<Value> {
+        loop {
+            if let tungstenite::Message::Text(text) = socket.read()? {
+                return Ok(serde_json::from_str(text.as_str())?);
+            }
+        }
+    };
+    let answer = read_json(&mut socket)?;
+    let subscription = answer["result"].clone();
+    assert!(!subscription.is_null(), "{answer}");
+
+    world.ok(&["sync", "--force"])?;
+    let notification = read_json(&mut socket)?;
+    assert_eq!(notification["method"], "hpm_event", "{notification}");
+    assert_eq!(notification["params"]["subscription"], subscription);
+    let event = &notification["params"]["result"];
+    assert!(event["seq"].is_u64(), "{event}");
+    assert!(event["event"].is_string(), "{event}");
+    assert_eq!(
+        event["workspace"].as_str().map(std::path::PathBuf::from),
+        Some(world.core().canonicalize()?)
+    );
+    let _ = world.run(&["daemon", "stop"]);
+    Ok(())
+}
