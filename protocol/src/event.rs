@@ -8,7 +8,7 @@ use crate::{Change, ErrorKind, Problem};
 
 /// One event of the stream; `seq` rises by one per event, so a gap means
 /// events were missed and the client should re-read `status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub seq: u64,
     /// The workspace root the event is about.
@@ -17,7 +17,7 @@ pub struct Event {
     pub body: EventBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventBody {
     /// A change was queued behind a running job; `merged` when it joined an
@@ -114,7 +114,7 @@ pub enum EventBody {
 }
 
 /// A field of a clone's [`RepoState`] that a `repo_changed` event names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RepoField {
     Dirty,

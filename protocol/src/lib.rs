@@ -13,6 +13,7 @@ pub mod event;
 pub mod report;
 #[cfg(feature = "rpc")]
 pub mod rpc;
+pub mod schema;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +63,7 @@ pub mod codes {
 
 /// What kind of failure an error is: it decides the exit code (internal:
 /// 2, the rest: 1) and how a client words it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The user's inputs or files: fix them and run again.
@@ -80,7 +81,7 @@ pub enum ErrorKind {
 }
 
 /// The daemon's answer to `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Hello {
     pub version: String,
     pub pid: u32,
@@ -95,7 +96,7 @@ pub struct Hello {
 }
 
 /// A change to the environment: each is one reconcile of one workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// Reconcile; `mode` applies to this run only.

@@ -10,7 +10,7 @@ use hpm_core::Mode;
 use serde::{Deserialize, Serialize};
 
 /// What a reconcile did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SyncReport {
     pub mode: Mode,
     /// `up_to_date` when nothing had changed and uv did not run.
@@ -34,7 +34,7 @@ pub struct SyncReport {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncOutcome {
     UpToDate,
@@ -44,7 +44,7 @@ pub enum SyncOutcome {
 }
 
 /// A step of a reconcile worth telling the user about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Progress {
     /// A journal left by a killed run was rolled back.
@@ -56,7 +56,7 @@ pub enum Progress {
 }
 
 /// hpm's own steps in a reconcile; `Display` is the line people read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Phase {
     Validating,
@@ -121,7 +121,7 @@ impl fmt::Display for Phase {
 }
 
 /// What was found and done when a leftover journal was rolled back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recovery {
     /// Files put back to their content before the interrupted run.
     pub restored: Vec<PathBuf>,
@@ -134,7 +134,7 @@ pub struct Recovery {
 }
 
 /// `hpmctl status --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusReport {
     pub workspace: String,
     pub mode: Mode,
@@ -156,7 +156,7 @@ pub struct StatusReport {
 }
 
 /// An interrupted sync's journal, found by `status` or `check`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interrupted {
     /// The process that was syncing, as its journal records it.
     pub pid: Option<u32>,
@@ -165,7 +165,7 @@ pub struct Interrupted {
 }
 
 /// How a workspace is being watched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WatchMode {
     Native,
@@ -174,14 +174,14 @@ pub enum WatchMode {
 }
 
 /// A clone present on disk but not used by the current mode.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnusedClone {
     /// The package it holds, from the registry or its `pyproject.toml`.
     pub package: Option<String>,
     pub repo: RepoState,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageStatus {
     pub name: String,
     pub group: Option<String>,
@@ -207,7 +207,7 @@ pub struct PackageStatus {
 }
 
 /// A local clone's git state, relative to its upstream branch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepoState {
     pub path: String,
     /// The checked-out branch; `None` on a detached HEAD.
@@ -222,7 +222,7 @@ pub struct RepoState {
 }
 
 /// `hpmctl check --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckReport {
     pub workspace: String,
     pub mode: String,
@@ -233,14 +233,14 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckFailure {
     pub check: CheckKind,
     pub message: String,
 }
 
 /// Which of CI's checks failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckKind {
     /// `pyproject.toml` does not say what the plan says.
@@ -265,7 +265,7 @@ impl fmt::Display for CheckKind {
 }
 
 /// What `registry update` changed in one git registry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistryUpdate {
     pub url: String,
     /// The commit the pin moved from; `None` when it did not move.
@@ -280,7 +280,7 @@ pub struct RegistryUpdate {
 /// What a change would do, computed without doing it (`--dry-run`): the
 /// plan, validated against the disk and the remotes, and the diffs of the
 /// files it would write. Nothing is written, cloned or recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DryRunReport {
     pub mode: Mode,
     /// Nothing would change: the sync would be a no-op.
@@ -307,14 +307,14 @@ pub struct DryRunReport {
 }
 
 /// One file's planned change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileDiff {
     pub path: PathBuf,
     pub diff: String,
 }
 
 /// A clone hpm would make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlannedClone {
     pub package: String,
     pub url: String,
@@ -354,7 +354,7 @@ mod tests {
 }
 
 /// What `hpmctl export MODE` is asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportRequest {
     pub mode: Mode,
     /// The folder to write into, relative to the workspace root or
@@ -375,7 +375,7 @@ pub struct ExportRequest {
 
 /// What the daemon's `releaseApply` is asked for: the release
 /// `hpmctl release plan` wrote, applied (or, `dry_run`, described).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleaseApplyRequest {
     pub id: String,
     #[serde(default)]
@@ -402,7 +402,7 @@ impl std::fmt::Debug for ReleaseApplyRequest {
 }
 
 /// `hpmctl export --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportReport {
     pub mode: Mode,
     /// The folder written (absolute).

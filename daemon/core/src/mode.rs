@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// A mode name (`dev`, `staging`, `prod` or any other): lowercase letters,
 /// digits, `-` and `_`, so that it can name files in `.hpm/`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Mode(String);
 

@@ -21,7 +21,7 @@ use crate::url::{check_git_url, clean_relative};
 use crate::version::version_specifier;
 
 /// What the environment should be: one entry per managed package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     /// The workspace mode the plan was made for.
     pub mode: Mode,
@@ -29,7 +29,7 @@ pub struct Plan {
 }
 
 /// One managed package: its requirement and its uv source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlannedPackage {
     /// The name as the manifest writes it.
     pub name: String,
@@ -66,7 +66,7 @@ pub struct Required {
 }
 
 /// Where uv gets a package from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum PlannedSource {
     /// `{ path = "...", editable = ... }`, path relative to the workspace

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// One thing wrong with the workspace's inputs, found while resolving or
 /// validating. Several are reported together so the user fixes them in one go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// The file the problem is in, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -33,7 +33,7 @@ pub struct RegistryEntry {
 /// A git reference as a registry or a plan names it. `Ref` is one the
 /// registry wrote as `ref:`, which only the remote can say is a tag, a
 /// branch or a commit; pinning turns it into one of those.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GitRef {
     Tag(String),
@@ -423,7 +423,7 @@ pub fn parse_entry(text: &str, origin: &EntryOrigin, name: &str) -> Result<Regis
 }
 
 /// A package and mode whose source moved between two registry versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MovedSource {
     pub package: String,
     pub mode: String,

@@ -1,0 +1,29 @@
+//! JSON Schemas (draft 2020-12) of what hpm sends its clients, derived from
+//! the very types serde writes, so they cannot drift: the event stream's
+//! items and the reports `hpmctl --json` prints and the API answers. They
+//! are published in `contrib/schema/` (kept equal to these by
+//! `tests/tests/schema.rs`), for editors and scripts to validate against.
+
+use schemars::{schema_for, Schema};
+
+use crate::report::{
+    CheckReport, DryRunReport, ExportReport, RegistryUpdate, StatusReport, SyncReport,
+};
+use crate::{Event, Hello};
+
+/// Each published schema with its file name.
+pub fn documents() -> Vec<(&'static str, Schema)> {
+    vec![
+        ("event.schema.json", schema_for!(Event)),
+        ("status.schema.json", schema_for!(StatusReport)),
+        ("sync.schema.json", schema_for!(SyncReport)),
+        ("check.schema.json", schema_for!(CheckReport)),
+        ("dry-run.schema.json", schema_for!(DryRunReport)),
+        ("export.schema.json", schema_for!(ExportReport)),
+        (
+            "registry-update.schema.json",
+            schema_for!(Vec<RegistryUpdate>),
+        ),
+        ("hello.schema.json", schema_for!(Hello)),
+    ]
+}
