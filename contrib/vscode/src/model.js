@@ -1,0 +1,139 @@
+// What the hpm view shows, as plain data (no `vscode` here, so it is tested
+// on its own): one row per package from `hpm_status`, the status bar's
+// text and state, and `manifest_invalid` problems grouped by file.
+'use strict';
+
+const path = require('node:path');
+
+/** The codicon of a mode. */
+function modeIcon(mode) {
+  switch (mode) {
+    case 'dev': return 'tools';
+    case 'staging': return 'beaker';
+    case 'prod': return 'package';
+    default: return 'circle-outline';
+  }
+}
+
+/** `packages/x` (path), `git v1.0.0` (tag), `1.2.3` (index). */
+function sourceText(source) {
+  if (!source) {
+    return '';
+  }
+  if (source.type === 'path') {
+    return source.path;
+  }
+  if (source.type === 'git') {
+    const reference = source.reference;
+    if (reference && typeof reference === 'object') {
+      return `git ${Object.values(reference)[0]}`;
+    }
+    return `git ${reference || ''}`.trim();
+  }
+  if (source.type === 'index') {
+    return source.version || 'index';
+  }
+  return source.type || '';
+}
+
+/** `main@0a1b2c3d *` with ↑↓ when there is an upstream. */
+function repoText(repo) {
+  if (!repo) {
+    return '';
+  }
+  let text = `${repo.branch || '(detached)'}@${(repo.head || '').slice(0, 8)}`;
+  if (repo.dirty) {
+    text += ' *';
+  }
+  if (repo.ahead !== null && repo.ahead !== undefined) {
+    text += ` ↑${repo.ahead} ↓${repo.behind || 0}`;
+  }
+  return text;
+}
+
+/** The view's rows: `{ name, label, description, tooltip, icon,
+ * contextValue, clone }`, in the status's order. */
+function rows(status) {
+  if (!status || !Array.isArray(status.packages)) {
+    return [];
+  }
+  return status.packages.map((item) => {
+    const parts = [item.mode, sourceText(item.source)];
+    if (item.installed_version) {
+      parts.push(item.installed_version);
+    }
+    const repo = repoText(item.repo);
+    if (repo) {
+      parts.push(repo);
+    }
+    const requiredBy = Array.isArray(item.required_by) && item.required_by.length
+      ? `required by ${item.required_by.join(', ')}` : '';
+    if (requiredBy) {
+      parts.push(requiredBy);
+    }
+    const tooltip = [
+      `${item.name}: ${item.mode}`,
+      `source: ${sourceText(item.source)}`,
+      `installed: ${item.installed_version || 'not installed'}`,
+      repo && `clone: ${repo}`,
+      requiredBy,
+    ].filter(Boolean).join('\n');
+    const clone = item.repo && status.workspace ? path.resolve(status.workspace, item.repo.path) : null;
+    return {
+      name: item.name,
+      label: item.name,
+      description: parts.filter(Boolean).join(' · '),
+      tooltip,
+      icon: modeIcon(item.mode),
+      // `package.dev`: a package in dev (with a clone to open), else
+      // `package`; the menus in package.json key on it.
+      contextValue: item.mode === 'dev' ? 'package.dev' : 'package',
+      clone,
+    };
+  });
+}
+
+/** The status bar: `hpm: <mode>` and one of `running`, `out-of-sync`,
+ * `in-sync`. */
+function statusBar(status, running) {
+  if (!status) {
+    return { text: 'hpm', state: 'unknown' };
+  }
+  if (running) {
+    return { text: `$(sync~spin) hpm: ${status.mode}`, state: 'running' };
+  }
+  if (status.in_sync === false) {
+    return { text: `$(warning) hpm: ${status.mode}`, state: 'out-of-sync' };
+  }
+  return { text: `hpm: ${status.mode}`, state: 'in-sync' };
+}
+
+/** `manifest_invalid` problems by absolute file: `{ file: [{ line,
+ * column, message }] }` (0-based line and column, as editors count). */
+function problemsByFile(root, problems) {
+  const byFile = {};
+  for (const problem of problems || []) {
+    const file = path.resolve(root, problem.file || 'hpm.yaml');
+    let message = problem.message || 'invalid';
+    if (problem.package) {
+      message = `${problem.package}: ${message}`;
+    }
+    if (problem.hint) {
+      message += `\nhint: ${problem.hint}`;
+    }
+    (byFile[file] = byFile[file] || []).push({
+      line: Math.max((problem.line || 1) - 1, 0),
+      column: Math.max((problem.column || 1) - 1, 0),
+      message,
+    });
+  }
+  return byFile;
+}
+
+/** Whether a finished sync changed what is installed (then the extension
+ * offers to restart the Python language server). */
+function changedInstalled(report) {
+  return Boolean(report && Array.isArray(report.reinstalled) && report.reinstalled.length > 0);
+}
+
+module.exports = { rows, statusBar, problemsByFile, changedInstalled, sourceText, repoText, modeIcon };
