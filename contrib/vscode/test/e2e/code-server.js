@@ -1,0 +1,164 @@
+// The extension in a real VS Code: code-server (CODE_SERVER) with the
+// .vsix (HPM_VSIX) installed, opened on a synced workspace
+// (HPM_TEST_WORKSPACE, its daemon at HPM_SOCKET, HPMCTL for the
+// extension's setting), driven by headless Chromium (CHROMIUM) through
+// playwright-core (PLAYWRIGHT_CORE, its folder). Checks: the tree shows the
+// packages with their modes, a switch from the palette changes the status
+// bar and the tree, an inline "Put in Dev" action works, a broken hpm.yaml
+// shows in the Problems panel at its line. Saves a screenshot of the view
+// to HPM_SCREENSHOT. Prints `ok - …` per check; exits non-zero on the
+// first failure.
+'use strict';
+
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set (tests/tests/editors.rs sets it)`);
+  }
+  return value;
+};
+const codeServer = need('CODE_SERVER');
+const vsix = need('HPM_VSIX');
+const workspace = fs.realpathSync(need('HPM_TEST_WORKSPACE'));
+const hpmctlPath = need('HPMCTL');
+const chromiumPath = need('CHROMIUM');
+const { chromium } = require(need('PLAYWRIGHT_CORE'));
+const screenshot = process.env.HPM_SCREENSHOT;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function main() {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hpm-code-server-'));
+  const userData = path.join(home, 'user-data');
+  const extensions = path.join(home, 'extensions');
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
+    'hpm.hpmctlPath': hpmctlPath,
+    'workbench.startupEditor': 'none',
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'workbench.tips.enabled': false,
+  }));
+  const env = { ...process.env, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data') };
+  execFileSync(codeServer, ['--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix], { env, stdio: 'pipe' });
+  const port = await freePort();
+  const server = spawn(codeServer, [
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry',
+    '--disable-update-check', '--disable-workspace-trust',
+    '--user-data-dir', userData, '--extensions-dir', extensions, workspace,
+  ], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let serverLog = '';
+  server.stdout.on('data', (chunk) => { serverLog += chunk; });
+  server.stderr.on('data', (chunk) => { serverLog += chunk; });
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const stop = async () => {
+    await browser.close().catch(() => {});
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await page.goto(url, { timeout: 10000 });
+        break;
+      } catch (error) {
+        if (attempt > 30) throw new Error(`code-server did not answer: ${error.message}\n${serverLog}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+
+    // The packages, as hpm reports them: the first two are used below.
+    const status = JSON.parse(execFileSync(hpmctlPath, ['--workspace', workspace, 'status', '--json'], { env }));
+    const [first, second] = status.packages.map((item) => item.name);
+    // A row shows `name` and a description starting `mode ·`.
+    const shows = (name, mode) => page.waitForFunction(([n, m]) => [...document.querySelectorAll('.monaco-list-row')]
+      .some((r) => r.textContent.includes(n) && r.textContent.includes(`${m} ·`)), [name, mode], { timeout: 120000 });
+
+    // The activity bar's hpm view, and its rows.
+    await page.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
+    const row = (name) => page.locator('.monaco-list-row', { hasText: name }).first();
+    await row(first).waitFor({ timeout: 60000 });
+    await shows(first, 'dev');
+    await row(second).waitFor();
+    const bar = page.locator('.statusbar-item', { hasText: 'hpm:' }).first();
+    await bar.waitFor({ timeout: 60000 });
+    if (!/hpm: dev/.test(await bar.textContent())) throw new Error(`status bar says ${await bar.textContent()}`);
+    console.log('ok - the tree shows the packages in dev, the status bar says hpm: dev');
+    if (screenshot) {
+      await page.screenshot({ path: screenshot });
+    }
+
+    // A switch from the palette.
+    await page.keyboard.press('F1');
+    await page.keyboard.type('hpm: Switch Workspace Mode');
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="prod"]', { timeout: 20000 });
+    await page.keyboard.type('prod');
+    await page.keyboard.press('Enter');
+    await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 120000 });
+    await shows(first, 'prod');
+    console.log('ok - a switch from the palette changes the status bar and the tree');
+
+    // The inline "Put in Dev" action on the second package's row.
+    await row(second).hover();
+    await row(second).locator('.action-label[aria-label="Put in Dev"]').click({ timeout: 20000 });
+    await shows(second, 'dev');
+    console.log('ok - the inline Put in Dev action puts the package in dev');
+
+    // A broken hpm.yaml in the Problems panel, at its line.
+    const manifest = path.join(workspace, 'hpm.yaml');
+    const good = fs.readFileSync(manifest, 'utf8');
+    const broken = `${good}bogus_key: 1\n`;
+    const line = broken.split('\n').findIndex((text) => text.startsWith('bogus_key')) + 1;
+    fs.writeFileSync(manifest, broken);
+    await page.keyboard.press('Control+Shift+M');
+    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'bogus_key' }).first();
+    await problem.waitFor({ timeout: 60000 });
+    const text = await problem.textContent();
+    if (!text.includes(`[Ln ${line},`)) throw new Error(`the problem is not at line ${line}: ${text}`);
+    console.log(`ok - a broken hpm.yaml shows in the Problems panel at line ${line}`);
+    fs.writeFileSync(manifest, good);
+    await page.waitForFunction(() => ![...document.querySelectorAll('.markers-panel .monaco-list-row')].some((r) => /bogus_key/.test(r.textContent)), null, { timeout: 60000 });
+    console.log('ok - the problem clears when hpm.yaml is valid again');
+  } catch (error) {
+    // What the page showed when it went wrong, beside the screenshot.
+    if (screenshot) {
+      await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-failure.png' }).catch(() => {});
+    }
+    throw error;
+  } finally {
+    await stop();
+  }
+}
+
+main().then(() => process.exit(0), (error) => {
+  console.error(`not ok - ${error.stack || error}`);
+  process.exit(1);
+});
