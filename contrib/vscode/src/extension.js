@@ -5,6 +5,7 @@
 // `Connection` (src/client.js) and is shaped by src/model.js.
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const vscode = require('vscode');
 const { Connection, hpmctl } = require('./client');
@@ -53,6 +54,7 @@ class Session {
     this.bar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
     this.bar.command = 'hpm.switch';
     this.refreshTimer = null;
+    this.problemsFromStatus = false;
     this.connection = new Connection({
       hpmctl: this.executable(),
       onEvent: (event) => this.onEvent(event),
@@ -101,10 +103,16 @@ class Session {
     try {
       this.status = await this.connection.call('hpm_status', [this.root, false]);
       this.view.show(this.status);
-      this.diagnosticsFrom([]);
+      // Problems a failed status read showed go once a read succeeds;
+      // the watcher's (manifest_invalid) stay until manifest_valid.
+      if (this.problemsFromStatus) {
+        this.diagnosticsFrom([]);
+        this.problemsFromStatus = false;
+      }
     } catch (error) {
       if (error.data && Array.isArray(error.data.problems)) {
         this.diagnosticsFrom(error.data.problems);
+        this.problemsFromStatus = true;
       }
       this.output.appendLine(`hpm: status: ${error.message}`);
     }
@@ -242,12 +250,12 @@ async function pickPackage(session, prompt) {
 }
 
 function activate(context) {
-  const folder = (vscode.workspace.workspaceFolders || []).find((candidate) => require('node:fs').existsSync(path.join(candidate.uri.fsPath, 'hpm.yaml')));
+  const folder = (vscode.workspace.workspaceFolders || []).find((candidate) => fs.existsSync(path.join(candidate.uri.fsPath, 'hpm.yaml')));
   vscode.commands.executeCommand('setContext', 'hpm.workspace', Boolean(folder));
   if (!folder) {
     return;
   }
-  const session = new Session(context, require('node:fs').realpathSync(folder.uri.fsPath));
+  const session = new Session(context, fs.realpathSync(folder.uri.fsPath));
   const register = (name, run) => context.subscriptions.push(vscode.commands.registerCommand(name, run));
   register('hpm.switch', async () => {
     const mode = await vscode.window.showQuickPick(MODES, { placeHolder: 'Switch the workspace to' });

@@ -32,7 +32,7 @@ local state = {
   last_seq = nil,
   attempts = 0, -- reconnects since the last event
   refresh_timer = nil,
-  refreshes = 0, -- status reads done (the tests count them)
+  problems_from_status = false, -- the diagnostics shown came from a failed read
 }
 
 M.modes = { "dev", "staging", "prod" }
@@ -75,11 +75,16 @@ function M.refresh(done)
     return
   end
   client.run(call_config(), { "status" }, function(status, failure)
-    state.refreshes = state.refreshes + 1
     state.status = status or state.status
     state.failure = failure
+    -- Problems a failed read showed go once a read succeeds; the
+    -- watcher's (manifest_invalid) stay until manifest_valid.
     if failure and failure.problems then
       diagnostics.show(state.root, failure.problems)
+      state.problems_from_status = true
+    elseif status and state.problems_from_status then
+      diagnostics.clear()
+      state.problems_from_status = false
     end
     view.render(state)
     emit("HpmStatus", status or {})
@@ -280,7 +285,6 @@ M.actions = {
 }
 
 local usage = {
-  switch = 0,
   dev = 1,
   use = 2,
   reset = 1,
