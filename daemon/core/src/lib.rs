@@ -13,6 +13,7 @@
 pub mod diff;
 pub mod export;
 pub mod fingerprint;
+pub mod image;
 pub mod import;
 pub mod lockfile;
 pub mod manifest;

@@ -1,0 +1,346 @@
+//! The prod image's Dockerfile, as text, from what the workspace says (pure:
+//! the caller gathers the inputs). It follows uv's Docker guide:
+//!
+//! - a `builder` stage on the builder image (default: the base with uv
+//!   copied in from the official uv image, pinned to the uv hpm runs), with
+//!   `UV_COMPILE_BYTECODE=1`, `UV_LINK_MODE=copy`, `UV_PYTHON_DOWNLOADS=never`
+//!   and an absolute `UV_PYTHON`, git only when a source needs it, uv's cache
+//!   as a BuildKit cache mount (never a layer);
+//! - `deps`: `uv sync --locked --no-install-project --no-editable` with
+//!   `uv.lock` and `pyproject.toml` bind-mounted, so the dependencies form
+//!   layers a code change does not touch; then the app's code and a second
+//!   `uv sync --locked --no-editable`;
+//! - `runtime`: the same base, a non-root user, the venv and the app copied
+//!   from `deps`, `PATH` set, and an import of every managed package run as
+//!   a build step, so a broken image fails the build.
+//!
+//! Never a `# syntax=` line (it needs Docker Hub), never a heredoc or
+//! `COPY --link` (older frontends reject them), never a secret: private
+//! git sources reach uv through `--mount=type=ssh` or a BuildKit secret
+//! mount, not build arguments or layers.
+
+use std::fmt::Write as _;
+
+/// How private git sources authenticate inside the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitAuth {
+    /// Public remotes only (or `file://` ones brought into the context).
+    None,
+    /// `RUN --mount=type=ssh`: the build's SSH agent (`--ssh default`).
+    Ssh,
+    /// A token in the BuildKit secret `git_token`, given to git for the one
+    /// step as an `http.extraHeader`.
+    TokenSecret,
+}
+
+/// Everything the Dockerfile depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The runtime base, and the builder's unless `builder_image` is set.
+    pub base_image: String,
+    /// An image that already has uv.
+    pub builder_image: Option<String>,
+    /// The uv version hpm runs (the `ghcr.io/astral-sh/uv:<version>` image).
+    pub uv_version: String,
+    /// The interpreter both stages use, absolute (the venv links to it).
+    pub python: String,
+    /// Debian packages the builder needs beyond git.
+    pub builder_packages: Vec<String>,
+    /// Extra `uv sync` arguments (`--extra cu124`).
+    pub sync_args: Vec<String>,
+    /// The app's command (exec form).
+    pub command: Vec<String>,
+    /// The import names of the managed packages, and the app's own module.
+    pub imports: Vec<String>,
+    /// Whether any locked source is a git one (git goes into the builder).
+    pub git_sources: bool,
+    pub git_auth: GitAuth,
+    /// A wheelhouse in the context (`wheels/`), used offline.
+    pub find_links: bool,
+    /// Bare copies of `file://` remotes in the context (`git/`), mapped back
+    /// onto their URLs with `insteadOf`: (URL as locked, folder in `git/`).
+    pub local_remotes: Vec<(String, String)>,
+    /// OCI labels (`org.opencontainers.image.*` keys and hpm's own).
+    pub labels: Vec<(String, String)>,
+}
+
+/// The Dockerfile and the `.dockerignore` of the build context. The
+/// context is laid out as `project/` (the exported mode's `pyproject.toml`
+/// and `uv.lock`, and the app's code), `git/` (bare copies of `file://`
+/// remotes) and `wheels/` (the wheelhouse): only `project/` reaches the
+/// image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerContext {
+    pub dockerfile: String,
+    pub dockerignore: String,
+}
+
+const VENV: &str = "/app/.venv";
+
+/// A JSON string (Dockerfile exec form and label values take them).
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
+}
+
+fn exec_form(words: &[String]) -> String {
+    let words: Vec<String> = words.iter().map(|word| quoted(word)).collect();
+    format!("[{}]", words.join(", "))
+}
+
+/// The `GIT_CONFIG_*` variables that map each local remote's locked URL
+/// onto its bare copy in the context, for one `RUN`.
+fn insteadof_env(remotes: &[(String, String)]) -> String {
+    if remotes.is_empty() {
+        return String::new();
+    }
+    let mut env = format!("GIT_CONFIG_COUNT={} ", remotes.len());
+    for (index, (url, folder)) in remotes.iter().enumerate() {
+        let _ = write!(
+            env,
+            "GIT_CONFIG_KEY_{index}=url.file:///src/git/{folder}.insteadOf GIT_CONFIG_VALUE_{index}={url} "
+        );
+    }
+    env
+}
+
+/// The mounts and the prefix one `uv sync` step runs with.
+fn sync_step(spec: &ImageSpec, project: bool) -> String {
+    let mut mounts = vec!["--mount=type=cache,target=/root/.cache/uv".to_string()];
+    if !project {
+        mounts.push("--mount=type=bind,source=project/uv.lock,target=/app/uv.lock".to_string());
+        mounts.push(
+            "--mount=type=bind,source=project/pyproject.toml,target=/app/pyproject.toml"
+                .to_string(),
+        );
+    }
+    if !spec.local_remotes.is_empty() {
+        mounts.push("--mount=type=bind,source=git,target=/src/git".to_string());
+    }
+    if spec.find_links {
+        mounts.push("--mount=type=bind,source=wheels,target=/src/wheels".to_string());
+    }
+    let mut prefix = insteadof_env(&spec.local_remotes);
+    match spec.git_auth {
+        GitAuth::None => {}
+        GitAuth::Ssh => mounts.push("--mount=type=ssh".to_string()),
+        GitAuth::TokenSecret => {
+            mounts.push("--mount=type=secret,id=git_token".to_string());
+            // The header is built from the secret inside the step and
+            // lives only in that process's environment.
+            prefix = format!(
+                "GIT_CONFIG_PARAMETERS=\"'http.extraHeader=Authorization: Bearer '$(cat /run/secrets/git_token)\" {prefix}"
+            );
+        }
+    }
+    let mut args = vec!["--locked".to_string(), "--no-editable".to_string()];
+    if !project {
+        args.push("--no-install-project".to_string());
+    }
+    args.extend(spec.sync_args.iter().cloned());
+    format!(
+        "RUN {} \\\n    {prefix}uv sync {}",
+        mounts.join(" \\\n    "),
+        args.join(" ")
+    )
+}
+
+/// The Dockerfile and `.dockerignore` for `spec`.
+pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Generated by hpm (`hpmctl image dockerfile`): builder → deps → runtime."
+    );
+    let _ = writeln!(
+        out,
+        "# Dependencies come from uv.lock alone; the runtime holds the venv and the app."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "FROM ghcr.io/astral-sh/uv:{} AS uv", spec.uv_version);
+    let _ = writeln!(out);
+    let builder = spec.builder_image.as_deref().unwrap_or(&spec.base_image);
+    let _ = writeln!(out, "FROM {builder} AS builder");
+    if spec.builder_image.is_none() {
+        let _ = writeln!(out, "COPY --from=uv /uv /uvx /usr/local/bin/");
+    }
+    let mut packages: Vec<String> = Vec::new();
+    if spec.git_sources {
+        packages.push("git".to_string());
+    }
+    if spec.git_auth == GitAuth::Ssh {
+        packages.push("openssh-client".to_string());
+    }
+    packages.extend(spec.builder_packages.iter().cloned());
+    if !packages.is_empty() {
+        let _ = writeln!(
+            out,
+            "RUN (command -v apt-get >/dev/null && apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*) \\\n    || (for p in {}; do command -v \"$p\" >/dev/null || exit 1; done)",
+            packages.join(" "),
+            packages.iter().filter(|p| *p == "git").cloned().collect::<Vec<_>>().join(" ")
+        );
+    }
+    let _ = writeln!(out, "ENV UV_COMPILE_BYTECODE=1 \\");
+    let _ = writeln!(out, "    UV_LINK_MODE=copy \\");
+    let _ = writeln!(out, "    UV_PYTHON_DOWNLOADS=never \\");
+    let _ = writeln!(out, "    UV_PYTHON={} \\", spec.python);
+    if spec.find_links {
+        let _ = writeln!(out, "    UV_OFFLINE=1 \\");
+        let _ = writeln!(out, "    UV_FIND_LINKS=/src/wheels \\");
+    }
+    let _ = writeln!(out, "    UV_PROJECT_ENVIRONMENT={VENV}");
+    let _ = writeln!(out, "WORKDIR /app");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "FROM builder AS deps");
+    let _ = writeln!(out, "{}", sync_step(spec, false));
+    let _ = writeln!(out, "COPY project /app");
+    let _ = writeln!(out, "{}", sync_step(spec, true));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "FROM {} AS runtime", spec.base_image);
+    for (key, value) in &spec.labels {
+        let _ = writeln!(out, "LABEL {key}={}", quoted(value));
+    }
+    let _ = writeln!(
+        out,
+        "RUN (command -v useradd >/dev/null && useradd --system --uid 10001 --no-create-home app) \\\n    || echo 'app:x:10001:10001::/app:/sbin/nologin' >> /etc/passwd"
+    );
+    let _ = writeln!(out, "COPY --from=deps --chown=10001:10001 /app /app");
+    let _ = writeln!(out, "ENV PATH={VENV}/bin:$PATH \\");
+    let _ = writeln!(out, "    VIRTUAL_ENV={VENV}");
+    let _ = writeln!(out, "WORKDIR /app");
+    let _ = writeln!(out, "USER 10001:10001");
+    if !spec.imports.is_empty() {
+        let script = spec
+            .imports
+            .iter()
+            .map(|module| format!("import {module}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(out, "# A broken image fails here, not in production.");
+        let _ = writeln!(out, "RUN {VENV}/bin/python -c {}", quoted(&script));
+    }
+    if !spec.command.is_empty() {
+        let _ = writeln!(out, "CMD {}", exec_form(&spec.command));
+    }
+    let dockerignore = [
+        "# Generated by hpm: only the locked project, the app's code, and what hpm brings in.",
+        ".git",
+        ".hpm",
+        ".venv",
+        "**/__pycache__",
+        "**/*.pyc",
+        "packages",
+        "staging",
+        "prod",
+        "hpm-registry",
+        "Dockerfile.hpm",
+        "",
+    ]
+    .join("\n");
+    DockerContext {
+        dockerfile: out,
+        dockerignore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain() -> ImageSpec {
+        ImageSpec {
+            base_image: "python:3.12-slim".to_string(),
+            builder_image: None,
+            uv_version: "0.9.0".to_string(),
+            python: "/usr/local/bin/python3.12".to_string(),
+            builder_packages: Vec::new(),
+            sync_args: Vec::new(),
+            command: vec!["core-app".to_string()],
+            imports: vec![
+                "plugin_a".to_string(),
+                "plugin_b".to_string(),
+                "core_app".to_string(),
+            ],
+            git_sources: true,
+            git_auth: GitAuth::None,
+            find_links: false,
+            local_remotes: Vec::new(),
+            labels: vec![
+                (
+                    "org.opencontainers.image.source".to_string(),
+                    "https://github.com/acme/core".to_string(),
+                ),
+                (
+                    "org.opencontainers.image.revision".to_string(),
+                    "0a1b2c3d".to_string(),
+                ),
+                (
+                    "org.opencontainers.image.version".to_string(),
+                    "1.2.0".to_string(),
+                ),
+                ("dev.hpm.mode".to_string(), "prod".to_string()),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_plain_product() {
+        insta::assert_snapshot!(dockerfile(&plain()).dockerfile);
+    }
+
+    #[test]
+    fn a_product_with_extras_an_offline_wheelhouse_and_local_remotes() {
+        let spec = ImageSpec {
+            sync_args: vec!["--extra".to_string(), "cu124".to_string()],
+            builder_packages: vec!["build-essential".to_string()],
+            find_links: true,
+            local_remotes: vec![
+                (
+                    "file:///srv/remotes/plugin-a.git".to_string(),
+                    "plugin-a.git".to_string(),
+                ),
+                (
+                    "file:///srv/remotes/plugin-b.git".to_string(),
+                    "plugin-b.git".to_string(),
+                ),
+            ],
+            ..plain()
+        };
+        insta::assert_snapshot!(dockerfile(&spec).dockerfile);
+    }
+
+    #[test]
+    fn private_git_sources_over_ssh_and_with_a_token_secret() {
+        let ssh = ImageSpec {
+            git_auth: GitAuth::Ssh,
+            ..plain()
+        };
+        insta::assert_snapshot!("ssh", dockerfile(&ssh).dockerfile);
+        let token = ImageSpec {
+            git_auth: GitAuth::TokenSecret,
+            ..plain()
+        };
+        insta::assert_snapshot!("token", dockerfile(&token).dockerfile);
+    }
+
+    #[test]
+    fn never_a_syntax_line_a_heredoc_a_copy_link_a_build_arg_or_a_secret_value() {
+        for auth in [GitAuth::None, GitAuth::Ssh, GitAuth::TokenSecret] {
+            let text = dockerfile(&ImageSpec {
+                git_auth: auth,
+                ..plain()
+            })
+            .dockerfile;
+            assert!(!text.contains("# syntax"), "{text}");
+            assert!(!text.contains("<<"), "{text}");
+            assert!(!text.contains("--link"), "{text}");
+            assert!(!text.contains("ARG "), "{text}");
+            assert!(!text.to_lowercase().contains("ghp_"), "{text}");
+            // The runtime stage holds no uv, no git, no cache.
+            let runtime = &text[text.find("AS runtime").unwrap_or(0)..];
+            assert!(
+                !runtime.contains("uv sync") && !runtime.contains("apt-get install"),
+                "{runtime}"
+            );
+        }
+    }
+}
