@@ -106,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
+    /// The prod image: its Dockerfile (image build is to come).
+    Image {
+        #[command(subcommand)]
+        action: ImageAction,
+    },
     /// Print shell completions (bash: share/bash-completion/completions/hpmctl, zsh: a folder on fpath as _hpmctl, fish: vendor_completions.d/hpmctl.fish).
     Completions { shell: clap_complete::Shell },
     /// Write a man page for hpmctl and each subcommand into DIR (for share/man/man1).
@@ -219,6 +224,27 @@ enum ReleaseAction {
         notes: NotesSource,
         #[arg(long, short)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageAction {
+    /// Print the Dockerfile (and .dockerignore) hpm would build MODE's image with; --write puts them in the workspace as Dockerfile.hpm.
+    Dockerfile {
+        #[arg(long, default_value = "prod")]
+        mode: String,
+        /// Write Dockerfile.hpm and Dockerfile.hpm.dockerignore in the workspace.
+        #[arg(long)]
+        write: bool,
+        /// The runtime (and default builder) base image.
+        #[arg(long, value_name = "IMG")]
+        base_image: Option<String>,
+        /// A builder image that already has uv.
+        #[arg(long, value_name = "IMG")]
+        builder_image: Option<String>,
+        /// The interpreter both stages use (absolute).
+        #[arg(long, value_name = "PATH")]
+        python: Option<String>,
     },
 }
 
@@ -393,6 +419,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut Cli::command(), "hpmctl", &mut script);
             render::out(&String::from_utf8_lossy(&script))
         }
+        Command::Image {
+            action:
+                ImageAction::Dockerfile {
+                    mode,
+                    write,
+                    base_image,
+                    builder_image,
+                    python,
+                },
+        } => commands::image::dockerfile(
+            &context,
+            &mode,
+            &hpm_engine::ops::image::ImageOptions {
+                base_image,
+                builder_image,
+                python,
+            },
+            write,
+        ),
         Command::Man { dir } => commands::man::write(Cli::command(), &dir, context.json),
         Command::Daemon { action } => match action {
             DaemonAction::Start => commands::daemon::start(&context.socket, context.json).await,

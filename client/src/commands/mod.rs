@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod events;
 pub mod export;
 pub mod group;
+pub mod image;
 pub mod import;
 pub mod init;
 pub mod man;

@@ -41,6 +41,37 @@ pub struct Manifest {
     /// How `hpmctl release` tags, pushes and publishes.
     #[serde(default)]
     pub release: ReleaseSettings,
+    /// What `hpmctl image` builds.
+    #[serde(default)]
+    pub image: ImageSettings,
+}
+
+/// The `image:` block: the prod image's base, interpreter, command, the
+/// builder's extra packages, extra `uv sync` arguments and tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSettings {
+    /// The runtime (and default builder) base image.
+    #[serde(default)]
+    pub base_image: Option<String>,
+    /// An image that already has uv, for the builder.
+    #[serde(default)]
+    pub builder_image: Option<String>,
+    /// The interpreter both stages use (absolute).
+    #[serde(default)]
+    pub python: Option<String>,
+    /// The app's command, exec form (default: the core's first script).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Debian packages the builder needs.
+    #[serde(default)]
+    pub builder_packages: Vec<String>,
+    /// Extra `uv sync` arguments, e.g. `["--extra", "cu124"]`.
+    #[serde(default)]
+    pub uv_args: Vec<String>,
+    /// The tags `hpmctl image build` gives the image.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// The `release:` block.
@@ -266,7 +297,7 @@ impl Manifest {
         crate::yaml::duplicate_keys(text, path)?;
         let manifest: Manifest = serde_yaml_ng::from_str(text).map_err(|error| {
             Invalid::from(yaml_problem(path, &error).hint(
-                "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`, `registry_entries`, `release`)",
+                "see the manifest format in the README (`version`, `mode`, `registry`, `packages`, `groups`, `settings`, `registry_entries`, `release`, `image`)",
             ))
         })?;
         if manifest.version != 1 {
@@ -335,6 +366,30 @@ settings:
         assert!(!group.multiple);
         assert_eq!(manifest.settings.uv_args, ["--extra", "cu124"]);
         assert!(manifest.settings.auto_sync);
+    }
+
+    #[test]
+    fn parses_the_image_block_and_refuses_an_unknown_key_in_it() {
+        let text = format!(
+            "{EXAMPLE}image:\n  base_image: python:3.12-slim\n  python: /usr/local/bin/python3.12\n  command: [core-app, serve]\n  uv_args: [--extra, cu124]\n  tags: [registry.local/core:prod]\n"
+        );
+        let manifest = Manifest::parse(&text, Path::new("hpm.yaml")).unwrap();
+        assert_eq!(
+            manifest.image.base_image.as_deref(),
+            Some("python:3.12-slim")
+        );
+        assert_eq!(manifest.image.command, ["core-app", "serve"]);
+        assert_eq!(manifest.image.uv_args, ["--extra", "cu124"]);
+        assert_eq!(manifest.image.tags, ["registry.local/core:prod"]);
+        assert_eq!(
+            Manifest::parse(EXAMPLE, Path::new("hpm.yaml"))
+                .unwrap()
+                .image,
+            ImageSettings::default()
+        );
+        let wrong = format!("{EXAMPLE}image:\n  base: python\n");
+        let error = Manifest::parse(&wrong, Path::new("hpm.yaml")).unwrap_err();
+        assert!(format!("{error:?}").contains("base"), "{error:?}");
     }
 
     /// Regression: a byte order mark gave "missing field `mode`".

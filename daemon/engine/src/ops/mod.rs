@@ -8,6 +8,7 @@ pub mod dry_run;
 pub mod edit;
 pub mod export;
 pub mod group;
+pub mod image;
 pub mod import;
 pub mod init;
 pub mod registry_update;
