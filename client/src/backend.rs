@@ -9,7 +9,8 @@ use hpm_engine::ops::sync::Request;
 use hpm_engine::process::CancelToken;
 use hpm_engine::workspace::Workspace;
 use hpm_protocol::report::{
-    CheckReport, ExportReport, ExportRequest, Progress, RegistryUpdate, StatusReport, SyncReport,
+    CheckReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, Progress,
+    RegistryUpdate, StatusReport, SyncReport,
 };
 use hpm_protocol::{Change, HpmApiClient};
 use jsonrpsee::ws_client::WsClient;
@@ -88,6 +89,77 @@ impl Backend {
                 .registry_update(workspace.root().to_path_buf())
                 .await?),
             Backend::InProcess => blocking(workspace, ops::registry_update::registry_update).await,
+        }
+    }
+
+    /// Builds a mode's image, the engine's lines streamed to stderr.
+    /// Ctrl-C or SIGTERM stops the build (the engine's process group is
+    /// killed, in the daemon through `cancel`) and waits for its end.
+    pub async fn image_build(
+        &self,
+        workspace: &Workspace,
+        request: ImageBuildRequest,
+        json: bool,
+    ) -> Result<ImageReport, Failure> {
+        let mut interrupt = signal(SignalKind::interrupt())
+            .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))?;
+        let mut terminate = signal(SignalKind::terminate())
+            .map_err(|e| Failure::internal(format!("cannot watch for SIGTERM: {e}")))?;
+        match self {
+            Backend::InProcess => {
+                let cancel = CancelToken::new();
+                let job = {
+                    let workspace = workspace.clone();
+                    let cancel = cancel.clone();
+                    tokio::task::spawn_blocking(move || {
+                        ops::image::build(
+                            &workspace,
+                            &request,
+                            &mut |line| render::engine_line(line, json),
+                            &cancel,
+                        )
+                    })
+                };
+                tokio::pin!(job);
+                let finished = loop {
+                    tokio::select! {
+                        finished = &mut job => break finished,
+                        _ = interrupt.recv() => stopping_build(&cancel),
+                        _ = terminate.recv() => stopping_build(&cancel),
+                    }
+                };
+                Ok(
+                    finished
+                        .map_err(|e| Failure::internal(format!("the build crashed: {e}")))??,
+                )
+            }
+            Backend::Daemon(client) => {
+                let root = workspace.root().display().to_string();
+                let mut subscription = client.subscribe_events().await?;
+                let printer = async {
+                    while let Some(Ok(event)) = subscription.next().await {
+                        if event.workspace == root {
+                            render::event_progress(&event, json);
+                        }
+                    }
+                };
+                let build = client.image_build(workspace.root().to_path_buf(), request);
+                tokio::pin!(build, printer);
+                let mut printing = true;
+                loop {
+                    tokio::select! {
+                        result = &mut build => return Ok(result?),
+                        () = &mut printer, if printing => printing = false,
+                        _ = interrupt.recv() => {
+                            eprintln!("hpm: stopping the image build");
+                            client.cancel(workspace.root().to_path_buf()).await?;
+                        }
+                        _ = terminate.recv() => {
+                            client.cancel(workspace.root().to_path_buf()).await?;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -215,6 +287,13 @@ async fn bounded<T>(what: &str, call: impl std::future::Future<Output = T>) -> R
 fn cancelling(cancel: &CancelToken) {
     if !cancel.is_cancelled() {
         eprintln!("hpm: cancelling: stopping uv and restoring `pyproject.toml` and `uv.lock`");
+        cancel.cancel();
+    }
+}
+
+fn stopping_build(cancel: &CancelToken) {
+    if !cancel.is_cancelled() {
+        eprintln!("hpm: stopping the image build (the engine's processes are killed)");
         cancel.cancel();
     }
 }

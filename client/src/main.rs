@@ -106,7 +106,7 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
-    /// The prod image: its Dockerfile (image build is to come).
+    /// The prod image: its Dockerfile, and a build (and push) with a container engine.
     Image {
         #[command(subcommand)]
         action: ImageAction,
@@ -245,6 +245,41 @@ enum ImageAction {
         /// The interpreter both stages use (absolute).
         #[arg(long, value_name = "PATH")]
         python: Option<String>,
+        /// The Dockerfile installs offline from the wheelhouse `image build --find-links DIR` copies into the context.
+        #[arg(long, value_name = "DIR")]
+        find_links: Option<PathBuf>,
+    },
+    /// Build MODE's image from its lock in a context under .hpm/image/ (any local source refused), tag it, and with --push push each tag.
+    Build {
+        #[arg(long, default_value = "prod")]
+        mode: String,
+        /// A name for the image (repeatable); default: image.tags, else <core>:<mode>.
+        #[arg(long = "tag", short = 't', value_name = "REF")]
+        tags: Vec<String>,
+        /// Push every tag after the build.
+        #[arg(long)]
+        push: bool,
+        /// The target platform (linux/amd64, linux/arm64).
+        #[arg(long, value_name = "P")]
+        platform: Option<String>,
+        /// The runtime (and default builder) base image.
+        #[arg(long, value_name = "IMG")]
+        base_image: Option<String>,
+        /// A builder image that already has uv.
+        #[arg(long, value_name = "IMG")]
+        builder_image: Option<String>,
+        /// The interpreter both stages use (absolute).
+        #[arg(long, value_name = "PATH")]
+        python: Option<String>,
+        /// The container engine: docker (default; HPM_ENGINE), podman, or a path.
+        #[arg(long, value_name = "PROGRAM")]
+        engine: Option<String>,
+        /// A wheelhouse copied into the context and used offline (UV_OFFLINE, UV_FIND_LINKS).
+        #[arg(long, value_name = "DIR")]
+        find_links: Option<PathBuf>,
+        /// The build's network: none for a hermetic build, host, or default.
+        #[arg(long, value_name = "MODE")]
+        network: Option<String>,
     },
 }
 
@@ -394,6 +429,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.command,
         Command::Change(_)
             | Command::Export { .. }
+            | Command::Image { .. }
             | Command::Import { .. }
             | Command::Release {
                 action: ReleaseAction::Apply { .. }
@@ -427,6 +463,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     base_image,
                     builder_image,
                     python,
+                    find_links,
                 },
         } => commands::image::dockerfile(
             &context,
@@ -435,9 +472,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 base_image,
                 builder_image,
                 python,
+                find_links: find_links.is_some(),
             },
             write,
         ),
+        Command::Image {
+            action:
+                ImageAction::Build {
+                    mode,
+                    tags,
+                    push,
+                    platform,
+                    base_image,
+                    builder_image,
+                    python,
+                    engine,
+                    find_links,
+                    network,
+                },
+        } => {
+            commands::image::build(
+                &context,
+                commands::image::Build {
+                    mode,
+                    tags,
+                    push,
+                    platform,
+                    base_image,
+                    builder_image,
+                    python,
+                    engine,
+                    find_links,
+                    network,
+                },
+            )
+            .await
+        }
         Command::Man { dir } => commands::man::write(Cli::command(), &dir, context.json),
         Command::Daemon { action } => match action {
             DaemonAction::Start => commands::daemon::start(&context.socket, context.json).await,

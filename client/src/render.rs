@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use hpm_core::plan::PlannedSource;
 use hpm_engine::ops::group::GroupListing;
 use hpm_protocol::report::{
-    CheckReport, DryRunReport, ExportReport, Progress, Recovery, RegistryUpdate, RepoState,
-    StatusReport, SyncOutcome, SyncReport,
+    CheckReport, DryRunReport, ExportReport, ImageReport, Progress, Recovery, RegistryUpdate,
+    RepoState, StatusReport, SyncOutcome, SyncReport,
 };
 use hpm_protocol::{Event, EventBody, Hello};
 use serde::Serialize;
@@ -47,9 +47,20 @@ pub fn progress(progress: &Progress, json: bool) {
     }
 }
 
+/// One line of the container engine's output, during `image build`.
+pub fn engine_line(line: &str, json: bool) {
+    if json {
+        let event = serde_json::json!({ "event": "image_progress", "line": line });
+        eprintln!("{event}");
+    } else {
+        eprintln!("  {line}");
+    }
+}
+
 /// The progress part of a daemon event, during a command.
 pub fn event_progress(event: &Event, json: bool) {
     match &event.body {
+        EventBody::ImageProgress { line } => engine_line(line, json),
         EventBody::Progress { .. } | EventBody::Recovered { .. } if json => {
             if let Ok(line) = serde_json::to_string(event) {
                 eprintln!("{line}");
@@ -198,6 +209,10 @@ pub fn event(event: &Event) -> anyhow::Result<String> {
             None => format!("release {id}: {step} {state}"),
         },
         EventBody::ReleaseFinished { id, outcome } => format!("release {id}: {outcome}"),
+        EventBody::ImageProgress { line } => format!("image: {line}"),
+        EventBody::ImageBuilt { image_id, tags } => {
+            format!("image built: {image_id} ({})", tags.join(", "))
+        }
         EventBody::WatchDegraded { message } => format!("warning: {message}"),
     };
     Ok(format!("#{} {}  {what}", event.seq, event.workspace))
@@ -518,6 +533,44 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut out = line(header.to_vec());
     for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// `hpmctl image build`'s summary.
+pub fn image(report: &ImageReport) -> String {
+    let mut out = String::new();
+    if report.dry_run {
+        out.push_str(&format!(
+            "would build the {} image in {} and run:\n",
+            report.mode,
+            report.context.display()
+        ));
+        for command in &report.commands {
+            out.push_str(&format!("  {}\n", command.join(" ")));
+        }
+    } else if let Some(id) = &report.image_id {
+        let size = report
+            .size
+            .map(|bytes| format!(", {:.1} MB", bytes as f64 / 1e6))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "built the {} image {id}{size}: {}\n",
+            report.mode,
+            report.tags.join(", ")
+        ));
+        for pushed in &report.pushed {
+            out.push_str(&format!("pushed {} ({})\n", pushed.tag, pushed.digest));
+        }
+    }
+    let managed: Vec<String> = report
+        .packages
+        .iter()
+        .filter(|package| package.managed)
+        .map(|package| format!("{} {}", package.name, package.version))
+        .collect();
+    if !managed.is_empty() {
+        out.push_str(&format!("packages: {}\n", managed.join(", ")));
     }
     out
 }

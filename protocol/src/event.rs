@@ -107,6 +107,15 @@ pub enum EventBody {
         id: String,
         outcome: String,
     },
+    /// One line of the container engine's output during `imageBuild`.
+    ImageProgress {
+        line: String,
+    },
+    /// `imageBuild` ended with an image (its id and tags).
+    ImageBuilt {
+        image_id: String,
+        tags: Vec<String>,
+    },
     /// The OS watch limit was hit; the workspace is polled instead.
     WatchDegraded {
         message: String,

@@ -423,3 +423,82 @@ pub struct ExportReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saved: Option<PathBuf>,
 }
+
+/// What `hpmctl image build` is asked for. Every option left out comes
+/// from the manifest's `image:` block, then hpm's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImageBuildRequest {
+    /// The mode whose lock the image installs.
+    pub mode: Mode,
+    /// The image's names (`--tag`); `image.tags`, else `<core>:<mode>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Push every tag after the build.
+    #[serde(default)]
+    pub push: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// The container engine: `docker` (default), `podman`, or a path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// A wheelhouse copied into the context and used offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find_links: Option<PathBuf>,
+    /// The build's network (`none` for a hermetic build, `host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Say what would be built and run; write nothing, run nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One tag pushed, with the digest the registry answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PushedTag {
+    pub tag: String,
+    pub digest: String,
+}
+
+/// A package the image installs, as its lock gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImagePackage {
+    pub name: String,
+    pub version: String,
+    /// The locked source (a git URL with its commit, an index, a path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A package of the registry (a plugin), not a third-party one.
+    pub managed: bool,
+}
+
+/// `hpmctl image build --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ImageReport {
+    pub mode: Mode,
+    /// The image's id (`sha256:…`); absent in a dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    pub tags: Vec<String>,
+    /// Per pushed tag, the registry's digest (`--push` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<PushedTag>,
+    /// The image's size in bytes, as the engine reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    pub packages: Vec<ImagePackage>,
+    /// The build context hpm laid out (under `.hpm/image/`).
+    pub context: PathBuf,
+    /// The Dockerfile the build used: hpm's, or the workspace's
+    /// `Dockerfile.hpm` when one was written and edited there.
+    pub dockerfile: PathBuf,
+    /// The engine's command lines, in order (build, then each push).
+    pub commands: Vec<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+}

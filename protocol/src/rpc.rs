@@ -7,7 +7,8 @@ use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
 use crate::report::{
-    CheckReport, ExportReport, ExportRequest, RegistryUpdate, ReleaseApplyRequest, SyncReport,
+    CheckReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
+    ReleaseApplyRequest, SyncReport,
 };
 use crate::{Change, Event, Hello};
 
@@ -69,6 +70,18 @@ pub trait HpmApi {
         &self,
         workspace: PathBuf,
     ) -> Result<Vec<RegistryUpdate>, ErrorObjectOwned>;
+
+    /// Builds (and with `push`, pushes) the image of a mode (see `hpmctl
+    /// image build`): each line of the container engine's output is an
+    /// `image_progress` event, a built image an `image_built`; `cancel`
+    /// stops it (the engine's process group is killed). One build per
+    /// workspace at a time (a second is refused).
+    #[method(name = "imageBuild")]
+    async fn image_build(
+        &self,
+        workspace: PathBuf,
+        request: ImageBuildRequest,
+    ) -> Result<ImageReport, ErrorObjectOwned>;
 
     /// Applies (or, dry, describes) a release `hpmctl release plan` wrote,
     /// in the daemon: each step that ends is a `release_step` event, the

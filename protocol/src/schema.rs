@@ -7,7 +7,7 @@
 use schemars::{schema_for, Schema};
 
 use crate::report::{
-    CheckReport, DryRunReport, ExportReport, RegistryUpdate, StatusReport, SyncReport,
+    CheckReport, DryRunReport, ExportReport, ImageReport, RegistryUpdate, StatusReport, SyncReport,
 };
 use crate::{Event, Hello};
 
@@ -20,6 +20,7 @@ pub fn documents() -> Vec<(&'static str, Schema)> {
         ("check.schema.json", schema_for!(CheckReport)),
         ("dry-run.schema.json", schema_for!(DryRunReport)),
         ("export.schema.json", schema_for!(ExportReport)),
+        ("image.schema.json", schema_for!(ImageReport)),
         (
             "registry-update.schema.json",
             schema_for!(Vec<RegistryUpdate>),

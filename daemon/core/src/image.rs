@@ -10,8 +10,8 @@
 //!   `uv.lock` and `pyproject.toml` bind-mounted, so the dependencies form
 //!   layers a code change does not touch; then the app's code and a second
 //!   `uv sync --locked --no-editable`;
-//! - `runtime`: the same base, a non-root user, the venv and the app copied
-//!   from `deps`, `PATH` set, and an import of every managed package run as
+//! - `runtime`: the same base, a non-root user, the venv (the app installed
+//!   in it, non-editable) copied from `deps`, `PATH` set, and an import of every managed package run as
 //!   a build step, so a broken image fails the build.
 //!
 //! Never a `# syntax=` line (it needs Docker Hub), never a heredoc or
@@ -65,10 +65,10 @@ pub struct ImageSpec {
 }
 
 /// The Dockerfile and the `.dockerignore` of the build context. The
-/// context is laid out as `project/` (the exported mode's `pyproject.toml`
-/// and `uv.lock`, and the app's code), `git/` (bare copies of `file://`
-/// remotes) and `wheels/` (the wheelhouse): only `project/` reaches the
-/// image.
+/// context is laid out as `project/` (the core's files with its
+/// `pyproject.toml` for the mode and the mode's `uv.lock`), `git/` (bare
+/// copies of `file://` remotes) and `wheels/` (the wheelhouse): only the
+/// venv built from them reaches the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerContext {
     pub dockerfile: String,
@@ -153,7 +153,19 @@ pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
     );
     let _ = writeln!(
         out,
-        "# Dependencies come from uv.lock alone; the runtime holds the venv and the app."
+        "# Dependencies come from uv.lock alone; the runtime holds only the venv (the app"
+    );
+    let _ = writeln!(
+        out,
+        "# installed in it, non-editable). The context `hpmctl image build` lays out under"
+    );
+    let _ = writeln!(
+        out,
+        "# .hpm/image/<mode>/: project/ (the core's files, its pyproject.toml for the mode,"
+    );
+    let _ = writeln!(
+        out,
+        "# uv.lock), git/ (bare copies of file:// remotes), wheels/ (--find-links)."
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "FROM ghcr.io/astral-sh/uv:{} AS uv", spec.uv_version);
@@ -164,19 +176,25 @@ pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
         let _ = writeln!(out, "COPY --from=uv /uv /uvx /usr/local/bin/");
     }
     let mut packages: Vec<String> = Vec::new();
-    if spec.git_sources {
-        packages.push("git".to_string());
-    }
     if spec.git_auth == GitAuth::Ssh {
         packages.push("openssh-client".to_string());
     }
     packages.extend(spec.builder_packages.iter().cloned());
     if !packages.is_empty() {
+        if spec.git_sources {
+            packages.insert(0, "git".to_string());
+        }
         let _ = writeln!(
             out,
-            "RUN (command -v apt-get >/dev/null && apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*) \\\n    || (for p in {}; do command -v \"$p\" >/dev/null || exit 1; done)",
-            packages.join(" "),
-            packages.iter().filter(|p| *p == "git").cloned().collect::<Vec<_>>().join(" ")
+            "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*",
+            packages.join(" ")
+        );
+    } else if spec.git_sources {
+        // uv needs git for git sources; slim bases lack it (uv#9200). A
+        // builder image that has it needs no package index.
+        let _ = writeln!(
+            out,
+            "RUN command -v git >/dev/null \\\n    || (apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*)"
         );
     }
     let _ = writeln!(out, "ENV UV_COMPILE_BYTECODE=1 \\");
@@ -203,7 +221,9 @@ pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
         out,
         "RUN (command -v useradd >/dev/null && useradd --system --uid 10001 --no-create-home app) \\\n    || echo 'app:x:10001:10001::/app:/sbin/nologin' >> /etc/passwd"
     );
-    let _ = writeln!(out, "COPY --from=deps --chown=10001:10001 /app /app");
+    // The venv alone: the app is installed in it, so no source tree, no
+    // uv, no git and no cache reach the runtime.
+    let _ = writeln!(out, "COPY --from=deps {VENV} {VENV}");
     let _ = writeln!(out, "ENV PATH={VENV}/bin:$PATH \\");
     let _ = writeln!(out, "    VIRTUAL_ENV={VENV}");
     let _ = writeln!(out, "WORKDIR /app");

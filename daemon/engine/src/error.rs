@@ -72,6 +72,18 @@ pub enum Error {
     #[error("the sync was cancelled; `pyproject.toml` and `uv.lock` were restored")]
     Cancelled,
 
+    /// The container engine (`docker`, `podman`) failed or is missing.
+    #[error("`{command}` failed ({status})\n{reason}")]
+    EngineFailed {
+        command: String,
+        status: String,
+        reason: String,
+        hint: Option<String>,
+    },
+
+    #[error("the image build was cancelled; the engine's processes were stopped and no image was tagged")]
+    BuildCancelled,
+
     /// The sync failed, and so did putting the files back: they may hold
     /// the new entries; the journal keeps the originals.
     #[error("{failed}\nand restoring `pyproject.toml` and `uv.lock` failed too: {error}; they may still hold the new entries, and the journal in `{}` keeps the originals", journal.display())]
@@ -156,7 +168,8 @@ impl Error {
             Error::UvMissing { .. } | Error::UvTooOld { .. } | Error::UvFailed { .. } => {
                 ErrorKind::Backend
             }
-            Error::Cancelled => ErrorKind::Cancelled,
+            Error::EngineFailed { .. } => ErrorKind::Backend,
+            Error::Cancelled | Error::BuildCancelled => ErrorKind::Cancelled,
             Error::Internal { .. } => ErrorKind::Internal,
         }
     }
@@ -178,12 +191,13 @@ impl Error {
             Error::UvMissing { .. } => "install it with `python3 -m pip install uv` (or see https://docs.astral.sh/uv/), or point `HPM_UV` at the binary".to_string(),
             Error::UvTooOld { .. } => "upgrade it with `python3 -m pip install -U uv` or `uv self update`".to_string(),
             Error::CloneNeeded { .. } => "run again with `--yes` to clone them".to_string(),
-            Error::Refused { hint, .. } => return hint.clone(),
+            Error::Refused { hint, .. } | Error::EngineFailed { hint, .. } => return hint.clone(),
             Error::Read { .. }
             | Error::Invalid { .. }
             | Error::Network { .. }
             | Error::UvFailed { .. }
             | Error::Cancelled
+            | Error::BuildCancelled
             | Error::Internal { .. } => return None,
         })
     }

@@ -19,7 +19,8 @@ pub fn code(error: &Error) -> i32 {
         Error::NotRecorded { .. } => codes::IO,
         Error::UvMissing { .. } | Error::UvTooOld { .. } => codes::BACKEND_UNAVAILABLE,
         Error::UvFailed { .. } => codes::BACKEND_FAILED,
-        Error::Cancelled => codes::CANCELLED,
+        Error::EngineFailed { .. } => codes::BACKEND_FAILED,
+        Error::Cancelled | Error::BuildCancelled => codes::CANCELLED,
         Error::CloneNeeded { .. } => codes::CLONE_NEEDED,
         Error::Internal { .. } => codes::INTERNAL,
     }

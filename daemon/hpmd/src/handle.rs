@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hpm_engine::process::CancelToken;
 use hpm_engine::workspace::Workspace;
 use hpm_protocol::report::SyncReport;
 use hpm_protocol::Change;
@@ -53,6 +54,9 @@ pub struct WorkspaceHandle {
     pub(crate) notices: mpsc::UnboundedSender<LiveNotice>,
     /// Whether a job is running, for idle detection and shutdown.
     pub(crate) busy: Arc<AtomicBool>,
+    /// The running image build's cancel token (builds run beside the
+    /// actor's queue: they read the workspace, never write its files).
+    pub(crate) build: Arc<Mutex<Option<CancelToken>>>,
     /// The dev clones' git states, how the workspace is watched and the
     /// cached status, kept current by the live task.
     pub live: SharedLiveView,
@@ -80,13 +84,35 @@ impl WorkspaceHandle {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Cancels the running job and the queued ones; whether one was running.
+    /// Cancels the running job and the queued ones, and a running image
+    /// build; whether one was running.
     pub async fn cancel(&self) -> bool {
+        let building = lock(&self.build)
+            .as_ref()
+            .map(CancelToken::cancel)
+            .is_some();
         let (reply, answer) = oneshot::channel();
         if self.sender.send(Message::Cancel { reply }).is_err() {
-            return false;
+            return building;
         }
-        answer.await.unwrap_or(false)
+        answer.await.unwrap_or(false) || building
+    }
+
+    /// The cancel token of a new image build, or `None` while one runs.
+    pub fn start_build(&self) -> Option<CancelToken> {
+        let mut build = lock(&self.build);
+        if build.is_some() {
+            return None;
+        }
+        let token = CancelToken::new();
+        *build = Some(token.clone());
+        Some(token)
+    }
+
+    /// The image build ended.
+    pub fn end_build(&self) {
+        *lock(&self.build) = None;
+        self.touch();
     }
 
     /// Waits until the workspace's files are past any interrupted sync
@@ -113,7 +139,7 @@ impl WorkspaceHandle {
     }
 
     pub(crate) fn idle_for(&self) -> Duration {
-        if self.is_busy() {
+        if self.is_busy() || lock(&self.build).is_some() {
             return Duration::ZERO;
         }
         lock(&self.last_used).elapsed()

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use hpm_engine::ops;
 use hpm_protocol::report::{
-    CheckReport, ExportReport, ExportRequest, RegistryUpdate, ReleaseApplyRequest, SyncReport,
+    CheckReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
+    ReleaseApplyRequest, SyncReport,
 };
 use hpm_protocol::{codes, Change, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
 use jsonrpsee::core::{async_trait, SubscriptionResult};
@@ -58,6 +59,7 @@ impl HpmApiServer for Rpc {
                 "export",
                 "events",
                 "registry_update",
+                "image_build",
                 "release_apply",
                 "shutdown",
             ]
@@ -131,6 +133,50 @@ impl HpmApiServer for Rpc {
             },
         );
         Ok(report)
+    }
+
+    async fn image_build(
+        &self,
+        workspace: PathBuf,
+        request: ImageBuildRequest,
+    ) -> Result<ImageReport, ErrorObjectOwned> {
+        let handle = self.open(&workspace).await?;
+        let Some(cancel) = handle.start_build() else {
+            return Err(to_rpc_error(&hpm_engine::Error::Busy {
+                pid: format!("{} (an image build)", std::process::id()),
+            }));
+        };
+        let events = self.daemon.events.clone();
+        let ending = handle.clone();
+        let built = blocking(move || {
+            let root = handle.workspace.root().to_path_buf();
+            let report = ops::image::build(
+                &handle.workspace,
+                &request,
+                &mut |line| {
+                    events.emit(
+                        &root,
+                        EventBody::ImageProgress {
+                            line: line.to_string(),
+                        },
+                    );
+                },
+                &cancel,
+            )?;
+            if let Some(image_id) = &report.image_id {
+                events.emit(
+                    &root,
+                    EventBody::ImageBuilt {
+                        image_id: image_id.clone(),
+                        tags: report.tags.clone(),
+                    },
+                );
+            }
+            Ok(report)
+        })
+        .await;
+        ending.end_build();
+        built
     }
 
     async fn release_apply(

@@ -59,6 +59,7 @@ impl Workspaces {
             sender,
             notices: notices.clone(),
             busy: Arc::new(AtomicBool::new(false)),
+            build: Arc::default(),
             live: SharedLiveView::default(),
             closed: CancellationToken::new(),
             last_used: Arc::new(Mutex::new(Instant::now())),

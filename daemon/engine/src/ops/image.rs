@@ -1,21 +1,33 @@
-//! `hpmctl image dockerfile`: the prod image's Dockerfile for a mode, from
-//! the mode's exported project (any local source refused, as `export`
-//! refuses it), the manifest's `image:` block, the core's `pyproject.toml`
-//! (its name, version and first script) and the uv hpm runs. The text comes
-//! from [`hpm_core::image`]; this gathers its inputs.
+//! `hpmctl image dockerfile` and `hpmctl image build`: the prod image of a
+//! mode. The image installs the core itself (non-editable) with the mode's
+//! lock: its build context, laid out under `.hpm/image/<mode>/context/`,
+//! holds the core's files with its `pyproject.toml` as `switch MODE` writes
+//! it and the lock that mode last synced (never re-locked here: the image
+//! is what was tested, and a stale lock fails the build with uv's
+//! message), bare copies of the `file://` remotes the lock names, and a
+//! wheelhouse when asked. Any local source is refused, as `export` refuses
+//! it. The Dockerfile's text comes from [`hpm_core::image`]; a
+//! `Dockerfile.hpm` the team wrote into the workspace (`--write`) and
+//! edited is used in its place. The container engine runs through the
+//! shared process runner: its lines streamed, cancellable, its process
+//! group killed.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
+use hpm_core::export::{export as export_text, refuse_local_packages, ExportOptions};
 use hpm_core::image::{dockerfile as render, DockerContext, GitAuth, ImageSpec};
 use hpm_core::mode::Mode;
 use hpm_core::name::normalize_name;
-use hpm_core::plan::PlannedSource;
-use hpm_protocol::report::ExportRequest;
+use hpm_core::Problem;
+use hpm_protocol::report::{ImageBuildRequest, ImagePackage, ImageReport, PushedTag};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::fsutil::{read_optional, write_atomic};
 use crate::inputs::Inputs;
+use crate::process::{self, CancelToken, RunError, RunOptions};
 use crate::uv::Uv;
+use crate::validate;
 use crate::workspace::Workspace;
 
 /// The runtime base when neither the command line nor `image.base_image`
@@ -23,13 +35,56 @@ use crate::workspace::Workspace;
 pub const DEFAULT_BASE_IMAGE: &str = "python:3.12-slim";
 /// That base's interpreter.
 pub const DEFAULT_PYTHON: &str = "/usr/local/bin/python3";
+/// The container engine when neither `--engine` nor `HPM_ENGINE` names one.
+pub const DEFAULT_ENGINE: &str = "docker";
 
-/// What the command line may override.
+/// The file `--write` puts in the workspace root, for teams that commit
+/// and edit it; its ignore file beside it (`<Dockerfile>.dockerignore`, as
+/// BuildKit reads it). `image build` uses it when it is there.
+pub const DOCKERFILE: &str = "Dockerfile.hpm";
+
+/// What the command line may override of the manifest's `image:` block.
 #[derive(Debug, Clone, Default)]
 pub struct ImageOptions {
     pub base_image: Option<String>,
     pub builder_image: Option<String>,
     pub python: Option<String>,
+    /// A wheelhouse goes into the context (`UV_OFFLINE`, `UV_FIND_LINKS`).
+    pub find_links: bool,
+}
+
+impl From<&ImageBuildRequest> for ImageOptions {
+    fn from(request: &ImageBuildRequest) -> Self {
+        ImageOptions {
+            base_image: request.base_image.clone(),
+            builder_image: request.builder_image.clone(),
+            python: request.python.clone(),
+            find_links: request.find_links.is_some(),
+        }
+    }
+}
+
+/// A `file://` remote the lock names, brought into the context as a bare
+/// copy in `git/<folder>`.
+#[derive(Debug, Clone)]
+struct LocalRemote {
+    url: String,
+    path: PathBuf,
+    folder: String,
+}
+
+/// Everything a build of one mode needs, read and checked, nothing written.
+struct Prepared {
+    mode: Mode,
+    spec: ImageSpec,
+    /// The core's `pyproject.toml` for the mode.
+    pyproject: String,
+    lock: Vec<u8>,
+    remotes: Vec<LocalRemote>,
+    packages: Vec<ImagePackage>,
+    /// `<core>:<mode>` when nothing names the tags.
+    default_tag: String,
+    tags: Vec<String>,
 }
 
 /// The core's `[project]` name, version and first script, when written.
@@ -73,45 +128,149 @@ fn module(name: &str) -> String {
     normalize_name(name).replace('-', "_")
 }
 
-/// The Dockerfile and `.dockerignore` for `mode`.
-pub fn dockerfile(
-    workspace: &Workspace,
-    mode: &Mode,
-    options: &ImageOptions,
-) -> Result<DockerContext> {
-    let exported = crate::ops::export::export(
-        workspace,
-        &ExportRequest {
-            mode: mode.clone(),
-            out: None,
-            with_core: false,
-            force: true,
-            dry_run: true,
-        },
-    )?;
-    let inputs = Inputs::read(workspace)?;
-    let settings = &inputs.manifest.image;
-    let pyproject = String::from_utf8_lossy(&inputs.pyproject).into_owned();
-    let (name, version, script) = core_project(&pyproject);
-    let (revision, origin) = core_revision(workspace.root());
-    let uv = Uv::find()?;
-
-    let mut local_remotes = BTreeMap::new();
-    let mut git_sources = false;
-    let mut imports = Vec::new();
-    for package in &exported.plan.packages {
-        imports.push(module(&package.name));
-        if let PlannedSource::Git { url, .. } = &package.source {
-            git_sources = true;
-            if let Some(path) = url.strip_prefix("file://") {
-                let folder = Path::new(path)
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| module(&package.name));
-                local_remotes.insert(url.clone(), folder);
-            }
+/// The packages a `uv.lock` installs, and the git URLs it locks (without
+/// their `?tag=` query and `#commit` fragment).
+fn locked(lock: &[u8], managed: &BTreeSet<String>) -> (Vec<ImagePackage>, BTreeSet<String>) {
+    let mut packages = Vec::new();
+    let mut git_urls = BTreeSet::new();
+    let Ok(document) = String::from_utf8_lossy(lock).parse::<toml_edit::DocumentMut>() else {
+        return (packages, git_urls);
+    };
+    let Some(entries) = document
+        .get("package")
+        .and_then(|item| item.as_array_of_tables())
+    else {
+        return (packages, git_urls);
+    };
+    for entry in entries {
+        let text = |key: &str| entry.get(key).and_then(|item| item.as_str());
+        let (Some(name), Some(version)) = (text("name"), text("version")) else {
+            continue;
+        };
+        let source = entry.get("source").and_then(|item| item.as_table_like());
+        let described = source.and_then(|source| {
+            source
+                .iter()
+                .next()
+                .and_then(|(kind, value)| Some(format!("{kind}: {}", value.as_str()?)))
+        });
+        if let Some(git) = source
+            .and_then(|source| source.get("git"))
+            .and_then(|item| item.as_str())
+        {
+            let base = git.split(['?', '#']).next().unwrap_or(git);
+            git_urls.insert(base.to_string());
         }
+        packages.push(ImagePackage {
+            name: name.to_string(),
+            version: version.to_string(),
+            source: described,
+            managed: managed.contains(&normalize_name(name)),
+        });
     }
+    (packages, git_urls)
+}
+
+/// The bare copies the context needs: every locked `file://` git URL, in a
+/// folder named after its last component (numbered when two share one).
+fn local_remotes(git_urls: &BTreeSet<String>) -> Vec<LocalRemote> {
+    let mut taken = BTreeSet::new();
+    let mut remotes = Vec::new();
+    for url in git_urls {
+        let Some(path) = url::Url::parse(url)
+            .ok()
+            .filter(|parsed| parsed.scheme() == "file")
+            .and_then(|parsed| parsed.to_file_path().ok())
+        else {
+            continue;
+        };
+        let stem = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "remote".to_string());
+        let mut folder = stem.clone();
+        let mut number = 2;
+        while !taken.insert(folder.clone()) {
+            folder = format!("{stem}-{number}");
+            number += 1;
+        }
+        remotes.push(LocalRemote {
+            url: url.clone(),
+            path,
+            folder,
+        });
+    }
+    remotes
+}
+
+/// The mode's lock: the workspace's own when it is synced in that mode,
+/// else the snapshot its last sync in that mode left.
+fn mode_lock(workspace: &Workspace, inputs: &Inputs, mode: &Mode) -> Result<Vec<u8>> {
+    let synced_in_mode = inputs
+        .state
+        .last_sync
+        .as_ref()
+        .is_some_and(|last| &last.mode == mode);
+    let lock = if synced_in_mode {
+        inputs.uv_lock.clone()
+    } else {
+        let snapshot = workspace.lock_snapshot_path(mode);
+        read_optional(&snapshot).map_err(|e| Error::read(&snapshot, e))?
+    };
+    lock.ok_or_else(|| Error::Refused {
+        message: format!("there is no lock of {mode} mode yet: the image installs the lock a sync in that mode tested"),
+        hint: Some(format!("run `hpmctl switch {mode}` once (you can switch back after)")),
+    })
+}
+
+/// Reads and checks what a build of `mode` needs.
+fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result<Prepared> {
+    let root = workspace.root();
+    if let Some(interrupted) = crate::transaction::interrupted(workspace) {
+        return Err(Error::invalid(
+            Problem::new("a sync was interrupted and `pyproject.toml` may be half-switched")
+                .in_file(workspace.pyproject_path())
+                .hint(interrupted.hint),
+        ));
+    }
+    let inputs = Inputs::read(workspace)?;
+    let resolved = inputs.resolve(workspace, mode, &BTreeMap::new())?;
+    refuse_local_packages(&resolved.plan, mode.as_str())?;
+    let pinned = validate::validate(root, resolved.plan, resolved.problems)?;
+    // The export's checks: no local source anywhere in the core's file.
+    let text = inputs.pyproject_text(workspace)?;
+    export_text(
+        text,
+        &pinned,
+        &ExportOptions {
+            mode: mode.as_str(),
+            to_core: "..",
+            with_core: false,
+            previously_managed: &inputs.state.managed,
+            owned: &inputs.state.workspace_members,
+        },
+        &workspace.pyproject_path(),
+    )?;
+    let pyproject = inputs.render_pyproject(workspace, &pinned)?.text;
+    let lock = mode_lock(workspace, &inputs, mode)?;
+    let plan = pinned.into_plan();
+    let managed: BTreeSet<String> = plan
+        .packages
+        .iter()
+        .map(|package| normalize_name(&package.name))
+        .collect();
+    let (packages, git_urls) = locked(&lock, &managed);
+    let remotes = local_remotes(&git_urls);
+
+    let settings = &inputs.manifest.image;
+    let (name, version, script) = core_project(&pyproject);
+    let (revision, origin) = core_revision(root);
+    let uv = Uv::find()?;
+    let mut imports: Vec<String> = plan
+        .packages
+        .iter()
+        .map(|package| module(&package.name))
+        .collect();
     if let Some(name) = &name {
         imports.push(module(name));
     }
@@ -122,8 +281,11 @@ pub fn dockerfile(
     if let Some(revision) = revision {
         labels.push(("org.opencontainers.image.revision".to_string(), revision));
     }
-    if let Some(version) = version {
-        labels.push(("org.opencontainers.image.version".to_string(), version));
+    if let Some(version) = &version {
+        labels.push((
+            "org.opencontainers.image.version".to_string(),
+            version.clone(),
+        ));
     }
     if let Some(name) = &name {
         labels.push(("org.opencontainers.image.title".to_string(), name.clone()));
@@ -134,13 +296,15 @@ pub fn dockerfile(
     } else {
         settings.command.clone()
     };
-    let base_image = options
-        .base_image
-        .clone()
-        .or_else(|| settings.base_image.clone())
-        .unwrap_or_else(|| DEFAULT_BASE_IMAGE.to_string());
+    let ssh = git_urls
+        .iter()
+        .any(|url| url.starts_with("ssh://") || url.starts_with("git+ssh://"));
     let spec = ImageSpec {
-        base_image,
+        base_image: options
+            .base_image
+            .clone()
+            .or_else(|| settings.base_image.clone())
+            .unwrap_or_else(|| DEFAULT_BASE_IMAGE.to_string()),
         builder_image: options
             .builder_image
             .clone()
@@ -155,31 +319,600 @@ pub fn dockerfile(
         sync_args: settings.uv_args.clone(),
         command,
         imports,
-        git_sources,
-        git_auth: GitAuth::None,
-        find_links: false,
-        local_remotes: local_remotes.into_iter().collect(),
+        git_sources: !git_urls.is_empty(),
+        git_auth: if ssh { GitAuth::Ssh } else { GitAuth::None },
+        find_links: options.find_links,
+        local_remotes: remotes
+            .iter()
+            .map(|remote| (remote.url.clone(), remote.folder.clone()))
+            .collect(),
         labels,
     };
-    Ok(render(&spec))
+    let default_tag = format!(
+        "{}:{}",
+        name.as_deref()
+            .map(normalize_name)
+            .unwrap_or_else(|| "app".to_string()),
+        mode
+    );
+    Ok(Prepared {
+        mode: mode.clone(),
+        spec,
+        pyproject,
+        lock,
+        remotes,
+        packages,
+        default_tag,
+        tags: settings.tags.clone(),
+    })
 }
 
-/// The file `--write` puts in the workspace root, for teams that commit
-/// and edit it; its ignore file beside it (`<Dockerfile>.dockerignore`, as
-/// BuildKit reads it).
-pub const DOCKERFILE: &str = "Dockerfile.hpm";
+/// The Dockerfile and `.dockerignore` for `mode`.
+pub fn dockerfile(
+    workspace: &Workspace,
+    mode: &Mode,
+    options: &ImageOptions,
+) -> Result<DockerContext> {
+    Ok(render(&prepare(workspace, mode, options)?.spec))
+}
 
 /// Writes `context` as `Dockerfile.hpm` and `Dockerfile.hpm.dockerignore`
 /// in the workspace root, each atomically; returns their paths.
-pub fn write(workspace: &Workspace, context: &DockerContext) -> Result<Vec<std::path::PathBuf>> {
+pub fn write(workspace: &Workspace, context: &DockerContext) -> Result<Vec<PathBuf>> {
     let dockerfile = workspace.root().join(DOCKERFILE);
     let ignore = workspace.root().join(format!("{DOCKERFILE}.dockerignore"));
     for (path, text) in [
         (&dockerfile, &context.dockerfile),
         (&ignore, &context.dockerignore),
     ] {
-        crate::fsutil::write_atomic(path, text.as_bytes())
-            .map_err(|error| crate::error::Error::write(path, error))?;
+        write_atomic(path, text.as_bytes()).map_err(|error| Error::write(path, error))?;
     }
     Ok(vec![dockerfile, ignore])
+}
+
+/// The image folder of `mode`: `.hpm/image/<mode>/`.
+fn image_dir(workspace: &Workspace, mode: &Mode) -> PathBuf {
+    workspace.state_dir().join("image").join(mode.as_str())
+}
+
+/// The engine program: the request's, `HPM_ENGINE`, or `docker`; a bare
+/// name is looked up on `PATH`.
+fn engine_program(request: &ImageBuildRequest) -> Result<PathBuf> {
+    let named = request
+        .engine
+        .clone()
+        .or_else(|| std::env::var("HPM_ENGINE").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_ENGINE.to_string());
+    if named.contains('/') {
+        return Ok(PathBuf::from(named));
+    }
+    which::which(&named).map_err(|_| Error::EngineFailed {
+        command: format!("{named} build"),
+        status: "not found".to_string(),
+        reason: format!("the container engine `{named}` is not on PATH"),
+        hint: Some(
+            "install Docker (Debian: `apt-get install docker.io`) or Podman, or name the engine with `--engine PROGRAM` (a path such as `/usr/bin/docker` works)"
+                .to_string(),
+        ),
+    })
+}
+
+/// Whether `program` is Docker's CLI (BuildKit's `--progress` and
+/// `--iidfile` flags, `DOCKER_BUILDKIT`) rather than Podman.
+fn is_docker(program: &Path) -> bool {
+    program
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().contains("docker"))
+}
+
+/// The engine's `build` argument vector.
+fn build_args(
+    request: &ImageBuildRequest,
+    program: &Path,
+    spec: &ImageSpec,
+    context: &Path,
+    tags: &[String],
+    iidfile: &Path,
+) -> Vec<String> {
+    let mut args = vec!["build".to_string()];
+    if is_docker(program) {
+        args.push("--progress=plain".to_string());
+    }
+    args.push("--iidfile".to_string());
+    args.push(iidfile.display().to_string());
+    args.push("--file".to_string());
+    args.push(context.join("Dockerfile").display().to_string());
+    for tag in tags {
+        args.push("--tag".to_string());
+        args.push(tag.clone());
+    }
+    if let Some(platform) = &request.platform {
+        args.push("--platform".to_string());
+        args.push(platform.clone());
+    }
+    if let Some(network) = &request.network {
+        args.push("--network".to_string());
+        args.push(network.clone());
+    }
+    if spec.git_auth == GitAuth::Ssh {
+        args.push("--ssh".to_string());
+        args.push("default".to_string());
+    }
+    args.push(context.display().to_string());
+    args
+}
+
+/// Builds (and with `push`, pushes) the image of the request's mode,
+/// passing each line of the engine's output to `on_line`.
+pub fn build(
+    workspace: &Workspace,
+    request: &ImageBuildRequest,
+    on_line: &mut dyn FnMut(&str),
+    cancel: &CancelToken,
+) -> Result<ImageReport> {
+    let prepared = prepare(workspace, &request.mode, &ImageOptions::from(request))?;
+    let program = engine_program(request)?;
+    let tags = if !request.tags.is_empty() {
+        request.tags.clone()
+    } else if !prepared.tags.is_empty() {
+        prepared.tags.clone()
+    } else {
+        vec![prepared.default_tag.clone()]
+    };
+    let dir = image_dir(workspace, &prepared.mode);
+    let context = dir.join("context");
+    let iidfile = dir.join("image-id");
+    let edited = workspace.root().join(DOCKERFILE);
+    let dockerfile = if edited.is_file() {
+        edited.clone()
+    } else {
+        context.join("Dockerfile")
+    };
+    let engine = program.display().to_string();
+    let mut commands = vec![std::iter::once(engine.clone())
+        .chain(build_args(
+            request,
+            &program,
+            &prepared.spec,
+            &context,
+            &tags,
+            &iidfile,
+        ))
+        .collect::<Vec<_>>()];
+    if request.push {
+        for tag in &tags {
+            commands.push(vec![engine.clone(), "push".to_string(), tag.clone()]);
+        }
+    }
+    let mut report = ImageReport {
+        mode: prepared.mode.clone(),
+        image_id: None,
+        tags: tags.clone(),
+        pushed: Vec::new(),
+        size: None,
+        packages: prepared.packages.clone(),
+        context: context.clone(),
+        dockerfile,
+        commands,
+        dry_run: request.dry_run,
+    };
+    if request.dry_run {
+        return Ok(report);
+    }
+
+    workspace.ensure_state_dir()?;
+    lay_out(workspace, &prepared, &dir, request.find_links.as_deref())?;
+    let pid_file = dir.join("engine.pid");
+    let mut env = Vec::new();
+    if is_docker(&program) {
+        env.push(("DOCKER_BUILDKIT".to_string(), "1".to_string()));
+    }
+    let options = RunOptions {
+        timeout: None,
+        pid_file: Some(pid_file),
+        env,
+    };
+    let _ = std::fs::remove_file(&iidfile);
+    run_engine(
+        &program,
+        &report.commands[0][1..],
+        &dir,
+        &options,
+        on_line,
+        cancel,
+    )?;
+    let image_id = std::fs::read_to_string(&iidfile)
+        .map_err(|e| Error::read(&iidfile, e))?
+        .trim()
+        .to_string();
+    report.size = inspect_size(&program, &image_id, &dir);
+    report.image_id = Some(image_id);
+    if request.push {
+        for tag in &tags {
+            let args = ["push".to_string(), tag.clone()];
+            let mut digest = None;
+            run_engine(
+                &program,
+                &args,
+                &dir,
+                &options,
+                &mut |line| {
+                    if let Some(found) = push_digest(line) {
+                        digest = Some(found);
+                    }
+                    on_line(line);
+                },
+                cancel,
+            )?;
+            let digest = digest.ok_or_else(|| Error::EngineFailed {
+                command: format!("{engine} push {tag}"),
+                status: "no digest".to_string(),
+                reason: format!("the push of `{tag}` ended without the registry's digest"),
+                hint: None,
+            })?;
+            report.pushed.push(PushedTag {
+                tag: tag.clone(),
+                digest,
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// `sha256:…` in a push's `<tag>: digest: sha256:… size: N` line.
+fn push_digest(line: &str) -> Option<String> {
+    let start = line.find("digest: sha256:")? + "digest: ".len();
+    let digest: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
+        .collect();
+    (digest.len() == "sha256:".len() + 64).then_some(digest)
+}
+
+/// The image's size as the engine reports it.
+fn inspect_size(program: &Path, image_id: &str, dir: &Path) -> Option<u64> {
+    let mut out = String::new();
+    let args = [
+        "image".to_string(),
+        "inspect".to_string(),
+        "--format".to_string(),
+        "{{.Size}}".to_string(),
+        image_id.to_string(),
+    ];
+    let finished = process::run(
+        program,
+        &args,
+        dir,
+        &RunOptions::default(),
+        &mut |line| out.push_str(line),
+        &CancelToken::new(),
+    )
+    .ok()?;
+    finished
+        .status
+        .success()
+        .then(|| out.trim().parse().ok())
+        .flatten()
+}
+
+/// Runs one engine command; a failure carries the engine's last lines and
+/// the hint that fits them.
+fn run_engine(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    options: &RunOptions,
+    on_line: &mut dyn FnMut(&str),
+    cancel: &CancelToken,
+) -> Result<()> {
+    let command = std::iter::once(program.display().to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // BuildKit writes a failing step's output to stdout with --progress=plain;
+    // keep the last lines of both streams for the error.
+    let mut last: Vec<String> = Vec::new();
+    let result = process::run(
+        program,
+        args,
+        dir,
+        options,
+        &mut |line| {
+            last.push(line.to_string());
+            if last.len() > 30 {
+                last.remove(0);
+            }
+            on_line(line);
+        },
+        cancel,
+    );
+    match result {
+        Ok(finished) if finished.status.success() => Ok(()),
+        Ok(finished) => {
+            let reason = last.join("\n");
+            Err(Error::EngineFailed {
+                command,
+                status: finished.status.to_string(),
+                hint: engine_hint(&reason),
+                reason,
+            })
+        }
+        Err(RunError::Spawn(error)) => Err(Error::EngineFailed {
+            command,
+            status: "could not start".to_string(),
+            reason: error.to_string(),
+            hint: Some(
+                "check `--engine` (or `HPM_ENGINE`): it names a program that cannot run"
+                    .to_string(),
+            ),
+        }),
+        Err(RunError::PidFile(path, error)) => Err(Error::write(path, error)),
+        Err(RunError::Wait(error)) => Err(Error::internal(format!(
+            "waiting for the container engine failed: {error}"
+        ))),
+        Err(RunError::Cancelled) => Err(Error::BuildCancelled),
+        Err(RunError::TimedOut(_)) => Err(Error::BuildCancelled),
+    }
+}
+
+/// What to do next after the engine failed with `output`.
+fn engine_hint(output: &str) -> Option<String> {
+    if output.contains("needs to be updated, but `--locked`") {
+        return Some(
+            "the mode's `uv.lock` does not match its `pyproject.toml`: run `hpmctl sync` in that mode (or `hpmctl switch MODE`), then build again"
+                .to_string(),
+        );
+    }
+    if output.contains("requires BuildKit") || output.contains("buildx component") {
+        return Some(
+            "this engine cannot run BuildKit builds (`RUN --mount`): use a docker CLI with BuildKit, such as Debian's `--engine /usr/bin/docker`, or Podman"
+                .to_string(),
+        );
+    }
+    if output.contains("load metadata for") && output.contains("failed to do request") {
+        return Some(
+            "the engine cannot fetch an image the Dockerfile starts from: pull it where the network allows, or name images the engine has with `--base-image` and `--builder-image` (`image.base_image`, `image.builder_image` in hpm.yaml)"
+                .to_string(),
+        );
+    }
+    if output.contains("Cannot connect to the Docker daemon") {
+        return Some(
+            "start the Docker daemon, or point `DOCKER_HOST` at the socket of the one you use"
+                .to_string(),
+        );
+    }
+    if output.contains("Failed to import") || output.contains("ModuleNotFoundError") {
+        return Some(
+            "the image's smoke test could not import a package: check its module name and that its wheel holds it"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// Lays the build context out afresh under `dir` (hpm's own folder): the
+/// new one is filled beside the old and swapped in whole.
+fn lay_out(
+    workspace: &Workspace,
+    prepared: &Prepared,
+    dir: &Path,
+    find_links: Option<&Path>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    let fresh = dir.join("context.new");
+    remove_tree(&fresh)?;
+    let project = fresh.join("project");
+    copy_core(workspace, &project)?;
+    write_new(
+        &project.join("pyproject.toml"),
+        prepared.pyproject.as_bytes(),
+    )?;
+    write_new(&project.join("uv.lock"), &prepared.lock)?;
+    for remote in &prepared.remotes {
+        mirror(remote, &fresh.join("git").join(&remote.folder))?;
+    }
+    if let Some(wheels) = find_links {
+        copy_wheels(workspace, wheels, &fresh.join("wheels"))?;
+    }
+    let generated = render(&prepared.spec);
+    let edited = workspace.root().join(DOCKERFILE);
+    let dockerfile = match read_optional(&edited).map_err(|e| Error::read(&edited, e))? {
+        Some(bytes) => bytes,
+        None => generated.dockerfile.into_bytes(),
+    };
+    write_new(&fresh.join("Dockerfile"), &dockerfile)?;
+    write_new(
+        &fresh.join(".dockerignore"),
+        generated.dockerignore.as_bytes(),
+    )?;
+    let context = dir.join("context");
+    remove_tree(&context)?;
+    std::fs::rename(&fresh, &context).map_err(|e| Error::write(&context, e))
+}
+
+fn remove_tree(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::write(path, e)),
+        _ => Ok(()),
+    }
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| Error::write(path, e))
+}
+
+/// The core's files as git would list them (`.gitignore` respected),
+/// without what is hpm's or the environment's: `.git`, `.hpm`, `.venv`,
+/// the dev clones, export and mode folders, folder registries, the written
+/// Dockerfile, and the `pyproject.toml` and `uv.lock` the context gets for
+/// the mode.
+fn copy_core(workspace: &Workspace, project: &Path) -> Result<()> {
+    let root = workspace.root();
+    let manifest = workspace.load_manifest()?;
+    let mut left_out: BTreeSet<PathBuf> = [
+        ".git",
+        ".hpm",
+        ".venv",
+        "pyproject.toml",
+        "uv.lock",
+        "dev",
+        "staging",
+        "prod",
+        DOCKERFILE,
+    ]
+    .iter()
+    .map(|name| root.join(name))
+    .collect();
+    left_out.insert(root.join(format!("{DOCKERFILE}.dockerignore")));
+    left_out.insert(root.join(&manifest.settings.packages_dir));
+    for location in &manifest.registry {
+        if let hpm_core::manifest::RegistryLocation::Folder(path)
+        | hpm_core::manifest::RegistryLocation::Path { path } = location
+        {
+            left_out.insert(root.join(path));
+        }
+    }
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .require_git(false)
+        .filter_entry(move |entry| {
+            !left_out.contains(entry.path()) && entry.file_name() != "__pycache__"
+        })
+        .build();
+    std::fs::create_dir_all(project).map_err(|e| Error::write(project, e))?;
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::internal(format!("listing the core's files: {e}")))?;
+        let Ok(relative) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        if relative.as_os_str().is_empty() {
+            continue;
+        }
+        let target = project.join(relative);
+        let kind = entry.file_type();
+        if kind.is_some_and(|kind| kind.is_dir()) {
+            std::fs::create_dir_all(&target).map_err(|e| Error::write(&target, e))?;
+        } else if kind.is_some_and(|kind| kind.is_file()) {
+            std::fs::copy(entry.path(), &target).map_err(|e| Error::write(&target, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A bare mirror of a `file://` remote (every branch and tag), as git
+/// makes it.
+fn mirror(remote: &LocalRemote, into: &Path) -> Result<()> {
+    let git = which::which("git").map_err(|_| Error::Refused {
+        message: "`git` was not found on PATH; the image's context copies the `file://` remotes the lock names with it".to_string(),
+        hint: Some("install git".to_string()),
+    })?;
+    let args = [
+        "clone".to_string(),
+        "--mirror".to_string(),
+        "--quiet".to_string(),
+        remote.path.display().to_string(),
+        into.display().to_string(),
+    ];
+    let mut lines = Vec::new();
+    let parent = into.parent().unwrap_or(into);
+    std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+    let finished = process::run(
+        &git,
+        &args,
+        parent,
+        &RunOptions::default(),
+        &mut |line| lines.push(line.to_string()),
+        &CancelToken::new(),
+    );
+    match finished {
+        Ok(finished) if finished.status.success() => Ok(()),
+        _ => Err(Error::Refused {
+            message: format!(
+                "cannot copy the locked remote `{}` into the image's context:\n{}",
+                remote.url,
+                lines.join("\n")
+            ),
+            hint: Some("check that the remote still exists and is readable; `hpmctl sync` re-locks when it moved".to_string()),
+        }),
+    }
+}
+
+/// The wheelhouse's wheels and source archives, into `wheels/`.
+fn copy_wheels(workspace: &Workspace, from: &Path, into: &Path) -> Result<()> {
+    let from = if from.is_absolute() {
+        from.to_path_buf()
+    } else {
+        workspace.root().join(from)
+    };
+    let entries = std::fs::read_dir(&from).map_err(|e| Error::read(&from, e))?;
+    std::fs::create_dir_all(into).map_err(|e| Error::write(into, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::read(&from, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".whl") || name.ends_with(".tar.gz") || name.ends_with(".zip") {
+            let target = into.join(&name);
+            std::fs::copy(entry.path(), &target).map_err(|e| Error::write(&target, e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_line_gives_its_digest() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            push_digest(&format!("prod: digest: {digest} size: 1234")),
+            Some(digest)
+        );
+        assert_eq!(push_digest("Pushed"), None);
+        assert_eq!(push_digest("digest: sha256:abc"), None);
+    }
+
+    #[test]
+    fn the_lock_gives_packages_and_git_urls_without_query_or_commit() {
+        let lock = br#"version = 1
+[[package]]
+name = "plugin-a"
+version = "1.0.0"
+source = { git = "file:///srv/plugin-a.git?tag=v1.0.0#0123" }
+
+[[package]]
+name = "core-app"
+version = "0.1.0"
+source = { editable = "." }
+"#;
+        let managed = BTreeSet::from(["plugin-a".to_string()]);
+        let (packages, urls) = locked(lock, &managed);
+        assert_eq!(
+            urls.into_iter().collect::<Vec<_>>(),
+            ["file:///srv/plugin-a.git"]
+        );
+        assert_eq!(packages.len(), 2);
+        assert!(packages[0].managed && !packages[1].managed);
+        assert_eq!(packages[1].source.as_deref(), Some("editable: ."));
+    }
+
+    #[test]
+    fn two_remotes_of_one_name_get_two_folders() {
+        let urls = BTreeSet::from([
+            "file:///a/plugin.git".to_string(),
+            "file:///b/plugin.git".to_string(),
+            "https://example.org/x.git".to_string(),
+        ]);
+        let folders: Vec<String> = local_remotes(&urls)
+            .into_iter()
+            .map(|remote| remote.folder)
+            .collect();
+        assert_eq!(folders, ["plugin.git", "plugin.git-2"]);
+    }
 }

@@ -1,0 +1,476 @@
+//! `hpmctl image build` for real: a fixture product whose plugins are
+//! pinned to tags on `file://` remotes, built into its prod image by a real
+//! dockerd (BuildKit) with a hermetic network, run, rebuilt after a code
+//! change, pushed to a real local registry, cancelled mid-build.
+//!
+//! The engine, its base images and the registry come from `tests/image-tools`
+//! (tests/run sources it as root, CI's case): `HPM_TEST_DOCKER` (Debian's
+//! docker CLI, with BuildKit), `HPM_TEST_DOCKER_HOST` (a private dockerd),
+//! `HPM_TEST_BASE_IMAGE` (debootstrap's Debian with python3, no git),
+//! `HPM_TEST_BUILDER_IMAGE` (the same with git and uv), `HPM_TEST_REGISTRY`
+//! (host:port) and `HPM_TEST_WHEELHOUSE` (hatchling's wheels, for the
+//! offline builds of the packages). Without them the tests fail, saying so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{ensure, Context, Result};
+use hpm_tests::{describe, git, stderr, stdout, wait_for, Release, World};
+use serde_json::Value;
+
+/// What `tests/image-tools` set up.
+struct Engine {
+    docker: PathBuf,
+    host: String,
+    base: String,
+    builder: String,
+    registry: String,
+    wheels: PathBuf,
+}
+
+impl Engine {
+    fn from_env() -> Result<Engine> {
+        let var = |name: &str| {
+            std::env::var(name).with_context(|| {
+                format!("{name} is not set: these tests need a container engine; run them through tests/run as root (tests/image-tools starts dockerd and a registry)")
+            })
+        };
+        Ok(Engine {
+            docker: PathBuf::from(var("HPM_TEST_DOCKER")?),
+            host: var("HPM_TEST_DOCKER_HOST")?,
+            base: var("HPM_TEST_BASE_IMAGE")?,
+            builder: var("HPM_TEST_BUILDER_IMAGE")?,
+            registry: var("HPM_TEST_REGISTRY")?,
+            wheels: PathBuf::from(var("HPM_TEST_WHEELHOUSE")?),
+        })
+    }
+
+    fn docker(&self, args: &[&str]) -> Result<Output> {
+        Command::new(&self.docker)
+            .env("DOCKER_HOST", &self.host)
+            .args(args)
+            .output()
+            .with_context(|| format!("running {}", self.docker.display()))
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> Result<String> {
+        let output = self.docker(args)?;
+        ensure!(
+            output.status.success(),
+            "docker {args:?}: {}",
+            describe(&output)
+        );
+        Ok(stdout(&output))
+    }
+
+    /// `hpmctl` in `world`, with the engine's socket in its (and so its
+    /// daemon's) environment.
+    fn hpmctl(&self, world: &World, args: &[&str]) -> Command {
+        let mut command = world.hpmctl();
+        command.env("DOCKER_HOST", &self.host).args(args);
+        command
+    }
+
+    /// The build options every test build passes: the offline bases, the
+    /// wheelhouse, no network.
+    fn build_args(&self) -> Vec<String> {
+        [
+            "--engine",
+            &self.docker.display().to_string(),
+            "--base-image",
+            &self.base,
+            "--builder-image",
+            &self.builder,
+            "--python",
+            "/usr/bin/python3",
+            "--find-links",
+            &self.wheels.display().to_string(),
+            "--network",
+            "none",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+/// A product: the core (a git repository, with a `core-app` script that
+/// prints its plugins' versions) and two plugins at `v1.0.0` in prod, on
+/// `file://` remotes; synced in prod.
+fn product() -> Result<World> {
+    let world = World::new()?;
+    for name in ["plugin-a", "plugin-b"] {
+        world.add_plugin(
+            name,
+            &[
+                Release::new("v1.0.0", "1.0.0"),
+                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+            ],
+        )?;
+        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
+    }
+    let core = world.core();
+    let pyproject = world.read("pyproject.toml")?.replace(
+        "[build-system]",
+        "[project.scripts]\ncore-app = \"core_app:main\"\n\n[build-system]",
+    );
+    std::fs::write(core.join("pyproject.toml"), pyproject)?;
+    write_app(&core, "hello")?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
+    )?;
+    std::fs::write(core.join(".gitignore"), ".hpm/\n.venv/\n")?;
+    git(&core, &["init", "-q", "-b", "main"])?;
+    git(&core, &["add", "-A"])?;
+    git(&core, &["commit", "-q", "-m", "the core"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    git(&core, &["add", "-A"])?;
+    git(&core, &["commit", "-q", "-m", "prod"])?;
+    Ok(world)
+}
+
+/// The core's module: `main` prints `greeting`, then each plugin's version.
+fn write_app(core: &Path, greeting: &str) -> Result<()> {
+    std::fs::write(
+        core.join("src/core_app/__init__.py"),
+        format!(
+            "import plugin_a, plugin_b\n\n\ndef main():\n    print(\"{greeting}\", \"plugin-a\", plugin_a.VERSION, \"plugin-b\", plugin_b.VERSION)\n"
+        ),
+    )?;
+    Ok(())
+}
+
+fn json(output: &Output) -> Result<Value> {
+    serde_json::from_str(&stdout(output))
+        .with_context(|| format!("not JSON:\n{}", describe(output)))
+}
+
+/// Every file under `dir`, with its bytes (the `.hpm/` and `.git/` of
+/// hpm's and git's own bookkeeping left out), for "nothing changed".
+fn tree(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            let name = path.file_name().unwrap_or_default();
+            if name == ".hpm" || name == ".git" || name == ".venv" {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path)?));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The steps of a plain-progress build log that BuildKit took from its
+/// cache, as `(step number, its title)`.
+fn cached_steps(log: &str) -> Vec<String> {
+    let mut titles = std::collections::BTreeMap::new();
+    let mut cached = Vec::new();
+    for line in log.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix('#') else {
+            continue;
+        };
+        let Some((number, text)) = rest.split_once(' ') else {
+            continue;
+        };
+        if text.starts_with('[') {
+            titles.insert(number.to_string(), text.to_string());
+        } else if text == "CACHED" {
+            cached.push(titles.get(number).cloned().unwrap_or_default());
+        }
+    }
+    cached
+}
+
+#[test]
+#[ignore = "needs a container engine, base images and a registry (tests/image-tools, as root)"]
+fn the_prod_image_is_built_run_rebuilt_from_cache_and_pushed() -> Result<()> {
+    let engine = Engine::from_env()?;
+    let world = product()?;
+    let core = world.core();
+    let repository = format!("{}/core-app", engine.registry);
+    let tag = format!("{repository}:prod");
+    let mut build = vec!["image".to_string(), "build".to_string()];
+    build.extend(engine.build_args());
+    build.extend(["--tag".to_string(), tag.clone(), "--push".to_string()]);
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+
+    // A dry run says what it would run and changes nothing: no context,
+    // no image, no file of the workspace.
+    let before = tree(&core)?;
+    let images_before = engine.docker_ok(&["images", "--quiet", "--no-trunc"])?;
+    let dry = engine
+        .hpmctl(&world, &[&["--dry-run", "--json"][..], &build].concat())
+        .output()?;
+    ensure!(dry.status.success(), "{}", describe(&dry));
+    let dry = json(&dry)?;
+    assert_eq!(dry["dry_run"], true, "{dry:#}");
+    assert!(dry["commands"][0]
+        .as_array()
+        .is_some_and(|argv| argv.iter().any(|word| word == "--network")));
+    assert!(
+        !core.join(".hpm/image").exists(),
+        "a dry run laid out a context"
+    );
+    assert_eq!(tree(&core)?, before);
+    assert_eq!(
+        engine.docker_ok(&["images", "--quiet", "--no-trunc"])?,
+        images_before
+    );
+
+    // The build, through the daemon, its progress as events.
+    let built = engine
+        .hpmctl(&world, &[&["--json"][..], &build].concat())
+        .output()?;
+    ensure!(built.status.success(), "{}", describe(&built));
+    let report = json(&built)?;
+    let image = report["image_id"]
+        .as_str()
+        .context("an image id")?
+        .to_string();
+    assert!(image.starts_with("sha256:"), "{report:#}");
+    assert!(
+        report["size"].as_u64().is_some_and(|size| size > 0),
+        "{report:#}"
+    );
+    let versions: Vec<(String, String)> = report["packages"]
+        .as_array()
+        .context("packages")?
+        .iter()
+        .filter(|package| package["managed"] == true)
+        .map(|package| {
+            (
+                package["name"].as_str().unwrap_or_default().to_string(),
+                package["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("plugin-a".to_string(), "1.0.0".to_string()),
+            ("plugin-b".to_string(), "1.0.0".to_string())
+        ]
+    );
+    assert!(
+        stderr(&built).contains("\"event\":\"image_progress\""),
+        "the engine's lines arrive as progress: {}",
+        describe(&built)
+    );
+    assert_eq!(tree(&core)?, before, "the build changed the workspace");
+
+    // The image runs the app, as non-root, with every package importable
+    // and nothing of the build inside.
+    let ran = engine.docker_ok(&["run", "--rm", "--network", "none", &image])?;
+    assert_eq!(ran.trim(), "hello plugin-a 1.0.0 plugin-b 1.0.0");
+    assert_eq!(
+        engine
+            .docker_ok(&["run", "--rm", "--network", "none", &image, "id", "-u"])?
+            .trim(),
+        "10001"
+    );
+    engine.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "python",
+        "-c",
+        "import plugin_a, plugin_b, core_app",
+    ])?;
+    let inside = engine.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "sh",
+        "-c",
+        "for c in uv uvx git; do command -v $c && echo \"has $c\"; done; \
+         for p in /root/.cache/uv /app/src /app/pyproject.toml /app/uv.lock /src; do test -e $p && echo \"has $p\"; done; \
+         ls -A /app",
+    ])?;
+    assert_eq!(stdout(&inside).trim(), ".venv", "{}", describe(&inside));
+
+    // Its labels say what it is.
+    let labels: Value = serde_json::from_str(&engine.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &image,
+    ])?)?;
+    let head = stdout(
+        &Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&core)
+            .output()?,
+    );
+    assert_eq!(labels["org.opencontainers.image.revision"], head.trim());
+    assert_eq!(labels["org.opencontainers.image.version"], "0.1.0");
+    assert_eq!(labels["dev.hpm.mode"], "prod");
+
+    // Pushed: the registry serves the manifest under the digest reported.
+    let digest = report["pushed"][0]["digest"]
+        .as_str()
+        .context("a pushed digest")?;
+    let manifest = Command::new("curl")
+        .args([
+            "-sSf",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            &format!("http://{}/v2/core-app/manifests/prod", engine.registry),
+        ])
+        .output()?;
+    ensure!(manifest.status.success(), "{}", describe(&manifest));
+    assert!(
+        stdout(&manifest)
+            .to_ascii_lowercase()
+            .contains(&format!("docker-content-digest: {digest}")),
+        "{}",
+        describe(&manifest)
+    );
+
+    // A code change rebuilds only the last layers: the dependencies' step
+    // comes from the cache, and the new image runs the new code.
+    write_app(&core, "hello again")?;
+    let rebuilt = engine.hpmctl(&world, &build).output()?;
+    ensure!(rebuilt.status.success(), "{}", describe(&rebuilt));
+    let cached = cached_steps(&stderr(&rebuilt));
+    assert!(
+        cached
+            .iter()
+            .any(|step| step.contains("--no-install-project")),
+        "the dependencies' layer was rebuilt; cached: {cached:?}\n{}",
+        describe(&rebuilt)
+    );
+    let ran = engine.docker_ok(&["run", "--rm", "--network", "none", &tag])?;
+    assert_eq!(ran.trim(), "hello again plugin-a 1.0.0 plugin-b 1.0.0");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a container engine, base images and a registry (tests/image-tools, as root)"]
+fn a_stale_lock_fails_the_build_with_uvs_message_and_a_cancel_stops_it() -> Result<()> {
+    let engine = Engine::from_env()?;
+    let world = product()?;
+    let core = world.core();
+    let mut build = vec!["image".to_string(), "build".to_string()];
+    build.extend(engine.build_args());
+    build.extend(["--tag".to_string(), "core-app:stale".to_string()]);
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+
+    // The supported Pythons narrowed by hand, never synced: the lock is
+    // stale.
+    let pyproject = world.read("pyproject.toml")?;
+    let edited = pyproject.replace(
+        "requires-python = \">=3.8\"",
+        "requires-python = \">=3.10\"",
+    );
+    assert_ne!(edited, pyproject);
+    std::fs::write(core.join("pyproject.toml"), &edited)?;
+    // In-process: a daemon would sync the edit on its own.
+    let stale = engine
+        .hpmctl(&world, &[&["--no-daemon"][..], &build].concat())
+        .output()?;
+    assert!(!stale.status.success(), "{}", describe(&stale));
+    let said = stderr(&stale);
+    assert!(
+        said.contains("needs to be updated") && said.contains("hpmctl sync"),
+        "uv's message and hpm's hint: {}",
+        describe(&stale)
+    );
+    std::fs::write(core.join("pyproject.toml"), &pyproject)?;
+
+    // The team's own Dockerfile.hpm is used, and a cancel mid-build kills
+    // the engine's processes.
+    let mut write = vec![
+        "image".to_string(),
+        "dockerfile".to_string(),
+        "--write".to_string(),
+    ];
+    write.extend(engine.build_args().into_iter().skip(2).take(8));
+    let write: Vec<&str> = write.iter().map(String::as_str).collect();
+    world.ok(&write)?;
+    let written = world.read("Dockerfile.hpm")?;
+    let slow = written.replacen(
+        "FROM builder AS deps\n",
+        "FROM builder AS deps\nRUN echo waiting-for-cancel && sleep 300\n",
+        1,
+    );
+    assert_ne!(slow, written);
+    std::fs::write(core.join("Dockerfile.hpm"), slow)?;
+    let running = engine
+        .hpmctl(&world, &[&["--json"][..], &build].concat())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let pid_file = core.join(".hpm/image/prod/engine.pid");
+    wait_for("the engine to start", || pid_file.exists())?;
+    let pid: i32 = std::fs::read_to_string(&pid_file)?
+        .split_whitespace()
+        .next()
+        .context("a pid")?
+        .parse()?;
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    world.ok(&["cancel"])?;
+    let cancelled = running.wait_with_output()?;
+    assert_eq!(cancelled.status.code(), Some(1), "{}", describe(&cancelled));
+    assert_eq!(json(&cancelled)?["error"]["kind"], "cancelled");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the engine's process {pid} outlived the cancel"
+    );
+    assert!(!pid_file.exists());
+    // BuildKit stopped the step too (its container's `sleep`).
+    wait_for("the build's step to stop", || {
+        !Command::new("pgrep")
+            .args(["-f", "sleep 300"])
+            .status()
+            .is_ok_and(|status| status.success())
+    })?;
+    let tagged = engine.docker(&["image", "inspect", "core-app:stale"])?;
+    assert!(
+        !tagged.status.success(),
+        "a cancelled build tagged an image"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_missing_engine_is_named_with_what_to_do() -> Result<()> {
+    let world = product()?;
+    let missing = world
+        .hpmctl()
+        .args([
+            "--no-daemon",
+            "--json",
+            "image",
+            "build",
+            "--engine",
+            "no-such-engine-here",
+        ])
+        .output()?;
+    assert_eq!(missing.status.code(), Some(1), "{}", describe(&missing));
+    assert_eq!(json(&missing)?["error"]["kind"], "backend");
+    let said = stdout(&missing);
+    assert!(
+        said.contains("no-such-engine-here") && said.contains("--engine"),
+        "{}",
+        describe(&missing)
+    );
+    assert!(!world.core().join(".hpm/image").exists());
+    Ok(())
+}
