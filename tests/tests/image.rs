@@ -4,141 +4,16 @@
 //! change, pushed to a real local registry, cancelled mid-build.
 //!
 //! The engine, its base images and the registry come from `tests/image-tools`
-//! (tests/run sources it as root, CI's case): `HPM_TEST_DOCKER` (Debian's
-//! docker CLI, with BuildKit), `HPM_TEST_DOCKER_HOST` (a private dockerd),
-//! `HPM_TEST_BASE_IMAGE` (debootstrap's Debian with python3, no git),
-//! `HPM_TEST_BUILDER_IMAGE` (the same with git and uv), `HPM_TEST_REGISTRY`
-//! (host:port) and `HPM_TEST_WHEELHOUSE` (hatchling's wheels, for the
-//! offline builds of the packages). Without them the tests fail, saying so.
+//! (tests/run sources it as root, CI's case; see [`hpm_tests::image`]).
+//! Without them the tests fail, saying so.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{ensure, Context, Result};
-use hpm_tests::{describe, git, stderr, stdout, wait_for, Release, World};
+use hpm_tests::image::{product, write_app, Engine};
+use hpm_tests::{describe, stderr, stdout, wait_for};
 use serde_json::Value;
-
-/// What `tests/image-tools` set up.
-struct Engine {
-    docker: PathBuf,
-    host: String,
-    base: String,
-    builder: String,
-    registry: String,
-    wheels: PathBuf,
-}
-
-impl Engine {
-    fn from_env() -> Result<Engine> {
-        let var = |name: &str| {
-            std::env::var(name).with_context(|| {
-                format!("{name} is not set: these tests need a container engine; run them through tests/run as root (tests/image-tools starts dockerd and a registry)")
-            })
-        };
-        Ok(Engine {
-            docker: PathBuf::from(var("HPM_TEST_DOCKER")?),
-            host: var("HPM_TEST_DOCKER_HOST")?,
-            base: var("HPM_TEST_BASE_IMAGE")?,
-            builder: var("HPM_TEST_BUILDER_IMAGE")?,
-            registry: var("HPM_TEST_REGISTRY")?,
-            wheels: PathBuf::from(var("HPM_TEST_WHEELHOUSE")?),
-        })
-    }
-
-    fn docker(&self, args: &[&str]) -> Result<Output> {
-        Command::new(&self.docker)
-            .env("DOCKER_HOST", &self.host)
-            .args(args)
-            .output()
-            .with_context(|| format!("running {}", self.docker.display()))
-    }
-
-    fn docker_ok(&self, args: &[&str]) -> Result<String> {
-        let output = self.docker(args)?;
-        ensure!(
-            output.status.success(),
-            "docker {args:?}: {}",
-            describe(&output)
-        );
-        Ok(stdout(&output))
-    }
-
-    /// `hpmctl` in `world`, with the engine's socket in its (and so its
-    /// daemon's) environment.
-    fn hpmctl(&self, world: &World, args: &[&str]) -> Command {
-        let mut command = world.hpmctl();
-        command.env("DOCKER_HOST", &self.host).args(args);
-        command
-    }
-
-    /// The build options every test build passes: the offline bases, the
-    /// wheelhouse, no network.
-    fn build_args(&self) -> Vec<String> {
-        [
-            "--engine",
-            &self.docker.display().to_string(),
-            "--base-image",
-            &self.base,
-            "--builder-image",
-            &self.builder,
-            "--python",
-            "/usr/bin/python3",
-            "--find-links",
-            &self.wheels.display().to_string(),
-            "--network",
-            "none",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
-}
-
-/// A product: the core (a git repository, with a `core-app` script that
-/// prints its plugins' versions) and two plugins at `v1.0.0` in prod, on
-/// `file://` remotes; synced in prod.
-fn product() -> Result<World> {
-    let world = World::new()?;
-    for name in ["plugin-a", "plugin-b"] {
-        world.add_plugin(
-            name,
-            &[
-                Release::new("v1.0.0", "1.0.0"),
-                Release::new("v1.1.0.dev0", "1.1.0.dev0"),
-            ],
-        )?;
-        world.register(name, "v1.1.0.dev0", "v1.0.0")?;
-    }
-    let core = world.core();
-    let pyproject = world.read("pyproject.toml")?.replace(
-        "[build-system]",
-        "[project.scripts]\ncore-app = \"core_app:main\"\n\n[build-system]",
-    );
-    std::fs::write(core.join("pyproject.toml"), pyproject)?;
-    write_app(&core, "hello")?;
-    world.write_manifest(
-        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b]\n",
-    )?;
-    std::fs::write(core.join(".gitignore"), ".hpm/\n.venv/\n")?;
-    git(&core, &["init", "-q", "-b", "main"])?;
-    git(&core, &["add", "-A"])?;
-    git(&core, &["commit", "-q", "-m", "the core"])?;
-    world.ok(&["--no-daemon", "sync"])?;
-    git(&core, &["add", "-A"])?;
-    git(&core, &["commit", "-q", "-m", "prod"])?;
-    Ok(world)
-}
-
-/// The core's module: `main` prints `greeting`, then each plugin's version.
-fn write_app(core: &Path, greeting: &str) -> Result<()> {
-    std::fs::write(
-        core.join("src/core_app/__init__.py"),
-        format!(
-            "import plugin_a, plugin_b\n\n\ndef main():\n    print(\"{greeting}\", \"plugin-a\", plugin_a.VERSION, \"plugin-b\", plugin_b.VERSION)\n"
-        ),
-    )?;
-    Ok(())
-}
 
 fn json(output: &Output) -> Result<Value> {
     serde_json::from_str(&stdout(output))

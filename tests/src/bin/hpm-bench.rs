@@ -26,6 +26,9 @@
 //! and, in-process, resolve + pyproject transform for 1000 packages (goal:
 //! under 20 ms). Caches are warmed first so both sides see the same state.
 //!
+//! `--image` measures the prod image (cold build, rebuild after a code
+//! change, sizes against the base and a naive single-stage image) with the
+//! engine `tests/image-tools` starts, and prints them;
 //! `--daemon-only` measures only the daemon's figures and prints them;
 //! `--make-world N` builds a world of N packages, synced in dev, and leaves
 //! it on disk for profiling by hand.
@@ -127,7 +130,8 @@ fn main() -> Result<()> {
                 let label = args.next().unwrap_or_else(|| "this build".to_string());
                 return binaries_times(size, &label);
             }
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL]]"),
+            "--image" => return image_times(),
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image]"),
         }
     }
     let uv = hpm_engine::uv::Uv::find()?;
@@ -169,6 +173,134 @@ fn main() -> Result<()> {
 /// and exit, nothing else) and the no-op `hpmctl sync` against a warm
 /// daemon, in a world of `size` dev packages. Prints one Markdown row,
 /// headed `label` (the profile it was built with).
+/// The prod image (`--image`, with the engine `tests/image-tools` starts):
+/// a cold `hpmctl image build`, a rebuild after a change to the app's
+/// code, and the runtime image's size beside the base's, the venv's, and a
+/// single-stage image built the naive way (`COPY . .` + `uv sync`) from
+/// the same context and lock in the same run.
+fn image_times() -> Result<()> {
+    use hpm_tests::image::{product, write_app, Engine};
+    const RUNS: usize = 5;
+    let engine = Engine::from_env()?;
+    let world = product()?;
+    let tag = "hpm-bench/core-app:prod";
+    let mut build: Vec<String> = ["--no-daemon", "image", "build", "--tag", tag]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    build.extend(engine.build_args());
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+    let timed = |what: &str| -> Result<Duration> {
+        let started = Instant::now();
+        let output = engine.hpmctl(&world, &build).output()?;
+        anyhow::ensure!(output.status.success(), "{what}: {}", describe(&output));
+        Ok(started.elapsed())
+    };
+    let size = |image: &str| -> Result<f64> {
+        let bytes: u64 = engine
+            .docker_ok(&["image", "inspect", "--format", "{{.Size}}", image])?
+            .trim()
+            .parse()?;
+        Ok(bytes as f64 / 1e6)
+    };
+    let mut cold = Vec::new();
+    let mut rebuild = Vec::new();
+    for run in 0..RUNS {
+        let _ = engine.docker(&["rmi", "-f", tag]);
+        engine.docker_ok(&["builder", "prune", "-af"])?;
+        cold.push(Ok(timed("a cold build")?));
+        write_app(&world.core(), &format!("changed {run}"))?;
+        rebuild.push(Ok(timed("a rebuild after a code change")?));
+    }
+    let cold = median(cold.into_iter())?;
+    let rebuild = median(rebuild.into_iter())?;
+    let venv: f64 = engine
+        .docker_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            tag,
+            "du",
+            "-sb",
+            "/app/.venv",
+        ])?
+        .split_whitespace()
+        .next()
+        .context("du's size")?
+        .parse::<f64>()?
+        / 1e6;
+
+    // The naive image: one stage on the builder (uv and git in it), the
+    // whole context copied in, `uv sync` with its cache in the layer.
+    let context = world.core().join(".hpm/image/prod/context");
+    let generated = std::fs::read_to_string(context.join("Dockerfile"))?;
+    let insteadof = generated
+        .lines()
+        .find_map(|line| {
+            let start = line.find("GIT_CONFIG_COUNT")?;
+            let end = line.find("uv sync")?;
+            Some(line[start..end].replace("/src/git", "/ctx/git"))
+        })
+        .unwrap_or_default();
+    let naive = format!(
+        "FROM {}\nENV UV_PYTHON=/usr/bin/python3 UV_PYTHON_DOWNLOADS=never UV_OFFLINE=1 UV_FIND_LINKS=/ctx/wheels\nCOPY . /ctx\nWORKDIR /ctx/project\nRUN {insteadof}uv sync --locked\nCMD [\"/ctx/project/.venv/bin/core-app\"]\n",
+        engine.builder
+    );
+    let naive_file = world.root().join("Dockerfile.naive");
+    std::fs::write(&naive_file, naive)?;
+    let started = Instant::now();
+    engine.docker_ok(&[
+        "build",
+        "--network",
+        "none",
+        "--file",
+        &naive_file.display().to_string(),
+        "--tag",
+        "hpm-bench/naive:prod",
+        &context.display().to_string(),
+    ])?;
+    let naive_cold = started.elapsed();
+    let ran = engine.docker_ok(&["run", "--rm", "--network", "none", "hpm-bench/naive:prod"])?;
+    anyhow::ensure!(
+        ran.contains("plugin-a 1.0.0"),
+        "the naive image does not run: {ran}"
+    );
+    let (base, runtime, naive) = (
+        size(&engine.base)?,
+        size(tag)?,
+        size("hpm-bench/naive:prod")?,
+    );
+
+    println!("Machine: {}.\n", machine());
+    println!("| figure | value |");
+    println!("| --- | ---: |");
+    println!(
+        "| cold `hpmctl image build` (builder cache pruned; median of {RUNS}) | {:.1} s |",
+        cold.as_secs_f64()
+    );
+    println!(
+        "| rebuild after a change to the app's code (median of {RUNS}) | {:.1} s |",
+        rebuild.as_secs_f64()
+    );
+    println!(
+        "| naive single-stage build, cold (once) | {:.1} s |",
+        naive_cold.as_secs_f64()
+    );
+    println!("| base image (`{}`) | {base:.1} MB |", engine.base);
+    println!("| the venv inside (`du -sb /app/.venv`) | {venv:.2} MB |");
+    println!(
+        "| runtime image | {runtime:.1} MB (base + {:.2} MB) |",
+        runtime - base
+    );
+    println!("| naive image (`COPY . .` + `uv sync`, on the builder) | {naive:.1} MB |");
+    println!(
+        "| runtime against naive | {:.0}% smaller |",
+        100.0 * (1.0 - runtime / naive)
+    );
+    Ok(())
+}
+
 fn binaries_times(size: usize, label: &str) -> Result<()> {
     const RUNS: usize = 51;
     let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
