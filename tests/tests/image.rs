@@ -349,3 +349,53 @@ fn a_missing_engine_is_named_with_what_to_do() -> Result<()> {
     assert!(!world.core().join(".hpm/image").exists());
     Ok(())
 }
+
+#[test]
+#[ignore = "needs a container engine, base images and a registry (tests/image-tools, as root)"]
+fn the_default_builder_copies_the_uv_hpm_runs_from_the_uv_image() -> Result<()> {
+    // No --builder-image: the builder is the base with uv copied from
+    // `ghcr.io/astral-sh/uv:<version>`, which tests/image-tools made from
+    // the very uv binary (no registry reachable here). The base here has
+    // git, so the builder needs no package index.
+    let engine = Engine::from_env()?;
+    let world = product()?;
+    let uv = hpm_engine::uv::Uv::find()?;
+    let built = engine
+        .hpmctl(
+            &world,
+            &[
+                "--json",
+                "image",
+                "build",
+                "--engine",
+                &engine.docker.display().to_string(),
+                "--base-image",
+                &engine.builder,
+                "--python",
+                "/usr/bin/python3",
+                "--find-links",
+                &engine.wheels.display().to_string(),
+                "--network",
+                "none",
+                "--tag",
+                "core-app:default-builder",
+            ],
+        )
+        .output()?;
+    ensure!(built.status.success(), "{}", describe(&built));
+    let log = stderr(&built);
+    assert!(
+        log.contains(&format!("ghcr.io/astral-sh/uv:{}", uv.version)),
+        "the uv image is pinned to the uv hpm runs ({}): {log}",
+        uv.version
+    );
+    let ran = engine.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "core-app:default-builder",
+    ])?;
+    assert_eq!(ran.trim(), "hello plugin-a 1.0.0 plugin-b 1.0.0");
+    Ok(())
+}
