@@ -23,6 +23,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use hpm_core::Problem;
 use hpm_protocol::report::{Interrupted, Recovery};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -353,6 +354,19 @@ pub fn interrupted(workspace: &Workspace) -> Option<Interrupted> {
         pid,
         hint: hint.to_string(),
     })
+}
+
+/// Refuses to read the core's files as the truth while an interrupted
+/// sync may have left them half-switched (`export`, `image`).
+pub fn refuse_interrupted(workspace: &Workspace) -> Result<()> {
+    match interrupted(workspace) {
+        Some(interrupted) => Err(Error::invalid(
+            Problem::new("a sync was interrupted and `pyproject.toml` may be half-switched")
+                .in_file(workspace.pyproject_path())
+                .hint(interrupted.hint),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Whether process `pid` exists (signal 0).

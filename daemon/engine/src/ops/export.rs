@@ -30,13 +30,7 @@ const LOCK_FILE: &str = "uv.lock";
 /// Exports the mode `request` names into its folder.
 pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportReport> {
     let root = workspace.root();
-    if let Some(interrupted) = crate::transaction::interrupted(workspace) {
-        return Err(Error::invalid(
-            Problem::new("a sync was interrupted and `pyproject.toml` may be half-switched")
-                .in_file(workspace.pyproject_path())
-                .hint(interrupted.hint),
-        ));
-    }
+    crate::transaction::refuse_interrupted(workspace)?;
     let inputs = Inputs::read(workspace)?;
     let resolved = inputs.resolve(workspace, &request.mode, &BTreeMap::new())?;
     let out = out_folder(root, request)?;

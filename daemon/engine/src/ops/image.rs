@@ -19,7 +19,6 @@ use hpm_core::export::{export as export_text, refuse_local_packages, ExportOptio
 use hpm_core::image::{dockerfile as render, DockerContext, GitAuth, ImageSpec};
 use hpm_core::mode::Mode;
 use hpm_core::name::normalize_name;
-use hpm_core::Problem;
 use hpm_protocol::report::{ImageBuildRequest, ImagePackage, ImageReport, PushedTag};
 
 use crate::error::{Error, Result};
@@ -128,46 +127,24 @@ fn module(name: &str) -> String {
     normalize_name(name).replace('-', "_")
 }
 
-/// The packages a `uv.lock` installs, and the git URLs it locks (without
-/// their `?tag=` query and `#commit` fragment).
+/// The packages a `uv.lock` installs, and the git URLs it locks.
 fn locked(lock: &[u8], managed: &BTreeSet<String>) -> (Vec<ImagePackage>, BTreeSet<String>) {
-    let mut packages = Vec::new();
-    let mut git_urls = BTreeSet::new();
-    let Ok(document) = String::from_utf8_lossy(lock).parse::<toml_edit::DocumentMut>() else {
-        return (packages, git_urls);
-    };
-    let Some(entries) = document
-        .get("package")
-        .and_then(|item| item.as_array_of_tables())
-    else {
-        return (packages, git_urls);
-    };
-    for entry in entries {
-        let text = |key: &str| entry.get(key).and_then(|item| item.as_str());
-        let (Some(name), Some(version)) = (text("name"), text("version")) else {
-            continue;
-        };
-        let source = entry.get("source").and_then(|item| item.as_table_like());
-        let described = source.and_then(|source| {
-            source
-                .iter()
-                .next()
-                .and_then(|(kind, value)| Some(format!("{kind}: {}", value.as_str()?)))
-        });
-        if let Some(git) = source
-            .and_then(|source| source.get("git"))
-            .and_then(|item| item.as_str())
-        {
-            let base = git.split(['?', '#']).next().unwrap_or(git);
-            git_urls.insert(base.to_string());
-        }
-        packages.push(ImagePackage {
-            name: name.to_string(),
-            version: version.to_string(),
-            source: described,
-            managed: managed.contains(&normalize_name(name)),
-        });
-    }
+    let packages = hpm_core::lockfile::packages(&String::from_utf8_lossy(lock));
+    let git_urls = packages
+        .iter()
+        .filter_map(|package| package.git_url().map(str::to_string))
+        .collect();
+    let packages = packages
+        .into_iter()
+        .map(|package| ImagePackage {
+            managed: managed.contains(&normalize_name(&package.name)),
+            source: package
+                .source
+                .map(|(kind, value)| format!("{kind}: {value}")),
+            name: package.name,
+            version: package.version,
+        })
+        .collect();
     (packages, git_urls)
 }
 
@@ -226,13 +203,7 @@ fn mode_lock(workspace: &Workspace, inputs: &Inputs, mode: &Mode) -> Result<Vec<
 /// Reads and checks what a build of `mode` needs.
 fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result<Prepared> {
     let root = workspace.root();
-    if let Some(interrupted) = crate::transaction::interrupted(workspace) {
-        return Err(Error::invalid(
-            Problem::new("a sync was interrupted and `pyproject.toml` may be half-switched")
-                .in_file(workspace.pyproject_path())
-                .hint(interrupted.hint),
-        ));
-    }
+    crate::transaction::refuse_interrupted(workspace)?;
     let inputs = Inputs::read(workspace)?;
     let resolved = inputs.resolve(workspace, mode, &BTreeMap::new())?;
     refuse_local_packages(&resolved.plan, mode.as_str())?;
