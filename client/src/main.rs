@@ -248,6 +248,9 @@ enum ImageAction {
         /// The Dockerfile installs offline from the wheelhouse `image build --find-links DIR` copies into the context.
         #[arg(long, value_name = "DIR")]
         find_links: Option<PathBuf>,
+        /// The variable holding a token for the locked https:// git sources (default HPM_GIT_TOKEN; given to the build as a BuildKit secret).
+        #[arg(long, value_name = "VAR")]
+        git_token_env: Option<String>,
     },
     /// Build MODE's image from its lock in a context under .hpm/image/ (any local source refused), tag it, and with --push push each tag.
     Build {
@@ -280,6 +283,9 @@ enum ImageAction {
         /// The build's network: none for a hermetic build, host, or default.
         #[arg(long, value_name = "MODE")]
         network: Option<String>,
+        /// The variable holding a token for the locked https:// git sources (default HPM_GIT_TOKEN; given to the build as a BuildKit secret).
+        #[arg(long, value_name = "VAR")]
+        git_token_env: Option<String>,
     },
 }
 
@@ -368,10 +374,7 @@ enum ChangeCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HPM_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(hpm_engine::logging::filter("warn"))
         .with_writer(std::io::stderr)
         .init();
     let json = cli.json;
@@ -464,6 +467,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     builder_image,
                     python,
                     find_links,
+                    git_token_env,
                 },
         } => commands::image::dockerfile(
             &context,
@@ -473,6 +477,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 builder_image,
                 python,
                 find_links: find_links.is_some(),
+                git_token: commands::image::git_token(git_token_env.as_deref())?.is_some(),
             },
             write,
         ),
@@ -489,6 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     engine,
                     find_links,
                     network,
+                    git_token_env,
                 },
         } => {
             commands::image::build(
@@ -504,6 +510,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     engine,
                     find_links,
                     network,
+                    git_token_env,
                 },
             )
             .await

@@ -426,7 +426,7 @@ pub struct ExportReport {
 
 /// What `hpmctl image build` is asked for. Every option left out comes
 /// from the manifest's `image:` block, then hpm's defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageBuildRequest {
     /// The mode whose lock the image installs.
     pub mode: Mode,
@@ -453,9 +453,35 @@ pub struct ImageBuildRequest {
     /// The build's network (`none` for a hermetic build, `host`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// A token for the locked `https://` git sources (the client reads it
+    /// from `HPM_GIT_TOKEN` or `--git-token-env VAR`: a daemon's
+    /// environment is not its client's). The engine gets it as a BuildKit
+    /// secret in its own environment: never logged, never written to the
+    /// context, the report or a layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_token: Option<String>,
     /// Say what would be built and run; write nothing, run nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+impl std::fmt::Debug for ImageBuildRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageBuildRequest")
+            .field("mode", &self.mode)
+            .field("tags", &self.tags)
+            .field("push", &self.push)
+            .field("platform", &self.platform)
+            .field("base_image", &self.base_image)
+            .field("builder_image", &self.builder_image)
+            .field("python", &self.python)
+            .field("engine", &self.engine)
+            .field("find_links", &self.find_links)
+            .field("network", &self.network)
+            .field("git_token", &self.git_token.as_ref().map(|_| "(redacted)"))
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
 }
 
 /// One tag pushed, with the digest the registry answered.

@@ -6,6 +6,7 @@
 //! drive the real `hpmctl` binary, the real `uv` and the real `git` in it.
 
 pub mod forge;
+pub mod git_http;
 pub mod image;
 pub mod release;
 

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{ensure, Context, Result};
+use hpm_tests::git_http::GitHttpServer;
 use hpm_tests::image::{product, write_app, Engine};
-use hpm_tests::{describe, stderr, stdout, wait_for};
+use hpm_tests::{describe, git, stderr, stdout, wait_for, Release};
 use serde_json::Value;
 
 fn json(output: &Output) -> Result<Value> {
@@ -71,6 +72,15 @@ fn the_prod_image_is_built_run_rebuilt_from_cache_and_pushed() -> Result<()> {
     let engine = Engine::from_env()?;
     let world = product()?;
     let core = world.core();
+    git(
+        &core,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://git.example.com/acme/core.git",
+        ],
+    )?;
     let repository = format!("{}/core-app", engine.registry);
     let tag = format!("{repository}:prod");
     let mut build = vec!["image".to_string(), "build".to_string()];
@@ -191,6 +201,10 @@ fn the_prod_image_is_built_run_rebuilt_from_cache_and_pushed() -> Result<()> {
             .output()?,
     );
     assert_eq!(labels["org.opencontainers.image.revision"], head.trim());
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://git.example.com/acme/core.git"
+    );
     assert_eq!(labels["org.opencontainers.image.version"], "0.1.0");
     assert_eq!(labels["dev.hpm.mode"], "prod");
 
@@ -398,4 +412,174 @@ fn the_default_builder_copies_the_uv_hpm_runs_from_the_uv_image() -> Result<()> 
     ])?;
     assert_eq!(ran.trim(), "hello plugin-a 1.0.0 plugin-b 1.0.0");
     Ok(())
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[test]
+#[ignore = "needs a container engine, base images and a registry (tests/image-tools, as root)"]
+fn a_private_https_source_is_fetched_with_a_token_that_reaches_no_layer() -> Result<()> {
+    let engine = Engine::from_env()?;
+    let world = product()?;
+    let core = world.core();
+    // plugin-c lives on a server that refuses anyone without the token.
+    world.add_plugin("plugin-c", &[Release::new("v1.0.0", "1.0.0")])?;
+    let token = format!("hpm-secret-{}-{}", std::process::id(), nanos());
+    let server = GitHttpServer::start(
+        &world.root().join("remotes"),
+        &token,
+        &world.root().join("git-http"),
+    )?;
+    let url = server.url("plugin-c.git");
+    world.write_registry_entry(
+        "plugin-c",
+        &format!(
+            "name: plugin-c\nrepo: {url}\nsources:\n  dev:     {{ type: local, path: ./packages/plugin-c, editable: true }}\n  staging: {{ type: git, url: \"{url}\", ref: v1.0.0 }}\n  prod:    {{ type: git, url: \"{url}\", ref: v1.0.0 }}\n"
+        ),
+    )?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a, plugin-b, plugin-c]\n",
+    )?;
+    // The host's git has the token through its own credential helper (the
+    // daemon that syncs inherits it); the build must get it from hpm.
+    let state = world.root().join("state");
+    let git_env = server.git_env(&token)?;
+    let daemon_env = |command: &mut Command| {
+        command
+            .env("HPM_LOG", "trace")
+            .env("XDG_STATE_HOME", &state)
+            .env_remove("HPM_GIT_TOKEN");
+        for (key, value) in &git_env {
+            command.env(key, value);
+        }
+    };
+    let mut sync = engine.hpmctl(&world, &["sync"]);
+    daemon_env(&mut sync);
+    let synced = sync.output()?;
+    ensure!(synced.status.success(), "{}", describe(&synced));
+    let lock = world.read("uv.lock")?;
+    assert!(
+        lock.contains(&url),
+        "plugin-c locked from the server:\n{lock}"
+    );
+    ensure!(server.authorised() > 0, "{:?}", server.requests());
+
+    // The builder trusts the server's certificate, as a team's builder
+    // image trusts its company's CA.
+    let builder = format!("hpm-test/builder-ca:{}", std::process::id());
+    let ca_context = world.root().join("builder-ca");
+    std::fs::create_dir_all(&ca_context)?;
+    std::fs::copy(&server.certificate, ca_context.join("ca.pem"))?;
+    std::fs::write(
+        ca_context.join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY ca.pem /etc/hpm-test-ca.pem\nENV GIT_SSL_CAINFO=/etc/hpm-test-ca.pem\n",
+            engine.builder
+        ),
+    )?;
+    engine.docker_ok(&[
+        "build",
+        "--network",
+        "none",
+        "--tag",
+        &builder,
+        &ca_context.display().to_string(),
+    ])?;
+    let mut build = vec!["image".to_string(), "build".to_string()];
+    build.extend(engine.build_args());
+    let at = build
+        .iter()
+        .position(|arg| arg == "--builder-image")
+        .context("--builder-image")?;
+    build[at + 1] = builder.clone();
+    let network = build
+        .iter()
+        .position(|arg| arg == "--network")
+        .context("--network")?;
+    build[network + 1] = "host".to_string();
+    build.extend(["--tag".to_string(), "core-app:private".to_string()]);
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+
+    // Without a token the server refuses the build's git, and hpm says
+    // what to give it.
+    let mut refused = engine.hpmctl(&world, &build);
+    daemon_env(&mut refused);
+    let refused = refused.output()?;
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains("HPM_GIT_TOKEN"),
+        "the hint names the variable: {}",
+        describe(&refused)
+    );
+    let before = server.authorised();
+
+    // With it, the build fetches plugin-c over HTTP with the token.
+    let mut given = engine.hpmctl(&world, &[&["--json"][..], &build].concat());
+    daemon_env(&mut given);
+    let given = given.env("HPM_GIT_TOKEN", &token).output()?;
+    ensure!(given.status.success(), "{}", describe(&given));
+    assert!(
+        server.authorised() > before,
+        "the build never fetched with the token: {:?}",
+        server.requests()
+    );
+    let report = json(&given)?;
+    let image = report["image_id"].as_str().context("an image id")?;
+    assert!(
+        report["commands"][0].as_array().is_some_and(|argv| argv
+            .iter()
+            .any(|word| word == "id=git_token,env=HPM_GIT_TOKEN")),
+        "{report:#}"
+    );
+    let ran = engine.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "python",
+        "-c",
+        "import plugin_c; print(plugin_c.VERSION)",
+    ])?;
+    assert_eq!(ran.trim(), "1.0.0");
+
+    // The token is nowhere: not in the image's history or any layer, the
+    // build context, the report, the workspace, the lock or the daemon's
+    // trace log.
+    let history = engine.docker_ok(&["history", "--no-trunc", image])?;
+    assert!(!history.contains(&token), "{history}");
+    let saved = world.root().join("image.tar");
+    engine.docker_ok(&["save", "--output", &saved.display().to_string(), image])?;
+    assert!(!contains(&std::fs::read(&saved)?, token.as_bytes()));
+    std::fs::remove_file(&saved)?;
+    for (path, bytes) in tree(&core)? {
+        assert!(!contains(&bytes, token.as_bytes()), "{}", path.display());
+    }
+    for (path, bytes) in tree(&core.join(".hpm/image"))? {
+        assert!(!contains(&bytes, token.as_bytes()), "{}", path.display());
+    }
+    assert!(!stdout(&given).contains(&token) && !stderr(&given).contains(&token));
+    let log = std::fs::read_to_string(state.join("hpm/hpmd.log"))?;
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "HPM_LOG=trace took no effect"
+    );
+    let leaked: Vec<&str> = log.lines().filter(|line| line.contains(&token)).collect();
+    assert!(
+        leaked.is_empty(),
+        "the daemon logged the token: {leaked:#?}"
+    );
+    Ok(())
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default()
 }

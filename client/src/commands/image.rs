@@ -65,6 +65,22 @@ pub struct Build {
     pub engine: Option<String>,
     pub find_links: Option<PathBuf>,
     pub network: Option<String>,
+    pub git_token_env: Option<String>,
+}
+
+/// The git token for the build: the variable `--git-token-env` names
+/// (which must then be set), else `HPM_GIT_TOKEN` when it is.
+pub fn git_token(named: Option<&str>) -> Result<Option<String>, Failure> {
+    let name = named.unwrap_or(image::GIT_TOKEN_ENV);
+    match std::env::var(name).ok().filter(|value| !value.is_empty()) {
+        Some(token) => Ok(Some(token)),
+        None if named.is_some() => Err(Failure::user(
+            codes::INVALID_INPUT,
+            format!("`--git-token-env {name}`: the variable `{name}` is not set (or is empty) in this shell"),
+            Some(format!("export {name}=<a token that can read the git sources>, or leave `--git-token-env` out for public sources")),
+        )),
+        None => Ok(None),
+    }
 }
 
 pub async fn build(context: &Context, build: Build) -> anyhow::Result<()> {
@@ -83,6 +99,7 @@ pub async fn build(context: &Context, build: Build) -> anyhow::Result<()> {
             .find_links
             .map(|dir| std::path::absolute(&dir).unwrap_or(dir)),
         network: build.network,
+        git_token: git_token(build.git_token_env.as_deref())?,
         dry_run: context.dry_run,
     };
     let report = context

@@ -21,17 +21,25 @@
 
 use std::fmt::Write as _;
 
-/// How private git sources authenticate inside the build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GitAuth {
-    /// Public remotes only (or `file://` ones brought into the context).
-    None,
+/// How private git sources authenticate inside the build: neither (public
+/// remotes, or `file://` ones brought into the context), either, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GitAuth {
     /// `RUN --mount=type=ssh`: the build's SSH agent (`--ssh default`).
-    Ssh,
-    /// A token in the BuildKit secret `git_token`, given to git for the one
-    /// step as an `http.extraHeader`.
-    TokenSecret,
+    pub ssh: bool,
+    /// The BuildKit secret [`GIT_TOKEN_SECRET`], mounted for the `uv sync`
+    /// steps and answered by a git credential helper that reads the file
+    /// when a server asks: the token is never in a layer, an argument or a
+    /// variable.
+    pub token: bool,
 }
+
+/// The id of the BuildKit secret holding the git token.
+pub const GIT_TOKEN_SECRET: &str = "git_token";
+
+/// The user name git sends with the token. GitHub wants this one; GitLab
+/// and Gitea take any name with a token as the password.
+const GIT_TOKEN_USER: &str = "x-access-token";
 
 /// Everything the Dockerfile depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +62,11 @@ pub struct ImageSpec {
     pub imports: Vec<String>,
     /// Whether any locked source is a git one (git goes into the builder).
     pub git_sources: bool,
+    /// Whether a locked git source lives outside the context (its server
+    /// is reached during the build, so a wheelhouse build cannot be
+    /// offline: uv refuses remote git fetches then, and `--no-index`
+    /// keeps the index out instead).
+    pub remote_git: bool,
     pub git_auth: GitAuth,
     /// A wheelhouse in the context (`wheels/`), used offline.
     pub find_links: bool,
@@ -87,17 +100,54 @@ fn exec_form(words: &[String]) -> String {
     format!("[{}]", words.join(", "))
 }
 
-/// The `GIT_CONFIG_*` variables that map each local remote's locked URL
-/// onto its bare copy in the context, for one `RUN`.
-fn insteadof_env(remotes: &[(String, String)]) -> String {
-    if remotes.is_empty() {
+/// `text` as one shell word.
+fn shell_word(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/:._-+=@%,".contains(c))
+    {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The git settings one `uv sync` step runs with: each local remote's
+/// locked URL mapped onto its bare copy in the context, and the token's
+/// credential helper.
+fn git_config(spec: &ImageSpec) -> Vec<(String, String)> {
+    let mut config: Vec<(String, String)> = spec
+        .local_remotes
+        .iter()
+        .map(|(url, folder)| {
+            (
+                format!("url.file:///src/git/{folder}.insteadOf"),
+                url.clone(),
+            )
+        })
+        .collect();
+    if spec.git_auth.token {
+        config.push((
+            "credential.helper".to_string(),
+            format!(
+                "!f() {{ if test \"$1\" = get; then echo username={GIT_TOKEN_USER}; echo \"password=$(cat /run/secrets/{GIT_TOKEN_SECRET})\"; fi; }}; f"
+            ),
+        ));
+    }
+    config
+}
+
+/// `config` as the `GIT_CONFIG_*` variables of one `RUN`.
+fn git_config_env(config: &[(String, String)]) -> String {
+    if config.is_empty() {
         return String::new();
     }
-    let mut env = format!("GIT_CONFIG_COUNT={} ", remotes.len());
-    for (index, (url, folder)) in remotes.iter().enumerate() {
+    let mut env = format!("GIT_CONFIG_COUNT={} ", config.len());
+    for (index, (key, value)) in config.iter().enumerate() {
         let _ = write!(
             env,
-            "GIT_CONFIG_KEY_{index}=url.file:///src/git/{folder}.insteadOf GIT_CONFIG_VALUE_{index}={url} "
+            "GIT_CONFIG_KEY_{index}={} GIT_CONFIG_VALUE_{index}={} ",
+            shell_word(key),
+            shell_word(value)
         );
     }
     env
@@ -119,22 +169,19 @@ fn sync_step(spec: &ImageSpec, project: bool) -> String {
     if spec.find_links {
         mounts.push("--mount=type=bind,source=wheels,target=/src/wheels".to_string());
     }
-    let mut prefix = insteadof_env(&spec.local_remotes);
-    match spec.git_auth {
-        GitAuth::None => {}
-        GitAuth::Ssh => mounts.push("--mount=type=ssh".to_string()),
-        GitAuth::TokenSecret => {
-            mounts.push("--mount=type=secret,id=git_token".to_string());
-            // The header is built from the secret inside the step and
-            // lives only in that process's environment.
-            prefix = format!(
-                "GIT_CONFIG_PARAMETERS=\"'http.extraHeader=Authorization: Bearer '$(cat /run/secrets/git_token)\" {prefix}"
-            );
-        }
+    if spec.git_auth.ssh {
+        mounts.push("--mount=type=ssh".to_string());
     }
+    if spec.git_auth.token {
+        mounts.push(format!("--mount=type=secret,id={GIT_TOKEN_SECRET}"));
+    }
+    let prefix = git_config_env(&git_config(spec));
     let mut args = vec!["--locked".to_string(), "--no-editable".to_string()];
     if !project {
         args.push("--no-install-project".to_string());
+    }
+    if spec.find_links && spec.remote_git {
+        args.push("--no-index".to_string());
     }
     args.extend(spec.sync_args.iter().cloned());
     format!(
@@ -176,7 +223,7 @@ pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
         let _ = writeln!(out, "COPY --from=uv /uv /uvx /usr/local/bin/");
     }
     let mut packages: Vec<String> = Vec::new();
-    if spec.git_auth == GitAuth::Ssh {
+    if spec.git_auth.ssh {
         packages.push("openssh-client".to_string());
     }
     packages.extend(spec.builder_packages.iter().cloned());
@@ -202,7 +249,9 @@ pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
     let _ = writeln!(out, "    UV_PYTHON_DOWNLOADS=never \\");
     let _ = writeln!(out, "    UV_PYTHON={} \\", spec.python);
     if spec.find_links {
-        let _ = writeln!(out, "    UV_OFFLINE=1 \\");
+        if !spec.remote_git {
+            let _ = writeln!(out, "    UV_OFFLINE=1 \\");
+        }
         let _ = writeln!(out, "    UV_FIND_LINKS=/src/wheels \\");
     }
     let _ = writeln!(out, "    UV_PROJECT_ENVIRONMENT={VENV}");
@@ -281,7 +330,8 @@ mod tests {
                 "core_app".to_string(),
             ],
             git_sources: true,
-            git_auth: GitAuth::None,
+            remote_git: true,
+            git_auth: GitAuth::default(),
             find_links: false,
             local_remotes: Vec::new(),
             labels: vec![
@@ -313,6 +363,7 @@ mod tests {
             sync_args: vec!["--extra".to_string(), "cu124".to_string()],
             builder_packages: vec!["build-essential".to_string()],
             find_links: true,
+            remote_git: false,
             local_remotes: vec![
                 (
                     "file:///srv/remotes/plugin-a.git".to_string(),
@@ -331,12 +382,24 @@ mod tests {
     #[test]
     fn private_git_sources_over_ssh_and_with_a_token_secret() {
         let ssh = ImageSpec {
-            git_auth: GitAuth::Ssh,
+            git_auth: GitAuth {
+                ssh: true,
+                token: false,
+            },
             ..plain()
         };
         insta::assert_snapshot!("ssh", dockerfile(&ssh).dockerfile);
         let token = ImageSpec {
-            git_auth: GitAuth::TokenSecret,
+            git_auth: GitAuth {
+                ssh: false,
+                token: true,
+            },
+            local_remotes: vec![(
+                "file:///srv/remotes/plugin-a.git".to_string(),
+                "plugin-a.git".to_string(),
+            )],
+            // A wheelhouse with a remote git source: `--no-index`, not offline.
+            find_links: true,
             ..plain()
         };
         insta::assert_snapshot!("token", dockerfile(&token).dockerfile);
@@ -344,7 +407,8 @@ mod tests {
 
     #[test]
     fn never_a_syntax_line_a_heredoc_a_copy_link_a_build_arg_or_a_secret_value() {
-        for auth in [GitAuth::None, GitAuth::Ssh, GitAuth::TokenSecret] {
+        for (ssh, token) in [(false, false), (true, false), (false, true), (true, true)] {
+            let auth = GitAuth { ssh, token };
             let text = dockerfile(&ImageSpec {
                 git_auth: auth,
                 ..plain()

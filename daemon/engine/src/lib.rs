@@ -16,6 +16,7 @@ pub mod error;
 pub mod fsutil;
 pub mod git;
 pub mod inputs;
+pub mod logging;
 pub mod ops;
 pub mod process;
 pub mod state;

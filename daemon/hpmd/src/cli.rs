@@ -134,10 +134,7 @@ fn init_logging() -> anyhow::Result<()> {
         .append(true)
         .open(dir.join("hpmd.log"))?;
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HPM_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(hpm_engine::logging::filter("info"))
         .with_writer(std::sync::Mutex::new(file))
         .with_ansi(false)
         .init();

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use hpm_core::export::{export as export_text, refuse_local_packages, ExportOptions};
-use hpm_core::image::{dockerfile as render, DockerContext, GitAuth, ImageSpec};
+use hpm_core::image::{dockerfile as render, DockerContext, GitAuth, ImageSpec, GIT_TOKEN_SECRET};
 use hpm_core::mode::Mode;
 use hpm_core::name::normalize_name;
 use hpm_protocol::report::{ImageBuildRequest, ImagePackage, ImageReport, PushedTag};
@@ -37,6 +37,11 @@ pub const DEFAULT_PYTHON: &str = "/usr/local/bin/python3";
 /// The container engine when neither `--engine` nor `HPM_ENGINE` names one.
 pub const DEFAULT_ENGINE: &str = "docker";
 
+/// The variable the engine gets the git token in (`--secret
+/// id=git_token,env=HPM_GIT_TOKEN`), and the one `hpmctl` reads it from
+/// unless `--git-token-env` names another.
+pub const GIT_TOKEN_ENV: &str = "HPM_GIT_TOKEN";
+
 /// The file `--write` puts in the workspace root, for teams that commit
 /// and edit it; its ignore file beside it (`<Dockerfile>.dockerignore`, as
 /// BuildKit reads it). `image build` uses it when it is there.
@@ -50,6 +55,8 @@ pub struct ImageOptions {
     pub python: Option<String>,
     /// A wheelhouse goes into the context (`UV_OFFLINE`, `UV_FIND_LINKS`).
     pub find_links: bool,
+    /// A token is given for the locked `https://` git sources.
+    pub git_token: bool,
 }
 
 impl From<&ImageBuildRequest> for ImageOptions {
@@ -59,6 +66,7 @@ impl From<&ImageBuildRequest> for ImageOptions {
             builder_image: request.builder_image.clone(),
             python: request.python.clone(),
             find_links: request.find_links.is_some(),
+            git_token: request.git_token.is_some(),
         }
     }
 }
@@ -267,9 +275,16 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
     } else {
         settings.command.clone()
     };
-    let ssh = git_urls
-        .iter()
-        .any(|url| url.starts_with("ssh://") || url.starts_with("git+ssh://"));
+    let over = |schemes: &[&str]| {
+        git_urls.iter().any(|url| {
+            let url = url.strip_prefix("git+").unwrap_or(url);
+            schemes.iter().any(|scheme| url.starts_with(scheme))
+        })
+    };
+    let git_auth = GitAuth {
+        ssh: over(&["ssh://"]),
+        token: options.git_token && over(&["https://", "http://"]),
+    };
     let spec = ImageSpec {
         base_image: options
             .base_image
@@ -291,7 +306,8 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
         command,
         imports,
         git_sources: !git_urls.is_empty(),
-        git_auth: if ssh { GitAuth::Ssh } else { GitAuth::None },
+        remote_git: git_urls.len() > remotes.len(),
+        git_auth,
         find_links: options.find_links,
         local_remotes: remotes
             .iter()
@@ -405,9 +421,13 @@ fn build_args(
         args.push("--network".to_string());
         args.push(network.clone());
     }
-    if spec.git_auth == GitAuth::Ssh {
+    if spec.git_auth.ssh {
         args.push("--ssh".to_string());
         args.push("default".to_string());
+    }
+    if spec.git_auth.token {
+        args.push("--secret".to_string());
+        args.push(format!("id={GIT_TOKEN_SECRET},env={GIT_TOKEN_ENV}"));
     }
     args.push(context.display().to_string());
     args
@@ -483,12 +503,19 @@ pub fn build(
         pid_file: Some(pid_file),
         env,
     };
+    // The token reaches the build's engine alone, in its environment.
+    let mut build_options = options.clone();
+    if let (true, Some(token)) = (prepared.spec.git_auth.token, &request.git_token) {
+        build_options
+            .env
+            .push((GIT_TOKEN_ENV.to_string(), token.clone()));
+    }
     let _ = std::fs::remove_file(&iidfile);
     run_engine(
         &program,
         &report.commands[0][1..],
         &dir,
-        &options,
+        &build_options,
         on_line,
         cancel,
     )?;
@@ -651,6 +678,15 @@ fn engine_hint(output: &str) -> Option<String> {
             "start the Docker daemon, or point `DOCKER_HOST` at the socket of the one you use"
                 .to_string(),
         );
+    }
+    if output.contains("could not read Username")
+        || output.contains("Authentication failed")
+        || output.contains("The requested URL returned error: 401")
+        || output.contains("The requested URL returned error: 403")
+    {
+        return Some(format!(
+            "a git source asked for credentials: give the build a token that can read it in `{GIT_TOKEN_ENV}` (or name the variable with `--git-token-env VAR`); for `ssh://` sources, run an ssh-agent that holds the key"
+        ));
     }
     if output.contains("Failed to import") || output.contains("ModuleNotFoundError") {
         return Some(
