@@ -14,7 +14,7 @@ use hpm_protocol::report::{
 };
 use hpm_protocol::{Change, HpmApiClient};
 use jsonrpsee::ws_client::WsClient;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::failure::Failure;
 use crate::render;
@@ -101,10 +101,7 @@ impl Backend {
         request: ImageBuildRequest,
         json: bool,
     ) -> Result<ImageReport, Failure> {
-        let mut interrupt = signal(SignalKind::interrupt())
-            .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))?;
-        let mut terminate = signal(SignalKind::terminate())
-            .map_err(|e| Failure::internal(format!("cannot watch for SIGTERM: {e}")))?;
+        let mut stops = Stops::watch()?;
         match self {
             Backend::InProcess => {
                 let cancel = CancelToken::new();
@@ -124,8 +121,7 @@ impl Backend {
                 let finished = loop {
                     tokio::select! {
                         finished = &mut job => break finished,
-                        _ = interrupt.recv() => stopping_build(&cancel),
-                        _ = terminate.recv() => stopping_build(&cancel),
+                        _ = stops.next() => stopping_build(&cancel),
                     }
                 };
                 Ok(
@@ -150,11 +146,8 @@ impl Backend {
                     tokio::select! {
                         result = &mut build => return Ok(result?),
                         () = &mut printer, if printing => printing = false,
-                        _ = interrupt.recv() => {
+                        _ = stops.next() => {
                             eprintln!("hpm: stopping the image build");
-                            client.cancel(workspace.root().to_path_buf()).await?;
-                        }
-                        _ = terminate.recv() => {
                             client.cancel(workspace.root().to_path_buf()).await?;
                         }
                     }
@@ -185,10 +178,7 @@ impl Backend {
         change: Change,
         json: bool,
     ) -> Result<SyncReport, Failure> {
-        let mut interrupt = signal(SignalKind::interrupt())
-            .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))?;
-        let mut terminate = signal(SignalKind::terminate())
-            .map_err(|e| Failure::internal(format!("cannot watch for SIGTERM: {e}")))?;
+        let mut stops = Stops::watch()?;
         match self {
             Backend::InProcess => {
                 let request = Request::from_change(&change)?;
@@ -206,8 +196,7 @@ impl Backend {
                 let finished = loop {
                     tokio::select! {
                         finished = &mut job => break finished,
-                        _ = interrupt.recv() => cancelling(&cancel),
-                        _ = terminate.recv() => cancelling(&cancel),
+                        _ = stops.next() => cancelling(&cancel),
                     }
                 };
                 let synced =
@@ -245,8 +234,7 @@ impl Backend {
                         // The events ended; the answer still comes (or the
                         // connection's end does).
                         () = &mut printer, if printing => printing = false,
-                        _ = interrupt.recv() => return Err(left("interrupted")),
-                        _ = terminate.recv() => return Err(left("terminated")),
+                        stop = stops.next() => return Err(left(stop)),
                     }
                 }
             }
@@ -282,6 +270,31 @@ async fn bounded<T>(what: &str, call: impl std::future::Future<Output = T>) -> R
             READ_TIMEOUT.as_secs()
         ))
     })
+}
+
+/// Ctrl-C and SIGTERM, watched while one command runs.
+struct Stops {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Stops {
+    fn watch() -> Result<Stops, Failure> {
+        Ok(Stops {
+            interrupt: signal(SignalKind::interrupt())
+                .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))?,
+            terminate: signal(SignalKind::terminate())
+                .map_err(|e| Failure::internal(format!("cannot watch for SIGTERM: {e}")))?,
+        })
+    }
+
+    /// The next stop asked for: `interrupted` (Ctrl-C) or `terminated`.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupted",
+            _ = self.terminate.recv() => "terminated",
+        }
+    }
 }
 
 fn cancelling(cancel: &CancelToken) {

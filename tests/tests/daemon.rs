@@ -564,6 +564,35 @@ fn no_daemon_runs_leave_no_daemon_behind_and_the_daemon_exits_when_idle() -> any
 }
 
 #[test]
+fn a_connected_client_keeps_the_daemon_from_idling_out() -> anyhow::Result<()> {
+    // An editor's event subscription (a WebSocket: hyper hands its stream
+    // on after the upgrade) or an image build waiting for its report.
+    let world = world_with_plugins()?;
+    let output = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env("HPM_IDLE_TIMEOUT", "2")
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let pid = daemon_pid(&world)?;
+    let mut events = world
+        .hpmctl()
+        .args(["events", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    events.kill()?;
+    events.wait()?;
+    assert!(alive, "the daemon idled out under a connected client");
+    wait_for("the daemon to idle out once the client left", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })?;
+    Ok(())
+}
+
+#[test]
 fn sigterm_stops_the_daemon_cleanly() -> anyhow::Result<()> {
     let world = world_with_plugins()?;
     world.ok(&["daemon", "start"])?;

@@ -583,3 +583,81 @@ fn nanos() -> u128 {
         .map(|elapsed| elapsed.as_nanos())
         .unwrap_or_default()
 }
+
+#[test]
+#[ignore = "needs a container engine, base images and a registry (tests/image-tools, as root)"]
+fn podman_builds_runs_and_pushes_the_same_image() -> Result<()> {
+    let engine = Engine::from_env()?;
+    let podman = std::env::var("HPM_TEST_PODMAN").context(
+        "HPM_TEST_PODMAN is not set: tests/image-tools installs Podman and configures its storage",
+    )?;
+    let world = product()?;
+    let tag = format!("{}/core-app:podman", engine.registry);
+    let mut build = vec![
+        "--json".to_string(),
+        "image".to_string(),
+        "build".to_string(),
+    ];
+    build.extend(engine.build_args());
+    let at = build
+        .iter()
+        .position(|arg| arg == "--engine")
+        .context("--engine")?;
+    build[at + 1] = podman.clone();
+    build.extend(["--tag".to_string(), tag.clone(), "--push".to_string()]);
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+    let built = engine.hpmctl(&world, &build).output()?;
+    ensure!(built.status.success(), "{}", describe(&built));
+    let report = json(&built)?;
+    // Podman's own flags: no BuildKit `--progress`, the digest from a file.
+    let argv = report["commands"].to_string();
+    assert!(!argv.contains("--progress"), "{argv}");
+    assert!(argv.contains("--digestfile"), "{argv}");
+    let image = report["image_id"].as_str().context("an image id")?;
+    let podman_ok = |args: &[&str]| -> Result<String> {
+        let output = Command::new(&podman).args(args).output()?;
+        ensure!(
+            output.status.success(),
+            "podman {args:?}: {}",
+            describe(&output)
+        );
+        Ok(stdout(&output))
+    };
+    let ran = podman_ok(&["run", "--rm", "--network", "none", image])?;
+    assert_eq!(ran.trim(), "hello plugin-a 1.0.0 plugin-b 1.0.0");
+    let uid = podman_ok(&["run", "--rm", "--network", "none", image, "id", "-u"])?;
+    assert_eq!(uid.trim(), "10001");
+    let inside = podman_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "sh",
+        "-c",
+        "for c in uv git; do command -v $c && echo has $c; done; ls -A /app",
+    ])?;
+    assert_eq!(inside.trim(), ".venv");
+
+    // The registry has the manifest under the digest Podman wrote.
+    let digest = report["pushed"][0]["digest"]
+        .as_str()
+        .context("a pushed digest")?;
+    assert!(digest.starts_with("sha256:"), "{report:#}");
+    let manifest = Command::new("curl")
+        .args(["-sSf", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        ])
+        .arg(format!(
+            "http://{}/v2/core-app/manifests/{digest}",
+            engine.registry
+        ))
+        .output()?;
+    ensure!(manifest.status.success(), "{}", describe(&manifest));
+    assert_eq!(stdout(&manifest), "200");
+    Ok(())
+}

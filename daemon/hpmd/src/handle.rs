@@ -109,6 +109,11 @@ impl WorkspaceHandle {
         Some(token)
     }
 
+    /// Whether an image build runs.
+    pub fn is_building(&self) -> bool {
+        lock(&self.build).is_some()
+    }
+
     /// The image build ended.
     pub fn end_build(&self) {
         *lock(&self.build) = None;
@@ -139,7 +144,7 @@ impl WorkspaceHandle {
     }
 
     pub(crate) fn idle_for(&self) -> Duration {
-        if self.is_busy() || lock(&self.build).is_some() {
+        if self.is_busy() || self.is_building() {
             return Duration::ZERO;
         }
         lock(&self.last_used).elapsed()

@@ -2,7 +2,8 @@
 //!
 //! [`cli`] is the executable's `main`.
 //! [`server`] binds the socket and serves [`rpc`], the JSON-RPC handlers,
-//! over the [`daemon`]'s shared state; [`errors`] is the only place engine
+//! over the [`daemon`]'s shared state, each client's stream [`connection`]
+//! counted while it lives (the daemon is not idle then); [`errors`] is the only place engine
 //! errors become JSON-RPC codes. [`workspaces`]
 //! opens a workspace on first use: its [`actor`] runs the reconcile queue
 //! (one job at a time, with the daemon's [`noop`] memo), its [`live`] task
@@ -18,6 +19,7 @@
 
 pub mod actor;
 pub mod cli;
+pub mod connection;
 pub mod daemon;
 pub mod errors;
 pub mod events;

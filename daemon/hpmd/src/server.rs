@@ -12,7 +12,6 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use jsonrpsee::server::{serve_with_graceful_shutdown, stop_channel};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::connection::Counted;
 use crate::daemon::Daemon;
 use crate::rpc::Rpc;
 
@@ -156,15 +156,12 @@ pub async fn run(bound: Bound, daemon: Arc<Daemon>, timeouts: Timeouts) -> Resul
                     continue;
                 }
                 let service = service_builder.clone().build(methods.clone(), stop_handle.clone());
-                let daemon = daemon.clone();
+                let stream = Counted::new(stream, daemon.clone());
                 let stopped = stop_handle.clone().shutdown();
-                daemon.connections.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     if let Err(error) = serve_with_graceful_shutdown(stream, service, stopped).await {
                         tracing::debug!(%error, "connection ended with an error");
                     }
-                    daemon.connections.fetch_sub(1, Ordering::SeqCst);
-                    daemon.touch();
                 });
             }
             _ = daemon.shutdown.cancelled() => break,

@@ -129,7 +129,10 @@ impl Workspaces {
         lock(&self.actors).values().cloned().collect()
     }
 
+    /// Whether a job or an image build runs in any workspace.
     pub fn any_busy(&self) -> bool {
-        lock(&self.actors).values().any(WorkspaceHandle::is_busy)
+        lock(&self.actors)
+            .values()
+            .any(|handle| handle.is_busy() || handle.is_building())
     }
 }

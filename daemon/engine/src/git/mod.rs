@@ -4,9 +4,11 @@
 //! ([`cache`]), registries kept in git, read from such a cache
 //! ([`registry`]), and packages' own `pyproject.toml` at a ref, for the
 //! dependency closure ([`packages`]), and what a release reads of a clone's
-//! history ([`history`]).
+//! history ([`history`]). What must be the user's own `git` program runs
+//! through [`cli`].
 
 pub mod cache;
+pub mod cli;
 pub mod clone;
 pub mod history;
 pub mod packages;

@@ -470,9 +470,14 @@ pub fn build(
             &iidfile,
         ))
         .collect::<Vec<_>>()];
+    let digest_file = dir.join("push-digest");
     if request.push {
         for tag in &tags {
-            commands.push(vec![engine.clone(), "push".to_string(), tag.clone()]);
+            commands.push(
+                std::iter::once(engine.clone())
+                    .chain(push_args(&program, tag, &digest_file))
+                    .collect(),
+            );
         }
     }
     let mut report = ImageReport {
@@ -527,7 +532,8 @@ pub fn build(
     report.image_id = Some(image_id);
     if request.push {
         for tag in &tags {
-            let args = ["push".to_string(), tag.clone()];
+            let args = push_args(&program, tag, &digest_file);
+            let _ = std::fs::remove_file(&digest_file);
             let mut digest = None;
             run_engine(
                 &program,
@@ -542,7 +548,12 @@ pub fn build(
                 },
                 cancel,
             )?;
-            let digest = digest.ok_or_else(|| Error::EngineFailed {
+            // Podman prints no digest; it writes it to `--digestfile`.
+            let written = std::fs::read_to_string(&digest_file)
+                .ok()
+                .map(|text| text.trim().to_string())
+                .filter(|text| text.starts_with("sha256:"));
+            let digest = digest.or(written).ok_or_else(|| Error::EngineFailed {
                 command: format!("{engine} push {tag}"),
                 status: "no digest".to_string(),
                 reason: format!("the push of `{tag}` ended without the registry's digest"),
@@ -557,7 +568,18 @@ pub fn build(
     Ok(report)
 }
 
-/// `sha256:…` in a push's `<tag>: digest: sha256:… size: N` line.
+/// The engine's `push` argument vector: Podman writes the digest to a file.
+fn push_args(program: &Path, tag: &str, digest_file: &Path) -> Vec<String> {
+    let mut args = vec!["push".to_string()];
+    if !is_docker(program) {
+        args.push("--digestfile".to_string());
+        args.push(digest_file.display().to_string());
+    }
+    args.push(tag.to_string());
+    args
+}
+
+/// `sha256:…` in a docker push's `<tag>: digest: sha256:… size: N` line.
 fn push_digest(line: &str) -> Option<String> {
     let start = line.find("digest: sha256:")? + "digest: ".len();
     let digest: String = line[start..]
@@ -815,10 +837,6 @@ fn copy_core(workspace: &Workspace, project: &Path) -> Result<()> {
 /// A bare mirror of a `file://` remote (every branch and tag), as git
 /// makes it.
 fn mirror(remote: &LocalRemote, into: &Path) -> Result<()> {
-    let git = which::which("git").map_err(|_| Error::Refused {
-        message: "`git` was not found on PATH; the image's context copies the `file://` remotes the lock names with it".to_string(),
-        hint: Some("install git".to_string()),
-    })?;
     let args = [
         "clone".to_string(),
         "--mirror".to_string(),
@@ -826,28 +844,20 @@ fn mirror(remote: &LocalRemote, into: &Path) -> Result<()> {
         remote.path.display().to_string(),
         into.display().to_string(),
     ];
-    let mut lines = Vec::new();
     let parent = into.parent().unwrap_or(into);
     std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
-    let finished = process::run(
-        &git,
-        &args,
+    crate::git::cli::run(
         parent,
-        &RunOptions::default(),
-        &mut |line| lines.push(line.to_string()),
-        &CancelToken::new(),
-    );
-    match finished {
-        Ok(finished) if finished.status.success() => Ok(()),
-        _ => Err(Error::Refused {
-            message: format!(
-                "cannot copy the locked remote `{}` into the image's context:\n{}",
-                remote.url,
-                lines.join("\n")
-            ),
-            hint: Some("check that the remote still exists and is readable; `hpmctl sync` re-locks when it moved".to_string()),
-        }),
-    }
+        &args,
+        "the image's context copies the `file://` remotes the lock names with it",
+    )?
+    .map_err(|said| Error::Refused {
+        message: format!(
+            "cannot copy the locked remote `{}` into the image's context:\n{said}",
+            remote.url
+        ),
+        hint: Some("check that the remote still exists and is readable; `hpmctl sync` re-locks when it moved".to_string()),
+    })
 }
 
 /// The wheelhouse's wheels and source archives, into `wheels/`.

@@ -26,7 +26,7 @@ use super::forge::{token_variable, Forge};
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_through};
 use crate::git::history;
-use crate::process::{self, CancelToken, RunOptions};
+use crate::process::{CancelToken, RunOptions};
 
 /// How many times a registry push that lost a race is tried again.
 const REGISTRY_PUSH_ATTEMPTS: usize = 5;
@@ -785,33 +785,16 @@ pub fn remote_refs(url: &str) -> Result<BTreeMap<String, git2::Oid>> {
 /// Runs `git ARGV` in `dir` (an argument vector, no shell); a failure
 /// carries git's own last lines.
 pub fn run_git(dir: &Path, argv: &[String]) -> Result<()> {
-    let git = which::which("git").map_err(|_| Error::Refused {
-        message: "`git` was not found on PATH; releases commit, tag and push with it".to_string(),
-        hint: Some("install git".to_string()),
-    })?;
-    let mut lines = Vec::new();
-    let finished = process::run(
-        &git,
-        argv,
-        dir,
-        &RunOptions::default(),
-        &mut |line| lines.push(line.to_string()),
-        &CancelToken::new(),
-    )
-    .map_err(|e| Error::internal(format!("running git in `{}`: {e:?}", dir.display())))?;
-    if finished.status.success() {
-        return Ok(());
-    }
-    let said: Vec<String> = lines.iter().rev().take(12).rev().cloned().collect();
-    Err(Error::Refused {
-        message: format!(
-            "`git {}` failed in `{}`:\n{}",
-            argv.join(" "),
-            dir.display(),
-            said.join("\n")
-        ),
-        hint: Some(
-            "fix what git says, then `hpmctl release resume` finishes the release".to_string(),
-        ),
+    crate::git::cli::run(dir, argv, "releases commit, tag and push with it")?.map_err(|said| {
+        Error::Refused {
+            message: format!(
+                "`git {}` failed in `{}`:\n{said}",
+                argv.join(" "),
+                dir.display()
+            ),
+            hint: Some(
+                "fix what git says, then `hpmctl release resume` finishes the release".to_string(),
+            ),
+        }
     })
 }
