@@ -661,3 +661,52 @@ fn podman_builds_runs_and_pushes_the_same_image() -> Result<()> {
     assert_eq!(stdout(&manifest), "200");
     Ok(())
 }
+
+#[test]
+#[ignore = "needs a container engine, base images and a registry (tests/image-tools, as root)"]
+fn a_platform_reaches_the_engine_and_one_without_bases_is_explained() -> Result<()> {
+    let engine = Engine::from_env()?;
+    let world = product()?;
+    let build = |platform: &str| -> Result<Output> {
+        let mut args = vec![
+            "--json".to_string(),
+            "image".to_string(),
+            "build".to_string(),
+        ];
+        args.extend(engine.build_args());
+        args.extend([
+            "--platform".to_string(),
+            platform.to_string(),
+            "--tag".to_string(),
+            format!("core-app:{}", platform.replace('/', "-")),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Ok(engine.hpmctl(&world, &args).output()?)
+    };
+
+    let native = build("linux/amd64")?;
+    ensure!(native.status.success(), "{}", describe(&native));
+    let report = json(&native)?;
+    let argv = report["commands"][0].to_string();
+    assert!(argv.contains("\"--platform\",\"linux/amd64\""), "{argv}");
+    let image = report["image_id"].as_str().context("an image id")?;
+    let built_for = engine.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Os}}/{{.Architecture}}",
+        image,
+    ])?;
+    assert_eq!(built_for.trim(), "linux/amd64");
+
+    // No arm64 bases here (and no registry to fetch them from).
+    let foreign = build("linux/arm64")?;
+    assert!(!foreign.status.success(), "{}", describe(&foreign));
+    let error = &json(&foreign)?["error"];
+    let hint = error["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("linux/arm64") && hint.contains("--base-image"),
+        "{error:#}"
+    );
+    Ok(())
+}

@@ -523,7 +523,8 @@ pub fn build(
         &build_options,
         on_line,
         cancel,
-    )?;
+    )
+    .map_err(|error| for_platform(error, request.platform.as_deref()))?;
     let image_id = std::fs::read_to_string(&iidfile)
         .map_err(|e| Error::read(&iidfile, e))?
         .trim()
@@ -672,6 +673,30 @@ fn run_engine(
         ))),
         Err(RunError::Cancelled) => Err(Error::BuildCancelled),
         Err(RunError::TimedOut(_)) => Err(Error::BuildCancelled),
+    }
+}
+
+/// A build for another platform that could not find its base images: the
+/// engine looked for that platform's variant, which local images lack.
+fn for_platform(error: Error, platform: Option<&str>) -> Error {
+    match (error, platform) {
+        (
+            Error::EngineFailed {
+                command,
+                status,
+                reason,
+                ..
+            },
+            Some(platform),
+        ) if reason.contains("load metadata for") => Error::EngineFailed {
+            hint: Some(format!(
+                "the engine has no `{platform}` variant of an image the Dockerfile starts from, and could not fetch one: pull the bases for `{platform}` (or name such images with `--base-image` and `--builder-image`); running another architecture's steps also needs emulation (binfmt with QEMU)"
+            )),
+            command,
+            status,
+            reason,
+        },
+        (error, _) => error,
     }
 }
 
