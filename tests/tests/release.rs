@@ -913,6 +913,44 @@ fn git_registry(fixture: &ReleaseWorld) -> Result<(PathBuf, String)> {
 }
 
 #[test]
+fn a_dry_run_reads_a_git_registry_at_its_tip_without_fetching_into_hpms_cache() -> Result<()> {
+    let fixture = fixture()?;
+    let (work, _url) = git_registry(&fixture)?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    // A colleague's edit of alpha's entry lands after the plan: the dry
+    // run must show the registry edit on top of it.
+    let entry = work.join("packages/alpha.yaml");
+    let text = std::fs::read_to_string(&entry)?;
+    std::fs::write(&entry, format!("{text}# owned by the platform team\n"))?;
+    git(&work, &["commit", "-q", "-am", "docs: say who owns alpha"])?;
+    git(&work, &["push", "-q", "origin", "HEAD:main"])?;
+
+    // Nothing anywhere changes, hpm's cache (in the world) included.
+    let before = snapshot(&fixture, true)?;
+    let (output, dry) = fixture.apply(&id, true)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(
+        diff(&before, &snapshot(&fixture, true)?),
+        Vec::<String>::new()
+    );
+    let registry = effects(&dry)
+        .into_iter()
+        .find(|(step, _)| step == "registry")
+        .map(|(_, effects)| effects.to_string())
+        .context("a registry step")?;
+    assert!(
+        registry.contains("owned by the platform team"),
+        "the dry run read a stale registry: {registry}"
+    );
+
+    // And the real run does just that.
+    let (output, real) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(effects(&real), effects(&dry));
+    Ok(())
+}
+
+#[test]
 fn a_git_registry_gets_one_commit_pushed_fast_forward_even_when_it_loses_a_race() -> Result<()> {
     let fixture = fixture()?;
     let (work, _url) = git_registry(&fixture)?;

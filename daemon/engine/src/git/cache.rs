@@ -55,6 +55,33 @@ pub fn cached_repository(url: &str) -> Result<git2::Repository> {
     })
 }
 
+/// A fetch of `url` for a look that must write nothing of hpm's (a dry
+/// run, `release status`): a bare repository in a temporary folder, which
+/// borrows the cache's objects (read-only, through git's alternates) when
+/// there is a cache, so only what is new crosses the network. It is gone
+/// when the returned folder is dropped.
+pub fn fetched_aside(url: &str, what: &str) -> Result<(tempfile::TempDir, git2::Repository)> {
+    let folder = tempfile::Builder::new()
+        .prefix("hpm-fetch-")
+        .tempdir()
+        .map_err(|error| Error::write(std::env::temp_dir(), error))?;
+    let repository = git2::Repository::init_bare(folder.path()).map_err(|error| {
+        Error::internal(format!(
+            "cannot create a temporary repository in `{}`: {}",
+            folder.path().display(),
+            error.message()
+        ))
+    })?;
+    let objects = cache_folder(url).join("objects");
+    if objects.is_dir() {
+        let alternates = folder.path().join("objects/info/alternates");
+        std::fs::write(&alternates, format!("{}\n", objects.display()))
+            .map_err(|error| Error::write(&alternates, error))?;
+    }
+    fetch(&repository, url, what)?;
+    Ok((folder, repository))
+}
+
 /// `HPM_CACHE_DIR/registries`, else the user cache folder's (the name is
 /// older than the package caches kept beside the registries' now).
 fn cache_dir() -> PathBuf {

@@ -349,6 +349,7 @@ pub fn apply(
         dir: dir.clone(),
         notes,
         token: options.token.clone(),
+        observe_only: options.dry_run,
     };
     let steps = plan.steps();
     let journal = if options.dry_run {
@@ -621,6 +622,7 @@ pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
         dir,
         notes,
         token: None,
+        observe_only: true,
     };
     let mut report = ApplyReport {
         id: id.to_string(),
@@ -686,6 +688,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         dir: dir.clone(),
         notes,
         token: None,
+        observe_only: false,
     };
     let mut report = AbortReport {
         id: id.to_string(),

@@ -69,6 +69,9 @@ pub struct Runner<'a> {
     pub notes: BTreeMap<String, String>,
     /// The forge token given by the caller; else the environment's.
     pub token: Option<String>,
+    /// Only observing (a dry run, `status`): nothing of hpm's is written
+    /// either, so a git registry is fetched aside, not into the cache.
+    pub observe_only: bool,
 }
 
 impl Runner<'_> {
@@ -564,7 +567,8 @@ impl Runner<'_> {
     }
 
     /// An entry's text now: the folder's file, or the git registry's file
-    /// at the remote branch's tip (fetched into hpm's cache).
+    /// at the remote branch's tip (fetched into hpm's cache, or aside when
+    /// only observing).
     fn registry_text(&self, edit: &RegistryEdit) -> Result<(EntryOrigin, String)> {
         match &edit.target {
             RegistryTarget::Folder { file } => {
@@ -572,11 +576,15 @@ impl Runner<'_> {
                 Ok((EntryOrigin::File(PathBuf::from(file)), text))
             }
             RegistryTarget::Git { url, path, branch } => {
-                let repository = crate::git::cache::cached_repository(url)?;
-                {
+                let (_aside, repository) = if self.observe_only {
+                    let (folder, repository) = crate::git::cache::fetched_aside(url, "registry")?;
+                    (Some(folder), repository)
+                } else {
+                    let repository = crate::git::cache::cached_repository(url)?;
                     let _lock = crate::git::cache::lock_cache(url)?;
                     crate::git::cache::fetch(&repository, url, "registry")?;
-                }
+                    (None, repository)
+                };
                 let commit = crate::git::cache::resolve(&repository, branch).ok_or_else(|| {
                     Error::internal(format!("registry `{url}` has no branch `{branch}`"))
                 })?;
