@@ -778,6 +778,52 @@ fn filled_llm_notes_become_the_tag_message_and_the_release_body() -> Result<()> 
 }
 
 #[test]
+fn filled_notes_still_hold_when_a_release_killed_after_its_commit_resumes() -> Result<()> {
+    let fixture = fixture()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    fixture.ok(&["release", "notes", &id])?;
+    let folder = fixture
+        .world
+        .core()
+        .join(format!(".hpm/releases/{id}/llm/alpha"));
+    let prompt = std::fs::read_to_string(folder.join("prompt-release-notes.md"))?;
+    let first = prompt
+        .lines()
+        .find(|l| l.starts_with("<!-- hpm-inputs: "))
+        .context("the prompt gives the first line")?
+        .to_string();
+    std::fs::write(
+        folder.join("release-notes.md"),
+        format!("{first}\n# alpha 1.1.0.dev1\n\n- written before the run\n"),
+    )?;
+    fixture.ok(&["release", "notes", &id, "--check"])?;
+    // Code that moved after the notes makes them stale; moved back, they
+    // hold again.
+    let clone = fixture.clone_of("alpha");
+    git(&clone, &["commit", "-q", "--allow-empty", "-m", "fix: late"])?;
+    let stale = fixture.run(&["release", "notes", &id, "--check"])?;
+    assert!(!stale.status.success(), "{}", describe(&stale));
+    assert!(describe(&stale).contains("stale"), "{}", describe(&stale));
+    git(&clone, &["reset", "-q", "--hard", "HEAD~1"])?;
+    fixture.ok(&["release", "notes", &id, "--check"])?;
+    // Killed right after the release commit: the clone's head moved, by
+    // hpm's own commit, which must not make the notes stale.
+    let killed = fixture
+        .hpmctl(&["release", "apply", &id, "--yes"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "alpha:commit")
+        .output()?;
+    assert!(killed.status.code().is_none(), "{}", describe(&killed));
+    let resumed = fixture.run(&["--json", "release", "resume", &id, "--yes"])?;
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+    let message = git_out(
+        &fixture.remote("alpha"),
+        &["tag", "-l", "--format=%(contents)", "v1.1.0.dev1"],
+    )?;
+    assert!(message.contains("- written before the run"), "{message}");
+    Ok(())
+}
+
+#[test]
 fn run_plans_and_applies_in_one_command_for_ci() -> Result<()> {
     let fixture = fixture()?;
     let output = fixture.run(&[

@@ -18,6 +18,7 @@ use hpm_core::release::plan::{PackageRelease, ReleasePlan};
 use hpm_core::Problem;
 use serde_json::json;
 
+use super::steps;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::git::history;
@@ -37,11 +38,25 @@ pub fn folder(release_dir: &Path, package: &str) -> PathBuf {
 }
 
 /// The inputs hash of `p` as its clone is now: the release, the previous
-/// tag, the head commit, and the uncommitted changes.
+/// tag, the head commit, and the uncommitted changes. What hpm itself does
+/// on the way (the version it sets, its release commit) leaves it alone,
+/// so notes filled in before a run still hold when a killed run resumes;
+/// any other move of the code makes them stale.
 pub fn inputs_hash(plan: &ReleasePlan, p: &PackageRelease) -> Result<String> {
     let repo = history::open(Path::new(&p.clone))?;
     let (_, head) = history::head(&repo)?;
-    let mut uncommitted = history::uncommitted(&repo);
+    let planned = git2::Oid::from_str(&p.head).map_err(|e| Error::internal(e.to_string()))?;
+    let released = history::commit_with_trailer(&repo, head, planned, &steps::trailer(&plan.id));
+    let head = if released == Some(head) {
+        p.head.clone()
+    } else {
+        head.to_string()
+    };
+    let ours = steps::commit_files(p);
+    let mut uncommitted: Vec<String> = history::uncommitted(&repo)
+        .into_iter()
+        .filter(|file| !ours.contains(file))
+        .collect();
     uncommitted.sort();
     let text = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
