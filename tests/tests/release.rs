@@ -800,7 +800,10 @@ fn filled_notes_still_hold_when_a_release_killed_after_its_commit_resumes() -> R
     // Code that moved after the notes makes them stale; moved back, they
     // hold again.
     let clone = fixture.clone_of("alpha");
-    git(&clone, &["commit", "-q", "--allow-empty", "-m", "fix: late"])?;
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "fix: late"],
+    )?;
     let stale = fixture.run(&["release", "notes", &id, "--check"])?;
     assert!(!stale.status.success(), "{}", describe(&stale));
     assert!(describe(&stale).contains("stale"), "{}", describe(&stale));
@@ -820,6 +823,100 @@ fn filled_notes_still_hold_when_a_release_killed_after_its_commit_resumes() -> R
         &["tag", "-l", "--format=%(contents)", "v1.1.0.dev1"],
     )?;
     assert!(message.contains("- written before the run"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn uncommitted_work_is_committed_first_with_the_written_message_and_only_its_files() -> Result<()> {
+    let fixture = fixture()?;
+    let clone = fixture.clone_of("alpha");
+    std::fs::write(
+        clone.join("alpha/feature.py"),
+        "NAME = \"alpha\"\nLOUD = True\n",
+    )?;
+    std::fs::write(clone.join("alpha/extra.py"), "EXTRA = 1\n")?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let head = git_out(&clone, &["rev-parse", "HEAD"])?;
+
+    // No message, no `--notes auto`: refused before any change.
+    let refused = fixture.run(&["release", "apply", &id, "--yes"])?;
+    assert_eq!(refused.status.code(), Some(3), "{}", describe(&refused));
+    assert!(
+        stdout(&refused).contains("commit-message.txt"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(git_out(&clone, &["rev-parse", "HEAD"])?, head);
+
+    // The bundle's message, written as the prompt asks.
+    fixture.ok(&["release", "notes", &id])?;
+    let folder = fixture
+        .world
+        .core()
+        .join(format!(".hpm/releases/{id}/llm/alpha"));
+    let prompt = std::fs::read_to_string(folder.join("prompt-commit-message.md"))?;
+    assert!(
+        prompt.contains("alpha/extra.py, alpha/feature.py"),
+        "{prompt}"
+    );
+    let echo = prompt
+        .lines()
+        .find(|l| l.starts_with("Hpm-Inputs: "))
+        .context("the prompt gives the last line")?
+        .to_string();
+    std::fs::write(
+        folder.join("commit-message.txt"),
+        format!("feat(alpha): speak up\n\nA loud mode and an extra module.\n\n{echo}\n"),
+    )?;
+    fixture.ok(&["release", "notes", &id, "--check"])?;
+
+    // A file the plan did not see is not swept in: the message was
+    // written for other work, and the release stops before any change.
+    std::fs::write(clone.join("alpha/late.py"), "LATE = 1\n")?;
+    let late = fixture.run(&["release", "apply", &id, "--yes", "--notes", "auto"])?;
+    assert_eq!(late.status.code(), Some(3), "{}", describe(&late));
+    assert!(stdout(&late).contains("stale"), "{}", describe(&late));
+    assert_eq!(git_out(&clone, &["rev-parse", "HEAD"])?, head);
+    std::fs::remove_file(clone.join("alpha/late.py"))?;
+
+    // Killed right after the work's commit, then resumed: nothing twice.
+    let killed = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "alpha:commit-work")
+        .output()?;
+    assert!(killed.status.code().is_none(), "{}", describe(&killed));
+    let resumed = fixture.run(&["release", "resume", &id, "--yes", "--notes", "auto"])?;
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+
+    let remote = fixture.remote("alpha");
+    let subjects = git_out(&remote, &["log", "--format=%s", "v1.1.0.dev0..v1.1.0.dev1"])?;
+    assert_eq!(
+        subjects.lines().collect::<Vec<_>>(),
+        [
+            "chore(release): alpha 1.1.0.dev1",
+            "feat(alpha): speak up",
+            "feat: alpha learns its name"
+        ]
+    );
+    let work = git_out(
+        &remote,
+        &["show", "--format=%B", "--name-only", "v1.1.0.dev1^"],
+    )?;
+    assert!(
+        work.contains("A loud mode and an extra module.")
+            && work.contains(&format!("Hpm-Release-Work: {id}"))
+            && !work.contains("Hpm-Inputs"),
+        "{work}"
+    );
+    let files = git_out(
+        &remote,
+        &["show", "--format=", "--name-only", "v1.1.0.dev1^"],
+    )?;
+    assert_eq!(
+        files.split_whitespace().collect::<Vec<_>>(),
+        ["alpha/extra.py", "alpha/feature.py"]
+    );
+    assert_eq!(git_out(&clone, &["status", "--porcelain"])?, "");
     Ok(())
 }
 

@@ -222,6 +222,12 @@ fn render_plan(report: &PlanReport) -> String {
             if p.commits.len() == 1 { "" } else { "s" },
             p.why
         ));
+        if !p.work.is_empty() {
+            out.push_str(&format!(
+                "      uncommitted work, committed first (commit-message.txt): {}\n",
+                p.work.join(", ")
+            ));
+        }
     }
     for edit in &plan.registry {
         out.push_str(&format!(

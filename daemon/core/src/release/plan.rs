@@ -60,6 +60,12 @@ pub struct PackageRelease {
     /// Other files (relative to the clone) the release commit carries: a
     /// registry folder inside the core's repository.
     pub extra_files: Vec<String>,
+    /// The clone's uncommitted files at the plan (staged, unstaged, new;
+    /// relative), which the release commits first, on their own, with the
+    /// bundle's `commit-message.txt` (or, with `--notes auto`, a message
+    /// of hpm's): only these paths, never `git add -A`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work: Vec<String>,
 }
 
 /// Where a registry entry is edited.
@@ -110,12 +116,16 @@ impl ReleasePlan {
             .map(|p| Step::of(StepKind::Preflight, &p.name))
             .collect();
         let per_package = |p: &PackageRelease| {
-            let mut kinds = vec![
+            let mut kinds = Vec::new();
+            if !p.work.is_empty() {
+                kinds.push(StepKind::CommitWork);
+            }
+            kinds.extend([
                 StepKind::SetVersion,
                 StepKind::Commit,
                 StepKind::Tag,
                 StepKind::Push,
-            ];
+            ]);
             if self.forge != ForgeKind::None {
                 kinds.extend([StepKind::Draft, StepKind::Publish]);
             }
@@ -145,6 +155,8 @@ impl ReleasePlan {
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
     Preflight,
+    /// The user's uncommitted work the plan found, committed first.
+    CommitWork,
     SetVersion,
     Commit,
     Tag,

@@ -46,18 +46,24 @@ pub fn inputs_hash(plan: &ReleasePlan, p: &PackageRelease) -> Result<String> {
     let repo = history::open(Path::new(&p.clone))?;
     let (_, head) = history::head(&repo)?;
     let planned = git2::Oid::from_str(&p.head).map_err(|e| Error::internal(e.to_string()))?;
-    let released = history::commit_with_trailer(&repo, head, planned, &steps::trailer(&plan.id));
-    let head = if released == Some(head) {
+    let ours = history::commit_with_trailer(&repo, head, planned, &steps::trailer(&plan.id))
+        .or_else(|| {
+            history::commit_with_trailer(&repo, head, planned, &steps::work_trailer(&plan.id))
+        });
+    let head = if ours == Some(head) {
         p.head.clone()
     } else {
         head.to_string()
     };
-    let ours = steps::commit_files(p);
-    let mut uncommitted: Vec<String> = history::uncommitted(&repo)
+    // The planned work (committed or not yet), then anything else.
+    let hpms = steps::commit_files(p);
+    let mut uncommitted = p.work.clone();
+    let mut others: Vec<String> = history::uncommitted(&repo)
         .into_iter()
-        .filter(|file| !ours.contains(file))
+        .filter(|file| !hpms.contains(file) && !p.work.contains(file))
         .collect();
-    uncommitted.sort();
+    others.sort();
+    uncommitted.extend(others);
     let text = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         plan.id,
@@ -170,11 +176,18 @@ pub fn write(
     Ok(written)
 }
 
-/// What `notes --check` and `apply` find in the output slots: each
-/// package's checked notes (`None` where the slot is empty), or the
-/// problems.
-pub fn check(plan: &ReleasePlan, release_dir: &Path) -> Result<BTreeMap<String, Option<String>>> {
-    let mut notes = BTreeMap::new();
+/// A package's output slots, checked: `None` where a slot is empty.
+#[derive(Debug, Clone, Default)]
+pub struct Filled {
+    pub notes: Option<String>,
+    /// The message for the uncommitted work (its inputs line taken off).
+    pub commit_message: Option<String>,
+}
+
+/// What `notes --check` and `apply` find in the output slots of each
+/// package, or the problems.
+pub fn check(plan: &ReleasePlan, release_dir: &Path) -> Result<BTreeMap<String, Filled>> {
+    let mut filled: BTreeMap<String, Filled> = BTreeMap::new();
     let mut problems = Vec::new();
     for p in &plan.packages {
         let dir = folder(release_dir, &p.name);
@@ -186,14 +199,11 @@ pub fn check(plan: &ReleasePlan, release_dir: &Path) -> Result<BTreeMap<String, 
                 .unwrap_or_default();
             Ok(String::from_utf8_lossy(&bytes).into_owned())
         };
+        let slots = filled.entry(p.name.clone()).or_default();
         let text = read(NOTES_SLOT)?;
-        if text.trim().is_empty() {
-            notes.insert(p.name.clone(), None);
-        } else {
+        if !text.trim().is_empty() {
             match check_notes(&text, &hash) {
-                Ok(checked) => {
-                    notes.insert(p.name.clone(), Some(checked));
-                }
+                Ok(checked) => slots.notes = Some(checked),
                 Err(why) => problems.push(
                     Problem::new(why)
                         .in_file(dir.join(NOTES_SLOT))
@@ -203,17 +213,18 @@ pub fn check(plan: &ReleasePlan, release_dir: &Path) -> Result<BTreeMap<String, 
         }
         let message = read(COMMIT_SLOT)?;
         if !message.trim().is_empty() {
-            if let Err(why) = check_commit_message(&message, &hash) {
-                problems.push(
+            match check_commit_message(&message, &hash) {
+                Ok(checked) => slots.commit_message = Some(checked),
+                Err(why) => problems.push(
                     Problem::new(why)
                         .in_file(dir.join(COMMIT_SLOT))
                         .for_package(&p.name),
-                );
+                ),
             }
         }
     }
     hpm_core::Invalid::check(problems)?;
-    Ok(notes)
+    Ok(filled)
 }
 
 /// The patch `since..head` and the uncommitted changes, capped; the
@@ -327,11 +338,13 @@ fn notes_prompt(p: &PackageRelease, hash: &str) -> String {
 
 fn commit_prompt(p: &PackageRelease, hash: &str) -> String {
     format!(
-        "Write the commit message for the uncommitted changes of {name} (the second part of `diff.patch`).\n\n\
+        "Write the commit message for the uncommitted changes of {name} (the second part of `diff.patch`):\n\
+         the release commits these files first, on their own, with it: {files}.\n\n\
          Use Conventional Commits: a first line `type(scope): description` (types: feat, fix, perf, refactor, docs, test, build, ci, chore),\n\
          a blank line, then a body saying why. Write only the message, no shell commands, into `{slot}`,\n\
          and end it with this line:\n\n{echo}\n",
         name = p.name,
+        files = if p.work.is_empty() { "(none: the clone was clean at the plan)".to_string() } else { p.work.join(", ") },
         slot = COMMIT_SLOT,
         echo = commit_echo(hash)
     )

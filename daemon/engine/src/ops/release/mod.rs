@@ -236,18 +236,23 @@ pub fn notes(workspace: &Workspace, id: &str, check: bool) -> Result<NotesReport
         folders,
         filled: checked
             .into_iter()
-            .map(|(name, notes)| (name, notes.is_some()))
+            .map(|(name, slots)| (name, slots.notes.is_some()))
             .collect(),
     })
 }
 
+/// The texts a run writes: each package's notes, and the commit message
+/// of each package's uncommitted work.
+struct Texts {
+    notes: BTreeMap<String, String>,
+    work: BTreeMap<String, String>,
+}
+
 /// Each package's notes: the bundle's, where it was filled in, else the
-/// deterministic ones (with `notes_auto`, or when no bundle was written).
-fn resolve_notes(
-    plan: &ReleasePlan,
-    dir: &Path,
-    notes_auto: bool,
-) -> Result<BTreeMap<String, String>> {
+/// deterministic ones (with `notes_auto`, or when no bundle was written);
+/// and the message of its uncommitted work: the bundle's, else (with
+/// `notes_auto` only: the work is the user's) one of hpm's.
+fn resolve_notes(plan: &ReleasePlan, dir: &Path, notes_auto: bool) -> Result<Texts> {
     let bundle_written = dir.join("llm").is_dir();
     let checked = if bundle_written {
         bundle::check(plan, dir)?
@@ -256,9 +261,31 @@ fn resolve_notes(
     };
     let mut problems = Vec::new();
     let mut notes = BTreeMap::new();
+    let mut work = BTreeMap::new();
     for p in &plan.packages {
-        let own = match checked.get(&p.name) {
-            Some(Some(filled)) => filled.clone(),
+        let slots = checked.get(&p.name);
+        if !p.work.is_empty() {
+            match slots.and_then(|slots| slots.commit_message.clone()) {
+                Some(message) => {
+                    work.insert(p.name.clone(), message);
+                }
+                None if notes_auto => {
+                    work.insert(p.name.clone(), auto_work_message(p));
+                }
+                None => problems.push(
+                    Problem::new(format!(
+                        "`{}` has uncommitted work the release commits first ({}), and no message for it",
+                        p.clone,
+                        p.work.join(", ")
+                    ))
+                    .in_file(bundle::folder(dir, &p.name).join(bundle::COMMIT_SLOT))
+                    .for_package(&p.name)
+                    .hint("`hpmctl release notes ID` and fill commit-message.txt (see the prompt beside it), pass `--notes auto` for a message of hpm's, or commit the work yourself and plan again"),
+                ),
+            }
+        }
+        let own = match slots.map(|slots| slots.notes.clone()) {
+            Some(Some(filled)) => filled,
             Some(None) if !notes_auto => {
                 problems.push(
                     Problem::new(format!("`{}` is empty", bundle::NOTES_SLOT))
@@ -273,7 +300,17 @@ fn resolve_notes(
         notes.insert(p.name.clone(), own);
     }
     hpm_core::Invalid::check(problems)?;
-    Ok(notes)
+    Ok(Texts { notes, work })
+}
+
+/// The message of a package's uncommitted work when none was written.
+fn auto_work_message(p: &PackageRelease) -> String {
+    format!(
+        "chore({}): the work released in {}\n\nCommitted by `hpmctl release` (`--notes auto`): {}",
+        p.name,
+        p.version,
+        p.work.join(", ")
+    )
 }
 
 /// The core's notes: its own and every package's, with their commits.
@@ -328,8 +365,8 @@ pub fn apply(
         problems: Vec::new(),
         resume: None,
     };
-    let notes = match resolve_notes(&plan, &dir, options.notes_auto) {
-        Ok(notes) => notes,
+    let texts = match resolve_notes(&plan, &dir, options.notes_auto) {
+        Ok(texts) => texts,
         Err(Error::Invalid { problems }) => {
             report.outcome = Outcome::PreflightFailed;
             report.problems = problems;
@@ -347,7 +384,8 @@ pub fn apply(
         plan: &plan,
         root: workspace.root().to_path_buf(),
         dir: dir.clone(),
-        notes,
+        notes: texts.notes,
+        work_messages: texts.work,
         token: options.token.clone(),
         observe_only: options.dry_run,
     };
@@ -526,7 +564,10 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
     }
     let started = steps::trailer(&runner.plan.id);
     let base = git2::Oid::from_str(&p.head).map_err(|e| Error::internal(e.to_string()))?;
-    if history::commit_with_trailer(&repo, head, base, &started).is_some() {
+    let worked = steps::work_trailer(&runner.plan.id);
+    if history::commit_with_trailer(&repo, head, base, &started).is_some()
+        || history::commit_with_trailer(&repo, head, base, &worked).is_some()
+    {
         return Ok(problems);
     }
     if head.to_string() != p.head {
@@ -542,16 +583,16 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
     let ours = steps::commit_files(p);
     let foreign: Vec<String> = history::uncommitted(&repo)
         .into_iter()
-        .filter(|f| !ours.contains(f))
+        .filter(|f| !ours.contains(f) && !p.work.contains(f))
         .collect();
     if !foreign.is_empty() {
         problems.push(
             problem(format!(
-                "`{}` has uncommitted changes: {}",
+                "`{}` has uncommitted changes the plan did not see: {}",
                 p.clone,
                 foreign.join(", ")
             ))
-            .hint("commit or stash them; a release commits only the files hpm changes"),
+            .hint("commit or stash them, or plan again to release them too; a release commits only the files it planned and the ones it changes"),
         );
     }
     match remote_refs(&p.remote) {
@@ -614,13 +655,15 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
 /// Observes every step.
 pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
     let (plan, dir) = load(workspace, id)?;
-    let mut notes = resolve_notes(&plan, &dir, true)?;
+    let texts = resolve_notes(&plan, &dir, true)?;
+    let mut notes = texts.notes;
     with_core_notes(&plan, &mut notes);
     let runner = Runner {
         plan: &plan,
         root: workspace.root().to_path_buf(),
         dir,
         notes,
+        work_messages: texts.work,
         token: None,
         observe_only: true,
     };
@@ -687,6 +730,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         root: workspace.root().to_path_buf(),
         dir: dir.clone(),
         notes,
+        work_messages: BTreeMap::new(),
         token: None,
         observe_only: false,
     };

@@ -388,10 +388,19 @@ fn release_of(
         None => None,
     };
     let commits = history::commits_since(&repo, head, since).map_err(|e| problem(e.to_string()))?;
+    // A package's uncommitted work is released too, committed first; the
+    // core's files are hpm's to write (its pyproject for the mode), so its
+    // tree must be clean but for them.
+    let mut work = if core {
+        Vec::new()
+    } else {
+        history::uncommitted(&repo)
+    };
+    work.sort();
     let explicit = matches!(request.bump, Bump::Exact(_));
     let promoting =
         kind == ReleaseKind::Prod && previous.as_ref().is_some_and(|p| p.version.is_dev());
-    if commits.is_empty() && !explicit && !promoting && !core {
+    if commits.is_empty() && work.is_empty() && !explicit && !promoting && !core {
         return Ok(None);
     }
     let level = commits::level(&commits);
@@ -434,6 +443,7 @@ fn release_of(
         version_file: file,
         relock: !core && r.clone.join("uv.lock").is_file(),
         extra_files: Vec::new(),
+        work,
     }))
 }
 

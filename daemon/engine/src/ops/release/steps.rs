@@ -67,6 +67,8 @@ pub struct Runner<'a> {
     pub dir: PathBuf,
     /// Each package's notes (tag message and forge body), by name.
     pub notes: BTreeMap<String, String>,
+    /// The message each package's uncommitted work is committed with.
+    pub work_messages: BTreeMap<String, String>,
     /// The forge token given by the caller; else the environment's.
     pub token: Option<String>,
     /// Only observing (a dry run, `status`): nothing of hpm's is written
@@ -88,8 +90,8 @@ impl Runner<'_> {
     }
 
     /// The package's commit the tag goes on: the release commit (the one
-    /// carrying this release's trailer), else the plan's head when the
-    /// version needed no commit.
+    /// carrying this release's trailer), else, when the version needed no
+    /// commit, the commit of the user's work or the plan's head.
     fn release_commit(&self, p: &PackageRelease) -> Result<Option<git2::Oid>> {
         let repo = history::open(Path::new(&p.clone))?;
         let (_, head) = history::head(&repo)?;
@@ -99,15 +101,39 @@ impl Runner<'_> {
         {
             return Ok(Some(found));
         }
+        let base = self.work_commit(p)?.unwrap_or(base);
         let committed = history::file_at(&repo, base, &p.version_file)
             .and_then(|text| read_version(&p.version_file, &text));
         Ok((committed.as_deref() == Some(p.version.as_str())).then_some(base))
+    }
+
+    /// The commit of the package's uncommitted work, once made (it carries
+    /// [`work_trailer`]).
+    fn work_commit(&self, p: &PackageRelease) -> Result<Option<git2::Oid>> {
+        if p.work.is_empty() {
+            return Ok(None);
+        }
+        let repo = history::open(Path::new(&p.clone))?;
+        let (_, head) = history::head(&repo)?;
+        Ok(history::commit_with_trailer(
+            &repo,
+            head,
+            oid(&p.head)?,
+            &work_trailer(&self.plan.id),
+        ))
     }
 
     /// What `step` finds in the repositories and on the forge.
     pub fn observe(&self, step: &Step) -> Result<Observed> {
         match step.kind {
             StepKind::Preflight => Ok(Observed::Todo),
+            StepKind::CommitWork => {
+                let p = self.package(step)?;
+                Ok(match self.work_commit(p)? {
+                    Some(_) => Observed::Done,
+                    None => Observed::Todo,
+                })
+            }
             StepKind::SetVersion => {
                 let p = self.package(step)?;
                 if self.release_commit(p)?.is_some() {
@@ -205,6 +231,26 @@ impl Runner<'_> {
         let id = &self.plan.id;
         Ok(match step.kind {
             StepKind::Preflight => Vec::new(),
+            StepKind::CommitWork => {
+                let p = self.package(step)?;
+                let mut add: Vec<String> = ["add", "--all", "--"].map(String::from).to_vec();
+                add.extend(p.work.iter().cloned());
+                let mut commit: Vec<String> =
+                    ["commit", "-q", "--only", "-F"].map(String::from).to_vec();
+                commit.push(self.message_file(&p.name, "work").display().to_string());
+                commit.push("--".into());
+                commit.extend(p.work.iter().cloned());
+                vec![
+                    Effect::Git {
+                        dir: p.clone.clone(),
+                        argv: add,
+                    },
+                    Effect::Git {
+                        dir: p.clone.clone(),
+                        argv: commit,
+                    },
+                ]
+            }
             StepKind::SetVersion => {
                 let p = self.package(step)?;
                 let path = Path::new(&p.clone).join(&p.version_file);
@@ -387,6 +433,19 @@ impl Runner<'_> {
         let effects = self.effects(step)?;
         match step.kind {
             StepKind::Preflight => {}
+            StepKind::CommitWork => {
+                let p = self.package(step)?;
+                let message = self.work_messages.get(&p.name).ok_or_else(|| {
+                    Error::internal(format!("no commit message for `{}`'s work", p.name))
+                })?;
+                let text = format!(
+                    "{}\n\n{}\n",
+                    message.trim_end(),
+                    work_trailer(&self.plan.id)
+                );
+                self.write_message(&p.name, "work", &text)?;
+                self.perform(&effects)?;
+            }
             StepKind::SetVersion => {
                 let p = self.package(step)?;
                 let path = Path::new(&p.clone).join(&p.version_file);
@@ -724,6 +783,12 @@ fn already_moved(origin: &EntryOrigin, text: &str, edit: &RegistryEdit, mode: &M
 /// The trailer every commit of release `id` carries.
 pub fn trailer(id: &str) -> String {
     format!("Hpm-Release-Id: {id}")
+}
+
+/// The trailer of the commit that carries a package's uncommitted work
+/// into release `id` (the work is the user's, so not a release commit).
+pub fn work_trailer(id: &str) -> String {
+    format!("Hpm-Release-Work: {id}")
 }
 
 fn commit_message(plan: &ReleasePlan, p: &PackageRelease) -> String {
