@@ -133,13 +133,37 @@ fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
     world.ok(&["sync"])?;
     let hpmctl = hpm_tests::hpmctl_path();
     let core = world.core();
+    let events_out = world.root().join("nvim-events.jsonl");
     let output = run_specs(
         "spec/e2e",
         &world.hpmctl(),
-        &[("HPM_TEST_WORKSPACE", &core), ("HPMCTL", &hpmctl)],
+        &[
+            ("HPM_TEST_WORKSPACE", &core),
+            ("HPMCTL", &hpmctl),
+            ("HPM_TEST_EVENTS_OUT", &events_out),
+        ],
     )?;
     let _ = world.run(&["daemon", "stop"]);
     assert_all_passed(&output, 5);
+    // Every event the plugin handed to its autocmds is one the published
+    // schema describes.
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/schema/event.schema.json"),
+    )?)?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut names = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(&events_out)?.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        let errors: Vec<String> = validator
+            .iter_errors(&event)
+            .map(|error| format!("{error} at {}", error.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{event:#}");
+        names.insert(event["event"].as_str().unwrap_or_default().to_string());
+    }
+    for name in ["job_started", "job_finished"] {
+        assert!(names.contains(name), "no {name} among {names:?}");
+    }
     // What the specs did reached the real workspace: it ended in dev, as
     // the last spec left it, and the manifest is the one it started with.
     let status: serde_json::Value =

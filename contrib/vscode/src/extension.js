@@ -152,12 +152,13 @@ class Session {
     if (event.workspace && event.workspace !== this.root) {
       return;
     }
+    const line = model.logLine(event);
+    if (line !== null) {
+      this.output.appendLine(line);
+    }
     switch (event.event) {
       case 'job_started':
         this.jobStarted(event);
-        break;
-      case 'progress':
-        this.output.appendLine(event.line);
         break;
       case 'job_finished':
         this.jobEnded(event.job);
@@ -168,8 +169,11 @@ class Session {
         break;
       case 'job_failed':
         this.jobEnded(event.job);
-        vscode.window.showErrorMessage(`hpm: ${event.message}${event.hint ? ` — ${event.hint}` : ''}`, 'Show Log')
-          .then((choice) => choice && this.output.show());
+        this.showFailure(event);
+        this.refreshSoon();
+        break;
+      case 'release_finished':
+        this.showFailure(event);
         this.refreshSoon();
         break;
       case 'manifest_invalid':
@@ -188,6 +192,13 @@ class Session {
         break;
       default:
         break;
+    }
+  }
+
+  showFailure(event) {
+    const message = model.failureOf(event);
+    if (message) {
+      vscode.window.showErrorMessage(message, 'Show Log').then((choice) => choice && this.output.show());
     }
   }
 

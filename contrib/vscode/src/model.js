@@ -136,4 +136,35 @@ function changedInstalled(report) {
   return Boolean(report && Array.isArray(report.reinstalled) && report.reinstalled.length > 0);
 }
 
-module.exports = { rows, statusBar, problemsByFile, changedInstalled, sourceText, repoText, modeIcon };
+/** The line an event adds to the `hpm` output channel (uv's and the
+ * container engine's lines, an image built, a release's steps), or null. */
+function logLine(event) {
+  switch (event.event) {
+    case 'progress':
+    case 'image_progress':
+      return event.line;
+    case 'image_built':
+      return `hpm: image ${event.image_id} built${event.tags && event.tags.length ? ` as ${event.tags.join(', ')}` : ''}`;
+    case 'release_step':
+      return `hpm: release ${event.id}: ${event.step} ${event.state}${event.detail ? ` (${event.detail})` : ''}`;
+    case 'release_finished':
+      return `hpm: release ${event.id}: ${event.outcome}`;
+    default:
+      return null;
+  }
+}
+
+/** The error a failed job or release shows as a notification (only
+ * failures notify), or null. */
+function failureOf(event) {
+  if (event.event === 'job_failed') {
+    return `hpm: ${event.message}${event.hint ? ` — ${event.hint}` : ''}`;
+  }
+  if (event.event === 'release_finished' && ['preflight-failed', 'partial', 'conflict'].includes(event.outcome)) {
+    const next = event.outcome === 'partial' ? ` — \`hpmctl release resume ${event.id}\` finishes it` : '';
+    return `hpm: release ${event.id}: ${event.outcome}${next}`;
+  }
+  return null;
+}
+
+module.exports = { rows, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon };

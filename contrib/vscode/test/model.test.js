@@ -65,3 +65,21 @@ test('a sync that reinstalled something is one to offer a language server restar
   assert.equal(model.changedInstalled({ reinstalled: [] }), false);
   assert.equal(model.changedInstalled(undefined), false);
 });
+
+test('uv, the engine and a release write to the output channel; only failures notify', () => {
+  assert.equal(model.logLine({ event: 'progress', line: 'Resolved 3 packages' }), 'Resolved 3 packages');
+  assert.equal(model.logLine({ event: 'image_progress', line: '#5 DONE 0.2s' }), '#5 DONE 0.2s');
+  assert.equal(
+    model.logLine({ event: 'image_built', image_id: 'sha256:ab', tags: ['core-app:prod'] }),
+    'hpm: image sha256:ab built as core-app:prod',
+  );
+  assert.equal(
+    model.logLine({ event: 'release_step', id: 'r1', step: 'alpha:tag', state: 'applied', detail: null }),
+    'hpm: release r1: alpha:tag applied',
+  );
+  assert.equal(model.logLine({ event: 'status_changed' }), null);
+  assert.equal(model.failureOf({ event: 'release_finished', id: 'r1', outcome: 'complete' }), null);
+  assert.match(model.failureOf({ event: 'release_finished', id: 'r1', outcome: 'partial' }), /hpmctl release resume r1/);
+  assert.equal(model.failureOf({ event: 'job_failed', message: 'uv failed', hint: 'see the log' }), 'hpm: uv failed — see the log');
+  assert.equal(model.failureOf({ event: 'image_built', image_id: 'x', tags: [] }), null);
+});

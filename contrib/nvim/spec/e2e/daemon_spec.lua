@@ -36,10 +36,18 @@ local function package_mode(name)
 end
 
 local seen = {}
+-- Every event the plugin hands on, as JSON lines, for the suite to check
+-- against contrib/schema/event.schema.json.
+local events_out = os.getenv("HPM_TEST_EVENTS_OUT")
 vim.api.nvim_create_autocmd("User", {
   pattern = "Hpm*",
   callback = function(args)
     seen[args.match] = (seen[args.match] or 0) + 1
+    if events_out and args.match == "HpmEvent" then
+      local file = assert(io.open(events_out, "a"))
+      file:write(vim.json.encode(args.data), "\n")
+      file:close()
+    end
   end,
 })
 
