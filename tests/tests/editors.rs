@@ -144,7 +144,7 @@ fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
         ],
     )?;
     let _ = world.run(&["daemon", "stop"]);
-    assert_all_passed(&output, 5);
+    assert_all_passed(&output, 6);
     // Every event the plugin handed to its autocmds is one the published
     // schema describes.
     let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(

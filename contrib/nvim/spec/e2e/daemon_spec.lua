@@ -1,6 +1,7 @@
 -- The plugin against the real hpmd, in a real workspace (made and synced
 -- by tests/tests/editors.rs, which passes HPM_TEST_WORKSPACE, HPMCTL and
 -- HPM_SOCKET): the status window lists the packages, `:Hpm use PKG prod`
+-- changes it, the window's keys (p, d, x) act on the package under the cursor,
 -- changes it, events arrive after a switch made on the command line, a
 -- broken hpm.yaml becomes a diagnostic at its line and goes away when it
 -- is fixed, and a stopped daemon is started again and followed.
@@ -80,6 +81,49 @@ describe("the plugin against hpmd", function()
     vim.cmd("Hpm reset plugin-a")
     wait_for("plugin-a back in dev", function()
       return package_mode("plugin-a") == "dev"
+    end)
+  end)
+
+  it("the status window's keys put the package under the cursor in a mode and reset it", function()
+    vim.cmd("Hpm status")
+    local buffer = vim.fn.bufnr("hpm://status")
+    vim.fn.win_gotoid(vim.fn.bufwinid(buffer))
+    local function on_plugin_b()
+      for number, line in ipairs(vim.api.nvim_buf_get_lines(buffer, 0, -1, false)) do
+        if line:match("^plugin%-b%s") then
+          vim.api.nvim_win_set_cursor(0, { number, 0 })
+          return
+        end
+      end
+      error("plugin-b is not in the window:\n" .. window_text())
+    end
+    -- A package's own mode, as hpm keeps it (`.hpm/state.json`).
+    local function own_mode()
+      local text = table.concat(vim.fn.readfile(workspace .. "/.hpm/state.json"), "\n")
+      return (vim.json.decode(text).overrides or {})["plugin-b"]
+    end
+    on_plugin_b()
+    vim.cmd("normal p")
+    wait_for("p: plugin-b in prod", function()
+      return package_mode("plugin-b") == "prod"
+    end)
+    wait_for("the window to show it", function()
+      return window_text():match("plugin%-b%s+prod") ~= nil
+    end)
+    on_plugin_b()
+    vim.cmd("normal d")
+    wait_for("d: plugin-b in dev, of its own", function()
+      return package_mode("plugin-b") == "dev" and own_mode() == "dev"
+    end)
+    on_plugin_b()
+    vim.cmd("normal p")
+    wait_for("p again: plugin-b in prod", function()
+      return package_mode("plugin-b") == "prod"
+    end)
+    on_plugin_b()
+    vim.cmd("normal x")
+    wait_for("x: plugin-b following the workspace (dev) again", function()
+      return package_mode("plugin-b") == "dev" and own_mode() == nil
     end)
   end)
 
