@@ -2,7 +2,7 @@
 -- by tests/tests/editors.rs, which passes HPM_TEST_WORKSPACE, HPMCTL and
 -- HPM_SOCKET): the status window lists the packages, `:Hpm use PKG prod`
 -- changes it, the window's keys (p, d, x) act on the package under the cursor,
--- changes it, events arrive after a switch made on the command line, a
+-- events arrive after a switch made on the command line, a
 -- broken hpm.yaml becomes a diagnostic at its line and goes away when it
 -- is fixed, and a stopped daemon is started again and followed.
 local workspace = assert(os.getenv("HPM_TEST_WORKSPACE"), "HPM_TEST_WORKSPACE is not set (tests/tests/editors.rs sets it)")
