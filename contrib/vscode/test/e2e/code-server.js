@@ -132,6 +132,18 @@ async function main() {
     await shows(second, 'dev');
     console.log('ok - the inline Put in Dev action puts the package in dev');
 
+    // Those syncs reinstalled packages: the extension offers (never
+    // forces) a restart of the Python language server.
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Notifications: Show Notifications');
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+    await page.keyboard.press('Enter');
+    const offer = page.locator('.notifications-center .monaco-list-row', { hasText: 'Restart the Python language server' }).first();
+    await offer.waitFor({ timeout: 60000 });
+    if (!/Not now/.test(await offer.textContent())) throw new Error(`the offer has no way to decline: ${await offer.textContent()}`);
+    console.log('ok - a sync that reinstalled packages offers to restart the Python language server');
+    await page.keyboard.press('Escape');
+
     // A broken hpm.yaml in the Problems panel, at its line.
     const manifest = path.join(workspace, 'hpm.yaml');
     const good = fs.readFileSync(manifest, 'utf8');
