@@ -129,6 +129,55 @@ fn neovim_plugin_units_pass() -> anyhow::Result<()> {
 #[test]
 #[ignore = "needs Neovim 0.9+ and lua-busted (.ci/run installs them; tests/run as root includes ignored tests)"]
 fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
+    drive_and_follow_the_real_daemon(None)
+}
+
+#[test]
+#[ignore = "needs Neovim 0.9+ and lua-busted (.ci/run installs them; tests/run as root includes ignored tests)"]
+fn neovim_plugin_keeps_to_the_api_of_neovim_0_9() -> anyhow::Result<()> {
+    // The plugin's `vim` really lacks the newer API (and keeps what 0.9
+    // has), while Neovim's own runtime keeps it.
+    let nvim = neovim()?;
+    let dir = tempfile::tempdir()?;
+    let probe = dir.path().join("probe.lua");
+    std::fs::write(
+        &probe,
+        format!(
+            "local v = dofile({:?}).vim\nio.stdout:write(table.concat({{type(v.system), type(v.uv), type(v.iter), type(v.fs.joinpath), type(v.loop), type(v.json), type(vim.uv)}}, ' '))\n",
+            plugin_dir().join("spec/api_0_9.lua").display().to_string()
+        ),
+    )?;
+    let output = Command::new("timeout")
+        .args(["--kill-after=10", "60"])
+        .arg(&nvim)
+        .args(["-u", "NONE", "-i", "NONE", "--headless", "-l"])
+        .arg(&probe)
+        .output()?;
+    assert_eq!(
+        stdout(&output).trim(),
+        "nil nil nil nil table table table",
+        "{}",
+        describe(&output)
+    );
+    // The units and the end-to-end specs, on that API.
+    let world = World::new()?;
+    let output = run_specs(
+        "spec/unit_spec.lua",
+        &world.hpmctl(),
+        &[("HPM_NVIM_API", Path::new("0.9"))],
+    )?;
+    assert!(
+        stdout(&output).contains("# the API of Neovim 0.9: without vim.system, vim.uv"),
+        "{}",
+        describe(&output)
+    );
+    assert_all_passed(&output, 5);
+    drive_and_follow_the_real_daemon(Some("0.9"))
+}
+
+/// The end-to-end specs against a synced world's daemon (on the API of
+/// Neovim `api` when given), then what they did checked on the world.
+fn drive_and_follow_the_real_daemon(api: Option<&str>) -> anyhow::Result<()> {
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
     world.ok(&["sync"])?;
     let hpmctl = hpm_tests::hpmctl_path();
@@ -141,8 +190,13 @@ fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
             ("HPM_TEST_WORKSPACE", &core),
             ("HPMCTL", &hpmctl),
             ("HPM_TEST_EVENTS_OUT", &events_out),
+            ("HPM_NVIM_API", Path::new(api.unwrap_or(""))),
         ],
     )?;
+    if let Some(api) = api {
+        let said = format!("# the API of Neovim {api}: without");
+        assert!(stdout(&output).contains(&said), "{}", describe(&output));
+    }
     let _ = world.run(&["daemon", "stop"]);
     assert_all_passed(&output, 6);
     // Every event the plugin handed to its autocmds is one the published
@@ -207,9 +261,9 @@ fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Resul
     let _ = world.run(&["daemon", "stop"]);
     let text = stdout(&output);
     assert!(output.status.success(), "{}", describe(&output));
-    // 4 model tests, and the daemon test with its 6 subtests: 11, all run.
+    // 5 model tests, and the daemon test with its 6 subtests: 12, all run.
     assert!(
-        text.contains("# pass 11") && text.contains("# fail 0"),
+        text.contains("# pass 12") && text.contains("# fail 0"),
         "{}",
         describe(&output)
     );
@@ -246,8 +300,23 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
 
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
     world.ok(&["sync"])?;
+    // The daemon code-server's extension starts runs the held uv below.
+    world.ok(&["daemon", "stop"])?;
     let hpmctl = hpm_tests::hpmctl_path();
     let core = world.core();
+    // The real uv, held while `uv-hold` exists (its pid in `uv-hold.pid`):
+    // a job the test cancels from its progress notification.
+    let uv = hpm_engine::uv::Uv::find()?;
+    let hold = world.root().join("uv-hold");
+    let held_uv = hpm_tests::fake_uv(
+        world.root(),
+        &uv.version,
+        &format!(
+            "echo $$ > {hold}.pid.part && mv {hold}.pid.part {hold}.pid\nwhile [ -e {hold} ]; do sleep 0.2; done\nexec {uv} \"$@\"",
+            hold = hold.display(),
+            uv = uv.path.display()
+        ),
+    )?;
     // The view as a user sees it, kept beside the binaries (CI's artifact).
     let screenshot = hpm_tests::target_dir().join("hpm-vscode-view.png");
     let mut command = Command::new("timeout");
@@ -265,6 +334,8 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
             ("PLAYWRIGHT_CORE", &playwright),
             ("HPM_VSIX", &vsix),
             ("HPM_SCREENSHOT", &screenshot),
+            ("HPM_UV", &held_uv),
+            ("HPM_TEST_UV_HOLD", &hold),
         ],
     )?;
     let _ = world.run(&["daemon", "stop"]);
@@ -277,6 +348,9 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
         "ok - a sync that reinstalled packages offers to restart the Python language server",
         "ok - a broken hpm.yaml shows in the Problems panel at line",
         "ok - the problem clears",
+        "ok - Cancel on a job's progress notification stops it and the switch is rolled back",
+        "ok - Open the Clone opens the package's clone in a new window",
+        "ok - a folder without hpm.yaml shows the welcome text",
     ] {
         assert!(text.contains(check), "no `{check}`\n{}", describe(&output));
     }

@@ -4,8 +4,11 @@
 // extension's setting), driven by headless Chromium (CHROMIUM) through
 // playwright-core (PLAYWRIGHT_CORE, its folder). Checks: the tree shows the
 // packages with their modes, a switch from the palette changes the status
-// bar and the tree, an inline "Put in Dev" action works, a broken hpm.yaml
-// shows in the Problems panel at its line. Saves a screenshot of the view
+// bar and the tree, an inline "Put in Dev" action works, the language
+// server restart is offered, a broken hpm.yaml shows in the Problems panel
+// at its line, Cancel on a job's progress stops it, "Open the Clone" opens
+// a new window on the clone, a folder without hpm.yaml shows the welcome
+// text. Saves a screenshot of the view
 // to HPM_SCREENSHOT. Prints `ok - …` per check; exits non-zero on the
 // first failure.
 'use strict';
@@ -159,6 +162,73 @@ async function main() {
     fs.writeFileSync(manifest, good);
     await page.waitForFunction(() => ![...document.querySelectorAll('.markers-panel .monaco-list-row')].some((r) => /bogus_key/.test(r.textContent)), null, { timeout: 60000 });
     console.log('ok - the problem clears when hpm.yaml is valid again');
+
+    // A job's progress notification cancels it (`hpm_cancel`): uv is held
+    // (its pid in HOLD.pid) until the file HPM_TEST_UV_HOLD goes, so the
+    // switch is still running when Cancel is clicked; the cancel must kill
+    // the held uv while the hold is still there.
+    const hold = need('HPM_TEST_UV_HOLD');
+    const pidFile = `${hold}.pid`;
+    fs.rmSync(pidFile, { force: true });
+    fs.writeFileSync(hold, '');
+    await page.keyboard.press('F1');
+    await page.keyboard.type('hpm: Switch Workspace Mode');
+    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="dev"]', { timeout: 20000 });
+    await page.keyboard.type('dev');
+    await page.keyboard.press('Enter');
+    const running = page.locator('.notification-toast', { hasText: 'hpm: switch' }).first();
+    await running.waitFor({ timeout: 60000 });
+    const waitFor = async (what, test) => {
+      for (let waited = 0; !test(); waited += 200) {
+        if (waited > 60000) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    await waitFor('the held uv to start', () => fs.existsSync(pidFile));
+    const uvPid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    await running.locator('.monaco-button', { hasText: 'Cancel' }).first().click({ timeout: 20000 });
+    const alive = (pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(`the held uv (pid ${uvPid}) to be killed`, () => !alive(uvPid));
+    await page.waitForFunction(() => ![...document.querySelectorAll('.notification-toast')].some((t) => /hpm: switch/.test(t.textContent)), null, { timeout: 60000 });
+    const after = JSON.parse(execFileSync(hpmctlPath, ['--workspace', workspace, 'status', '--json'], { env }));
+    fs.unlinkSync(hold);
+    if (after.mode !== 'prod') throw new Error(`the cancelled switch left the workspace in ${after.mode}`);
+    console.log('ok - Cancel on a job\'s progress notification stops it and the switch is rolled back');
+
+    // "Open the Clone" on a dev package's row opens its folder in a new
+    // window (a new page of code-server, on that folder).
+    const now = JSON.parse(execFileSync(hpmctlPath, ['--workspace', workspace, 'status', '--json'], { env }));
+    const repo = now.packages.find((item) => item.name === second).repo;
+    if (!repo) throw new Error(`${second} has no clone in ${JSON.stringify(now)}`);
+    const clone = path.resolve(workspace, repo.path);
+    const opened = page.context().waitForEvent('page', { timeout: 60000 });
+    await row(second).hover();
+    await row(second).locator('.action-label[aria-label="Open the Clone"]').click({ timeout: 20000 });
+    const window = await opened;
+    await window.waitForLoadState();
+    const folder = new URL(window.url()).searchParams.get('folder');
+    if (!folder || fs.realpathSync(folder) !== fs.realpathSync(clone)) throw new Error(`the new window opened ${window.url()}, not ${clone}`);
+    await window.close();
+    console.log('ok - Open the Clone opens the package\'s clone in a new window');
+
+    // A folder without hpm.yaml: the view says what to do.
+    const empty = fs.mkdtempSync(path.join(home, 'no-manifest-'));
+    const bare = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await bare.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(empty)}`, { timeout: 60000 });
+    await bare.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    await bare.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
+    await bare.locator('.welcome-view-content', { hasText: 'No hpm.yaml in this workspace' }).first().waitFor({ timeout: 60000 });
+    await bare.close();
+    console.log('ok - a folder without hpm.yaml shows the welcome text saying what to run');
   } catch (error) {
     // What the page showed when it went wrong, beside the screenshot.
     if (screenshot) {
