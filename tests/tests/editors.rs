@@ -134,17 +134,17 @@ fn neovim_plugin_drives_and_follows_the_real_daemon() -> anyhow::Result<()> {
 
 #[test]
 #[ignore = "needs Neovim 0.9+ and lua-busted (.ci/run installs them; tests/run as root includes ignored tests)"]
-fn neovim_plugin_keeps_to_the_api_of_neovim_0_9() -> anyhow::Result<()> {
-    // The plugin's `vim` really lacks the newer API (and keeps what 0.9
-    // has), while Neovim's own runtime keeps it.
+fn neovim_plugin_keeps_to_the_api_of_neovim_0_9_and_never_blocks() -> anyhow::Result<()> {
+    // The plugin's `vim` really lacks the newer API and the blocking
+    // calls (and keeps what 0.9 has), while Neovim's own runtime keeps it.
     let nvim = neovim()?;
     let dir = tempfile::tempdir()?;
     let probe = dir.path().join("probe.lua");
     std::fs::write(
         &probe,
         format!(
-            "local v = dofile({:?}).vim\nio.stdout:write(table.concat({{type(v.system), type(v.uv), type(v.iter), type(v.fs.joinpath), type(v.loop), type(v.json), type(vim.uv)}}, ' '))\n",
-            plugin_dir().join("spec/api_0_9.lua").display().to_string()
+            "local v = dofile({:?}).vim\nio.stdout:write(table.concat({{type(v.system), type(v.uv), type(v.iter), type(v.fs.joinpath), type(v.loop), type(v.json), type(vim.uv), type(v.fn.system), type(v.fn.jobstart)}}, ' '))\n",
+            plugin_dir().join("spec/confined.lua").display().to_string()
         ),
     )?;
     let output = Command::new("timeout")
@@ -155,7 +155,7 @@ fn neovim_plugin_keeps_to_the_api_of_neovim_0_9() -> anyhow::Result<()> {
         .output()?;
     assert_eq!(
         stdout(&output).trim(),
-        "nil nil nil nil table table table",
+        "nil nil nil nil table table table nil function",
         "{}",
         describe(&output)
     );

@@ -1,7 +1,11 @@
--- Shows the plugin, not Neovim, the Lua API of Neovim 0.9 (the oldest it
--- supports; no 0.9 binary can be installed here): the plugin's files are
--- loaded with a `vim` of their own in which what the release notes of 0.10
--- and 0.11 (`:help news-0.10`, `news-0.11`) list as new is nil, as on 0.9.
+-- The plugin as the strictest editor it supports sees it. Its files are
+-- loaded with a `vim` of their own in which
+--   - what the release notes of 0.10 and 0.11 (`:help news-0.10`,
+--     `news-0.11`) list as new is nil, as on Neovim 0.9, the oldest the
+--     plugin supports (no 0.9 binary can be installed here);
+--   - the synchronous process calls are nil too (`vim.fn.system`,
+--     `vim.fn.systemlist`, `vim.wait`, and `io.popen` / `os.execute`):
+--     the plugin must never block the editor, so a call to one fails.
 -- Neovim's own runtime keeps the real `vim` (it needs `vim.uv`). Returns
 -- `load(path)`, which runs one of the plugin's files that way and makes
 -- `require("hpm...")` do the same, and the names hidden.
@@ -32,9 +36,13 @@ local added_after_0_9 = {
   "fs.abspath",
 }
 
+-- Calls that would block the editor until a process ends.
+local blocking = { "fn.system", "fn.systemlist", "wait" }
+
 -- "fs.root" → hidden["fs"] = { root = true }; "uv" → hidden["uv"] = true.
 local hidden = {}
-for _, name in ipairs(added_after_0_9) do
+local all = vim.list_extend(vim.list_extend({}, added_after_0_9), blocking)
+for _, name in ipairs(all) do
   local owner, key = name:match("^(.-)%.(.+)$")
   if owner then
     hidden[owner] = hidden[owner] or {}
@@ -64,7 +72,11 @@ local function without(real, hide)
   })
 end
 
-local env = setmetatable({ vim = without(vim, hidden) }, { __index = _G, __newindex = _G })
+local env = setmetatable({
+  vim = without(vim, hidden),
+  io = without(io, { popen = true }),
+  os = without(os, { execute = true }),
+}, { __index = _G, __newindex = _G })
 
 local function load(path)
   local chunk = assert(loadfile(path))
@@ -89,7 +101,8 @@ table.insert(package.loaders, 2, function(module)
 end)
 
 local names = {}
-for _, name in ipairs(added_after_0_9) do
+for _, name in ipairs(all) do
   table.insert(names, "vim." .. name)
 end
+vim.list_extend(names, { "io.popen", "os.execute" })
 return { load = load, hidden = names, vim = env.vim }
