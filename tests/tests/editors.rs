@@ -344,6 +344,7 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
     for check in [
         "ok - the tree shows the packages in dev",
         "ok - a switch from the palette changes the status bar and the tree",
+        "ok - the status bar item opens the mode pick, and hpm.showStatusBar hides it",
         "ok - the inline Put in Dev action puts the package in dev",
         "ok - a sync that reinstalled packages offers to restart the Python language server",
         "ok - a broken hpm.yaml shows in the Problems panel at line",

@@ -4,7 +4,8 @@
 // extension's setting), driven by headless Chromium (CHROMIUM) through
 // playwright-core (PLAYWRIGHT_CORE, its folder). Checks: the tree shows the
 // packages with their modes, a switch from the palette changes the status
-// bar and the tree, an inline "Put in Dev" action works, the language
+// bar and the tree, the status bar item opens the mode pick and its
+// setting hides it, an inline "Put in Dev" action works, the language
 // server restart is offered, a broken hpm.yaml shows in the Problems panel
 // at its line, Cancel on a job's progress stops it, "Open the Clone" opens
 // a new window on the clone, a folder without hpm.yaml shows the welcome
@@ -128,6 +129,26 @@ async function main() {
     await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 120000 });
     await shows(first, 'prod');
     console.log('ok - a switch from the palette changes the status bar and the tree');
+
+    // A click on the status bar item opens the same mode pick; the
+    // setting hpm.showStatusBar hides it (and brings it back), live.
+    await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().click({ timeout: 20000 });
+    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="staging"]', { timeout: 20000 });
+    await page.keyboard.press('Escape');
+    const noHpmItem = () => ![...document.querySelectorAll('.statusbar-item')].some((i) => /hpm: /.test(i.textContent));
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Preferences: Open User Settings');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: /^Preferences: Open User Settings$/ }).first().click({ timeout: 20000 });
+    await page.waitForSelector('.settings-editor', { timeout: 60000 });
+    await page.keyboard.type('hpm.showStatusBar');
+    const checkbox = page.locator('.setting-item-bool .setting-value-checkbox').first();
+    await checkbox.waitFor({ timeout: 60000 });
+    await checkbox.click();
+    await page.waitForFunction(noHpmItem, null, { timeout: 60000 });
+    await checkbox.click();
+    await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 60000 });
+    await page.keyboard.press('Control+W');
+    console.log('ok - the status bar item opens the mode pick, and hpm.showStatusBar hides it');
 
     // The inline "Put in Dev" action on the second package's row.
     await row(second).hover();
