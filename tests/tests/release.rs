@@ -324,6 +324,22 @@ fn a_dry_run_changes_nothing_anywhere_and_shows_exactly_what_the_release_then_do
         planned_steps.last().map(|(k, _)| k.as_str()),
         Some("core-app:publish")
     );
+    // The registry's files are named as they are (`registry:
+    // ./hpm-registry` is not shown as `<core>/./hpm-registry`).
+    let written: Vec<String> = effects(&dry)
+        .into_iter()
+        .filter(|(step, _)| step == "registry")
+        .flat_map(|(_, effects)| effects.as_array().cloned().unwrap_or_default())
+        .filter_map(|effect| effect["path"].as_str().map(str::to_string))
+        .collect();
+    let registry = fixture.world.core().join("hpm-registry");
+    assert_eq!(
+        written,
+        [
+            registry.join("alpha.yaml").display().to_string(),
+            registry.join("beta.yaml").display().to_string()
+        ]
+    );
 
     // The real run does what the dry run said, step by step.
     let (output, real) = fixture.apply(&id, false)?;

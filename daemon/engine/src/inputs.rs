@@ -505,7 +505,10 @@ pub fn load_registry(
     for location in &manifest.registry {
         sources.push(match location {
             RegistryLocation::Folder(path) | RegistryLocation::Path { path } => {
-                let folder = root.join(path);
+                // `./hpm-registry` is `<root>/hpm-registry` in every path
+                // hpm shows.
+                let folder =
+                    hpm_core::paths::normalize(root, path).unwrap_or_else(|| root.join(path));
                 let files = folder_files(&folder);
                 Source::Folder { folder, files }
             }
