@@ -261,15 +261,15 @@ fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Resul
     let _ = world.run(&["daemon", "stop"]);
     let text = stdout(&output);
     assert!(output.status.success(), "{}", describe(&output));
-    // 5 model tests, and the daemon test with its 6 subtests: 12, all run.
+    // 5 model tests, and the daemon test with its 7 subtests: 13, all run.
     assert!(
-        text.contains("# pass 12") && text.contains("# fail 0"),
+        text.contains("# pass 13") && text.contains("# fail 0"),
         "{}",
         describe(&output)
     );
     assert_eq!(
         text.matches("\n    ok ").count(),
-        6,
+        7,
         "{}",
         describe(&output)
     );
@@ -352,6 +352,8 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
         "ok - Cancel on a job's progress notification stops it and the switch is rolled back",
         "ok - Open the Clone opens the package's clone in a new window",
         "ok - a folder without hpm.yaml shows the welcome text",
+        "ok - with no daemon to reach or start, the view says hpmd is not answering",
+        "ok - once hpmd can start again, the view reconnects and lists the packages by itself",
     ] {
         assert!(text.contains(check), "no `{check}`\n{}", describe(&output));
     }

@@ -128,6 +128,8 @@ class Connection {
       await this.subscribe();
     } catch (error) {
       this.log(`hpm: cannot reach hpmd: ${error.message}`);
+      // Also when it was never reached: the view then says so.
+      this.onState('disconnected');
       this.retry();
     }
   }

@@ -2,8 +2,8 @@
 // tests/tests/editors.rs made (HPM_TEST_WORKSPACE, HPMCTL, HPM_SOCKET):
 // status over HTTP on the socket, `hpm_event` notifications over the
 // WebSocket (each valid against contrib/schema/event.schema.json), a
-// change applied, an error with hpm's data, and a stopped daemon started
-// again and followed.
+// change applied, an error with hpm's data, a stopped daemon started
+// again and followed, and one that cannot be reached said to be.
 'use strict';
 
 const test = require('node:test');
@@ -106,5 +106,17 @@ test('the client follows and drives the real daemon', async (t) => {
     const mark = events.length;
     execFileSync(hpmctlPath, ['--workspace', root, 'switch', 'dev'], { stdio: 'pipe' });
     await waitFor('the new daemon\'s job_finished', () => events.slice(mark).find((e) => e.event === 'job_finished'));
+  });
+
+  await t.test('a daemon never reached, with no hpmctl to start it, is said to be disconnected', async () => {
+    const states = [];
+    const lost = new Connection({ hpmctl: path.join(root, 'no-such-hpmctl'), onState: (state) => states.push(state), maxBackoffMs: 50 });
+    lost.start();
+    try {
+      await waitFor('a disconnected state', () => states.includes('disconnected'), 10000);
+      assert.ok(!states.includes('connected'), states.join(', '));
+    } finally {
+      lost.close();
+    }
   });
 });

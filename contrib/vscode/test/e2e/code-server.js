@@ -8,8 +8,9 @@
 // setting hides it, an inline "Put in Dev" action works, the language
 // server restart is offered, a broken hpm.yaml shows in the Problems panel
 // at its line, Cancel on a job's progress stops it, "Open the Clone" opens
-// a new window on the clone, a folder without hpm.yaml shows the welcome
-// text. Saves a screenshot of the view
+// a new window on the clone, a folder without hpm.yaml and a daemon that
+// cannot be reached show their welcome texts (and the view reconnects by
+// itself). Saves a screenshot of the view
 // to HPM_SCREENSHOT. Prints `ok - …` per check; exits non-zero on the
 // first failure.
 'use strict';
@@ -143,9 +144,18 @@ async function main() {
     await page.keyboard.type('hpm.showStatusBar');
     const checkbox = page.locator('.setting-item-bool .setting-value-checkbox').first();
     await checkbox.waitFor({ timeout: 60000 });
-    await checkbox.click();
+    // A click while the settings editor redraws its row can be lost: click
+    // until the checkbox says what is wanted.
+    const setChecked = async (want) => {
+      for (let attempt = 0; (await checkbox.getAttribute('aria-checked')) !== String(want); attempt += 1) {
+        if (attempt > 20) throw new Error(`hpm.showStatusBar's checkbox did not turn ${want}`);
+        await checkbox.click();
+        await page.waitForTimeout(500);
+      }
+    };
+    await setChecked(false);
     await page.waitForFunction(noHpmItem, null, { timeout: 60000 });
-    await checkbox.click();
+    await setChecked(true);
     await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 60000 });
     await page.keyboard.press('Control+W');
     console.log('ok - the status bar item opens the mode pick, and hpm.showStatusBar hides it');
@@ -250,6 +260,35 @@ async function main() {
     await bare.locator('.welcome-view-content', { hasText: 'No hpm.yaml in this workspace' }).first().waitFor({ timeout: 60000 });
     await bare.close();
     console.log('ok - a folder without hpm.yaml shows the welcome text saying what to run');
+
+    // No daemon, and none can start (a folder where its socket goes): a new
+    // window on the workspace says hpmd is not answering; once the way is
+    // clear again, it starts one and shows the packages by itself.
+    const socketPath = need('HPM_SOCKET');
+    await waitFor('hpmd stopped, its socket gone and a folder in its place', () => {
+      try {
+        execFileSync(hpmctlPath, ['daemon', 'stop'], { env, stdio: 'pipe' });
+      } catch {
+        // not running
+      }
+      if (fs.existsSync(socketPath)) return false;
+      try {
+        fs.mkdirSync(socketPath);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const lost = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await lost.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60000 });
+    await lost.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    await lost.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
+    await lost.locator('.welcome-view-content', { hasText: 'hpmd is not answering' }).first().waitFor({ timeout: 120000 });
+    console.log('ok - with no daemon to reach or start, the view says hpmd is not answering');
+    fs.rmdirSync(socketPath);
+    await lost.locator('.monaco-list-row', { hasText: first }).first().waitFor({ timeout: 120000 });
+    await lost.close();
+    console.log('ok - once hpmd can start again, the view reconnects and lists the packages by itself');
   } catch (error) {
     // What the page showed when it went wrong, beside the screenshot.
     if (screenshot) {
