@@ -73,20 +73,33 @@ pub async fn connect_or_start(socket: &Path) -> Result<(WsClient, Hello)> {
 }
 
 async fn start_and_connect(socket: &Path) -> Result<WsClient> {
-    spawn_daemon(socket)?;
+    let mut started_daemon = spawn_daemon(socket)?;
     let started = Instant::now();
     let mut delay = Duration::from_millis(5);
     loop {
         match connect(socket).await {
             Ok(client) => return Ok(client),
-            Err(error) if started.elapsed() > READY_WITHIN => {
-                bail!(
-                    "hpmd did not answer on `{}` within {}s: {error}\n  hint: see hpmd.log in your state folder, or use `--no-daemon`",
-                    socket.display(),
-                    READY_WITHIN.as_secs()
-                )
-            }
-            Err(_) => {
+            Err(error) => {
+                // An hpmd that failed at once says why; one that exited
+                // cleanly found another serving this socket, so wait on.
+                if let Some(reason) = started_daemon.failed() {
+                    let hint = if reason.contains("\n  hint: ") {
+                        ""
+                    } else {
+                        "\n  hint: fix what it says (or set `HPM_SOCKET` to another path), or use `--no-daemon`"
+                    };
+                    bail!(
+                        "hpmd could not start on `{}`: {reason}{hint}",
+                        socket.display()
+                    )
+                }
+                if started.elapsed() > READY_WITHIN {
+                    bail!(
+                        "hpmd did not answer on `{}` within {}s: {error}\n  hint: see hpmd.log in your state folder, or use `--no-daemon`",
+                        socket.display(),
+                        READY_WITHIN.as_secs()
+                    )
+                }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_millis(200));
             }
@@ -137,17 +150,47 @@ fn is_running(pid: i32) -> bool {
     state != Some("Z")
 }
 
+/// An `hpmd` this client started, and what it wrote to its stderr (an
+/// unlinked file, never a pipe: a daemon that outlives the client must not
+/// write into a closed one).
+struct StartedDaemon {
+    child: std::process::Child,
+    stderr: std::fs::File,
+}
+
+impl StartedDaemon {
+    /// What it said, when it has already exited with a failure.
+    fn failed(&mut self) -> Option<String> {
+        use std::io::{Read, Seek};
+        let status = self.child.try_wait().ok()??;
+        if status.success() {
+            return None;
+        }
+        let mut said = String::new();
+        let _ = self.stderr.rewind();
+        let _ = self.stderr.read_to_string(&mut said);
+        let said = said.trim();
+        let said = said.strip_prefix("hpmd: error: ").unwrap_or(said);
+        Some(if said.is_empty() {
+            format!("it exited ({status})")
+        } else {
+            said.to_string()
+        })
+    }
+}
+
 /// Starts `hpmd` in the background, in its own process group so that the
 /// terminal's signals do not reach it.
-fn spawn_daemon(socket: &Path) -> Result<()> {
+fn spawn_daemon(socket: &Path) -> Result<StartedDaemon> {
     use std::os::unix::process::CommandExt;
     let hpmd = hpmd_path();
-    Command::new(&hpmd)
+    let stderr = tempfile::tempfile().context("cannot make a file for hpmd's errors")?;
+    let child = Command::new(&hpmd)
         .arg("--socket")
         .arg(socket)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr.try_clone()?)
         .process_group(0)
         .spawn()
         .with_context(|| {
@@ -156,7 +199,7 @@ fn spawn_daemon(socket: &Path) -> Result<()> {
                 hpmd.display()
             )
         })?;
-    Ok(())
+    Ok(StartedDaemon { child, stderr })
 }
 
 /// `HPMD`, else `hpmd` beside this `hpmctl`, else `hpmd` on PATH.

@@ -273,6 +273,32 @@ fn the_socket_and_its_folder_are_private() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Regression: an `hpmd` that could not start (here a folder where its
+/// socket goes) left `hpmctl` waiting for an answer that could not come,
+/// then saying only that none came; it now says hpmd's own reason.
+#[test]
+fn a_daemon_that_cannot_start_is_reported_with_its_reason() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    std::fs::create_dir(world.socket())?;
+    let output = world.run(&["status"]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains(&format!(
+            "hpmd could not start on `{}`: cannot remove the stale socket",
+            world.socket().display()
+        )) && said.contains("Is a directory"),
+        "{}",
+        describe(&output)
+    );
+    assert!(said.contains("hint: "), "{}", describe(&output));
+    // With the way clear, the next command starts it.
+    std::fs::remove_dir(world.socket())?;
+    world.ok(&["status"])?;
+    let _ = world.run(&["daemon", "stop"]);
+    Ok(())
+}
+
 /// Acting as another user needs root; `tests/run` runs it when it runs as
 /// root (as CI does), and it is reported as ignored otherwise.
 #[test]
