@@ -83,6 +83,14 @@ async function main() {
     } catch {
       // already gone
     }
+    // code-server's folders (user data, the installed .vsix) go with it.
+    if (server.exitCode === null && server.signalCode === null) {
+      await new Promise((resolve) => {
+        server.once('exit', resolve);
+        setTimeout(resolve, 10000);
+      });
+    }
+    fs.rmSync(home, { recursive: true, force: true });
   };
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
