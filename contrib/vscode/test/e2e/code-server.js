@@ -113,6 +113,17 @@ async function main() {
     const shows = (name, mode) => page.waitForFunction(([n, m]) => [...document.querySelectorAll('.monaco-list-row')]
       .some((r) => r.textContent.includes(n) && r.textContent.includes(`${m} ·`)), [name, mode], { timeout: 120000 });
 
+    // "hpm: Switch Workspace Mode" from the command palette, to `mode`.
+    const switchFromPalette = async (mode) => {
+      await page.keyboard.press('F1');
+      await page.keyboard.type('hpm: Switch Workspace Mode');
+      await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
+      await page.keyboard.press('Enter');
+      await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${mode}"]`, { timeout: 20000 });
+      await page.keyboard.type(mode);
+      await page.keyboard.press('Enter');
+    };
+
     // The activity bar's hpm view, and its rows.
     await page.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
     const row = (name) => page.locator('.monaco-list-row', { hasText: name }).first();
@@ -128,13 +139,7 @@ async function main() {
     }
 
     // A switch from the palette.
-    await page.keyboard.press('F1');
-    await page.keyboard.type('hpm: Switch Workspace Mode');
-    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="prod"]', { timeout: 20000 });
-    await page.keyboard.type('prod');
-    await page.keyboard.press('Enter');
+    await switchFromPalette('prod');
     await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 120000 });
     await shows(first, 'prod');
     console.log('ok - a switch from the palette changes the status bar and the tree');
@@ -210,13 +215,7 @@ async function main() {
     const pidFile = `${hold}.pid`;
     fs.rmSync(pidFile, { force: true });
     fs.writeFileSync(hold, '');
-    await page.keyboard.press('F1');
-    await page.keyboard.type('hpm: Switch Workspace Mode');
-    await page.waitForSelector('.quick-input-list .monaco-list-row', { timeout: 20000 });
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="dev"]', { timeout: 20000 });
-    await page.keyboard.type('dev');
-    await page.keyboard.press('Enter');
+    await switchFromPalette('dev');
     const running = page.locator('.notification-toast', { hasText: 'hpm: switch' }).first();
     await running.waitFor({ timeout: 60000 });
     const waitFor = async (what, test) => {
