@@ -157,19 +157,23 @@ async function main() {
     await page.keyboard.type('hpm.showStatusBar');
     const checkbox = page.locator('.setting-item-bool .setting-value-checkbox').first();
     await checkbox.waitFor({ timeout: 60000 });
-    // A click while the settings editor redraws its row can be lost: click
-    // until the checkbox says what is wanted.
-    const setChecked = async (want) => {
-      for (let attempt = 0; (await checkbox.getAttribute('aria-checked')) !== String(want); attempt += 1) {
-        if (attempt > 20) throw new Error(`hpm.showStatusBar's checkbox did not turn ${want}`);
-        await checkbox.click();
-        await page.waitForTimeout(500);
+    // The checkbox may still say its old state a moment after a click (the
+    // settings editor redraws its row): click only when it says the wrong
+    // one, then judge by the status bar, giving each click time to land.
+    const hpmItemShown = () => [...document.querySelectorAll('.statusbar-item')].some((i) => /hpm: prod/.test(i.textContent));
+    const turn = async (want, done) => {
+      for (let attempt = 0; attempt < 6; attempt += 1) {
+        if ((await checkbox.getAttribute('aria-checked')) !== String(want)) {
+          await checkbox.click();
+        }
+        if (await page.waitForFunction(done, null, { timeout: 10000 }).then(() => true, () => false)) {
+          return;
+        }
       }
+      throw new Error(`turning hpm.showStatusBar ${want} did not ${want ? 'show' : 'hide'} the status bar item`);
     };
-    await setChecked(false);
-    await page.waitForFunction(noHpmItem, null, { timeout: 60000 });
-    await setChecked(true);
-    await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 60000 });
+    await turn(false, noHpmItem);
+    await turn(true, hpmItemShown);
     await page.keyboard.press('Control+W');
     console.log('ok - the status bar item opens the mode pick, and hpm.showStatusBar hides it');
 
