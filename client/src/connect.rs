@@ -152,10 +152,10 @@ fn is_running(pid: i32) -> bool {
 
 /// An `hpmd` this client started, and what it wrote to its stderr (an
 /// unlinked file, never a pipe: a daemon that outlives the client must not
-/// write into a closed one).
+/// write into a closed one; none when no temporary file could be made).
 struct StartedDaemon {
     child: std::process::Child,
-    stderr: std::fs::File,
+    stderr: Option<std::fs::File>,
 }
 
 impl StartedDaemon {
@@ -167,8 +167,10 @@ impl StartedDaemon {
             return None;
         }
         let mut said = String::new();
-        let _ = self.stderr.rewind();
-        let _ = self.stderr.read_to_string(&mut said);
+        if let Some(stderr) = &mut self.stderr {
+            let _ = stderr.rewind();
+            let _ = stderr.read_to_string(&mut said);
+        }
         let said = said.trim();
         let said = said.strip_prefix("hpmd: error: ").unwrap_or(said);
         Some(if said.is_empty() {
@@ -184,13 +186,18 @@ impl StartedDaemon {
 fn spawn_daemon(socket: &Path) -> Result<StartedDaemon> {
     use std::os::unix::process::CommandExt;
     let hpmd = hpmd_path();
-    let stderr = tempfile::tempfile().context("cannot make a file for hpmd's errors")?;
+    let stderr = tempfile::tempfile().ok();
     let child = Command::new(&hpmd)
         .arg("--socket")
         .arg(socket)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr.try_clone()?)
+        .stderr(
+            stderr
+                .as_ref()
+                .and_then(|file| file.try_clone().ok())
+                .map_or_else(Stdio::null, Stdio::from),
+        )
         .process_group(0)
         .spawn()
         .with_context(|| {
