@@ -9,6 +9,7 @@
 //! (host:port) and `HPM_TEST_WHEELHOUSE` (hatchling's wheels, for the
 //! offline builds of the packages).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -60,6 +61,13 @@ impl Engine {
             describe(&output)
         );
         Ok(stdout(&output))
+    }
+
+    /// The ids of every image the engine holds. A set: the engine lists
+    /// images created in the same second in no fixed order.
+    pub fn image_ids(&self) -> Result<BTreeSet<String>> {
+        let listed = self.docker_ok(&["images", "--quiet", "--no-trunc"])?;
+        Ok(listed.lines().map(str::to_string).collect())
     }
 
     /// `hpmctl` in `world`, with the engine's socket in its (and so its

@@ -91,7 +91,7 @@ fn the_prod_image_is_built_run_rebuilt_from_cache_and_pushed() -> Result<()> {
     // A dry run says what it would run and changes nothing: no context,
     // no image, no file of the workspace.
     let before = tree(&core)?;
-    let images_before = engine.docker_ok(&["images", "--quiet", "--no-trunc"])?;
+    let images_before = engine.image_ids()?;
     let dry = engine
         .hpmctl(&world, &[&["--dry-run", "--json"][..], &build].concat())
         .output()?;
@@ -106,10 +106,7 @@ fn the_prod_image_is_built_run_rebuilt_from_cache_and_pushed() -> Result<()> {
         "a dry run laid out a context"
     );
     assert_eq!(tree(&core)?, before);
-    assert_eq!(
-        engine.docker_ok(&["images", "--quiet", "--no-trunc"])?,
-        images_before
-    );
+    assert_eq!(engine.image_ids()?, images_before);
 
     // The build, through the daemon, its progress as events.
     let built = engine
