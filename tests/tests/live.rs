@@ -278,7 +278,16 @@ fn at_the_watch_limit_the_workspace_is_polled_and_still_follows_saves() -> anyho
         status(&world).is_ok_and(|s| s["watching"] == "polling")
     })?;
     let mark = events.len();
-    std::fs::write(world.core().join("hpm.yaml"), TWO_PLUGINS)?;
+    // A save that keeps the file's modification time, as one in the same
+    // second as the poller's last look does (it keeps mtimes in seconds):
+    // only its contents say it changed.
+    let manifest = world.core().join("hpm.yaml");
+    let modified = std::fs::metadata(&manifest)?.modified()?;
+    std::fs::write(&manifest, TWO_PLUGINS)?;
+    std::fs::File::options()
+        .write(true)
+        .open(&manifest)?
+        .set_modified(modified)?;
     events.wait_job_finished(mark, "the resync seen by polling")?;
     assert!(world.read("pyproject.toml")?.contains("plugin-b"));
     Ok(())

@@ -288,7 +288,12 @@ impl HubInner {
 
     fn watch_polled(&mut self, folders: &[PathBuf]) {
         if self.poll.is_none() {
-            let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
+            // Contents compared too: the poller keeps mtimes in whole
+            // seconds, so a save in the second it last looked (an editor's
+            // second save, a checkout then an edit) would go unseen.
+            let config = notify::Config::default()
+                .with_poll_interval(POLL_INTERVAL)
+                .with_compare_contents(true);
             self.poll = new_debouncer_opt::<_, PollWatcher, NoCache>(
                 DEBOUNCE,
                 None,
