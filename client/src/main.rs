@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use commands::Context;
 use failure::Failure;
-use hpm_protocol::Change;
+use hpm_protocol::{AddPackage, Change, RemovePackage};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -609,14 +609,16 @@ fn protocol_change(command: ChangeCommand) -> (Change, bool) {
             yes,
         } => (
             Change::Add {
-                package,
-                git,
-                prod,
-                staging,
-                dev,
-                pypi,
-                group,
-                registry,
+                spec: AddPackage {
+                    package,
+                    git,
+                    prod,
+                    staging,
+                    dev,
+                    pypi,
+                    group,
+                    registry,
+                },
                 sync: !no_sync,
                 clone: yes,
             },
@@ -628,8 +630,10 @@ fn protocol_change(command: ChangeCommand) -> (Change, bool) {
             no_sync,
         } => (
             Change::Remove {
-                package,
-                registry_too,
+                spec: RemovePackage {
+                    package,
+                    registry_too,
+                },
                 sync: !no_sync,
             },
             false,

@@ -128,23 +128,8 @@ pub enum Change {
     /// without one gets the remote's highest tag of its kind, said in the
     /// report's notes.
     Add {
-        package: String,
-        #[serde(default)]
-        git: Option<String>,
-        #[serde(default)]
-        prod: Option<String>,
-        #[serde(default)]
-        staging: Option<String>,
-        #[serde(default)]
-        dev: Option<String>,
-        #[serde(default)]
-        pypi: Option<String>,
-        #[serde(default)]
-        group: Option<String>,
-        /// The registry folder to write the entry into (default: the
-        /// manifest's first folder registry).
-        #[serde(default)]
-        registry: Option<String>,
+        #[serde(flatten)]
+        spec: AddPackage,
         #[serde(default = "yes")]
         sync: bool,
         /// Clone the package when its dev folder is missing.
@@ -154,12 +139,49 @@ pub enum Change {
     /// Take a package out of `hpm.yaml` (its registry entry file too with
     /// `registry_too`), then reconcile unless `sync` is false.
     Remove {
-        package: String,
-        #[serde(default)]
-        registry_too: bool,
+        #[serde(flatten)]
+        spec: RemovePackage,
         #[serde(default = "yes")]
         sync: bool,
     },
+}
+
+/// The package an `add` writes: its name and, each optional, where it
+/// comes from in each mode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AddPackage {
+    pub package: String,
+    /// Its git repository (also the clone URL for dev).
+    #[serde(default)]
+    pub git: Option<String>,
+    /// The prod ref (default: the remote's highest stable tag).
+    #[serde(default)]
+    pub prod: Option<String>,
+    /// The staging ref (default: the remote's highest `.devN` tag).
+    #[serde(default)]
+    pub staging: Option<String>,
+    /// The dev folder (default: `packages_dir/NAME`).
+    #[serde(default)]
+    pub dev: Option<String>,
+    /// Prod from PyPI at this version instead of a git ref.
+    #[serde(default)]
+    pub pypi: Option<String>,
+    /// Add it as an option of this group instead of to `packages:`.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The registry folder to write the entry into (default: the
+    /// manifest's first folder registry).
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+/// The package a `remove` takes out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RemovePackage {
+    pub package: String,
+    /// Delete its registry entry file too.
+    #[serde(default)]
+    pub registry_too: bool,
 }
 
 fn yes() -> bool {

@@ -46,13 +46,11 @@ fn with_clone(change: Change) -> Option<Change> {
             mode,
             clone: true,
         }),
-        Change::Add { .. } => {
-            let mut change = change;
-            if let Change::Add { clone, .. } = &mut change {
-                *clone = true;
-            }
-            Some(change)
-        }
+        Change::Add { spec, sync, .. } => Some(Change::Add {
+            spec,
+            sync,
+            clone: true,
+        }),
         _ => None,
     }
 }

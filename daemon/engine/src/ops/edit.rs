@@ -14,32 +14,13 @@ use hpm_core::registry::{EntryOrigin, GitRef, Registry, RegistryEntry, SourceSpe
 use hpm_core::url::check_git_url;
 use hpm_core::version::{proposed_tags, version_specifier};
 use hpm_core::{Mode, Problem};
+use hpm_protocol::{AddPackage, RemovePackage};
 
 use super::sync::GroupEdit;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, read_text, write_atomic, write_through};
 use crate::inputs::load_registry;
 use crate::workspace::Workspace;
-
-/// What `hpmctl add` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddSpec {
-    pub package: String,
-    pub git: Option<String>,
-    pub prod: Option<String>,
-    pub staging: Option<String>,
-    pub dev: Option<String>,
-    pub pypi: Option<String>,
-    pub group: Option<String>,
-    pub registry: Option<String>,
-}
-
-/// What `hpmctl remove` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoveSpec {
-    pub package: String,
-    pub registry_too: bool,
-}
 
 /// One file's change: its text before (`None`: it does not exist) and
 /// after (`None`: it is deleted).
@@ -142,7 +123,7 @@ pub fn group_edits(workspace: &Workspace, edit: &GroupEdit) -> Result<FileEdits>
 
 /// Adding a package: its registry entry (unless it has one), checked
 /// against its remote, and the manifest line.
-pub fn add_edits(workspace: &Workspace, spec: &AddSpec) -> Result<FileEdits> {
+pub fn add_edits(workspace: &Workspace, spec: &AddPackage) -> Result<FileEdits> {
     let (manifest_path, text) = manifest_text(workspace)?;
     let manifest = Manifest::parse(&text, &manifest_path)?;
     let name = spec.package.as_str();
@@ -200,7 +181,7 @@ pub fn add_edits(workspace: &Workspace, spec: &AddSpec) -> Result<FileEdits> {
 }
 
 /// The registry folder an added entry goes into.
-fn registry_folder(root: &Path, manifest: &Manifest, spec: &AddSpec) -> Result<PathBuf> {
+fn registry_folder(root: &Path, manifest: &Manifest, spec: &AddPackage) -> Result<PathBuf> {
     if let Some(folder) = &spec.registry {
         return Ok(root.join(folder));
     }
@@ -224,7 +205,7 @@ fn registry_folder(root: &Path, manifest: &Manifest, spec: &AddSpec) -> Result<P
 
 /// The entry `spec` describes, its refs checked against the remote; the
 /// notes say what was proposed.
-fn new_entry(workspace: &Workspace, spec: &AddSpec) -> Result<(RegistryEntry, Vec<String>)> {
+fn new_entry(workspace: &Workspace, spec: &AddPackage) -> Result<(RegistryEntry, Vec<String>)> {
     let name = &spec.package;
     let mut notes = Vec::new();
     let mut sources = std::collections::BTreeMap::new();
@@ -343,7 +324,7 @@ fn new_entry(workspace: &Workspace, spec: &AddSpec) -> Result<(RegistryEntry, Ve
 }
 
 /// Removing a package from the manifest (and its entry file, when asked).
-pub fn remove_edits(workspace: &Workspace, spec: &RemoveSpec) -> Result<FileEdits> {
+pub fn remove_edits(workspace: &Workspace, spec: &RemovePackage) -> Result<FileEdits> {
     let (manifest_path, text) = manifest_text(workspace)?;
     let manifest = Manifest::parse(&text, &manifest_path)?;
     let after = manifest_edit::remove_package(&text, &manifest_path, &spec.package)?;

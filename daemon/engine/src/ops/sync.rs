@@ -18,9 +18,9 @@ use hpm_core::plan::Plan;
 use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::{Mode, PackageName, Problem};
 use hpm_protocol::report::{Phase, Progress, SyncOutcome, SyncReport};
-use hpm_protocol::Change;
+use hpm_protocol::{AddPackage, Change, RemovePackage};
 
-use super::edit::{self, AddSpec, FileEdits, RemoveSpec};
+use super::edit::{self, FileEdits};
 use crate::error::{Error, Result};
 use crate::fsutil::{hash_of, read_optional, write_atomic};
 use crate::inputs::{fingerprint, Inputs, Modes};
@@ -50,9 +50,9 @@ pub enum Intent {
     Group(GroupEdit),
     /// Add a package (its registry entry and the manifest line), synced
     /// unless `sync` is false; undone when the sync fails.
-    Add { spec: AddSpec, sync: bool },
+    Add { spec: AddPackage, sync: bool },
     /// Take a package out of the manifest (and its entry file), likewise.
-    Remove { spec: RemoveSpec, sync: bool },
+    Remove { spec: RemovePackage, sync: bool },
 }
 
 /// Select or deselect one option of a group.
@@ -146,42 +146,15 @@ impl Request {
                 option: option.clone(),
                 select: *select,
             }),
-            Change::Add {
-                package,
-                git,
-                prod,
-                staging,
-                dev,
-                pypi,
-                group,
-                registry,
-                sync,
-                clone,
-            } => {
+            Change::Add { spec, sync, clone } => {
                 options.clone_missing = *clone;
                 Intent::Add {
-                    spec: AddSpec {
-                        package: package.clone(),
-                        git: git.clone(),
-                        prod: prod.clone(),
-                        staging: staging.clone(),
-                        dev: dev.clone(),
-                        pypi: pypi.clone(),
-                        group: group.clone(),
-                        registry: registry.clone(),
-                    },
+                    spec: spec.clone(),
                     sync: *sync,
                 }
             }
-            Change::Remove {
-                package,
-                registry_too,
-                sync,
-            } => Intent::Remove {
-                spec: RemoveSpec {
-                    package: package.clone(),
-                    registry_too: *registry_too,
-                },
+            Change::Remove { spec, sync } => Intent::Remove {
+                spec: spec.clone(),
                 sync: *sync,
             },
         };
