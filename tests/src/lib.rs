@@ -419,6 +419,36 @@ pub fn hanging_uv(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((uv, pid_file))
 }
 
+/// Where a [`gated_uv`] waits before it runs the real uv.
+pub enum Gate<'a> {
+    /// Until this file exists: every run is held until the test creates it.
+    Until(&'a Path),
+    /// While this file exists: runs pass until the test creates it, then
+    /// wait until the test removes it.
+    While(&'a Path),
+}
+
+/// The real uv behind a gate, so that a test can act while a job runs: a
+/// script that writes its pid to `pid_file` (whole, then renamed: a reader
+/// never sees an empty file), waits at `gate`, then runs the real uv.
+pub fn gated_uv(dir: &Path, gate: Gate, pid_file: &Path) -> Result<PathBuf> {
+    let uv = hpm_engine::uv::Uv::find()?;
+    let wait = match gate {
+        Gate::Until(file) => format!("while [ ! -e {} ]", file.display()),
+        Gate::While(file) => format!("while [ -e {} ]", file.display()),
+    };
+    let _ = std::fs::remove_file(pid_file);
+    fake_uv(
+        dir,
+        &uv.version,
+        &format!(
+            "echo $$ > {pid}.part && mv {pid}.part {pid}\n{wait}; do sleep 0.05; done\nexec {uv} \"$@\"",
+            pid = pid_file.display(),
+            uv = uv.path.display()
+        ),
+    )
+}
+
 /// SIGKILL to the process group whose leader's pid `pid_file` holds. A
 /// pid that does not parse, or is 1 or less, is refused: `kill -9 -` or a
 /// group of 0 or -1 would reach far more than the test's processes.
@@ -442,19 +472,9 @@ pub fn kill_group(pid_file: &Path) -> Result<()> {
 /// daemon under it, and the switch must end `synced`. `world` is synced,
 /// with no daemon running.
 pub fn replacing_a_daemon_mid_job_waits_for_the_job(world: &World) -> Result<()> {
-    let uv = hpm_engine::uv::Uv::find()?.path;
     let release = world.root().join("release-uv");
-    let started = world.root().join("uv-started");
-    let gated = fake_uv(
-        world.root(),
-        "0.9.0",
-        &format!(
-            "touch {started}\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexec {uv} \"$@\"",
-            started = started.display(),
-            release = release.display(),
-            uv = uv.display()
-        ),
-    )?;
+    let started = world.root().join("uv.pid");
+    let gated = gated_uv(world.root(), Gate::Until(&release), &started)?;
     let mut old = Command::new(target_dir().join("hpmd"))
         .args(["--socket", &world.socket().display().to_string()])
         .env("HPMD_REPORT_VERSION", "0.0.1-old")

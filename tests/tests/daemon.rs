@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 
-use hpm_tests::{curl_hello, describe, fake_uv, git, stderr, stdout, target_dir, wait_for, World};
+use hpm_tests::{
+    curl_hello, describe, gated_uv, git, stderr, stdout, target_dir, wait_for, Gate, World,
+};
 use serde_json::Value;
 
 fn world_with_plugins() -> anyhow::Result<World> {
@@ -31,18 +33,9 @@ fn daemon_pid(world: &World) -> anyhow::Result<u64> {
 /// for `release` to exist (so a test can act while a job runs), then runs
 /// the real uv. Writes its pid to `uv.pid`.
 fn start_daemon_with_gated_uv(world: &World) -> anyhow::Result<std::path::PathBuf> {
-    let uv = hpm_engine::uv::Uv::find()?.path;
     let release = world.root().join("release-uv");
-    let gated = fake_uv(
-        world.root(),
-        "0.9.0",
-        &format!(
-            "echo $$ > {pid}\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexec {uv} \"$@\"",
-            pid = world.root().join("uv.pid").display(),
-            release = release.display(),
-            uv = uv.display()
-        ),
-    )?;
+    let pid_file = world.root().join("uv.pid");
+    let gated = gated_uv(world.root(), Gate::Until(&release), &pid_file)?;
     // The daemon takes uv from its own environment: start a fresh one.
     world.ok(&["daemon", "stop"])?;
     let output = world
