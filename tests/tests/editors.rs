@@ -306,16 +306,11 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
     let core = world.core();
     // The real uv, held while `uv-hold` exists (its pid in `uv-hold.pid`):
     // a job the test cancels from its progress notification.
-    let uv = hpm_engine::uv::Uv::find()?;
     let hold = world.root().join("uv-hold");
-    let held_uv = hpm_tests::fake_uv(
+    let held_uv = hpm_tests::gated_uv(
         world.root(),
-        &uv.version,
-        &format!(
-            "echo $$ > {hold}.pid.part && mv {hold}.pid.part {hold}.pid\nwhile [ -e {hold} ]; do sleep 0.2; done\nexec {uv} \"$@\"",
-            hold = hold.display(),
-            uv = uv.path.display()
-        ),
+        hpm_tests::Gate::While(&hold),
+        &world.root().join("uv-hold.pid"),
     )?;
     // The view as a user sees it, kept beside the binaries (CI's artifact).
     let screenshot = hpm_tests::target_dir().join("hpm-vscode-view.png");
@@ -344,7 +339,7 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
     for check in [
         "ok - the tree shows the packages in dev",
         "ok - a switch from the palette changes the status bar and the tree",
-        "ok - the status bar item opens the mode pick, and hpm.showStatusBar hides it",
+        "ok - the status bar item opens the mode pick, and hpm.showStatusBar hides and shows it",
         "ok - the inline Put in Dev action puts the package in dev",
         "ok - a sync that reinstalled packages offers to restart the Python language server",
         "ok - a broken hpm.yaml shows in the Problems panel at line",

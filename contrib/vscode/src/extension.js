@@ -312,8 +312,11 @@ function activate(context) {
     session.start();
   });
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((change) => {
+    // Painted at once; then, as an item shown again may hold a status not
+    // read while nothing showed it, read afresh (skipped if still hidden).
     if (change.affectsConfiguration('hpm')) {
       session.paintBar();
+      session.refresh();
     }
   }));
   session.start();

@@ -47,6 +47,23 @@ function freePort() {
   });
 }
 
+// Polls `test` (outside the page) until it holds, for at most a minute.
+async function waitFor(what, test) {
+  for (let waited = 0; !test(); waited += 200) {
+    if (waited > 60000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function main() {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hpm-code-server-'));
   const userData = path.join(home, 'user-data');
@@ -145,9 +162,12 @@ async function main() {
     console.log('ok - a switch from the palette changes the status bar and the tree');
 
     // A click on the status bar item opens the same mode pick; turning the
-    // setting hpm.showStatusBar off (in the Settings editor) hides it, live.
-    // (Turning it back on there is not checked: in CI the Settings editor
-    // sometimes showed the box ticked while the setting stayed off.)
+    // setting hpm.showStatusBar off (in the Settings editor) hides it, live,
+    // and turning it on again (in settings.json, edited in the editor) shows
+    // it again. (Not checked: turning it on in the Settings editor, which in
+    // CI sometimes showed the box ticked while the setting stayed off; and
+    // a write to settings.json behind the editor's back, which code-server
+    // noticed in 3 runs of 4.)
     await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().click({ timeout: 20000 });
     await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="staging"]', { timeout: 20000 });
     await page.keyboard.press('Escape');
@@ -162,7 +182,22 @@ async function main() {
     await checkbox.click();
     await page.waitForFunction(() => ![...document.querySelectorAll('.statusbar-item')].some((i) => /hpm: /.test(i.textContent)), null, { timeout: 60000 });
     await page.keyboard.press('Control+W');
-    console.log('ok - the status bar item opens the mode pick, and hpm.showStatusBar hides it');
+    const settingsFile = path.join(userData, 'User', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+    if (settings['hpm.showStatusBar'] !== false) throw new Error(`the Settings editor did not write the setting off: ${JSON.stringify(settings)}`);
+    settings['hpm.showStatusBar'] = true;
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Preferences: Open User Settings (JSON)');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Preferences: Open User Settings (JSON)' }).first().click({ timeout: 20000 });
+    const json = page.locator('.editor-instance .monaco-editor .view-lines').first();
+    await json.waitFor({ timeout: 60000 });
+    await json.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(JSON.stringify(settings, null, 2));
+    await page.keyboard.press('Control+S');
+    await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 60000 });
+    await page.keyboard.press('Control+W');
+    console.log('ok - the status bar item opens the mode pick, and hpm.showStatusBar hides and shows it');
 
     // The inline "Put in Dev" action on the second package's row.
     await row(second).hover();
@@ -209,23 +244,9 @@ async function main() {
     await switchFromPalette('dev');
     const running = page.locator('.notification-toast', { hasText: 'hpm: switch' }).first();
     await running.waitFor({ timeout: 60000 });
-    const waitFor = async (what, test) => {
-      for (let waited = 0; !test(); waited += 200) {
-        if (waited > 60000) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    };
     await waitFor('the held uv to start', () => fs.existsSync(pidFile));
     const uvPid = Number(fs.readFileSync(pidFile, 'utf8').trim());
     await running.locator('.monaco-button', { hasText: 'Cancel' }).first().click({ timeout: 20000 });
-    const alive = (pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     await waitFor(`the held uv (pid ${uvPid}) to be killed`, () => !alive(uvPid));
     await page.waitForFunction(() => ![...document.querySelectorAll('.notification-toast')].some((t) => /hpm: switch/.test(t.textContent)), null, { timeout: 60000 });
     const after = JSON.parse(execFileSync(hpmctlPath, ['--workspace', workspace, 'status', '--json'], { env }));
