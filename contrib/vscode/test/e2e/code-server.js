@@ -167,7 +167,7 @@ async function main() {
     // it again. (Not checked: turning it on in the Settings editor, which in
     // CI sometimes showed the box ticked while the setting stayed off; and
     // a write to settings.json behind the editor's back, which code-server
-    // noticed in 3 runs of 4.)
+    // noticed in 4 runs of 5.)
     await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().click({ timeout: 20000 });
     await page.waitForSelector('.quick-input-list .monaco-list-row[aria-label*="staging"]', { timeout: 20000 });
     await page.keyboard.press('Escape');
