@@ -29,6 +29,9 @@
 //! `--image` measures the prod image (cold build, rebuild after a code
 //! change, sizes against the base and a naive single-stage image) with the
 //! engine `tests/image-tools` starts, and prints them;
+//! `--polling 10,50,200` measures workspaces the watch limit forces to be
+//! polled (the daemon's idle CPU, save and commit reaction times) and
+//! prints them;
 //! `--daemon-only` measures only the daemon's figures and prints them;
 //! `--make-world N` builds a world of N packages, synced in dev, and leaves
 //! it on disk for profiling by hand.
@@ -131,7 +134,12 @@ fn main() -> Result<()> {
                 return binaries_times(size, &label);
             }
             "--image" => return image_times(),
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image]"),
+            "--polling" => {
+                let list = args.next().context("--polling needs a list such as 10,50,200")?;
+                let sizes = list.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>()?;
+                return polling_times(&sizes);
+            }
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image | --polling 10,50,200]"),
         }
     }
     let uv = hpm_engine::uv::Uv::find()?;
@@ -336,6 +344,76 @@ fn binaries_times(size: usize, label: &str) -> Result<()> {
         ms(noop)
     );
     Ok(())
+}
+
+/// What a workspace costs when the watch limit forces polling
+/// (`HPMD_MAX_WATCHES=1`): the daemon's CPU while idle (every watched
+/// folder's files read and hashed twice a second), and how long a save of
+/// `hpm.yaml` and a commit in a dev clone take to be noticed.
+fn polling_times(sizes: &[usize]) -> Result<()> {
+    const IDLE: Duration = Duration::from_secs(20);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let ticks_per_second: f64 =
+        String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?
+            .trim()
+            .parse()?;
+    println!("Machine: {}.\n", machine());
+    println!("| packages | hpmd CPU while idle, polled ({} s) | save of `hpm.yaml` → reconcile started (median of {}) | `git commit` in a dev clone → `repo_changed` (median of {LIVE_RUNS}) |", IDLE.as_secs(), LIVE_RUNS * 2);
+    println!("| ---: | ---: | ---: | ---: |");
+    for &size in sizes {
+        let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+        let world = World::with_dev_plugins(&names)?;
+        world.ok(&["sync"])?;
+        world.ok(&["daemon", "stop"])?;
+        let started = world
+            .hpmctl()
+            .args(["daemon", "start"])
+            .env("HPMD_MAX_WATCHES", "1")
+            .output()?;
+        anyhow::ensure!(started.status.success(), "{}", describe(&started));
+        hpm_tests::wait_for("the workspace to be polled", || {
+            world
+                .ok(&["status", "--json"])
+                .ok()
+                .and_then(|out| serde_json::from_slice::<serde_json::Value>(&out.stdout).ok())
+                .is_some_and(|status| status["watching"] == "polling")
+        })?;
+        let pid = runtime.block_on(async {
+            use hpm_protocol::HpmApiClient;
+            anyhow::Ok(rpc_client(&world.socket()).await?.hello().await?.pid)
+        })?;
+        std::thread::sleep(Duration::from_secs(2));
+        let before = cpu_ticks(pid)?;
+        std::thread::sleep(IDLE);
+        let used = (cpu_ticks(pid)? - before) as f64 / ticks_per_second;
+        let (save, commit) = runtime.block_on(measure_live(&world, &names))?;
+        world.ok(&["daemon", "stop"])?;
+        println!(
+            "| {size} | {:.1}% of a core | {:.0} ms | {:.0} ms |",
+            100.0 * used / IDLE.as_secs_f64(),
+            ms(save),
+            ms(commit)
+        );
+    }
+    Ok(())
+}
+
+/// The user and system CPU time (in clock ticks) process `pid` has used.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command's closing parenthesis, from the third on:
+    // utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("an unreadable /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let field =
+        |n: usize| -> Result<u64> { Ok(fields.get(n - 3).context("a short /proc stat")?.parse()?) };
+    Ok(field(14)? + field(15)?)
 }
 
 /// A staging release of `size` packages and the core, end to end, as CI
