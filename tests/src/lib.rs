@@ -294,6 +294,24 @@ impl World {
         Ok(output)
     }
 
+    /// Restarts this world's daemon with a watch cap of one folder
+    /// (`HPMD_MAX_WATCHES=1`) and waits until its workspace is polled.
+    pub fn start_polled_daemon(&self) -> Result<()> {
+        self.ok(&["daemon", "stop"])?;
+        let started = self
+            .hpmctl()
+            .args(["daemon", "start"])
+            .env("HPMD_MAX_WATCHES", "1")
+            .output()?;
+        anyhow::ensure!(started.status.success(), "{}", describe(&started));
+        wait_for("the workspace to be polled", || {
+            self.ok(&["status", "--json"])
+                .ok()
+                .and_then(|out| serde_json::from_slice::<serde_json::Value>(&out.stdout).ok())
+                .is_some_and(|status| status["watching"] == "polling")
+        })
+    }
+
     /// What `import <module>; print(module.VERSION)` prints in the core's venv.
     pub fn imported_version(&self, package: &str) -> Result<String> {
         let module = module_name(package);

@@ -266,17 +266,8 @@ fn a_status_right_after_a_save_in_a_clone_is_already_right() -> anyhow::Result<(
 #[test]
 fn at_the_watch_limit_the_workspace_is_polled_and_still_follows_saves() -> anyhow::Result<()> {
     let world = synced_world()?;
-    world.ok(&["daemon", "stop"])?;
-    let output = world
-        .hpmctl()
-        .args(["daemon", "start"])
-        .env("HPMD_MAX_WATCHES", "1")
-        .output()?;
-    anyhow::ensure!(output.status.success(), "{}", describe(&output));
+    world.start_polled_daemon()?;
     let events = EventStream::follow(&world)?;
-    wait_for("the workspace to be polled", || {
-        status(&world).is_ok_and(|s| s["watching"] == "polling")
-    })?;
     let mark = events.len();
     // A save that keeps the file's modification time, as one in the same
     // second as the poller's last look does (it keeps mtimes in seconds):

@@ -98,6 +98,7 @@ class Session {
   async refresh() {
     const barShown = vscode.workspace.getConfiguration('hpm').get('showStatusBar', true);
     if (!this.tree.visible && !barShown && this.status) {
+      this.paintBar();
       return;
     }
     try {
@@ -312,10 +313,9 @@ function activate(context) {
     session.start();
   });
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((change) => {
-    // Painted at once; then, as an item shown again may hold a status not
-    // read while nothing showed it, read afresh (skipped if still hidden).
+    // Read afresh: an item shown again would hold a status not read while
+    // nothing showed it (a refresh always repaints, hidden or not).
     if (change.affectsConfiguration('hpm')) {
-      session.paintBar();
       session.refresh();
     }
   }));

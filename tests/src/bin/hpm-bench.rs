@@ -366,20 +366,7 @@ fn polling_times(sizes: &[usize]) -> Result<()> {
         let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
         let world = World::with_dev_plugins(&names)?;
         world.ok(&["sync"])?;
-        world.ok(&["daemon", "stop"])?;
-        let started = world
-            .hpmctl()
-            .args(["daemon", "start"])
-            .env("HPMD_MAX_WATCHES", "1")
-            .output()?;
-        anyhow::ensure!(started.status.success(), "{}", describe(&started));
-        hpm_tests::wait_for("the workspace to be polled", || {
-            world
-                .ok(&["status", "--json"])
-                .ok()
-                .and_then(|out| serde_json::from_slice::<serde_json::Value>(&out.stdout).ok())
-                .is_some_and(|status| status["watching"] == "polling")
-        })?;
+        world.start_polled_daemon()?;
         let pid = runtime.block_on(async {
             use hpm_protocol::HpmApiClient;
             anyhow::Ok(rpc_client(&world.socket()).await?.hello().await?.pid)
