@@ -12,12 +12,21 @@ use hpm_protocol::report::{
     CheckReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, Progress,
     RegistryUpdate, StatusReport, SyncReport,
 };
-use hpm_protocol::{Change, HpmApiClient};
+use hpm_protocol::{Change, ClientEnv, HpmApiClient};
 use jsonrpsee::ws_client::WsClient;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::failure::Failure;
 use crate::render;
+
+/// This process's variables that travel with a request to the daemon
+/// (`hpm_protocol::env`), so that its git and uv run with this terminal's
+/// agent, config and credentials.
+pub fn client_env() -> Option<ClientEnv> {
+    Some(ClientEnv::from_vars(std::env::vars_os().filter_map(
+        |(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)),
+    )))
+}
 
 /// The daemon, or this process.
 pub enum Backend {
@@ -56,7 +65,7 @@ impl Backend {
     pub async fn check(&self, workspace: &Workspace) -> Result<CheckReport, Failure> {
         match self {
             Backend::Daemon(client) => {
-                Ok(bounded("check", client.check(workspace.root().to_path_buf())).await??)
+                Ok(bounded("check", client.check(workspace.root().to_path_buf(), client_env())).await??)
             }
             Backend::InProcess => blocking(workspace, ops::check::check).await,
         }
@@ -69,7 +78,7 @@ impl Backend {
     ) -> Result<ExportReport, Failure> {
         match self {
             Backend::Daemon(client) => Ok(client
-                .export(workspace.root().to_path_buf(), request)
+                .export(workspace.root().to_path_buf(), request, client_env())
                 .await?),
             Backend::InProcess => {
                 blocking(workspace, move |workspace| {
@@ -86,7 +95,7 @@ impl Backend {
     ) -> Result<Vec<RegistryUpdate>, Failure> {
         match self {
             Backend::Daemon(client) => Ok(client
-                .registry_update(workspace.root().to_path_buf())
+                .registry_update(workspace.root().to_path_buf(), client_env())
                 .await?),
             Backend::InProcess => blocking(workspace, ops::registry_update::registry_update).await,
         }
@@ -139,7 +148,7 @@ impl Backend {
                         }
                     }
                 };
-                let build = client.image_build(workspace.root().to_path_buf(), request);
+                let build = client.image_build(workspace.root().to_path_buf(), request, client_env());
                 tokio::pin!(build, printer);
                 let mut printing = true;
                 loop {
@@ -222,7 +231,7 @@ impl Backend {
                     failure.kind = hpm_protocol::ErrorKind::Cancelled;
                     failure
                 };
-                let apply = client.apply(workspace.root().to_path_buf(), change);
+                let apply = client.apply(workspace.root().to_path_buf(), change, client_env());
                 tokio::pin!(apply, printer);
                 let mut printing = true;
                 loop {

@@ -67,8 +67,10 @@ enum Command {
     },
     /// Show the workspace's mode and each package's mode, source and version.
     Status,
-    /// For CI: manifest valid, pyproject.toml matches the plan, lock current, no local sources outside dev.
+    /// For CI: manifest valid, pyproject.toml matches the plan, lock current, no local sources outside dev, no internal package from an index.
     Check,
+    /// Whether hpm can work here: git and uv found, the daemon reachable, each remote of the workspace answering with your credentials.
+    Doctor,
     /// Follow the daemon's event stream.
     Events,
     /// Write MODE/pyproject.toml and MODE/uv.lock: the core with every managed package pinned to MODE, for `uv sync --frozen` without hpm.
@@ -524,6 +526,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events => commands::events::run(&context.socket, context.json).await,
         Command::Status => commands::status::run(&context).await,
         Command::Check => commands::check::run(&context).await,
+        Command::Doctor => commands::doctor::run(&context).await,
         Command::Release { action } => match action {
             ReleaseAction::Plan(args) => commands::release::plan(&context, &args.into_args()),
             ReleaseAction::Notes { id, check } => commands::release::notes(&context, &id, check),

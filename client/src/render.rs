@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use hpm_core::plan::PlannedSource;
 use hpm_engine::ops::group::GroupListing;
 use hpm_protocol::report::{
-    CheckReport, DryRunReport, ExportReport, ImageReport, Progress, Recovery, RegistryUpdate,
+    CheckReport, DoctorReport, DoctorSubject, DryRunReport, ExportReport, ImageReport, Progress, Recovery, RegistryUpdate,
     RepoState, StatusReport, SyncOutcome, SyncReport,
 };
 use hpm_protocol::{Event, EventBody, Hello};
@@ -447,6 +447,45 @@ pub fn check(report: &CheckReport) -> Result<String, String> {
         .map(|failure| format!("{}: {}", failure.check, failure.message))
         .collect();
     Err(format!("the check failed:\n{}", failures.join("\n")))
+}
+
+/// `hpmctl doctor`: a line per check, a `hint:` under each failure.
+/// What came from a remote or a registry is shown with its control
+/// characters escaped.
+pub fn doctor(report: &DoctorReport) -> String {
+    let mut out = String::new();
+    for check in &report.checks {
+        let subject = match check.subject {
+            DoctorSubject::Git => "git",
+            DoctorSubject::Uv => "uv",
+            DoctorSubject::Daemon => "daemon",
+            DoctorSubject::Workspace => "workspace",
+            DoctorSubject::Remote => "remote",
+        };
+        out.push_str(&format!(
+            "{} {subject:<9} {}: {} ({} ms)\n",
+            if check.ok { "ok  " } else { "FAIL" },
+            escape_controls(&check.name),
+            escape_controls(&check.detail).replace('\n', "\n       "),
+            check.millis
+        ));
+        if let Some(hint) = &check.hint {
+            out.push_str(&format!("       hint: {}\n", escape_controls(hint)));
+        }
+    }
+    out
+}
+
+/// `text` with control characters but newlines shown as escapes, so that
+/// nothing a repository says can move the cursor or recolour a terminal.
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// `hpmctl group list`.

@@ -9,6 +9,7 @@
 //! tests; JSON exists only at the edges. No IO beyond reading the
 //! environment for the socket path.
 
+pub mod env;
 pub mod event;
 pub mod report;
 #[cfg(feature = "rpc")]
@@ -17,6 +18,7 @@ pub mod schema;
 
 use serde::{Deserialize, Serialize};
 
+pub use env::ClientEnv;
 pub use event::{Event, EventBody, RepoField};
 pub use hpm_core::Problem;
 #[cfg(feature = "rpc")]

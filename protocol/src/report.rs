@@ -221,6 +221,41 @@ pub struct RepoState {
     pub behind: Option<usize>,
 }
 
+/// `hpmctl doctor --json`: what hpm needs, each with whether it works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DoctorReport {
+    /// Every check passed.
+    pub ok: bool,
+    pub checks: Vec<DoctorCheck>,
+}
+
+/// One thing `doctor` looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DoctorCheck {
+    pub subject: DoctorSubject,
+    /// What was looked at: a program's path, the socket, a remote's URL.
+    pub name: String,
+    pub ok: bool,
+    /// A version when it works, else what failed.
+    pub detail: String,
+    /// What to do when it does not work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// How long the look took.
+    pub millis: u64,
+}
+
+/// What a [`DoctorCheck`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DoctorSubject {
+    Git,
+    Uv,
+    Daemon,
+    Workspace,
+    Remote,
+}
+
 /// `hpmctl check --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckReport {
@@ -249,6 +284,9 @@ pub enum CheckKind {
     Lock,
     /// A package outside a local mode has a local source.
     LocalSource,
+    /// `uv.lock` takes an internal package (one the registry or the
+    /// core's own files give a source) from a package index, by name.
+    IndexSource,
     /// A sync was interrupted and waits to be rolled back.
     Interrupted,
 }
@@ -259,6 +297,7 @@ impl fmt::Display for CheckKind {
             CheckKind::Pyproject => "pyproject",
             CheckKind::Lock => "lock",
             CheckKind::LocalSource => "local-source",
+            CheckKind::IndexSource => "index-source",
             CheckKind::Interrupted => "interrupted",
         })
     }

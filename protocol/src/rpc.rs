@@ -7,13 +7,16 @@ use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
 use crate::report::{
-    CheckReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
+    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
     ReleaseApplyRequest, SyncReport,
 };
-use crate::{Change, Event, Hello};
+use crate::{Change, ClientEnv, Event, Hello};
 
 /// The API. Every method that takes `workspace` takes the root folder
-/// holding `hpm.yaml` (absolute).
+/// holding `hpm.yaml` (absolute). A method that may run git or uv takes
+/// the caller's `env` last (the variables of [`crate::env`], kept in
+/// memory for that job): without it, the last one sent for the workspace
+/// is used, else the daemon's own environment.
 #[rpc(server, client, namespace = "hpm")]
 pub trait HpmApi {
     /// Version and capability handshake.
@@ -41,6 +44,7 @@ pub trait HpmApi {
         &self,
         workspace: PathBuf,
         change: Change,
+        env: Option<ClientEnv>,
     ) -> Result<SyncReport, ErrorObjectOwned>;
 
     /// Cancels the workspace's running job (uv is killed, files restored)
@@ -51,7 +55,11 @@ pub trait HpmApi {
     /// CI's checks: manifest valid, pyproject matches the plan, lock current,
     /// no local path source outside dev.
     #[method(name = "check")]
-    async fn check(&self, workspace: PathBuf) -> Result<CheckReport, ErrorObjectOwned>;
+    async fn check(
+        &self,
+        workspace: PathBuf,
+        env: Option<ClientEnv>,
+    ) -> Result<CheckReport, ErrorObjectOwned>;
 
     /// Writes `MODE/pyproject.toml` and `MODE/uv.lock` for a mode (see
     /// `hpmctl export`); the core's own files are not touched.
@@ -60,6 +68,7 @@ pub trait HpmApi {
         &self,
         workspace: PathBuf,
         request: ExportRequest,
+        env: Option<ClientEnv>,
     ) -> Result<ExportReport, ErrorObjectOwned>;
 
     /// Fetches the workspace's git registries, moves their pins to what each
@@ -69,6 +78,7 @@ pub trait HpmApi {
     async fn registry_update(
         &self,
         workspace: PathBuf,
+        env: Option<ClientEnv>,
     ) -> Result<Vec<RegistryUpdate>, ErrorObjectOwned>;
 
     /// Builds (and with `push`, pushes) the image of a mode (see `hpmctl
@@ -81,6 +91,7 @@ pub trait HpmApi {
         &self,
         workspace: PathBuf,
         request: ImageBuildRequest,
+        env: Option<ClientEnv>,
     ) -> Result<ImageReport, ErrorObjectOwned>;
 
     /// Applies (or, dry, describes) a release `hpmctl release plan` wrote,
@@ -94,7 +105,19 @@ pub trait HpmApi {
         &self,
         workspace: PathBuf,
         request: ReleaseApplyRequest,
+        env: Option<ClientEnv>,
     ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned>;
+
+    /// `hpmctl doctor` from the daemon's side: git and uv as the caller's
+    /// jobs would find them, the daemon's version, and for each remote the
+    /// workspace uses (when one is given), whether it answers with the
+    /// caller's credentials.
+    #[method(name = "doctor")]
+    async fn doctor(
+        &self,
+        workspace: Option<PathBuf>,
+        env: Option<ClientEnv>,
+    ) -> Result<DoctorReport, ErrorObjectOwned>;
 
     /// Stops the daemon after the job in flight finishes or rolls back.
     #[method(name = "shutdown")]

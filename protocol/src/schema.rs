@@ -7,7 +7,7 @@
 use schemars::{schema_for, Schema};
 
 use crate::report::{
-    CheckReport, DryRunReport, ExportReport, ImageReport, RegistryUpdate, StatusReport, SyncReport,
+    CheckReport, DoctorReport, DryRunReport, ExportReport, ImageReport, RegistryUpdate, StatusReport, SyncReport,
 };
 use crate::{Event, Hello};
 
@@ -26,5 +26,7 @@ pub fn documents() -> Vec<(&'static str, Schema)> {
             schema_for!(Vec<RegistryUpdate>),
         ),
         ("hello.schema.json", schema_for!(Hello)),
+        ("doctor.schema.json", schema_for!(DoctorReport)),
+        ("client-env.schema.json", schema_for!(crate::ClientEnv)),
     ]
 }

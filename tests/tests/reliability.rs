@@ -1157,7 +1157,7 @@ async fn run_clients(
                             select: true,
                         },
                     };
-                    client.apply(root, change).await.map(drop)
+                    client.apply(root, change, None).await.map(drop)
                 };
                 answers.push(match answer {
                     Ok(()) | Err(jsonrpsee::core::ClientError::Call(_)) => Ok(()),

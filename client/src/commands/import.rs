@@ -37,7 +37,7 @@ pub fn run(
         detach_submodules,
         dry_run: context.dry_run,
     };
-    let report = import(context.folder(), &request).map_err(Failure::from)?;
+    let report = import(&context.caller(), context.folder(), &request).map_err(Failure::from)?;
     if context.json {
         return render::json(&report);
     }

@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod change;
 pub mod check;
 pub mod daemon;
+pub mod doctor;
 pub mod events;
 pub mod export;
 pub mod group;
@@ -17,8 +18,10 @@ pub mod registry;
 pub mod release;
 pub mod status;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use hpm_engine::caller::Caller;
 use hpm_engine::workspace::Workspace;
 
 use crate::failure::Failure;
@@ -38,12 +41,20 @@ pub struct Context {
 }
 
 impl Context {
-    /// `--workspace DIR`, else the nearest folder above holding `hpm.yaml`.
+    /// `--workspace DIR`, else the nearest folder above holding `hpm.yaml`;
+    /// its jobs run in this process for this terminal ([`Context::caller`]).
     pub fn workspace(&self) -> Result<Workspace, Failure> {
-        Ok(match &self.workspace {
+        let workspace = match &self.workspace {
             Some(dir) => Workspace::at(dir)?,
             None => Workspace::locate(&self.start)?,
-        })
+        };
+        Ok(workspace.for_caller(self.caller()))
+    }
+
+    /// Whom work done in this process runs for: its environment, and a
+    /// person who may type a passphrase when stdin is a terminal.
+    pub fn caller(&self) -> Caller {
+        Caller::at_terminal(std::io::stdin().is_terminal())
     }
 
     /// The folder a command that makes a workspace works in.

@@ -20,6 +20,13 @@ impl LockedPackage {
             .is_some_and(|(kind, _)| ["editable", "directory", "path"].contains(&kind.as_str()))
     }
 
+    /// Taken from a package index by name (`source = { registry = … }`);
+    /// the index's URL.
+    pub fn index(&self) -> Option<&str> {
+        let (kind, value) = self.source.as_ref()?;
+        (kind == "registry").then_some(value.as_str())
+    }
+
     /// The git URL it is locked at, without its `?tag=` query and
     /// `#commit` fragment.
     pub fn git_url(&self) -> Option<&str> {

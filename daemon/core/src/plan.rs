@@ -17,7 +17,7 @@ use crate::mode::Mode;
 use crate::name::{check_package_name, PackageName};
 use crate::problem::{Invalid, Problem};
 use crate::registry::{GitRef, Registry, SourceSpec};
-use crate::url::{check_git_url, clean_relative};
+use crate::url::{check_git_url, clean_relative, url_for_uv};
 use crate::version::version_specifier;
 
 /// What the environment should be: one entry per managed package.
@@ -483,6 +483,14 @@ fn planned_source(spec: SourceSpec) -> Result<PlannedSource, Problem> {
             subdirectory,
         } => {
             check_git_url(&url)?;
+            // What uv accepts and reaches the same repository
+            // (`git@host:org/x.git` → `ssh://git@host/org/x.git`), and the
+            // repository's root however it is spelled (`.`, `./`): every
+            // check then sees one form.
+            let url = url_for_uv(&url);
+            let subdirectory = subdirectory
+                .map(|folder| clean_relative(&folder))
+                .filter(|folder| !folder.is_empty() && folder != ".");
             if let Some(subdirectory) = &subdirectory {
                 if Path::new(subdirectory).is_absolute()
                     || subdirectory.split('/').any(|c| c == "..")

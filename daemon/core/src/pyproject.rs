@@ -392,6 +392,37 @@ impl PyprojectMut {
             .map(|(_, item)| item)
     }
 
+    /// The names `[tool.uv.sources]` gives a source of their own (a path,
+    /// git, a URL, the workspace): the core's internal packages. An entry
+    /// that only names an index (`{ index = "pytorch" }`) is not one.
+    pub fn sourced_names(&self) -> Vec<String> {
+        let own = |table: &dyn TableLike| {
+            ["path", "git", "url", "workspace"]
+                .iter()
+                .any(|key| table.contains_key(key))
+        };
+        let Some(sources) = self
+            .doc
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|u| u.get("sources"))
+            .and_then(|s| s.as_table_like())
+        else {
+            return Vec::new();
+        };
+        sources
+            .iter()
+            .filter(|(_, item)| match item {
+                Item::Value(Value::Array(array)) => array
+                    .iter()
+                    .any(|value| value.as_inline_table().is_some_and(|t| own(t))),
+                Item::ArrayOfTables(tables) => tables.iter().any(|t| own(t)),
+                item => item.as_table_like().is_some_and(own),
+            })
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// The source entry for `name` as TOML text, for tests and messages.
     pub fn source_of(&self, name: &str) -> Option<String> {
         self.source_item(name)

@@ -57,7 +57,7 @@ impl Inputs {
     /// place of the file's; `read_only` for a dry run.
     pub fn read_with(workspace: &Workspace, manifest: Manifest, read_only: bool) -> Result<Inputs> {
         let registry = load_registry(
-            workspace.root(),
+            workspace,
             &manifest,
             &plan::registry_names(&manifest),
             read_only,
@@ -113,7 +113,6 @@ impl Inputs {
         mode: &Mode,
         overrides: &BTreeMap<PackageName, Mode>,
     ) -> Result<Resolved> {
-        let root = workspace.root();
         let manifest_path = workspace.manifest_path();
         let mut registry = self.registry.clone();
         let mut required: BTreeMap<PackageName, Required> = BTreeMap::new();
@@ -135,22 +134,17 @@ impl Inputs {
                 required: &required,
                 linked: &linked,
             })?;
-            let metas: BTreeMap<PackageName, Option<ProjectMeta>> = plan
-                .packages
-                .iter()
-                .map(|package| {
-                    let meta = read
-                        .entry(package.source.clone())
-                        .or_insert_with(|| {
-                            let repo = registry
-                                .get(&package.name)
-                                .and_then(|(entry, _)| entry.repo.as_deref());
-                            package_meta(root, &package.source, repo)
-                        })
-                        .clone();
-                    (package.key.clone(), meta)
-                })
-                .collect();
+            let mut metas: BTreeMap<PackageName, Option<ProjectMeta>> = BTreeMap::new();
+            for package in &plan.packages {
+                if !read.contains_key(&package.source) {
+                    let repo = registry
+                        .get(&package.name)
+                        .and_then(|(entry, _)| entry.repo.as_deref());
+                    let meta = package_meta(workspace, &package.name, &package.source, repo)?;
+                    read.insert(package.source.clone(), meta);
+                }
+                metas.insert(package.key.clone(), read[&package.source].clone());
+            }
             let mut wanted: Vec<(Dependency, String)> = Vec::new();
             let mut siblings: Vec<(String, String)> = Vec::new();
             for package in &plan.packages {
@@ -173,7 +167,7 @@ impl Inputs {
                 .filter(|name| !registry.contains(name))
                 .collect();
             if !missing.is_empty() {
-                let more = load_registry(root, &self.manifest, &missing, self.read_only)?;
+                let more = load_registry(workspace, &self.manifest, &missing, self.read_only)?;
                 registry = registry.merged_with(more);
             }
             let mut grew = false;
@@ -302,31 +296,53 @@ pub struct Resolved {
 /// path source (for a clone not made yet, the file on the default branch
 /// of its `repo`, which the clone will check out), the file at the ref from
 /// the repository's bare cache for a git source; `None` for an index
-/// source or when it cannot be read (validation reports a missing folder
-/// or ref).
-fn package_meta(root: &Path, source: &PlannedSource, repo: Option<&str>) -> Option<ProjectMeta> {
+/// source, a folder without a readable file, or a ref or file the remote
+/// does not have (validation reports those).
+///
+/// A remote that cannot be fetched stops the resolve, naming the package:
+/// the package is internal, and its dependencies unread would let uv take
+/// an internal one from an index by name.
+fn package_meta(
+    workspace: &Workspace,
+    name: &str,
+    source: &PlannedSource,
+    repo: Option<&str>,
+) -> Result<Option<ProjectMeta>> {
+    let caller = workspace.caller();
+    let at_remote = |result: Result<Option<String>>| {
+        result.map_err(|error| match error {
+            Error::Network { problems } => Error::Network {
+                problems: problems
+                    .into_iter()
+                    .map(|problem| problem.for_package(name))
+                    .collect(),
+            },
+            other => other,
+        })
+    };
     let text = match source {
         PlannedSource::Path { path, .. } => {
-            let folder = root.join(path);
+            let folder = workspace.root().join(path);
             match (folder.exists(), repo) {
                 (false, Some(url)) => {
-                    crate::git::packages::pyproject_at(url, &GitRef::Default, None)
-                        .ok()
-                        .flatten()?
+                    at_remote(crate::git::packages::pyproject_at(caller, url, &GitRef::Default, None))?
                 }
-                _ => crate::fsutil::read_text(&folder.join(PYPROJECT_FILE)).ok()?,
+                _ => crate::fsutil::read_text(&folder.join(PYPROJECT_FILE)).ok(),
             }
         }
         PlannedSource::Git {
             url,
             reference,
             subdirectory,
-        } => crate::git::packages::pyproject_at(url, reference, subdirectory.as_deref())
-            .ok()
-            .flatten()?,
-        PlannedSource::Index { .. } => return None,
+        } => at_remote(crate::git::packages::pyproject_at(
+            caller,
+            url,
+            reference,
+            subdirectory.as_deref(),
+        ))?,
+        PlannedSource::Index { .. } => None,
     };
-    ProjectMeta::read(&text).ok()
+    Ok(text.and_then(|text| ProjectMeta::read(&text).ok()))
 }
 
 /// Per dev package, the planned registry siblings its own `pyproject.toml`
@@ -495,12 +511,13 @@ fn folder_files(folder: &Path) -> EntryFiles {
 /// the entries named are read, so an unrelated broken file does not stop
 /// a sync.
 pub fn load_registry(
-    root: &Path,
+    workspace: &Workspace,
     manifest: &Manifest,
     names: &[&str],
     read_only: bool,
 ) -> Result<Registry> {
-    let manifest_path = root.join(hpm_core::manifest::MANIFEST_FILE);
+    let root = workspace.root();
+    let manifest_path = workspace.manifest_path();
     let mut sources = Vec::new();
     for location in &manifest.registry {
         sources.push(match location {
@@ -514,7 +531,7 @@ pub fn load_registry(
             }
             RegistryLocation::Git { git, reference } => {
                 let registry =
-                    PinnedRegistry::open_with(root, git, reference.as_deref(), !read_only)?;
+                    PinnedRegistry::open_with(workspace, git, reference.as_deref(), !read_only)?;
                 let files = EntryFiles::index(registry.file_paths());
                 Source::Git { registry, files }
             }

@@ -12,9 +12,11 @@
 //! Architecture invariant: no async runtime, RPC or file watcher: callers
 //! run these functions on a thread of their own.
 
+pub mod caller;
 pub mod error;
 pub mod fsutil;
 pub mod git;
+pub mod guard;
 pub mod inputs;
 pub mod logging;
 pub mod ops;

@@ -1,10 +1,18 @@
-//! The process runner every subprocess backend shares (uv today, a
-//! container engine next): a program with an argument vector (never a
-//! shell), in its own process group, its output streamed line by line,
-//! cancellable and time-limited by killing the whole group, and recorded
-//! in a pid file while it runs so that a killed hpm's successor can stop it.
+//! The process runner every subprocess shares (uv, git, the container
+//! engine): a program with an argument vector (never a shell), with the
+//! caller's environment ([`Caller`]), its output streamed line by line
+//! (a line ends at `\n` or `\r`, so git's progress arrives as it is drawn),
+//! cancellable and time-limited by killing its whole process group, and
+//! recorded in a pid file while it runs so that a killed hpm's successor
+//! can stop it.
+//!
+//! Unless a person sits at the terminal ([`Caller::is_interactive`]), the
+//! program runs in a session of its own, with no controlling terminal and
+//! stdin from `/dev/null`: nothing it starts (ssh asking for a passphrase
+//! or to trust a host key, a credential prompt) can wait on a terminal, so
+//! a missing credential is an error, never a hang.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -12,8 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+
+use crate::caller::Caller;
 
 /// How many of the last stderr lines a failure keeps.
 const TAIL_LINES: usize = 40;
@@ -48,8 +58,23 @@ pub struct RunOptions {
     /// that if hpm is killed the next run can stop what it left behind
     /// (see [`stop_orphan`]).
     pub pid_file: Option<PathBuf>,
-    /// Environment variables set for the program.
+    /// Environment variables set for the program, over the caller's.
     pub env: Vec<(String, String)>,
+    /// Whose environment the program gets, and whether it may use the
+    /// terminal.
+    pub caller: Caller,
+    /// Keep stdout for [`Finished::stdout`] instead of streaming it.
+    pub collect_stdout: bool,
+}
+
+impl RunOptions {
+    /// Nothing but the caller's environment and terminal.
+    pub fn for_caller(caller: &Caller) -> RunOptions {
+        RunOptions {
+            caller: caller.clone(),
+            ..RunOptions::default()
+        }
+    }
 }
 
 /// A program that ran to its end.
@@ -58,6 +83,8 @@ pub struct Finished {
     pub status: ExitStatus,
     /// The last lines it wrote to stderr.
     pub stderr_tail: Vec<String>,
+    /// Its stdout, when [`RunOptions::collect_stdout`] asked for it.
+    pub stdout: String,
 }
 
 /// Why a run did not finish on its own.
@@ -85,22 +112,47 @@ pub fn run(
     on_line: &mut dyn FnMut(&str),
     cancel: &CancelToken,
 ) -> Result<Finished, RunError> {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .current_dir(dir)
-        .envs(options.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(RunError::Spawn)?;
-    let group = Pid::from_raw(child.id() as i32);
+        .stderr(Stdio::piped());
+    options.caller.apply(&mut command);
+    command.envs(options.env.iter().map(|(k, v)| (k, v)));
+    let interactive = options.caller.is_interactive();
+    if interactive {
+        // In the terminal's foreground group, so that ssh or git may ask
+        // the person there; Ctrl-C reaches it as it reaches hpmctl.
+        command.stdin(Stdio::inherit());
+    } else {
+        command.stdin(Stdio::null());
+        // Belt and braces for what does not ask through the terminal:
+        // git's own prompts, ssh's askpass program, Git Credential
+        // Manager's windows.
+        command.envs([
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("SSH_ASKPASS_REQUIRE", "never"),
+            ("GCM_INTERACTIVE", "never"),
+        ]);
+        detach_from_terminal(&mut command);
+    }
+    let mut child = command.spawn().map_err(RunError::Spawn)?;
+    let pid = Pid::from_raw(child.id() as i32);
+    // Its own group (a session leader leads one) dies whole; a program in
+    // the terminal's group is killed alone.
+    let stop = move || {
+        let _ = if interactive {
+            kill(pid, Signal::SIGKILL)
+        } else {
+            killpg(pid, Signal::SIGKILL)
+        };
+    };
     if let Some(pid_file) = &options.pid_file {
         let pid = child.id() as i32;
         let record = format!("{pid} {}\n", start_time(pid).unwrap_or_default());
         if let Err(error) = crate::fsutil::write_atomic(pid_file, record.as_bytes()) {
-            let _ = killpg(group, Signal::SIGKILL);
+            stop();
             let _ = child.wait();
             return Err(RunError::PidFile(pid_file.clone(), error));
         }
@@ -122,11 +174,7 @@ pub fn run(
         .map(|(is_stderr, stream)| {
             let sender = sender.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                    if sender.send((is_stderr, line)).is_err() {
-                        break;
-                    }
-                }
+                for_each_line(stream, &mut |line| sender.send((is_stderr, line)).is_ok());
             })
         })
         .collect();
@@ -134,9 +182,14 @@ pub fn run(
 
     let started = Instant::now();
     let mut tail: Vec<String> = Vec::new();
+    let mut stdout = String::new();
     let mut stopped: Option<RunError> = None;
     loop {
         match receiver.recv_timeout(TICK) {
+            Ok((false, line)) if options.collect_stdout => {
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
             Ok((is_stderr, line)) => {
                 on_line(&line);
                 if is_stderr {
@@ -155,7 +208,7 @@ pub fn run(
                 .is_some_and(|limit| started.elapsed() > limit);
             if cancel.is_cancelled() || timed_out {
                 // The whole group: the program's own children die with it.
-                let _ = killpg(group, Signal::SIGKILL);
+                stop();
                 stopped = Some(if timed_out {
                     RunError::TimedOut(started.elapsed())
                 } else {
@@ -176,7 +229,50 @@ pub fn run(
         None => Ok(Finished {
             status,
             stderr_tail: tail,
+            stdout,
         }),
+    }
+}
+
+/// Starts the program in a new session: no controlling terminal (so no
+/// prompt can wait on one), and a process group of its own for the kill.
+fn detach_from_terminal(command: &mut Command) {
+    // Audited: the closure runs in the forked child before exec and calls
+    // only setsid(2), which is async-signal-safe; it allocates nothing and
+    // takes no lock. std offers no safe way to start a new session.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+    }
+}
+
+/// Calls `on_line` with each line of `stream`, a line ending at `\n` or
+/// `\r` (empty ones skipped), until the stream ends or `on_line` answers
+/// false. Bytes that are not UTF-8 are replaced.
+fn for_each_line(mut stream: impl Read, on_line: &mut dyn FnMut(String) -> bool) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let read = match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        for &byte in &buffer[..read] {
+            if byte == b'\n' || byte == b'\r' {
+                if !pending.is_empty() {
+                    let line = String::from_utf8_lossy(&pending).into_owned();
+                    pending.clear();
+                    if !on_line(line) {
+                        return;
+                    }
+                }
+            } else {
+                pending.push(byte);
+            }
+        }
+    }
+    if !pending.is_empty() {
+        on_line(String::from_utf8_lossy(&pending).into_owned());
     }
 }
 

@@ -12,23 +12,26 @@ use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::{Invalid, PackageName, Problem};
 
 use crate::error::{Error, Result};
+use crate::git::net::NetFailure;
 use crate::git::remote::list_remotes;
+use crate::workspace::Workspace;
 
 /// Checks every package of `plan` and pins its git references. A remote
 /// that cannot be reached is a network error; the other problems are
 /// reported together with `earlier` (the closure's).
-pub fn validate(root: &Path, plan: Plan, earlier: Vec<Problem>) -> Result<PinnedPlan> {
-    validate_except(root, plan, earlier, &[])
+pub fn validate(workspace: &Workspace, plan: Plan, earlier: Vec<Problem>) -> Result<PinnedPlan> {
+    validate_except(workspace, plan, earlier, &[])
 }
 
 /// [`validate`], leaving out the local checks of `not_yet_cloned` (a dry
 /// run's clones, which are not made).
 pub fn validate_except(
-    root: &Path,
+    workspace: &Workspace,
     plan: Plan,
     earlier: Vec<Problem>,
     not_yet_cloned: &[PackageName],
 ) -> Result<PinnedPlan> {
+    let root = workspace.root();
     let mut problems = earlier;
     problems.extend(
         plan.packages
@@ -47,7 +50,7 @@ pub fn validate_except(
             _ => None,
         })
         .collect();
-    let remotes = list_remotes(&urls);
+    let remotes = list_remotes(workspace.caller(), &urls);
     let unreachable = unreachable_remotes(&plan, &remotes);
     if !unreachable.is_empty() {
         return Err(Error::Network {
@@ -69,10 +72,13 @@ fn unreachable_remotes(plan: &Plan, remotes: &Remotes) -> Vec<Problem> {
             let Some(Err(message)) = remotes.get(url) else {
                 return None;
             };
+            let failure = NetFailure {
+                said: message.clone(),
+            };
             Some(
                 Problem::new(format!("cannot reach git remote `{url}`: {message}"))
                     .for_package(&package.name)
-                    .hint("check the URL in the registry and your network or credentials; nothing was changed"),
+                    .hint(format!("{}; nothing was changed", failure.hint())),
             )
         })
         .collect()

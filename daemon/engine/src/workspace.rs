@@ -7,6 +7,7 @@ use hpm_core::manifest::{Manifest, MANIFEST_FILE};
 use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::Mode;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 
 /// The lock file uv writes beside `pyproject.toml`.
@@ -16,10 +17,12 @@ pub const STATE_DIR: &str = ".hpm";
 /// The workspace's git registry pins, in its `.hpm/` folder.
 pub const PINS_FILE: &str = "registry-pins.json";
 
-/// A workspace root and the paths of its files.
+/// A workspace root and the paths of its files, and whom the job at hand
+/// runs for (the environment its git and uv processes get).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
     root: PathBuf,
+    caller: Caller,
 }
 
 impl Workspace {
@@ -35,7 +38,10 @@ impl Workspace {
         if !root.join(MANIFEST_FILE).is_file() {
             return Err(Error::NotAWorkspace { start: root });
         }
-        Ok(Workspace { root })
+        Ok(Workspace {
+            root,
+            caller: Caller::this_process(),
+        })
     }
 
     /// Walks up from `start` to the first folder holding `hpm.yaml`.
@@ -47,12 +53,26 @@ impl Workspace {
             .find(|dir| dir.join(MANIFEST_FILE).is_file())
             .map(|root| Workspace {
                 root: root.to_path_buf(),
+                caller: Caller::this_process(),
             })
             .ok_or(Error::NotAWorkspace { start })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The same workspace, for a job run for `caller`.
+    pub fn for_caller(&self, caller: Caller) -> Workspace {
+        Workspace {
+            root: self.root.clone(),
+            caller,
+        }
+    }
+
+    /// Whom the job at hand runs for.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     pub fn manifest_path(&self) -> PathBuf {

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use hpm_core::plan::Plan;
 use hpm_core::Mode;
 use hpm_engine::inputs::Inputs;
+use hpm_engine::caller::Caller;
 use hpm_engine::ops::sync::{self, Request};
 use hpm_engine::process::CancelToken;
 use hpm_engine::transaction::Transaction;
@@ -41,10 +42,15 @@ pub struct Actor {
     pub closed: CancellationToken,
     /// Set once a killed run's journal is rolled back.
     pub recovered: watch::Sender<bool>,
+    /// The workspace's last caller (shared with its handle), for a job
+    /// whose request brought none.
+    pub last_caller: Arc<Mutex<Caller>>,
 }
 
 struct Queued {
     change: Change,
+    /// Whom it runs for; the latest of the requests merged into it.
+    caller: Option<Caller>,
     replies: Vec<oneshot::Sender<JobResult>>,
 }
 
@@ -96,14 +102,17 @@ pub async fn run(mut actor: Actor) {
         };
         tokio::select! {
             message = actor.receiver.recv() => match message {
-                Some(Message::Apply { change, reply }) => {
+                Some(Message::Apply { change, caller, reply }) => {
                     let merged = match queue.iter_mut().find(|queued| queued.change == change) {
                         Some(queued) => {
                             queued.replies.push(reply);
+                            if caller.is_some() {
+                                queued.caller = caller;
+                            }
                             true
                         }
                         None => {
-                            queue.push_back(Queued { change: change.clone(), replies: vec![reply] });
+                            queue.push_back(Queued { change: change.clone(), caller, replies: vec![reply] });
                             false
                         }
                     };
@@ -185,8 +194,11 @@ fn start(
         },
     );
     let cancel = CancelToken::new();
+    let caller = queued
+        .caller
+        .unwrap_or_else(|| lock(&actor.last_caller).clone());
     let handle = {
-        let workspace = actor.workspace.clone();
+        let workspace = actor.workspace.for_caller(caller);
         let events = actor.events.clone();
         let cancel = cancel.clone();
         let memo = memo.clone();

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hpm_engine::caller::Caller;
 use hpm_engine::process::CancelToken;
 use hpm_engine::workspace::Workspace;
 use hpm_protocol::report::SyncReport;
-use hpm_protocol::Change;
+use hpm_protocol::{Change, ClientEnv};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +25,9 @@ pub type JobResult = Result<SyncReport, Arc<hpm_engine::Error>>;
 pub enum Message {
     Apply {
         change: Change,
+        /// Whom the job runs for; `None` (an auto-sync, a client that sent
+        /// no environment): the last caller of the workspace.
+        caller: Option<Caller>,
         reply: oneshot::Sender<JobResult>,
     },
     Cancel {
@@ -64,14 +68,36 @@ pub struct WorkspaceHandle {
     pub closed: CancellationToken,
     /// When a request, a job or a watched change last concerned it.
     pub(crate) last_used: Arc<Mutex<Instant>>,
+    /// The environment the last client that sent one asked with: what an
+    /// auto-sync, or a request that brings none, runs with. In memory only.
+    pub(crate) last_caller: Arc<Mutex<Caller>>,
     /// Turns true once the actor has rolled back a journal a killed run
     /// left: nothing reads the files before (see [`WorkspaceHandle::ready`]).
     pub(crate) recovered: watch::Receiver<bool>,
 }
 
 impl WorkspaceHandle {
-    /// Queues `change` and waits for its job to end.
-    pub async fn apply(&self, change: Change) -> JobResult {
+    /// The workspace for a request that came with `env` (remembered as the
+    /// workspace's last caller), or without one (the last caller's).
+    pub fn for_request(&self, env: Option<&ClientEnv>) -> Workspace {
+        self.workspace.for_caller(self.caller_for(env))
+    }
+
+    fn caller_for(&self, env: Option<&ClientEnv>) -> Caller {
+        match env {
+            Some(env) => {
+                let caller = Caller::sent(env);
+                *lock(&self.last_caller) = caller.clone();
+                caller
+            }
+            None => lock(&self.last_caller).clone(),
+        }
+    }
+
+    /// Queues `change` for the client that sent `env` (see
+    /// [`Message::Apply`]) and waits for its job to end.
+    pub async fn apply(&self, change: Change, env: Option<&ClientEnv>) -> JobResult {
+        let caller = env.map(|env| self.caller_for(Some(env)));
         let (reply, answer) = oneshot::channel();
         let stopped = || {
             Arc::new(hpm_engine::Error::internal(
@@ -79,7 +105,11 @@ impl WorkspaceHandle {
             ))
         };
         self.sender
-            .send(Message::Apply { change, reply })
+            .send(Message::Apply {
+                change,
+                caller,
+                reply,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }

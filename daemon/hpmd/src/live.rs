@@ -145,7 +145,9 @@ struct Live {
 
 impl Live {
     async fn start(&mut self) {
-        let workspace = self.workspace.clone();
+        // With the last caller's environment: a re-read may fetch a git
+        // registry or a package's metadata.
+        let workspace = self.handle.for_request(None);
         match blocking(move || reread(&workspace)).await {
             Some(Ok(reread)) => self.adopt(reread.graph, true).await,
             Some(Err(error)) => {
@@ -262,7 +264,7 @@ impl Live {
     /// Re-reads and re-validates the inputs; queues a reconcile when the
     /// plan changed and auto-sync is on.
     async fn inputs_changed(&mut self) {
-        let workspace = self.workspace.clone();
+        let workspace = self.handle.for_request(None);
         let Some(result) = blocking(move || reread(&workspace)).await else {
             return;
         };
@@ -283,10 +285,13 @@ impl Live {
                         // The job's own events tell every listener how it
                         // went; a busy workspace is tried again later.
                         let result = handle
-                            .apply(Change::Sync {
-                                mode: None,
-                                force: false,
-                            })
+                            .apply(
+                                Change::Sync {
+                                    mode: None,
+                                    force: false,
+                                },
+                                None,
+                            )
                             .await;
                         if let Err(error) = result {
                             if matches!(*error, Error::Busy { .. }) {
@@ -312,7 +317,7 @@ impl Live {
 
     /// A job ended: the set of dev clones may have changed.
     async fn after_job(&mut self) {
-        let workspace = self.workspace.clone();
+        let workspace = self.handle.for_request(None);
         if let Some(Ok(reread)) = blocking(move || reread(&workspace)).await {
             let before: BTreeSet<PathBuf> =
                 self.graph.clones.iter().map(|c| c.root.clone()).collect();

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hpm_engine::caller::Caller;
 use hpm_engine::ops;
 use hpm_protocol::report::{
-    CheckReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
+    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
     ReleaseApplyRequest, SyncReport,
 };
-use hpm_protocol::{codes, Change, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
+use hpm_protocol::{codes, Change, ClientEnv, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
 use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::server::{PendingSubscriptionSink, SubscriptionMessage};
 use jsonrpsee::types::ErrorObjectOwned;
@@ -61,6 +62,8 @@ impl HpmApiServer for Rpc {
                 "registry_update",
                 "image_build",
                 "release_apply",
+                "doctor",
+                "client_env",
                 "shutdown",
             ]
             .map(String::from)
@@ -89,10 +92,11 @@ impl HpmApiServer for Rpc {
         &self,
         workspace: PathBuf,
         change: Change,
+        env: Option<ClientEnv>,
     ) -> Result<SyncReport, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
         handle
-            .apply(change)
+            .apply(change, env.as_ref())
             .await
             .map_err(|error| to_rpc_error(&error))
     }
@@ -102,27 +106,33 @@ impl HpmApiServer for Rpc {
         Ok(handle.cancel().await)
     }
 
-    async fn check(&self, workspace: PathBuf) -> Result<CheckReport, ErrorObjectOwned> {
-        let handle = self.open(&workspace).await?;
-        blocking(move || ops::check::check(&handle.workspace)).await
+    async fn check(
+        &self,
+        workspace: PathBuf,
+        env: Option<ClientEnv>,
+    ) -> Result<CheckReport, ErrorObjectOwned> {
+        let workspace = self.open(&workspace).await?.for_request(env.as_ref());
+        blocking(move || ops::check::check(&workspace)).await
     }
 
     async fn export(
         &self,
         workspace: PathBuf,
         request: ExportRequest,
+        env: Option<ClientEnv>,
     ) -> Result<ExportReport, ErrorObjectOwned> {
-        let handle = self.open(&workspace).await?;
-        blocking(move || ops::export::export(&handle.workspace, &request)).await
+        let workspace = self.open(&workspace).await?.for_request(env.as_ref());
+        blocking(move || ops::export::export(&workspace, &request)).await
     }
 
     async fn registry_update(
         &self,
         workspace: PathBuf,
+        env: Option<ClientEnv>,
     ) -> Result<Vec<RegistryUpdate>, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
         let report = {
-            let workspace = handle.workspace.clone();
+            let workspace = handle.for_request(env.as_ref());
             blocking(move || ops::registry_update::registry_update(&workspace)).await?
         };
         handle.notify_live(LiveNotice::RegistryUpdated);
@@ -139,8 +149,10 @@ impl HpmApiServer for Rpc {
         &self,
         workspace: PathBuf,
         request: ImageBuildRequest,
+        env: Option<ClientEnv>,
     ) -> Result<ImageReport, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
+        let workspace = handle.for_request(env.as_ref());
         let Some(cancel) = handle.start_build() else {
             return Err(to_rpc_error(&hpm_engine::Error::Busy {
                 pid: format!("{} (an image build)", std::process::id()),
@@ -149,9 +161,9 @@ impl HpmApiServer for Rpc {
         let events = self.daemon.events.clone();
         let ending = handle.clone();
         let built = blocking(move || {
-            let root = handle.workspace.root().to_path_buf();
+            let root = workspace.root().to_path_buf();
             let report = ops::image::build(
-                &handle.workspace,
+                &workspace,
                 &request,
                 &mut |line| {
                     events.emit(
@@ -183,18 +195,20 @@ impl HpmApiServer for Rpc {
         &self,
         workspace: PathBuf,
         request: ReleaseApplyRequest,
+        env: Option<ClientEnv>,
     ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
+        let workspace = handle.for_request(env.as_ref());
         let events = self.daemon.events.clone();
         blocking(move || {
-            let root = handle.workspace.root().to_path_buf();
+            let root = workspace.root().to_path_buf();
             let options = ops::release::ApplyOptions {
                 dry_run: request.dry_run,
                 notes_auto: request.notes_auto,
                 token: request.token,
             };
             let id = request.id;
-            let report = ops::release::apply(&handle.workspace, &id, options, &mut |step| {
+            let report = ops::release::apply(&workspace, &id, options, &mut |step| {
                 events.emit(
                     &root,
                     EventBody::ReleaseStep {
@@ -217,6 +231,23 @@ impl HpmApiServer for Rpc {
                 .map_err(|e| hpm_engine::Error::internal(e.to_string()))
         })
         .await
+    }
+
+    async fn doctor(
+        &self,
+        workspace: Option<PathBuf>,
+        env: Option<ClientEnv>,
+    ) -> Result<DoctorReport, ErrorObjectOwned> {
+        let workspace = match workspace {
+            Some(root) => Some(self.open(&root).await?.for_request(env.as_ref())),
+            None => None,
+        };
+        let caller = match (&workspace, &env) {
+            (Some(workspace), _) => workspace.caller().clone(),
+            (None, Some(env)) => Caller::sent(env),
+            (None, None) => Caller::this_process(),
+        };
+        blocking(move || Ok(ops::doctor::doctor(&caller, workspace.as_ref()))).await
     }
 
     async fn shutdown(&self) -> Result<(), ErrorObjectOwned> {

@@ -63,6 +63,7 @@ impl Workspaces {
             live: SharedLiveView::default(),
             closed: CancellationToken::new(),
             last_used: Arc::new(Mutex::new(Instant::now())),
+            last_caller: Arc::default(),
             recovered: recovered_receiver,
         };
         tokio::spawn(actor::run(Actor {
@@ -74,6 +75,7 @@ impl Workspaces {
             next_job: self.next_job.clone(),
             closed: handle.closed.clone(),
             recovered,
+            last_caller: handle.last_caller.clone(),
         }));
         live::spawn(
             handle.clone(),

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use hpm_core::Problem;
 use nix::fcntl::{Flock, FlockArg};
 
+use super::net::{self, NetFailure};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 
 /// The cache folder of the repository at `url`.
@@ -60,7 +62,11 @@ pub fn cached_repository(url: &str) -> Result<git2::Repository> {
 /// borrows the cache's objects (read-only, through git's alternates) when
 /// there is a cache, so only what is new crosses the network. It is gone
 /// when the returned folder is dropped.
-pub fn fetched_aside(url: &str, what: &str) -> Result<(tempfile::TempDir, git2::Repository)> {
+pub fn fetched_aside(
+    caller: &Caller,
+    url: &str,
+    what: &str,
+) -> Result<(tempfile::TempDir, git2::Repository)> {
     let folder = tempfile::Builder::new()
         .prefix("hpm-fetch-")
         .tempdir()
@@ -78,7 +84,7 @@ pub fn fetched_aside(url: &str, what: &str) -> Result<(tempfile::TempDir, git2::
         std::fs::write(&alternates, format!("{}\n", objects.display()))
             .map_err(|error| Error::write(&alternates, error))?;
     }
-    fetch(&repository, url, what)?;
+    fetch(caller, &repository, url, what)?;
     Ok((folder, repository))
 }
 
@@ -94,33 +100,30 @@ fn cache_dir() -> PathBuf {
     base.join("registries")
 }
 
-/// Fetches every branch and tag of `url` into the cache.
-/// Fetches `url` (a `what`, for messages: "registry", "package repository").
-pub fn fetch(repository: &git2::Repository, url: &str, what: &str) -> Result<()> {
-    let mut remote = repository
-        .remote_anonymous(url)
-        .map_err(|error| fetch_error(url, what, &error))?;
-    remote
-        .fetch(
-            &[
-                "+refs/heads/*:refs/remotes/origin/*",
-                "+refs/tags/*:refs/tags/*",
-            ],
-            None,
-            None,
-        )
-        .map_err(|error| fetch_error(url, what, &error))
+/// Fetches every branch and tag of `url` (a `what`, for messages:
+/// "registry", "package repository") into `repository`, with the caller's
+/// git.
+pub fn fetch(
+    caller: &Caller,
+    repository: &git2::Repository,
+    url: &str,
+    what: &str,
+) -> Result<()> {
+    let refspecs = [
+        "+refs/heads/*:refs/remotes/origin/*",
+        "+refs/tags/*:refs/tags/*",
+    ];
+    net::fetch(caller, repository.path(), url, &refspecs)
+        .map_err(|failure| fetch_error(url, what, &failure))
 }
 
-fn fetch_error(url: &str, what: &str, error: &git2::Error) -> Error {
+fn fetch_error(url: &str, what: &str, failure: &NetFailure) -> Error {
     Error::Network {
-        problems: vec![Problem::new(format!(
-            "cannot fetch {what} `{url}`: {}",
-            error.message()
-        ))
-        .hint(
-            "check the URL and your network; a registry fetched once works offline from the cache",
-        )],
+        problems: vec![Problem::new(format!("cannot fetch {what} `{url}`: {failure}"))
+            .hint(format!(
+                "{}; a repository fetched once works offline from the cache",
+                failure.hint()
+            ))],
     }
 }
 

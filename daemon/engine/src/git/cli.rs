@@ -1,11 +1,13 @@
-//! The `git` program, for what must be the user's own git (a release's
-//! commits, tags and pushes, so that their signing, hooks and credential
-//! helpers apply) or what libgit2 does not do (`clone --mirror` of a
-//! path): an argument vector through the shared process runner, never a
-//! shell.
+//! The `git` program for what changes a repository on the user's behalf
+//! (a release's commits, tags and pushes, so that their signing, hooks
+//! and credential helpers apply; `clone --mirror` of a path for an image):
+//! an argument vector through the shared process runner, with the
+//! caller's environment, never a shell. What only talks to a remote is
+//! [`super::net`].
 
 use std::path::Path;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::process::{self, CancelToken, RunOptions};
 
@@ -16,6 +18,7 @@ const SAID: usize = 12;
 /// says what hpm wanted it for) or could not run; the inner one: git ran
 /// and failed, with its last lines, for the caller's message.
 pub fn run(
+    caller: &Caller,
     dir: &Path,
     argv: &[String],
     needed_for: &str,
@@ -29,7 +32,10 @@ pub fn run(
         &git,
         argv,
         dir,
-        &RunOptions::default(),
+        &RunOptions {
+            caller: caller.clone(),
+            ..RunOptions::default()
+        },
         &mut |line| lines.push(line.to_string()),
         &CancelToken::new(),
     )

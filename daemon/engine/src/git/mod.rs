@@ -1,16 +1,19 @@
-//! Everything hpm asks of git, through libgit2 (no `git` binary, no shell):
-//! listing a remote's refs ([`remote`]), a clone's state ([`repo`]),
-//! cloning ([`clone`]), bare caches per URL in the user cache folder
-//! ([`cache`]), registries kept in git, read from such a cache
-//! ([`registry`]), and packages' own `pyproject.toml` at a ref, for the
-//! dependency closure ([`packages`]), and what a release reads of a clone's
-//! history ([`history`]). What must be the user's own `git` program runs
-//! through [`cli`].
+//! Everything hpm asks of git. What talks to a remote runs the user's own
+//! `git` program with the caller's environment ([`net`]): listing a
+//! remote's refs ([`remote`]), cloning ([`clone`]), fetching the bare
+//! caches per URL in the user cache folder ([`cache`]). Local reads go
+//! through libgit2, fast and needing no credentials: a clone's state
+//! ([`repo`]), registries kept in git, read from a cache ([`registry`]),
+//! packages' own `pyproject.toml` at a ref, for the dependency closure
+//! ([`packages`]), and what a release reads of a clone's history
+//! ([`history`]). What changes a repository for the user (a release's
+//! commits, tags, pushes) runs `git` too ([`cli`]).
 
 pub mod cache;
 pub mod cli;
 pub mod clone;
 pub mod history;
+pub mod net;
 pub mod packages;
 pub mod registry;
 pub mod remote;

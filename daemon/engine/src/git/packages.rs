@@ -8,16 +8,20 @@ use std::path::Path;
 use hpm_core::registry::GitRef;
 
 use super::cache::{cached_repository, fetch, lock_cache, resolve};
+use crate::caller::Caller;
+use crate::error::{Error, Result};
 
 /// The text of `subdirectory/pyproject.toml` at `reference` of `url`;
 /// `None` when the ref or the file is not there (validation then reports a
-/// missing ref), `Err` when the repository could not be fetched.
+/// missing ref), `Err` when the repository could not be fetched (with the
+/// caller's git) or read.
 pub fn pyproject_at(
+    caller: &Caller,
     url: &str,
     reference: &GitRef,
     subdirectory: Option<&str>,
-) -> Result<Option<String>, String> {
-    let repository = cached_repository(url).map_err(|e| e.to_string())?;
+) -> Result<Option<String>> {
+    let repository = cached_repository(url)?;
     let names: Vec<&str> = match reference {
         GitRef::Tag(name) | GitRef::Branch(name) | GitRef::Rev(name) | GitRef::Ref(name) => {
             vec![name]
@@ -29,11 +33,11 @@ pub fn pyproject_at(
     let commit = match find(&repository) {
         Some(commit) => commit,
         None => {
-            let _lock = lock_cache(url).map_err(|e| e.to_string())?;
+            let _lock = lock_cache(url)?;
             match find(&repository) {
                 Some(commit) => commit,
                 None => {
-                    fetch(&repository, url, "package repository").map_err(|e| e.to_string())?;
+                    fetch(caller, &repository, url, "package repository")?;
                     match find(&repository) {
                         Some(commit) => commit,
                         None => return Ok(None),
@@ -42,10 +46,17 @@ pub fn pyproject_at(
             }
         }
     };
+    let unreadable = |error: git2::Error| {
+        Error::internal(format!(
+            "cannot read `{url}` in the cache `{}`: {}",
+            repository.path().display(),
+            error.message()
+        ))
+    };
     let tree = repository
         .find_commit(commit)
         .and_then(|commit| commit.tree())
-        .map_err(|e| e.message().to_string())?;
+        .map_err(unreadable)?;
     let path = match subdirectory {
         Some(folder) => Path::new(folder).join("pyproject.toml"),
         None => Path::new("pyproject.toml").to_path_buf(),
@@ -56,6 +67,6 @@ pub fn pyproject_at(
     let blob = entry
         .to_object(&repository)
         .and_then(|object| object.peel_to_blob())
-        .map_err(|e| e.message().to_string())?;
+        .map_err(unreadable)?;
     Ok(String::from_utf8(blob.content().to_vec()).ok())
 }

@@ -53,23 +53,26 @@ impl PinnedRegistry {
     /// Opens the registry at `url` for the workspace at `root`: from the pin
     /// when the cache has its commit (no network), else resolving `reference`
     /// in the cache, else fetching first; the pin is written when it moves.
-    pub fn open(root: &Path, url: &str, reference: Option<&str>) -> Result<PinnedRegistry> {
-        Self::open_with(root, url, reference, true)
+    pub fn open(
+        workspace: &Workspace,
+        url: &str,
+        reference: Option<&str>,
+    ) -> Result<PinnedRegistry> {
+        Self::open_with(workspace, url, reference, true)
     }
 
     /// [`PinnedRegistry::open`]; with `write_pin` false (a dry run), the
     /// workspace's `.hpm/` is neither created nor written.
     pub fn open_with(
-        root: &Path,
+        workspace: &Workspace,
         url: &str,
         reference: Option<&str>,
         write_pin: bool,
     ) -> Result<PinnedRegistry> {
         let reference = reference.unwrap_or(DEFAULT_REF);
-        let manifest_path = root.join(hpm_core::manifest::MANIFEST_FILE);
+        let manifest_path = workspace.manifest_path();
         check_git_url(url).map_err(|problem| Error::invalid(problem.in_file(&manifest_path)))?;
         let repository = cached_repository(url)?;
-        let workspace = Workspace::at(root)?;
         if write_pin {
             workspace.ensure_state_dir()?;
         }
@@ -96,7 +99,7 @@ impl PinnedRegistry {
                     let pins = write_pin.then_some(pins);
                     return finish_open(url, reference, commit, repository, &pins_path, pins);
                 }
-                fetch(&repository, url, "registry")?;
+                fetch(workspace.caller(), &repository, url, "registry")?;
                 resolve(&repository, reference).ok_or_else(|| {
                     Error::invalid(
                         Problem::new(format!(
@@ -205,10 +208,10 @@ pub fn update(workspace: &Workspace, manifest: &Manifest) -> Result<Vec<Registry
             continue;
         };
         let reference = reference.as_deref().unwrap_or(DEFAULT_REF);
-        let before = PinnedRegistry::open(workspace.root(), url, Some(reference))?;
+        let before = PinnedRegistry::open(workspace, url, Some(reference))?;
         {
             let _lock = lock_cache(url)?;
-            fetch(&before.repository, url, "registry")?;
+            fetch(workspace.caller(), &before.repository, url, "registry")?;
         }
         let after_commit = resolve(&before.repository, reference).ok_or_else(|| {
             Error::invalid(

@@ -1,8 +1,9 @@
 //! `hpmctl check`, for CI: the manifest is valid, `pyproject.toml` says what
 //! the plan says, the lock is current (`uv lock --locked`), no package that
 //! is not in a local mode has a local path source in `pyproject.toml` or
-//! `uv.lock`, and no interrupted sync waits to be rolled back. Changes
-//! nothing.
+//! `uv.lock`, no internal package comes from an index by name
+//! ([`crate::guard`]), and no interrupted sync waits to be rolled back.
+//! Changes nothing.
 
 use hpm_core::lockfile;
 use hpm_core::pyproject::PyprojectMut;
@@ -21,7 +22,7 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
     let modes = crate::inputs::Modes::default();
     let mode = inputs.mode(&modes);
     let resolved = inputs.resolve(workspace, &mode, &inputs.overrides(&modes))?;
-    let pinned = validate::validate(workspace.root(), resolved.plan, resolved.problems)?;
+    let pinned = validate::validate(workspace, resolved.plan, resolved.problems)?;
     let mut failures = Vec::new();
     let fail = |check: CheckKind, message: String| CheckFailure { check, message };
 
@@ -50,7 +51,7 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
     let locked = uv.run(
         workspace.root(),
         &["lock".to_string(), "--locked".to_string()],
-        &RunOptions::default(),
+        &RunOptions::for_caller(workspace.caller()),
         &mut |_| {},
         &CancelToken::new(),
     );
@@ -90,6 +91,17 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
                 ),
             ));
         }
+    }
+    let from_index = crate::guard::internal_from_index(
+        workspace,
+        &inputs.manifest,
+        &mode,
+        &pinned,
+        text,
+        &lock_text,
+    )?;
+    for found in from_index {
+        failures.push(fail(CheckKind::IndexSource, found.problem().message));
     }
     Ok(CheckReport {
         workspace: workspace.root().display().to_string(),

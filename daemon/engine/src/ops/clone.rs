@@ -17,6 +17,7 @@ use hpm_protocol::report::{Phase, PlannedClone};
 use crate::error::{Error, Result};
 use crate::git::clone::clone_into;
 use crate::git::repo::repo_state;
+use crate::workspace::Workspace;
 
 /// The clones `plan` needs: local sources of `packages` whose folder is
 /// missing. A missing folder with no URL to clone from is left to validation,
@@ -107,10 +108,11 @@ pub fn dirty_existing_clones(root: &Path, plan: &Plan, packages: &[PackageName])
 /// Clones each repository into its folder, reporting progress. A folder
 /// that exists by now is left alone; a clone that fails leaves no folder.
 pub fn clone_all(
-    root: &Path,
+    workspace: &Workspace,
     clones: &[PlannedClone],
     on_phase: &mut dyn FnMut(Phase),
 ) -> Result<()> {
+    let root = workspace.root();
     for clone in clones {
         check_git_url(&clone.url)
             .map_err(|problem| Error::invalid(problem.for_package(&clone.package)))?;
@@ -124,7 +126,7 @@ pub fn clone_all(
             path: clone.path.clone(),
             allowed_by: clone.allowed_by.clone(),
         });
-        clone_into(&clone.url, &target, &mut |received| {
+        clone_into(workspace.caller(), &clone.url, &target, &mut |received| {
             on_phase(Phase::CloneProgress {
                 package: clone.package.clone(),
                 percent: received.percent,
@@ -132,14 +134,13 @@ pub fn clone_all(
                 total: received.total,
             })
         })
-        .map_err(|error| Error::Network {
+        .map_err(|failure| Error::Network {
             problems: vec![Problem::new(format!(
-                "cannot clone `{}`: {}",
-                clone.url,
-                error.message()
+                "cannot clone `{}`: {failure}",
+                clone.url
             ))
             .for_package(&clone.package)
-            .hint("check the registry entry's `repo` and your access to it")],
+            .hint(failure.hint())],
         })?;
         on_phase(Phase::Cloned {
             package: clone.package.clone(),

@@ -71,7 +71,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         .iter()
         .map(|clone| hpm_core::PackageName::key(&clone.package))
         .collect();
-    let pinned = validate_except(workspace.root(), plan.clone(), resolved.problems, &cloned)?;
+    let pinned = validate_except(workspace, plan.clone(), resolved.problems, &cloned)?;
     let text = inputs.pyproject_text(workspace)?;
     let rendered = inputs.render_pyproject(workspace, &pinned)?;
     if rendered.text != text {
@@ -165,7 +165,7 @@ fn resolves_on_a_scratch_copy(
     match uv.run(
         scratch.path(),
         &["lock".to_string()],
-        &RunOptions::default(),
+        &RunOptions::for_caller(workspace.caller()),
         &mut |_| {},
         &CancelToken::new(),
     ) {

@@ -136,7 +136,7 @@ pub fn add_edits(workspace: &Workspace, spec: &AddPackage) -> Result<FileEdits> 
     let after = manifest_edit::add_package(&text, &manifest_path, name, spec.group.as_deref())?;
     let mut edits = FileEdits::of_manifest(manifest_path, text, after);
     let root = workspace.root();
-    let existing = load_registry(root, &manifest, &[name], true)?;
+    let existing = load_registry(workspace, &manifest, &[name], true)?;
     let asks_for_sources = spec.git.is_some()
         || spec.pypi.is_some()
         || spec.prod.is_some()
@@ -212,12 +212,14 @@ fn new_entry(workspace: &Workspace, spec: &AddPackage) -> Result<(RegistryEntry,
     let mode = |name: &str| Mode::new(name).map_err(Error::internal);
     if let Some(url) = &spec.git {
         check_git_url(url).map_err(|problem| Error::invalid(problem.for_package(name)))?;
-        let refs = crate::git::remote::list_remote(url).map_err(|reason| Error::Network {
-            problems: vec![
-                Problem::new(format!("cannot list the refs of `{url}`: {reason}"))
-                    .for_package(name)
-                    .hint("check the URL and your access to it"),
-            ],
+        let refs = crate::git::remote::list_remote(workspace.caller(), url).map_err(|failure| {
+            Error::Network {
+                problems: vec![Problem::new(format!(
+                    "cannot list the refs of `{url}`: {failure}"
+                ))
+                .for_package(name)
+                .hint(failure.hint())],
+            }
         })?;
         let (stable, dev) = proposed_tags(&refs.tags);
         let known = |reference: &str| {
@@ -332,7 +334,7 @@ pub fn remove_edits(workspace: &Workspace, spec: &RemovePackage) -> Result<FileE
     if !spec.registry_too {
         return Ok(edits);
     }
-    let registry = load_registry(workspace.root(), &manifest, &[&spec.package], true)?;
+    let registry = load_registry(workspace, &manifest, &[&spec.package], true)?;
     match registry.get(&spec.package) {
         Some((_, EntryOrigin::File(path))) => {
             let before = read_text(path).map_err(|e| Error::read(path, e))?;

@@ -45,7 +45,7 @@ pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportRe
     };
     // Before anything is asked of the remotes.
     refuse_local_packages(&resolved.plan, request.mode.as_str())?;
-    let pinned = validate::validate(root, resolved.plan, resolved.problems)?;
+    let pinned = validate::validate(workspace, resolved.plan, resolved.problems)?;
     if request.with_core && inputs.render_pyproject(workspace, &pinned)?.text != text {
         // uv reads the core's own sources when it installs the core: they
         // must say what the export says.
@@ -124,7 +124,7 @@ pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportRe
         uv.run(
             &out,
             &["lock".to_string()],
-            &RunOptions::default(),
+            &RunOptions::for_caller(workspace.caller()),
             &mut |_| {},
             &CancelToken::new(),
         )

@@ -215,7 +215,7 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
     let inputs = Inputs::read(workspace)?;
     let resolved = inputs.resolve(workspace, mode, &BTreeMap::new())?;
     refuse_local_packages(&resolved.plan, mode.as_str())?;
-    let pinned = validate::validate(root, resolved.plan, resolved.problems)?;
+    let pinned = validate::validate(workspace, resolved.plan, resolved.problems)?;
     // The export's checks: no local source anywhere in the core's file.
     let text = inputs.pyproject_text(workspace)?;
     export_text(
@@ -504,9 +504,10 @@ pub fn build(
         env.push(("DOCKER_BUILDKIT".to_string(), "1".to_string()));
     }
     let options = RunOptions {
-        timeout: None,
         pid_file: Some(pid_file),
         env,
+        caller: workspace.caller().clone(),
+        ..RunOptions::default()
     };
     // The token reaches the build's engine alone, in its environment.
     let mut build_options = options.clone();
@@ -871,7 +872,9 @@ fn mirror(remote: &LocalRemote, into: &Path) -> Result<()> {
     ];
     let parent = into.parent().unwrap_or(into);
     std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+    // A path on this machine: no credentials, nothing of the caller's.
     crate::git::cli::run(
+        &crate::caller::Caller::this_process(),
         parent,
         &args,
         "the image's context copies the `file://` remotes the lock names with it",

@@ -21,6 +21,7 @@ use hpm_core::registry::{GitRef, SourceSpec};
 use hpm_core::{Mode, Problem};
 use hpm_protocol::report::FileDiff;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_atomic, write_through};
 
@@ -56,7 +57,7 @@ pub struct ImportedPackage {
 
 const REGISTRY_FOLDER: &str = "hpm-registry";
 
-pub fn import(root: &Path, request: &ImportRequest) -> Result<ImportReport> {
+pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<ImportReport> {
     let manifest_path = root.join(MANIFEST_FILE);
     if manifest_path.exists() {
         return Err(Error::Refused {
@@ -100,8 +101,8 @@ pub fn import(root: &Path, request: &ImportRequest) -> Result<ImportReport> {
         registry_folder: REGISTRY_FOLDER,
     })?;
     let mut notes = imported.notes.clone();
-    notes.extend(missing_tags(&imported.entries));
-    notes.extend(unlockable(root, &mode_files));
+    notes.extend(missing_tags(caller, &imported.entries));
+    notes.extend(unlockable(caller, root, &mode_files));
 
     let mut files: Vec<(PathBuf, Option<String>, String)> =
         vec![(manifest_path, None, imported.manifest.clone())];
@@ -300,7 +301,7 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
 }
 
 /// A note per tag a registry entry pins that its remote does not have.
-fn missing_tags(entries: &[hpm_core::registry::RegistryEntry]) -> Vec<String> {
+fn missing_tags(caller: &Caller, entries: &[hpm_core::registry::RegistryEntry]) -> Vec<String> {
     let mut notes = Vec::new();
     for entry in entries {
         for (mode, spec) in &entry.sources {
@@ -312,7 +313,7 @@ fn missing_tags(entries: &[hpm_core::registry::RegistryEntry]) -> Vec<String> {
             else {
                 continue;
             };
-            match crate::git::remote::list_remote(url) {
+            match crate::git::remote::list_remote(caller, url) {
                 Ok(refs) if refs.tags.contains(tag) => {}
                 Ok(_) => notes.push(format!(
                     "`{}` in {mode}: the tag `{tag}` does not exist on `{url}`",
@@ -330,7 +331,7 @@ fn missing_tags(entries: &[hpm_core::registry::RegistryEntry]) -> Vec<String> {
 
 /// A note per mode file uv cannot lock (asked with `uv lock --dry-run` in
 /// its folder, which writes nothing).
-fn unlockable(root: &Path, files: &[ModeFile]) -> Vec<String> {
+fn unlockable(caller: &Caller, root: &Path, files: &[ModeFile]) -> Vec<String> {
     let Ok(uv) = crate::uv::Uv::find() else {
         return vec![
             "uv was not found, so the mode files were not tried with `uv lock`".to_string(),
@@ -344,7 +345,7 @@ fn unlockable(root: &Path, files: &[ModeFile]) -> Vec<String> {
             let locked = uv.run(
                 folder,
                 &["lock".to_string(), "--dry-run".to_string()],
-                &crate::process::RunOptions::default(),
+                &crate::process::RunOptions::for_caller(caller),
                 &mut |_| {},
                 &crate::process::CancelToken::new(),
             );

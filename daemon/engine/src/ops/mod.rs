@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod clone;
+pub mod doctor;
 pub mod dry_run;
 pub mod edit;
 pub mod export;

@@ -369,7 +369,9 @@ fn reconcile(
         reinstalled: &reinstalled,
         pid_file: transaction.uv_pid_file(),
     };
-    if let Err(error) = run_uv(workspace, request, &planned, uv_run, on_progress, cancel) {
+    let ran = run_uv(workspace, request, &planned, uv_run, on_progress, cancel)
+        .and_then(|()| refuse_internal_from_index(workspace, &planned, &new_pyproject));
+    if let Err(error) = ran {
         let recovery = match transaction.rollback() {
             Ok(recovery) => recovery,
             Err(rollback) => {
@@ -392,6 +394,14 @@ fn reconcile(
                 reason,
                 after: rolled_back(&recovery),
             },
+            Error::Invalid { mut problems } => {
+                let restored = rolled_back(&recovery);
+                for problem in &mut problems {
+                    problem.message.push_str(&restored);
+                    problem.message.push_str(" (the environment may hold it until the next sync)");
+                }
+                Error::Invalid { problems }
+            }
             other => other,
         });
     }
@@ -518,7 +528,7 @@ fn prepare_clones(
         if !request.options.clone_missing {
             return Err(Error::CloneNeeded { clones });
         }
-        super::clone::clone_all(workspace.root(), &clones, on_phase)?;
+        super::clone::clone_all(workspace, &clones, on_phase)?;
     }
     let dirty = super::clone::dirty_existing_clones(workspace.root(), &planned.plan, changed);
     for path in &dirty {
@@ -537,7 +547,7 @@ fn validate_and_find_uv(
 ) -> Result<(PinnedPlan, Uv)> {
     let (validated, found) = std::thread::scope(|scope| {
         let finding = scope.spawn(Uv::find);
-        let validated = validate::validate(workspace.root(), plan, problems);
+        let validated = validate::validate(workspace, plan, problems);
         (validated, finding.join())
     });
     let pinned = validated?;
@@ -671,7 +681,7 @@ fn run_uv(
             .uv_timeout
             .or(settings.uv_timeout.map(Duration::from_secs)),
         pid_file: Some(run.pid_file),
-        env: Vec::new(),
+        ..RunOptions::for_caller(workspace.caller())
     };
     run.uv.run(
         workspace.root(),
@@ -684,6 +694,34 @@ fn run_uv(
         },
         cancel,
     )
+}
+
+/// The dependency-confusion guard after uv ran ([`crate::guard`]): a lock
+/// that takes an internal package from an index fails the sync, which
+/// then rolls back.
+fn refuse_internal_from_index(
+    workspace: &Workspace,
+    planned: &Planned,
+    pyproject: &str,
+) -> Result<()> {
+    let lock_path = workspace.uv_lock_path();
+    let Some(lock) = read_optional(&lock_path).map_err(|e| Error::read(&lock_path, e))? else {
+        return Ok(());
+    };
+    let found = crate::guard::internal_from_index(
+        workspace,
+        &planned.inputs.manifest,
+        &planned.mode,
+        &planned.plan,
+        pyproject,
+        &String::from_utf8_lossy(&lock),
+    )?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid {
+        problems: found.iter().map(crate::guard::FromIndex::problem).collect(),
+    })
 }
 
 /// After the commit: saves the mode's lock snapshot and remembers what was

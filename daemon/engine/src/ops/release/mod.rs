@@ -387,6 +387,7 @@ pub fn apply(
         notes: texts.notes,
         work_messages: texts.work,
         token: options.token.clone(),
+        caller: workspace.caller().clone(),
         observe_only: options.dry_run,
     };
     let steps = plan.steps();
@@ -595,7 +596,7 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
             .hint("commit or stash them, or plan again to release them too; a release commits only the files it planned and the ones it changes"),
         );
     }
-    match remote_refs(&p.remote) {
+    match remote_refs(&runner.caller, &p.remote) {
         Ok(refs) => {
             if let Some(tip) = refs.get(&format!("refs/heads/{}", p.branch)) {
                 if !history::contains(&repo, head, *tip) {
@@ -665,6 +666,7 @@ pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
         notes,
         work_messages: texts.work,
         token: None,
+        caller: workspace.caller().clone(),
         observe_only: true,
     };
     let mut report = ApplyReport {
@@ -732,6 +734,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         notes,
         work_messages: BTreeMap::new(),
         token: None,
+        caller: workspace.caller().clone(),
         observe_only: false,
     };
     let mut report = AbortReport {
@@ -775,7 +778,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         );
         if let (Some(at), Some(commit)) = (history::tag_commit(&repo, &p.tag), release_commit) {
             if at == commit {
-                run_git(clone, &["tag".into(), "-d".into(), p.tag.clone()])?;
+                run_git(&runner.caller, clone, &["tag".into(), "-d".into(), p.tag.clone()])?;
                 report
                     .undone
                     .push(format!("{}: deleted the local tag {}", p.name, p.tag));
@@ -783,8 +786,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         }
         if let Some(commit) = release_commit {
             if history::head(&repo)?.1 == commit {
-                run_git(
-                    clone,
+                run_git(&runner.caller, clone,
                     &[
                         "reset".into(),
                         "-q".into(),

@@ -19,6 +19,7 @@ use hpm_core::release::{commits, forge_repo, layers::layers, version_file};
 use hpm_core::{Mode, PackageName, Problem};
 use hpm_protocol::report::PlannedClone;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::fsutil::read_text;
 use crate::git::history;
@@ -107,7 +108,7 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
                 .get(name)
                 .map(|d| d.iter().cloned().collect())
                 .unwrap_or_default();
-            match release_of(r, kind, request, settings, layer, depends_on, false) {
+            match release_of(workspace.caller(), r, kind, request, settings, layer, depends_on, false) {
                 Ok(Some(release)) => {
                     if let Some((entry, origin)) = &r.entry {
                         match registry_edit(
@@ -144,6 +145,7 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
             .collect();
         let depends_on = packages.iter().map(|p| p.name.clone()).collect();
         match release_of(
+            workspace.caller(),
             &core,
             kind,
             request,
@@ -233,7 +235,7 @@ fn read_package(workspace: &Workspace, inputs: &Inputs, name: &str) -> Result<Re
             ));
         }
         crate::ops::clone::clone_all(
-            root,
+            workspace,
             &[PlannedClone {
                 package: entry.name.clone(),
                 url,
@@ -311,6 +313,7 @@ fn core_read(root: &Path) -> Result<Read> {
 
 /// One package's release, `None` when it has nothing to release.
 fn release_of(
+    caller: &Caller,
     r: &Read,
     kind: ReleaseKind,
     request: &PlanRequest,
@@ -359,16 +362,16 @@ fn release_of(
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    match crate::git::remote::list_remote_oids(&remote) {
+    match crate::git::remote::list_remote_oids(caller, &remote) {
         Ok(refs) => tag_names.extend(
             refs.keys()
                 .filter_map(|r| r.strip_prefix("refs/tags/"))
                 .map(|t| t.trim_end_matches("^{}").to_string()),
         ),
-        Err(error) => {
-            return Err(Problem::new(format!("cannot list `{remote}`: {error}"))
+        Err(failure) => {
+            return Err(Problem::new(format!("cannot list `{remote}`: {failure}"))
                 .for_package(&r.name)
-                .hint("check the network and your access to the remote"));
+                .hint(failure.hint()));
         }
     }
     let tags = read_tags(tag_names.iter().map(String::as_str), &settings.tag_prefix);

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::forge::{token_variable, Forge};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_through};
 use crate::git::history;
@@ -71,6 +72,9 @@ pub struct Runner<'a> {
     pub work_messages: BTreeMap<String, String>,
     /// The forge token given by the caller; else the environment's.
     pub token: Option<String>,
+    /// Whom the release runs for: git's environment, and whether a person
+    /// may answer a signing key's passphrase.
+    pub caller: Caller,
     /// Only observing (a dry run, `status`): nothing of hpm's is written
     /// either, so a git registry is fetched aside, not into the cache.
     pub observe_only: bool,
@@ -175,7 +179,7 @@ impl Runner<'_> {
             }
             StepKind::Push => {
                 let p = self.package(step)?;
-                let refs = remote_refs(&p.remote)?;
+                let refs = remote_refs(&self.caller, &p.remote)?;
                 let repo = history::open(Path::new(&p.clone))?;
                 let peeled = refs
                     .get(&format!("refs/tags/{}^{{}}", p.tag))
@@ -458,7 +462,7 @@ impl Runner<'_> {
                     uv.run(
                         Path::new(&p.clone),
                         &["lock".to_string()],
-                        &RunOptions::default(),
+                        &RunOptions::for_caller(&self.caller),
                         &mut |_| {},
                         &CancelToken::new(),
                     )?;
@@ -515,7 +519,7 @@ impl Runner<'_> {
     fn perform(&self, effects: &[Effect]) -> Result<()> {
         for effect in effects {
             if let Effect::Git { dir, argv } = effect {
-                run_git(Path::new(dir), argv)?;
+                run_git(&self.caller, Path::new(dir), argv)?;
             }
         }
         Ok(())
@@ -545,8 +549,7 @@ impl Runner<'_> {
             let work = self.registry_clone(&url);
             if !work.exists() {
                 std::fs::create_dir_all(&self.dir).map_err(|e| Error::write(&self.dir, e))?;
-                run_git(
-                    &self.dir,
+                run_git(&self.caller, &self.dir,
                     &[
                         "clone".into(),
                         "-q".into(),
@@ -562,12 +565,10 @@ impl Runner<'_> {
             for _ in 0..REGISTRY_PUSH_ATTEMPTS {
                 // Start from the remote's branch each time: a push that lost
                 // a race is made again on top of the winner, fast-forward.
-                run_git(
-                    &work,
+                run_git(&self.caller, &work,
                     &["fetch".into(), "-q".into(), "origin".into(), branch.clone()],
                 )?;
-                run_git(
-                    &work,
+                run_git(&self.caller, &work,
                     &[
                         "reset".into(),
                         "-q".into(),
@@ -601,9 +602,8 @@ impl Runner<'_> {
                 );
                 argv.push("--".into());
                 argv.extend(paths);
-                run_git(&work, &argv)?;
-                match run_git(
-                    &work,
+                run_git(&self.caller, &work, &argv)?;
+                match run_git(&self.caller, &work,
                     &[
                         "push".into(),
                         "--porcelain".into(),
@@ -636,12 +636,12 @@ impl Runner<'_> {
             }
             RegistryTarget::Git { url, path, branch } => {
                 let (_aside, repository) = if self.observe_only {
-                    let (folder, repository) = crate::git::cache::fetched_aside(url, "registry")?;
+                    let (folder, repository) = crate::git::cache::fetched_aside(&self.caller, url, "registry")?;
                     (Some(folder), repository)
                 } else {
                     let repository = crate::git::cache::cached_repository(url)?;
                     let _lock = crate::git::cache::lock_cache(url)?;
-                    crate::git::cache::fetch(&repository, url, "registry")?;
+                    crate::git::cache::fetch(&self.caller, &repository, url, "registry")?;
                     (None, repository)
                 };
                 let commit = crate::git::cache::resolve(&repository, branch).ok_or_else(|| {
@@ -848,17 +848,16 @@ fn pep440(text: &str) -> Option<pep440_rs::Version> {
 }
 
 /// The refs a remote advertises, or a network error naming it.
-pub fn remote_refs(url: &str) -> Result<BTreeMap<String, git2::Oid>> {
-    crate::git::remote::list_remote_oids(url).map_err(|error| Error::Network {
-        problems: vec![Problem::new(format!("cannot list `{url}`: {error}"))
-            .hint("check the network and your access to the remote")],
+pub fn remote_refs(caller: &Caller, url: &str) -> Result<BTreeMap<String, git2::Oid>> {
+    crate::git::remote::list_remote_oids(caller, url).map_err(|failure| Error::Network {
+        problems: vec![Problem::new(format!("cannot list `{url}`: {failure}")).hint(failure.hint())],
     })
 }
 
 /// Runs `git ARGV` in `dir` (an argument vector, no shell); a failure
 /// carries git's own last lines.
-pub fn run_git(dir: &Path, argv: &[String]) -> Result<()> {
-    crate::git::cli::run(dir, argv, "releases commit, tag and push with it")?.map_err(|said| {
+pub fn run_git(caller: &Caller, dir: &Path, argv: &[String]) -> Result<()> {
+    crate::git::cli::run(caller, dir, argv, "releases commit, tag and push with it")?.map_err(|said| {
         Error::Refused {
             message: format!(
                 "`git {}` failed in `{}`:\n{said}",
