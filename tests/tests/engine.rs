@@ -529,7 +529,10 @@ fn every_validation_error_names_the_problem_and_changes_nothing() -> anyhow::Res
             "remote that does not exist",
             "odd".into(),
             format!("name: odd\nsources:\n  dev: {{ type: git, url: \"file://{}/vanished.git\", tag: v1 }}\n", world.root().display()),
-            vec!["cannot reach git remote"],
+            // The closure reads the package's metadata first: the failed
+            // fetch stops the sync with the package, the remote and git's
+            // own words.
+            vec!["package `odd`: cannot fetch package repository", "vanished.git", "does not appear to be a git repository"],
         ),
         (
             "registry entry that does not parse",

@@ -11,8 +11,7 @@ use crate::problem::Problem;
 /// would read as an option.
 pub fn check_git_url(url: &str) -> Result<(), Problem> {
     let allowed = ["https://", "ssh://", "git://", "file://"];
-    if url.starts_with('-') || url.chars().any(char::is_control) || url.contains(char::is_whitespace)
-    {
+    if url.starts_with('-') || url.chars().any(char::is_control) {
         return Err(Problem::new(format!("git URL `{}` is not a URL", url.escape_debug())));
     }
     if allowed.iter().any(|scheme| url.starts_with(scheme)) || scp_like(url).is_some() {

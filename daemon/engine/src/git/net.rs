@@ -201,8 +201,12 @@ impl Progress {
     }
 }
 
-/// A progress line git draws over and over (not worth a failure's room).
+/// A progress line git draws over and over, or git's boilerplate after a
+/// refused connection (not worth a failure's room).
 fn is_progress(line: &str) -> bool {
+    if line == "Please make sure you have the correct access rights" || line == "and the repository exists." {
+        return true;
+    }
     let line = line.trim_start_matches("remote: ");
     ["Receiving objects", "Resolving deltas", "Counting objects", "Compressing objects", "Enumerating objects", "Total "]
         .iter()
