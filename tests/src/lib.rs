@@ -8,6 +8,7 @@
 pub mod forge;
 pub mod git_http;
 pub mod image;
+pub mod index;
 pub mod release;
 
 use std::path::{Path, PathBuf};
