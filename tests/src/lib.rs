@@ -10,6 +10,7 @@ pub mod git_http;
 pub mod image;
 pub mod index;
 pub mod release;
+pub mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
