@@ -64,9 +64,11 @@ impl Backend {
 
     pub async fn check(&self, workspace: &Workspace) -> Result<CheckReport, Failure> {
         match self {
-            Backend::Daemon(client) => {
-                Ok(bounded("check", client.check(workspace.root().to_path_buf(), client_env())).await??)
-            }
+            Backend::Daemon(client) => Ok(bounded(
+                "check",
+                client.check(workspace.root().to_path_buf(), client_env()),
+            )
+            .await??),
             Backend::InProcess => blocking(workspace, ops::check::check).await,
         }
     }
@@ -148,7 +150,8 @@ impl Backend {
                         }
                     }
                 };
-                let build = client.image_build(workspace.root().to_path_buf(), request, client_env());
+                let build =
+                    client.image_build(workspace.root().to_path_buf(), request, client_env());
                 tokio::pin!(build, printer);
                 let mut printing = true;
                 loop {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use hpm_core::plan::PlannedSource;
 use hpm_engine::ops::group::GroupListing;
 use hpm_protocol::report::{
-    CheckReport, DoctorReport, DoctorSubject, DryRunReport, ExportReport, ImageReport, Progress, Recovery, RegistryUpdate,
-    RepoState, StatusReport, SyncOutcome, SyncReport,
+    CheckReport, DoctorReport, DoctorSubject, DryRunReport, ExportReport, ImageReport, Progress,
+    Recovery, RegistryUpdate, RepoState, StatusReport, SyncOutcome, SyncReport,
 };
 use hpm_protocol::{Event, EventBody, Hello};
 use serde::Serialize;

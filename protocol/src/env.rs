@@ -97,8 +97,14 @@ mod tests {
     fn only_the_allowlist_travels_and_debug_shows_no_value() {
         let env = ClientEnv::from_vars([
             ("SSH_AUTH_SOCK".to_string(), "/tmp/agent".to_string()),
-            ("UV_INDEX_INTERNAL_PASSWORD".to_string(), "s3cret".to_string()),
-            ("GIT_CONFIG_KEY_0".to_string(), "url.x.insteadOf".to_string()),
+            (
+                "UV_INDEX_INTERNAL_PASSWORD".to_string(),
+                "s3cret".to_string(),
+            ),
+            (
+                "GIT_CONFIG_KEY_0".to_string(),
+                "url.x.insteadOf".to_string(),
+            ),
             ("LD_PRELOAD".to_string(), "/evil.so".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
             ("HPM_LOG".to_string(), "trace".to_string()),
@@ -106,9 +112,16 @@ mod tests {
         let names: Vec<&str> = env.vars.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["GIT_CONFIG_KEY_0", "SSH_AUTH_SOCK", "UV_INDEX_INTERNAL_PASSWORD"]
+            [
+                "GIT_CONFIG_KEY_0",
+                "SSH_AUTH_SOCK",
+                "UV_INDEX_INTERNAL_PASSWORD"
+            ]
         );
         let shown = format!("{env:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("/tmp/agent"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("/tmp/agent"),
+            "{shown}"
+        );
     }
 }

@@ -7,8 +7,8 @@ use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
 use crate::report::{
-    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
-    ReleaseApplyRequest, SyncReport,
+    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
+    RegistryUpdate, ReleaseApplyRequest, SyncReport,
 };
 use crate::{Change, ClientEnv, Event, Hello};
 

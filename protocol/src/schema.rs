@@ -7,7 +7,8 @@
 use schemars::{schema_for, Schema};
 
 use crate::report::{
-    CheckReport, DoctorReport, DryRunReport, ExportReport, ImageReport, RegistryUpdate, StatusReport, SyncReport,
+    CheckReport, DoctorReport, DryRunReport, ExportReport, ImageReport, RegistryUpdate,
+    StatusReport, SyncReport,
 };
 use crate::{Event, Hello};
 

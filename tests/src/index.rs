@@ -78,7 +78,10 @@ pub fn stranger_wheel(dir: &Path, name: &str, version: &str) -> Result<PathBuf> 
     let project = dir.join(format!("{name}-{version}"));
     let module = crate::module_name(name);
     std::fs::create_dir_all(project.join(&module))?;
-    std::fs::write(project.join(&module).join("__init__.py"), "MADE_BY = \"stranger\"\n")?;
+    std::fs::write(
+        project.join(&module).join("__init__.py"),
+        "MADE_BY = \"stranger\"\n",
+    )?;
     std::fs::write(
         project.join("pyproject.toml"),
         format!(

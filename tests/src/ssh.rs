@@ -122,7 +122,11 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("pkill").arg("-KILL").arg("-u").arg(&self.name).output();
+        let _ = Command::new("pkill")
+            .arg("-KILL")
+            .arg("-u")
+            .arg(&self.name)
+            .output();
         let _ = Command::new("userdel").arg(&self.name).output();
         let _ = Command::new("groupdel").arg(&self.name).output();
     }
@@ -146,7 +150,9 @@ impl SshServer {
         run(Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
             .arg(&host_key))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
@@ -168,7 +174,9 @@ impl SshServer {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
-            .context("starting /usr/sbin/sshd (Debian's openssh-server; tests/remote-tools installs it)")?;
+            .context(
+                "starting /usr/sbin/sshd (Debian's openssh-server; tests/remote-tools installs it)",
+            )?;
         let server = SshServer { child, port, log };
         wait_for("sshd to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -202,6 +210,10 @@ pub fn is_root() -> bool {
 
 fn run(command: &mut Command) -> Result<()> {
     let output: Output = command.output().with_context(|| format!("{command:?}"))?;
-    anyhow::ensure!(output.status.success(), "{command:?}: {}", describe(&output));
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?}: {}",
+        describe(&output)
+    );
     Ok(())
 }

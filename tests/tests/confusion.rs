@@ -10,7 +10,9 @@ use hpm_tests::{describe, stderr, Release, World};
 
 /// `plugin-a` (listed) and `shouter` (a registry entry, listed nowhere),
 /// both at `v1.0.0`, with a stranger's `shouter` 9.9.9 on the index.
-fn world_with_a_namesake(plugin_a_needs: &'static [&'static str]) -> anyhow::Result<(World, Index)> {
+fn world_with_a_namesake(
+    plugin_a_needs: &'static [&'static str],
+) -> anyhow::Result<(World, Index)> {
     let world = World::new()?;
     world.add_plugin("shouter", &[Release::new("v1.0.0", "1.0.0")])?;
     world.add_plugin(
@@ -19,19 +21,20 @@ fn world_with_a_namesake(plugin_a_needs: &'static [&'static str]) -> anyhow::Res
     )?;
     world.register("plugin-a", "v1.0.0", "v1.0.0")?;
     world.register("shouter", "v1.0.0", "v1.0.0")?;
-    world.write_manifest("version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a]\n")?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a]\n",
+    )?;
     let wheel = stranger_wheel(&world.root().join("stranger"), "shouter", "9.9.9")?;
     let index = Index::serve(&world.root().join("index"), &[("shouter", wheel)])?;
     Ok((world, index))
 }
 
-fn with_index(world: &World, index: &Index, args: &[&str]) -> std::process::Output {
-    world
+fn with_index(world: &World, index: &Index, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(world
         .hpmctl()
         .env("UV_INDEX", index.url())
         .args(args)
-        .output()
-        .expect("hpmctl runs")
+        .output()?)
 }
 
 /// Regression: a core that names an internal package hpm does not plan
@@ -41,7 +44,7 @@ fn with_index(world: &World, index: &Index, args: &[&str]) -> std::process::Outp
 #[test]
 fn a_lock_taking_an_internal_package_from_an_index_is_rolled_back() -> anyhow::Result<()> {
     let (world, index) = world_with_a_namesake(&[])?;
-    let synced = with_index(&world, &index, &["--no-daemon", "sync"]);
+    let synced = with_index(&world, &index, &["--no-daemon", "sync"])?;
     assert!(synced.status.success(), "{}", describe(&synced));
     let pyproject = world
         .read("pyproject.toml")?
@@ -49,7 +52,7 @@ fn a_lock_taking_an_internal_package_from_an_index_is_rolled_back() -> anyhow::R
     std::fs::write(world.core().join("pyproject.toml"), &pyproject)?;
     let lock_before = world.bytes("uv.lock");
 
-    let refused = with_index(&world, &index, &["--no-daemon", "sync", "--force"]);
+    let refused = with_index(&world, &index, &["--no-daemon", "sync", "--force"])?;
     assert!(!refused.status.success(), "{}", describe(&refused));
     let said = stderr(&refused);
     assert!(
@@ -61,7 +64,11 @@ fn a_lock_taking_an_internal_package_from_an_index_is_rolled_back() -> anyhow::R
         describe(&refused)
     );
     assert_eq!(world.read("pyproject.toml")?, pyproject);
-    assert_eq!(world.bytes("uv.lock"), lock_before, "uv.lock was not restored");
+    assert_eq!(
+        world.bytes("uv.lock"),
+        lock_before,
+        "uv.lock was not restored"
+    );
     Ok(())
 }
 
@@ -71,7 +78,7 @@ fn a_lock_taking_an_internal_package_from_an_index_is_rolled_back() -> anyhow::R
 #[test]
 fn check_refuses_a_lock_with_an_internal_package_from_an_index() -> anyhow::Result<()> {
     let (world, index) = world_with_a_namesake(&[])?;
-    let synced = with_index(&world, &index, &["--no-daemon", "sync"]);
+    let synced = with_index(&world, &index, &["--no-daemon", "sync"])?;
     assert!(synced.status.success(), "{}", describe(&synced));
     let pyproject = world
         .read("pyproject.toml")?
@@ -85,7 +92,7 @@ fn check_refuses_a_lock_with_an_internal_package_from_an_index() -> anyhow::Resu
         .output()?;
     assert!(locked.status.success(), "{}", describe(&locked));
 
-    let checked = with_index(&world, &index, &["--no-daemon", "check"]);
+    let checked = with_index(&world, &index, &["--no-daemon", "check"])?;
     assert!(!checked.status.success(), "{}", describe(&checked));
     assert!(
         stderr(&checked).contains("index-source: `uv.lock` takes `shouter` 9.9.9 from the index"),
@@ -101,9 +108,9 @@ fn check_refuses_a_lock_with_an_internal_package_from_an_index() -> anyhow::Resu
     world.write_manifest(
         "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a, shouter]\n",
     )?;
-    let synced = with_index(&world, &index, &["--no-daemon", "sync"]);
+    let synced = with_index(&world, &index, &["--no-daemon", "sync"])?;
     assert!(synced.status.success(), "{}", describe(&synced));
-    let checked = with_index(&world, &index, &["--no-daemon", "check"]);
+    let checked = with_index(&world, &index, &["--no-daemon", "check"])?;
     assert!(checked.status.success(), "{}", describe(&checked));
     Ok(())
 }
@@ -118,7 +125,11 @@ fn a_closure_read_that_fails_stops_the_sync_and_the_next_client_brings_its_crede
 ) -> anyhow::Result<()> {
     let (world, index) = world_with_a_namesake(&["shouter"])?;
     let token = "hpm-test-token-6b1d";
-    let server = GitHttpServer::start(&world.root().join("remotes"), token, &world.root().join("https"))?;
+    let server = GitHttpServer::start(
+        &world.root().join("remotes"),
+        token,
+        &world.root().join("https"),
+    )?;
     let url = server.url("shouter.git");
     world.write_registry_entry(
         "shouter",
@@ -155,8 +166,14 @@ fn a_closure_read_that_fails_stops_the_sync_and_the_next_client_brings_its_crede
     let switched = with.args(["switch", "prod"]).output()?;
     assert!(switched.status.success(), "{}", describe(&switched));
     let lock = world.read("uv.lock")?;
-    assert!(lock.contains(&format!("git = \"{url}?tag=v1.0.0")), "{lock}");
-    assert!(!lock.contains("9.9.9"), "the stranger's shouter was locked:\n{lock}");
+    assert!(
+        lock.contains(&format!("git = \"{url}?tag=v1.0.0")),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains("9.9.9"),
+        "the stranger's shouter was locked:\n{lock}"
+    );
     // The token went to git through the helper: never into hpm's files.
     for file in ["pyproject.toml", "uv.lock", ".hpm/state.json"] {
         assert!(!world.read(file)?.contains(token), "{file} holds the token");

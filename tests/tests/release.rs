@@ -1280,7 +1280,9 @@ fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps() -> Result<()> {
             notes_auto: true,
             token: Some(TOKEN.to_string()),
         };
-        let raw = client.release_apply(fixture.world.core(), request, None).await?;
+        let raw = client
+            .release_apply(fixture.world.core(), request, None)
+            .await?;
         anyhow::Ok(serde_json::from_str(raw.get())?)
     })?;
     assert_eq!(report["outcome"], "complete", "{report}");

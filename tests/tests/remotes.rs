@@ -66,7 +66,10 @@ impl Team {
     }
 
     fn remote(&self, name: &str) -> PathBuf {
-        self.world.root().join("remotes").join(format!("{name}.git"))
+        self.world
+            .root()
+            .join("remotes")
+            .join(format!("{name}.git"))
     }
 
     /// `hpmctl ARGS` as the user, with `extra` variables.
@@ -143,7 +146,13 @@ fn registry_repository(team: &Team) -> anyhow::Result<PathBuf> {
     let bare = team.world.root().join("remotes/registry.git");
     git(
         team.world.root(),
-        &["clone", "-q", "--bare", &work.display().to_string(), &bare.display().to_string()],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &work.display().to_string(),
+            &bare.display().to_string(),
+        ],
     )?;
     Ok(bare)
 }
@@ -183,11 +192,20 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
     team.ok(&["switch", "prod"], &[])?;
     let pyproject = team.world.read("pyproject.toml")?;
     let alias_for_uv = format!("ssh://gh-work{}", team.remote("plugin-b").display());
-    assert!(pyproject.contains(&format!("git = \"{url_a}\", tag = \"v1.0.0\"")), "{pyproject}");
+    assert!(
+        pyproject.contains(&format!("git = \"{url_a}\", tag = \"v1.0.0\"")),
+        "{pyproject}"
+    );
     // scp-like is what git accepts and uv refuses: written as ssh://.
-    assert!(pyproject.contains(&format!("git = \"{alias_for_uv}\", tag = \"v1.0.0\"")), "{pyproject}");
+    assert!(
+        pyproject.contains(&format!("git = \"{alias_for_uv}\", tag = \"v1.0.0\"")),
+        "{pyproject}"
+    );
     let lock = team.world.read("uv.lock")?;
-    assert!(lock.contains(&format!("{alias_for_uv}?tag=v1.0.0")), "{lock}");
+    assert!(
+        lock.contains(&format!("{alias_for_uv}?tag=v1.0.0")),
+        "{lock}"
+    );
     let status = String::from_utf8_lossy(&team.ok(&["status"], &[])?.stdout).to_string();
     assert!(status.contains(&alias_for_uv), "{status}");
 
@@ -197,7 +215,10 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
     let url_c = team.ssh_url("plugin-c");
     team.ok(&["add", "plugin-c", "--git", &url_c], &[])?;
     let entry = std::fs::read_to_string(team.world.core().join("hpm-registry/plugin-c.yaml"))?;
-    assert!(entry.contains("v1.0.0") && entry.contains(&url_c), "{entry}");
+    assert!(
+        entry.contains("v1.0.0") && entry.contains(&url_c),
+        "{entry}"
+    );
 
     // The key now has a passphrase and no agent holds it: a clear error at
     // once, never a prompt that waits.
@@ -205,7 +226,11 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
     user.key("id_ed25519", "correct horse")?;
     let started = Instant::now();
     let refused = team.hpmctl(&["switch", "staging"], &[])?;
-    assert!(started.elapsed() < Duration::from_secs(60), "it waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "it waited {:?}",
+        started.elapsed()
+    );
     assert!(!refused.status.success(), "{}", describe(&refused));
     let said = stderr(&refused);
     assert!(
@@ -222,9 +247,16 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
     anyhow::ensure!(daemon.is_some(), "no daemon runs for the user");
     let agent = user.home.join("agent.sock");
     let started_agent = user.command("ssh-agent").arg("-a").arg(&agent).output()?;
-    anyhow::ensure!(started_agent.status.success(), "{}", describe(&started_agent));
+    anyhow::ensure!(
+        started_agent.status.success(),
+        "{}",
+        describe(&started_agent)
+    );
     let askpass = user.write("askpass", "#!/bin/sh\necho 'correct horse'\n")?;
-    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
     let added = user
         .command("ssh-add")
         .arg(user.home.join(".ssh/id_ed25519"))
@@ -237,7 +269,9 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
     let agent = agent.display().to_string();
     team.ok(&["switch", "staging"], &[("SSH_AUTH_SOCK", &agent)])?;
     assert_eq!(team.daemon_pid(), daemon, "the daemon was restarted");
-    assert!(team.world.read("pyproject.toml")?.contains("tag = \"v1.1.0.dev0\""));
+    assert!(team
+        .world
+        .read("pyproject.toml")?
+        .contains("tag = \"v1.1.0.dev0\""));
     Ok(())
 }
-

@@ -12,7 +12,10 @@ use crate::problem::Problem;
 pub fn check_git_url(url: &str) -> Result<(), Problem> {
     let allowed = ["https://", "ssh://", "git://", "file://"];
     if url.starts_with('-') || url.chars().any(char::is_control) {
-        return Err(Problem::new(format!("git URL `{}` is not a URL", url.escape_debug())));
+        return Err(Problem::new(format!(
+            "git URL `{}` is not a URL",
+            url.escape_debug()
+        )));
     }
     if allowed.iter().any(|scheme| url.starts_with(scheme)) || scp_like(url).is_some() {
         return Ok(());
@@ -103,9 +106,15 @@ mod tests {
 
     #[test]
     fn scp_like_urls_become_ssh_urls_for_uv() {
-        assert_eq!(url_for_uv("git@github.com:org/x.git"), "ssh://git@github.com/org/x.git");
+        assert_eq!(
+            url_for_uv("git@github.com:org/x.git"),
+            "ssh://git@github.com/org/x.git"
+        );
         assert_eq!(url_for_uv("gh-work:org/x.git"), "ssh://gh-work/org/x.git");
-        assert_eq!(url_for_uv("me@127.0.0.1:/srv/git/x.git"), "ssh://me@127.0.0.1/srv/git/x.git");
+        assert_eq!(
+            url_for_uv("me@127.0.0.1:/srv/git/x.git"),
+            "ssh://me@127.0.0.1/srv/git/x.git"
+        );
         assert_eq!(url_for_uv("h:~/x.git"), "ssh://h/~/x.git");
         assert_eq!(url_for_uv("https://h/x.git"), "https://h/x.git");
         assert_eq!(url_for_uv("file:///r.git"), "file:///r.git");

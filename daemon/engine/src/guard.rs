@@ -62,17 +62,28 @@ pub fn internal_from_index(
     }
     let names: Vec<&str> = from_index.iter().map(|p| p.name.as_str()).collect();
     let registry = load_registry(workspace, manifest, &names, true)?;
-    let core_sourced: Vec<PackageName> = PyprojectMut::parse(pyproject, &workspace.pyproject_path())
-        .map(|core| core.sourced_names().iter().map(|n| PackageName::key(n)).collect())
-        .unwrap_or_default();
+    let core_sourced: Vec<PackageName> =
+        PyprojectMut::parse(pyproject, &workspace.pyproject_path())
+            .map(|core| {
+                core.sourced_names()
+                    .iter()
+                    .map(|n| PackageName::key(n))
+                    .collect()
+            })
+            .unwrap_or_default();
     let mut found = Vec::new();
     for package in &from_index {
         let key = PackageName::key(&package.name);
         let planned = plan.get(&package.name);
         let internal_by = if let Some((entry, origin)) = registry.get(&package.name) {
             let package_mode = planned.map_or(mode, |p| &p.mode);
-            let from_pypi = matches!(planned.map(|p| &p.source), Some(PlannedSource::Index { .. }))
-                || matches!(entry.sources.get(package_mode), Some(SourceSpec::Pypi { .. }));
+            let from_pypi = matches!(
+                planned.map(|p| &p.source),
+                Some(PlannedSource::Index { .. })
+            ) || matches!(
+                entry.sources.get(package_mode),
+                Some(SourceSpec::Pypi { .. })
+            );
             if from_pypi {
                 continue;
             }

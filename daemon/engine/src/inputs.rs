@@ -324,9 +324,12 @@ fn package_meta(
         PlannedSource::Path { path, .. } => {
             let folder = workspace.root().join(path);
             match (folder.exists(), repo) {
-                (false, Some(url)) => {
-                    at_remote(crate::git::packages::pyproject_at(caller, url, &GitRef::Default, None))?
-                }
+                (false, Some(url)) => at_remote(crate::git::packages::pyproject_at(
+                    caller,
+                    url,
+                    &GitRef::Default,
+                    None,
+                ))?,
                 _ => crate::fsutil::read_text(&folder.join(PYPROJECT_FILE)).ok(),
             }
         }

@@ -242,7 +242,11 @@ fn detach_from_terminal(command: &mut Command) {
     // takes no lock. std offers no safe way to start a new session.
     #[allow(unsafe_code)]
     unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
 }
 
@@ -353,6 +357,26 @@ mod tests {
         assert_eq!(finished.stderr_tail, ["err"]);
         lines.sort();
         assert_eq!(lines, ["err", "out"]);
+    }
+
+    #[test]
+    fn a_carriage_return_ends_a_line_as_git_draws_progress_and_stdout_can_be_kept() {
+        let (program, args) = sh("printf 'kept\\n'; printf 'a  10%%\\ra  50%%\\rdone\\n' >&2");
+        let mut lines = Vec::new();
+        let finished = run(
+            &program,
+            &args,
+            Path::new("/"),
+            &RunOptions {
+                collect_stdout: true,
+                ..RunOptions::default()
+            },
+            &mut |line| lines.push(line.to_string()),
+            &CancelToken::new(),
+        )
+        .unwrap();
+        assert_eq!(lines, ["a  10%", "a  50%", "done"]);
+        assert_eq!(finished.stdout, "kept\n");
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use hpm_core::plan::Plan;
 use hpm_core::Mode;
-use hpm_engine::inputs::Inputs;
 use hpm_engine::caller::Caller;
+use hpm_engine::inputs::Inputs;
 use hpm_engine::ops::sync::{self, Request};
 use hpm_engine::process::CancelToken;
 use hpm_engine::transaction::Transaction;

@@ -21,6 +21,9 @@ use crate::view::SharedLiveView;
 pub type JobResult = Result<SyncReport, Arc<hpm_engine::Error>>;
 
 /// What the actor is asked.
+// One message per request, moved once into the actor's queue: the size of
+// the `Apply` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Message {
     Apply {

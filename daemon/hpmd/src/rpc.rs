@@ -7,10 +7,12 @@ use std::sync::Arc;
 use hpm_engine::caller::Caller;
 use hpm_engine::ops;
 use hpm_protocol::report::{
-    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport, RegistryUpdate,
-    ReleaseApplyRequest, SyncReport,
+    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
+    RegistryUpdate, ReleaseApplyRequest, SyncReport,
 };
-use hpm_protocol::{codes, Change, ClientEnv, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION};
+use hpm_protocol::{
+    codes, Change, ClientEnv, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION,
+};
 use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::server::{PendingSubscriptionSink, SubscriptionMessage};
 use jsonrpsee::types::ErrorObjectOwned;

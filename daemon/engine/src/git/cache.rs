@@ -103,12 +103,7 @@ fn cache_dir() -> PathBuf {
 /// Fetches every branch and tag of `url` (a `what`, for messages:
 /// "registry", "package repository") into `repository`, with the caller's
 /// git.
-pub fn fetch(
-    caller: &Caller,
-    repository: &git2::Repository,
-    url: &str,
-    what: &str,
-) -> Result<()> {
+pub fn fetch(caller: &Caller, repository: &git2::Repository, url: &str, what: &str) -> Result<()> {
     let refspecs = [
         "+refs/heads/*:refs/remotes/origin/*",
         "+refs/tags/*:refs/tags/*",
@@ -119,11 +114,12 @@ pub fn fetch(
 
 fn fetch_error(url: &str, what: &str, failure: &NetFailure) -> Error {
     Error::Network {
-        problems: vec![Problem::new(format!("cannot fetch {what} `{url}`: {failure}"))
-            .hint(format!(
+        problems: vec![
+            Problem::new(format!("cannot fetch {what} `{url}`: {failure}")).hint(format!(
                 "{}; a repository fetched once works offline from the cache",
                 failure.hint()
-            ))],
+            )),
+        ],
     }
 }
 

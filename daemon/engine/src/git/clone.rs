@@ -40,7 +40,13 @@ pub fn clone_into(
             on_progress(progress);
         }
     };
-    let cloned = net::clone(caller, url, &partial, &mut on_git_progress, &CancelToken::new());
+    let cloned = net::clone(
+        caller,
+        url,
+        &partial,
+        &mut on_git_progress,
+        &CancelToken::new(),
+    );
     let placed = cloned.and_then(|()| {
         std::fs::rename(&partial, target).map_err(|error| NetFailure {
             said: format!("cannot move the clone into `{}`: {error}", target.display()),

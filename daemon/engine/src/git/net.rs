@@ -204,13 +204,22 @@ impl Progress {
 /// A progress line git draws over and over, or git's boilerplate after a
 /// refused connection (not worth a failure's room).
 fn is_progress(line: &str) -> bool {
-    if line == "Please make sure you have the correct access rights" || line == "and the repository exists." {
+    if line == "Please make sure you have the correct access rights"
+        || line == "and the repository exists."
+    {
         return true;
     }
     let line = line.trim_start_matches("remote: ");
-    ["Receiving objects", "Resolving deltas", "Counting objects", "Compressing objects", "Enumerating objects", "Total "]
-        .iter()
-        .any(|prefix| line.starts_with(prefix))
+    [
+        "Receiving objects",
+        "Resolving deltas",
+        "Counting objects",
+        "Compressing objects",
+        "Enumerating objects",
+        "Total ",
+    ]
+    .iter()
+    .any(|prefix| line.starts_with(prefix))
 }
 
 fn options_for(caller: &Caller) -> RunOptions {
@@ -286,9 +295,13 @@ mod tests {
         let hint = |said: &str| NetFailure::new(said).hint();
         assert!(hint("git@h: Permission denied (publickey).").contains("ssh-add"));
         assert!(hint("Host key verification failed.").contains("known_hosts"));
-        assert!(hint("fatal: could not read Username for 'https://h': terminal prompts disabled")
-            .contains("credential"));
-        assert!(hint("ssh: Could not resolve hostname gh-work: Name or service not known")
-            .contains("~/.ssh/config"));
+        assert!(
+            hint("fatal: could not read Username for 'https://h': terminal prompts disabled")
+                .contains("credential")
+        );
+        assert!(
+            hint("ssh: Could not resolve hostname gh-work: Name or service not known")
+                .contains("~/.ssh/config")
+        );
     }
 }

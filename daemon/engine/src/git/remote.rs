@@ -25,9 +25,11 @@ pub fn list_remotes(caller: &Caller, urls: &BTreeSet<String>) -> Remotes {
                 .map(|url| (*url, scope.spawn(move || list_remote(caller, url))))
                 .collect();
             for (url, handle) in handles {
-                let result = handle
-                    .join()
-                    .unwrap_or_else(|_| Err(NetFailure { said: "listing the remote crashed".to_string() }));
+                let result = handle.join().unwrap_or_else(|_| {
+                    Err(NetFailure {
+                        said: "listing the remote crashed".to_string(),
+                    })
+                });
                 results.insert(url.to_string(), result.map_err(|failure| failure.said));
             }
         });
@@ -61,7 +63,9 @@ pub fn list_remote_oids(
         .map(|(oid, name): (String, String)| {
             git2::Oid::from_str(&oid)
                 .map(|oid| (name, oid))
-                .map_err(|_| NetFailure { said: format!("git listed `{oid}`, not an object id") })
+                .map_err(|_| NetFailure {
+                    said: format!("git listed `{oid}`, not an object id"),
+                })
         })
         .collect()
 }

@@ -135,12 +135,11 @@ pub fn clone_all(
             })
         })
         .map_err(|failure| Error::Network {
-            problems: vec![Problem::new(format!(
-                "cannot clone `{}`: {failure}",
-                clone.url
-            ))
-            .for_package(&clone.package)
-            .hint(failure.hint())],
+            problems: vec![
+                Problem::new(format!("cannot clone `{}`: {failure}", clone.url))
+                    .for_package(&clone.package)
+                    .hint(failure.hint()),
+            ],
         })?;
         on_phase(Phase::Cloned {
             package: clone.package.clone(),

@@ -45,12 +45,16 @@ pub fn doctor(caller: &Caller, workspace: Option<&Workspace>) -> DoctorReport {
 
 fn git_check(caller: &Caller) -> DoctorCheck {
     let started = Instant::now();
-    let found = net::git_program().and_then(|git| {
-        net::version(caller).map(|version| (git.display().to_string(), version))
-    });
+    let found = net::git_program()
+        .and_then(|git| net::version(caller).map(|version| (git.display().to_string(), version)));
     let (name, ok, detail, hint) = match found {
         Ok((path, version)) => (path, true, version, None),
-        Err(failure) => ("git".to_string(), false, failure.said.clone(), Some(failure.hint())),
+        Err(failure) => (
+            "git".to_string(),
+            false,
+            failure.said.clone(),
+            Some(failure.hint()),
+        ),
     };
     DoctorCheck {
         subject: DoctorSubject::Git,
@@ -65,7 +69,12 @@ fn git_check(caller: &Caller) -> DoctorCheck {
 fn uv_check() -> DoctorCheck {
     let started = Instant::now();
     let (name, ok, detail, hint) = match crate::uv::Uv::find() {
-        Ok(uv) => (uv.path.display().to_string(), true, format!("uv {}", uv.version), None),
+        Ok(uv) => (
+            uv.path.display().to_string(),
+            true,
+            format!("uv {}", uv.version),
+            None,
+        ),
         Err(error) => ("uv".to_string(), false, error.to_string(), error.hint()),
     };
     DoctorCheck {

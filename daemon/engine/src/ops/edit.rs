@@ -214,11 +214,11 @@ fn new_entry(workspace: &Workspace, spec: &AddPackage) -> Result<(RegistryEntry,
         check_git_url(url).map_err(|problem| Error::invalid(problem.for_package(name)))?;
         let refs = crate::git::remote::list_remote(workspace.caller(), url).map_err(|failure| {
             Error::Network {
-                problems: vec![Problem::new(format!(
-                    "cannot list the refs of `{url}`: {failure}"
-                ))
-                .for_package(name)
-                .hint(failure.hint())],
+                problems: vec![
+                    Problem::new(format!("cannot list the refs of `{url}`: {failure}"))
+                        .for_package(name)
+                        .hint(failure.hint()),
+                ],
             }
         })?;
         let (stable, dev) = proposed_tags(&refs.tags);

@@ -398,7 +398,9 @@ fn reconcile(
                 let restored = rolled_back(&recovery);
                 for problem in &mut problems {
                     problem.message.push_str(&restored);
-                    problem.message.push_str(" (the environment may hold it until the next sync)");
+                    problem
+                        .message
+                        .push_str(" (the environment may hold it until the next sync)");
                 }
                 Error::Invalid { problems }
             }

@@ -778,7 +778,11 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         );
         if let (Some(at), Some(commit)) = (history::tag_commit(&repo, &p.tag), release_commit) {
             if at == commit {
-                run_git(&runner.caller, clone, &["tag".into(), "-d".into(), p.tag.clone()])?;
+                run_git(
+                    &runner.caller,
+                    clone,
+                    &["tag".into(), "-d".into(), p.tag.clone()],
+                )?;
                 report
                     .undone
                     .push(format!("{}: deleted the local tag {}", p.name, p.tag));
@@ -786,7 +790,9 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         }
         if let Some(commit) = release_commit {
             if history::head(&repo)?.1 == commit {
-                run_git(&runner.caller, clone,
+                run_git(
+                    &runner.caller,
+                    clone,
                     &[
                         "reset".into(),
                         "-q".into(),

@@ -108,7 +108,12 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
                 .get(name)
                 .map(|d| d.iter().cloned().collect())
                 .unwrap_or_default();
-            match release_of(workspace.caller(), r, kind, request, settings, layer, depends_on, false) {
+            let place = Place {
+                layer,
+                depends_on,
+                core: false,
+            };
+            match release_of(workspace.caller(), r, kind, request, settings, place) {
                 Ok(Some(release)) => {
                     if let Some((entry, origin)) = &r.entry {
                         match registry_edit(
@@ -144,16 +149,12 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
             })
             .collect();
         let depends_on = packages.iter().map(|p| p.name.clone()).collect();
-        match release_of(
-            workspace.caller(),
-            &core,
-            kind,
-            request,
-            settings,
-            ordered.len(),
+        let place = Place {
+            layer: ordered.len(),
             depends_on,
-            true,
-        ) {
+            core: true,
+        };
+        match release_of(workspace.caller(), &core, kind, request, settings, place) {
             Ok(Some(mut release)) => {
                 release.extra_files = extra;
                 packages.push(release);
@@ -311,6 +312,16 @@ fn core_read(root: &Path) -> Result<Read> {
     })
 }
 
+/// Where a release stands in the plan.
+struct Place {
+    /// Its dependency layer.
+    layer: usize,
+    /// The released packages it depends on.
+    depends_on: Vec<String>,
+    /// The core, released last.
+    core: bool,
+}
+
 /// One package's release, `None` when it has nothing to release.
 fn release_of(
     caller: &Caller,
@@ -318,10 +329,13 @@ fn release_of(
     kind: ReleaseKind,
     request: &PlanRequest,
     settings: &hpm_core::manifest::ReleaseSettings,
-    layer: usize,
-    depends_on: Vec<String>,
-    core: bool,
+    place: Place,
 ) -> Result<Option<PackageRelease>, Problem> {
+    let Place {
+        layer,
+        depends_on,
+        core,
+    } = place;
     let problem = |message: String| Problem::new(message).for_package(&r.name);
     let repo = history::open(&r.clone).map_err(|e| problem(e.to_string()))?;
     let (branch, head) = history::head(&repo).map_err(|e| problem(e.to_string()))?;

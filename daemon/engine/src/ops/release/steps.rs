@@ -549,7 +549,9 @@ impl Runner<'_> {
             let work = self.registry_clone(&url);
             if !work.exists() {
                 std::fs::create_dir_all(&self.dir).map_err(|e| Error::write(&self.dir, e))?;
-                run_git(&self.caller, &self.dir,
+                run_git(
+                    &self.caller,
+                    &self.dir,
                     &[
                         "clone".into(),
                         "-q".into(),
@@ -565,10 +567,14 @@ impl Runner<'_> {
             for _ in 0..REGISTRY_PUSH_ATTEMPTS {
                 // Start from the remote's branch each time: a push that lost
                 // a race is made again on top of the winner, fast-forward.
-                run_git(&self.caller, &work,
+                run_git(
+                    &self.caller,
+                    &work,
                     &["fetch".into(), "-q".into(), "origin".into(), branch.clone()],
                 )?;
-                run_git(&self.caller, &work,
+                run_git(
+                    &self.caller,
+                    &work,
                     &[
                         "reset".into(),
                         "-q".into(),
@@ -603,7 +609,9 @@ impl Runner<'_> {
                 argv.push("--".into());
                 argv.extend(paths);
                 run_git(&self.caller, &work, &argv)?;
-                match run_git(&self.caller, &work,
+                match run_git(
+                    &self.caller,
+                    &work,
                     &[
                         "push".into(),
                         "--porcelain".into(),
@@ -636,7 +644,8 @@ impl Runner<'_> {
             }
             RegistryTarget::Git { url, path, branch } => {
                 let (_aside, repository) = if self.observe_only {
-                    let (folder, repository) = crate::git::cache::fetched_aside(&self.caller, url, "registry")?;
+                    let (folder, repository) =
+                        crate::git::cache::fetched_aside(&self.caller, url, "registry")?;
                     (Some(folder), repository)
                 } else {
                     let repository = crate::git::cache::cached_repository(url)?;
@@ -857,8 +866,8 @@ pub fn remote_refs(caller: &Caller, url: &str) -> Result<BTreeMap<String, git2::
 /// Runs `git ARGV` in `dir` (an argument vector, no shell); a failure
 /// carries git's own last lines.
 pub fn run_git(caller: &Caller, dir: &Path, argv: &[String]) -> Result<()> {
-    crate::git::cli::run(caller, dir, argv, "releases commit, tag and push with it")?.map_err(|said| {
-        Error::Refused {
+    crate::git::cli::run(caller, dir, argv, "releases commit, tag and push with it")?.map_err(
+        |said| Error::Refused {
             message: format!(
                 "`git {}` failed in `{}`:\n{said}",
                 argv.join(" "),
@@ -867,6 +876,6 @@ pub fn run_git(caller: &Caller, dir: &Path, argv: &[String]) -> Result<()> {
             hint: Some(
                 "fix what git says, then `hpmctl release resume` finishes the release".to_string(),
             ),
-        }
-    })
+        },
+    )
 }
