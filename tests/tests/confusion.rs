@@ -29,6 +29,19 @@ fn world_with_a_namesake(
     Ok((world, index))
 }
 
+/// [`world_with_a_namesake`] synced, then `shouter` added by hand to the
+/// core's own dependencies (hpm does not plan it); the new file's text.
+fn synced_then_shouter_named_by_hand() -> anyhow::Result<(World, Index, String)> {
+    let (world, index) = world_with_a_namesake(&[])?;
+    let synced = with_index(&world, &index, &["--no-daemon", "sync"])?;
+    anyhow::ensure!(synced.status.success(), "{}", describe(&synced));
+    let pyproject = world
+        .read("pyproject.toml")?
+        .replace("dependencies = [\n", "dependencies = [\n    \"shouter\",\n");
+    std::fs::write(world.core().join("pyproject.toml"), &pyproject)?;
+    Ok((world, index, pyproject))
+}
+
 fn with_index(world: &World, index: &Index, args: &[&str]) -> anyhow::Result<std::process::Output> {
     Ok(world
         .hpmctl()
@@ -43,13 +56,7 @@ fn with_index(world: &World, index: &Index, args: &[&str]) -> anyhow::Result<std
 /// sync is refused and both files are put back.
 #[test]
 fn a_lock_taking_an_internal_package_from_an_index_is_rolled_back() -> anyhow::Result<()> {
-    let (world, index) = world_with_a_namesake(&[])?;
-    let synced = with_index(&world, &index, &["--no-daemon", "sync"])?;
-    assert!(synced.status.success(), "{}", describe(&synced));
-    let pyproject = world
-        .read("pyproject.toml")?
-        .replace("dependencies = [\n", "dependencies = [\n    \"shouter\",\n");
-    std::fs::write(world.core().join("pyproject.toml"), &pyproject)?;
+    let (world, index, pyproject) = synced_then_shouter_named_by_hand()?;
     let lock_before = world.bytes("uv.lock");
 
     let refused = with_index(&world, &index, &["--no-daemon", "sync", "--force"])?;
@@ -77,13 +84,7 @@ fn a_lock_taking_an_internal_package_from_an_index_is_rolled_back() -> anyhow::R
 /// take it from there on purpose.
 #[test]
 fn check_refuses_a_lock_with_an_internal_package_from_an_index() -> anyhow::Result<()> {
-    let (world, index) = world_with_a_namesake(&[])?;
-    let synced = with_index(&world, &index, &["--no-daemon", "sync"])?;
-    assert!(synced.status.success(), "{}", describe(&synced));
-    let pyproject = world
-        .read("pyproject.toml")?
-        .replace("dependencies = [\n", "dependencies = [\n    \"shouter\",\n");
-    std::fs::write(world.core().join("pyproject.toml"), &pyproject)?;
+    let (world, index, _) = synced_then_shouter_named_by_hand()?;
     let uv = hpm_engine::uv::Uv::find()?;
     let locked = std::process::Command::new(&uv.path)
         .current_dir(world.core())

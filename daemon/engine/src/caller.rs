@@ -75,14 +75,6 @@ impl Caller {
         }
         command.envs(sent.iter());
     }
-
-    /// The value `name` has for the caller's processes.
-    pub fn var(&self, name: &str) -> Option<String> {
-        match &self.sent {
-            Some(sent) if is_forwarded(name) => sent.get(name).cloned(),
-            _ => std::env::var(name).ok(),
-        }
-    }
 }
 
 impl std::fmt::Debug for Caller {
