@@ -1,7 +1,7 @@
 //! Real teams' remotes: OpenSSH's sshd on 127.0.0.1 with key-only auth,
 //! and a test user running hpm (the daemon too) with their own `~/.ssh`.
 //! Every git operation must work as the user's own `git` does it: a key
-//! file without an agent, an `~/.ssh/config` alias with its own key and
+//! file without an agent (the closure read over it too), an `~/.ssh/config` alias with its own key and
 //! an scp-like URL, a git registry, `dev` cloning, `add`; a key with a
 //! passphrase and no agent fails at once with what to do; an agent
 //! started after the daemon serves the next client without a restart.
@@ -28,12 +28,18 @@ struct Team {
 impl Team {
     fn new() -> anyhow::Result<Team> {
         let world = World::new()?;
-        for name in ["plugin-a", "plugin-b", "plugin-c"] {
+        for name in ["plugin-a", "plugin-b", "plugin-c", "shouter"] {
+            // shouter is the closure: plugin-a needs it, no manifest lists it.
+            let needs: &'static [&'static str] = if name == "plugin-a" {
+                &["shouter"]
+            } else {
+                &[]
+            };
             world.add_plugin(
                 name,
                 &[
-                    Release::new("v1.0.0", "1.0.0"),
-                    Release::new("v1.1.0.dev0", "1.1.0.dev0"),
+                    Release::new("v1.0.0", "1.0.0").depending_on(needs),
+                    Release::new("v1.1.0.dev0", "1.1.0.dev0").depending_on(needs),
                 ],
             )?;
         }
@@ -175,13 +181,16 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
         ),
     )?;
     registry_repository(&team)?;
+    for name in ["plugin-a", "shouter"] {
+        let url = team.ssh_url(name);
+        team.world.write_registry_entry(
+            name,
+            &format!(
+                "name: {name}\nrepo: \"{url}\"\nsources:\n  staging: {{ type: git, url: \"{url}\", tag: v1.1.0.dev0 }}\n  prod: {{ type: git, url: \"{url}\", tag: v1.0.0 }}\n"
+            ),
+        )?;
+    }
     let url_a = team.ssh_url("plugin-a");
-    team.world.write_registry_entry(
-        "plugin-a",
-        &format!(
-            "name: plugin-a\nrepo: \"{url_a}\"\nsources:\n  staging: {{ type: git, url: \"{url_a}\", tag: v1.1.0.dev0 }}\n  prod: {{ type: git, url: \"{url_a}\", tag: v1.0.0 }}\n"
-        ),
-    )?;
     let registry_url = team.ssh_url("registry");
     team.world.write_manifest(&format!(
         "version: 1\nmode: prod\nregistry:\n  - ./hpm-registry\n  - {{ git: \"{registry_url}\", ref: main }}\npackages: [plugin-a, plugin-b]\n"
@@ -206,6 +215,13 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
         lock.contains(&format!("{alias_for_uv}?tag=v1.0.0")),
         "{lock}"
     );
+    // The closure, read over ssh (uv's lock leaves the user name out).
+    let url_shouter = team.ssh_url("shouter");
+    assert!(
+        pyproject.contains(&format!("git = \"{url_shouter}\", tag = \"v1.0.0\"")),
+        "{pyproject}"
+    );
+    assert!(lock.contains("/remotes/shouter.git?tag=v1.0.0#"), "{lock}");
     let status = String::from_utf8_lossy(&team.ok(&["status"], &[])?.stdout).to_string();
     assert!(status.contains(&alias_for_uv), "{status}");
 
