@@ -48,6 +48,8 @@ pub const FORWARDED: &[&str] = &[
     "UV_NATIVE_TLS",
     "UV_INSECURE_HOST",
     "UV_HTTP_TIMEOUT",
+    "UV_CONCURRENT_DOWNLOADS",
+    "UV_CONCURRENT_BUILDS",
     "UV_OFFLINE",
 ];
 

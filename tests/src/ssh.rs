@@ -111,6 +111,16 @@ impl TestUser {
         Ok(path)
     }
 
+    /// A `GIT_SSH_COMMAND` for another user (root) to log in as this one
+    /// with `key`, trusting the hosts this user trusts.
+    pub fn ssh_command_with(&self, key: &Path) -> String {
+        format!(
+            "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={}",
+            key.display(),
+            self.home.join(".ssh/known_hosts").display()
+        )
+    }
+
     /// Writes a file of the user's, owned by them.
     pub fn write(&self, relative: &str, text: &str) -> Result<PathBuf> {
         let path = self.home.join(relative);

@@ -291,3 +291,81 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
         .contains("tag = \"v1.1.0.dev0\""));
     Ok(())
 }
+
+/// Regression: hpm asked 16 remotes at once (`doctor` all of them), and a
+/// stock sshd (`MaxStartups 10:30:100`: it drops connections beyond 10
+/// that have not logged in yet) refused some, where `git ls-remote` one by
+/// one worked. Now at most 8 at a time. uv's own git fetches are not
+/// bounded (`UV_CONCURRENT_DOWNLOADS` does not reach them): against such a
+/// server the README's answer is ssh's connection sharing, which the
+/// switch below uses as a user would.
+#[test]
+#[ignore = "needs root: a user of its own and sshd (tests/run runs it as root, after tests/remote-tools)"]
+fn many_remotes_on_one_stock_sshd_are_all_answered() -> anyhow::Result<()> {
+    anyhow::ensure!(is_root(), "this test needs root (a user of its own, sshd)");
+    let world = World::new()?;
+    let names: Vec<String> = (0..24).map(|i| format!("plugin-{i:02}")).collect();
+    for name in &names {
+        world.add_plugin(name, &[Release::new("v1.0.0", "1.0.0")])?;
+    }
+    let user = TestUser::create(&world.root().join("home"))?;
+    user.give(world.root())?;
+    let key = user.key("id_ed25519", "")?;
+    let server = SshServer::start(&world.root().join("sshd"), &user)?;
+    for name in &names {
+        let url = format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            user.name,
+            server.port,
+            world.root().join(format!("remotes/{name}.git")).display()
+        );
+        world.write_registry_entry(
+            name,
+            &format!(
+                "name: {name}\nsources:\n  prod: {{ type: git, url: \"{url}\", tag: v1.0.0 }}\n"
+            ),
+        )?;
+    }
+    world.write_manifest(&format!(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [{}]\n",
+        names.join(", ")
+    ))?;
+    user.give(world.root())?;
+    let ssh = user.ssh_command_with(&key);
+    let doctor = world
+        .hpmctl()
+        .env("GIT_SSH_COMMAND", &ssh)
+        .args(["--no-daemon", "doctor"])
+        .output()?;
+    assert!(
+        doctor.status.success(),
+        "{}\n--- sshd:\n{}",
+        describe(&doctor),
+        server.said()
+    );
+    let said = server.said();
+    assert!(
+        !said.contains("past MaxStartups"),
+        "sshd dropped connections:\n{said}"
+    );
+    // The closure's fetches (cold) and the ref listing, then warm, with
+    // ssh's connection sharing for uv's sake.
+    let shared = format!(
+        "{ssh} -o ControlMaster=auto -o ControlPersist=30 -o ControlPath={}/%C",
+        user.home.display()
+    );
+    for round in ["cold", "warm"] {
+        let output = world
+            .hpmctl()
+            .env("GIT_SSH_COMMAND", &shared)
+            .args(["--no-daemon", "--dry-run", "switch", "prod"])
+            .output()?;
+        assert!(
+            output.status.success(),
+            "{round}: {}\n--- sshd:\n{}",
+            describe(&output),
+            server.said()
+        );
+    }
+    Ok(())
+}

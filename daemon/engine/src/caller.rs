@@ -61,6 +61,14 @@ impl Caller {
         self.interactive
     }
 
+    /// The caller's value of the forwarded variable `name`.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match &self.sent {
+            Some(sent) => sent.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+    }
+
     /// Gives `command` the caller's environment: the forwarded variables
     /// are the client's (those it did not send are removed), the rest the
     /// daemon's.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use hpm_core::manifest::{DevLink, Manifest, RegistryLocation};
 use hpm_core::metadata::{tag_matches_version, Dependency, ProjectMeta};
 use hpm_core::pin::PinnedPlan;
-use hpm_core::plan::{self, Plan, PlannedSource, Required, ResolveInput};
+use hpm_core::plan::{self, Plan, PlannedPackage, PlannedSource, Required, ResolveInput};
 use hpm_core::pyproject::{render, Rendered, PYPROJECT_FILE};
 use hpm_core::registry::GitRef;
 use hpm_core::registry::{parse_entry, EntryFiles, EntryOrigin, Registry};
@@ -17,6 +17,7 @@ use hpm_core::{Invalid, Mode, PackageName, Problem};
 
 use crate::error::{Error, Result};
 use crate::fsutil::read_optional;
+use crate::git::fan_out;
 use crate::git::registry::PinnedRegistry;
 use crate::state::LocalState;
 use crate::workspace::Workspace;
@@ -134,17 +135,20 @@ impl Inputs {
                 required: &required,
                 linked: &linked,
             })?;
-            let mut metas: BTreeMap<PackageName, Option<ProjectMeta>> = BTreeMap::new();
+            let mut unread: Vec<&PlannedPackage> = Vec::new();
             for package in &plan.packages {
-                if !read.contains_key(&package.source) {
-                    let repo = registry
-                        .get(&package.name)
-                        .and_then(|(entry, _)| entry.repo.as_deref());
-                    let meta = package_meta(workspace, &package.name, &package.source, repo)?;
-                    read.insert(package.source.clone(), meta);
+                if !read.contains_key(&package.source)
+                    && !unread.iter().any(|other| other.source == package.source)
+                {
+                    unread.push(package);
                 }
-                metas.insert(package.key.clone(), read[&package.source].clone());
             }
+            read.extend(package_metas(workspace, &registry, &unread)?);
+            let metas: BTreeMap<PackageName, Option<ProjectMeta>> = plan
+                .packages
+                .iter()
+                .map(|package| (package.key.clone(), read[&package.source].clone()))
+                .collect();
             let mut wanted: Vec<(Dependency, String)> = Vec::new();
             let mut siblings: Vec<(String, String)> = Vec::new();
             for package in &plan.packages {
@@ -290,6 +294,47 @@ pub struct Resolved {
     /// Said in the sync report and by `check`: tags whose `pyproject.toml`
     /// says another version.
     pub warnings: Vec<String>,
+}
+
+/// The metadata of each of `packages` (of distinct sources), read
+/// several at a time: on a cold cache each is a fetch. Remotes that cannot
+/// be fetched are reported together.
+fn package_metas(
+    workspace: &Workspace,
+    registry: &Registry,
+    packages: &[&PlannedPackage],
+) -> Result<Vec<(PlannedSource, Option<ProjectMeta>)>> {
+    let read = fan_out::map(
+        workspace.caller(),
+        packages,
+        |package| {
+            let repo = registry
+                .get(&package.name)
+                .and_then(|(entry, _)| entry.repo.as_deref());
+            package_meta(workspace, &package.name, &package.source, repo)
+        },
+        |package| {
+            Err(Error::internal(format!(
+                "reading the metadata of `{}` crashed",
+                package.name
+            )))
+        },
+    );
+    let mut metas = Vec::new();
+    let mut unreachable = Vec::new();
+    for (package, result) in packages.iter().zip(read) {
+        match result {
+            Ok(meta) => metas.push((package.source.clone(), meta)),
+            Err(Error::Network { problems }) => unreachable.extend(problems),
+            Err(other) => return Err(other),
+        }
+    }
+    if !unreachable.is_empty() {
+        return Err(Error::Network {
+            problems: unreachable,
+        });
+    }
+    Ok(metas)
 }
 
 /// A package's own `pyproject.toml` at its source: the clone's file for a

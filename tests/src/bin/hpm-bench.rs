@@ -32,6 +32,9 @@
 //! `--polling 10,50,200` measures workspaces the watch limit forces to be
 //! polled (the daemon's idle CPU, save and commit reaction times) and
 //! prints them;
+//! `--ssh-remotes 10,50,200` (as root: a user of its own and OpenSSH's sshd
+//! on 127.0.0.1, as the ssh tests do) measures hpm's checks of N remotes
+//! over ssh against `git ls-remote` run over them one by one, and prints them;
 //! `--daemon-only` measures only the daemon's figures and prints them;
 //! `--make-world N` builds a world of N packages, synced in dev, and leaves
 //! it on disk for profiling by hand.
@@ -134,12 +137,17 @@ fn main() -> Result<()> {
                 return binaries_times(size, &label);
             }
             "--image" => return image_times(),
+            "--ssh-remotes" => {
+                let list = args.next().context("--ssh-remotes needs a list such as 10,50,200")?;
+                let sizes = list.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>()?;
+                return ssh_remote_times(&sizes);
+            }
             "--polling" => {
                 let list = args.next().context("--polling needs a list such as 10,50,200")?;
                 let sizes = list.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>()?;
                 return polling_times(&sizes);
             }
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image | --polling 10,50,200]"),
+            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image | --polling 10,50,200 | --ssh-remotes 10,50,200]"),
         }
     }
     let uv = hpm_engine::uv::Uv::find()?;
@@ -527,6 +535,148 @@ fn closure_times(size: usize) -> Result<()> {
         ms(warm)
     );
     Ok(())
+}
+
+/// Remotes over ssh (`--ssh-remotes`): N packages whose every source is an
+/// `ssh://` URL on a local stock sshd (key-only, a test user's key given to
+/// ssh with `GIT_SSH_COMMAND`). Against `git ls-remote` over each URL in
+/// turn (what a user's script would do): `hpmctl doctor` (every remote
+/// listed), and a `switch prod` dry run (the plan, the closure, every
+/// remote listed, uv's resolution) cold (an empty cache: each repository
+/// fetched once for its metadata) and warm. Median of 3 each.
+fn ssh_remote_times(sizes: &[usize]) -> Result<()> {
+    use hpm_tests::ssh::{is_root, SshServer, TestUser};
+    anyhow::ensure!(
+        is_root(),
+        "--ssh-remotes needs root (a user of its own, sshd)"
+    );
+    println!(
+        "| packages | measure | hpm | `git ls-remote`, one remote after another | git ÷ hpm |"
+    );
+    println!("| ---: | --- | ---: | ---: | ---: |");
+    for &size in sizes {
+        let world = World::new()?;
+        let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
+        for name in &names {
+            world.add_plugin(name, &[hpm_tests::Release::new("v1.0.0", "1.0.0")])?;
+        }
+        let user = TestUser::create(&world.root().join("home"))?;
+        user.give(world.root())?;
+        let key = user.key("id_ed25519", "")?;
+        let server = SshServer::start(&world.root().join("sshd"), &user)?;
+        let ssh = user.ssh_command_with(&key);
+        let urls: Vec<String> = names
+            .iter()
+            .map(|name| {
+                format!(
+                    "ssh://{}@127.0.0.1:{}{}",
+                    user.name,
+                    server.port,
+                    world
+                        .root()
+                        .join("remotes")
+                        .join(format!("{name}.git"))
+                        .display()
+                )
+            })
+            .collect();
+        for (name, url) in names.iter().zip(&urls) {
+            world.write_registry_entry(
+                name,
+                &format!("name: {name}\nsources:\n  prod: {{ type: git, url: \"{url}\", tag: v1.0.0 }}\n"),
+            )?;
+        }
+        world.write_manifest(&format!(
+            "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [{}]\n",
+            names.join(", ")
+        ))?;
+        user.give(world.root())?;
+
+        // Every remote listed: hpm's doctor (8 at a time) against git one
+        // remote after another, on a fresh connection each.
+        let serial = serial_ls_remote(&urls, &ssh)?;
+        let doctor = median((0..3).map(|_| {
+            let started = Instant::now();
+            let output = world
+                .hpmctl()
+                .env("GIT_SSH_COMMAND", &ssh)
+                .args(["--no-daemon", "doctor"])
+                .output()?;
+            let elapsed = started.elapsed();
+            if !output.status.success() {
+                bail!("hpmctl doctor:\n{}", describe(&output));
+            }
+            Ok(elapsed)
+        }))?;
+        row(
+            size,
+            "every remote listed: `hpmctl doctor`; fresh ssh connections",
+            doctor,
+            serial,
+        );
+        // All hpm does before uv writes, and uv's resolution, with ssh's
+        // connection sharing (uv's unbounded fetches need it against a
+        // stock sshd); git's side shares connections too.
+        let shared = format!(
+            "{ssh} -o ControlMaster=auto -o ControlPersist=60 -o ControlPath={}/%C",
+            user.home.display()
+        );
+        let serial_shared = serial_ls_remote(&urls, &shared)?;
+        let cache = world.root().join("cache");
+        let dry_run = || -> Result<Duration> {
+            let started = Instant::now();
+            let output = world
+                .hpmctl()
+                .env("GIT_SSH_COMMAND", &shared)
+                .args(["--no-daemon", "--dry-run", "switch", "prod"])
+                .output()?;
+            let elapsed = started.elapsed();
+            if !output.status.success() {
+                bail!("hpmctl --dry-run switch prod:\n{}", describe(&output));
+            }
+            Ok(elapsed)
+        };
+        let cold = median((0..3).map(|_| {
+            let _ = std::fs::remove_dir_all(&cache);
+            dry_run()
+        }))?;
+        let warm = median((0..3).map(|_| dry_run()))?;
+        row(size, "`hpmctl --dry-run switch prod` (uv's resolution included), cold: every repository fetched for its metadata; shared ssh connection", cold, serial_shared);
+        row(
+            size,
+            "the same, warm: the repositories cached, every remote listed; shared ssh connection",
+            warm,
+            serial_shared,
+        );
+    }
+    Ok(())
+}
+
+/// `git ls-remote` over each URL in turn, with `ssh` (median of 3).
+fn serial_ls_remote(urls: &[String], ssh: &str) -> Result<Duration> {
+    median((0..3).map(|_| {
+        let started = Instant::now();
+        for url in urls {
+            let output = Command::new("git")
+                .args(["ls-remote", "--", url])
+                .env("GIT_SSH_COMMAND", ssh)
+                .output()?;
+            if !output.status.success() {
+                bail!("git ls-remote {url}:\n{}", describe(&output));
+            }
+        }
+        Ok(started.elapsed())
+    }))
+}
+
+/// One row of `--ssh-remotes`' table.
+fn row(size: usize, what: &str, hpm: Duration, git: Duration) {
+    println!(
+        "| {size} | {what} | {:.0} ms | {:.0} ms | {:.1}× |",
+        ms(hpm),
+        ms(git),
+        git.as_secs_f64() / hpm.as_secs_f64()
+    );
 }
 
 fn measure_world(size: usize, uv: &Path) -> Result<SizeResult> {

@@ -5,36 +5,28 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hpm_core::pin::{RemoteRefs, Remotes};
 
+use super::fan_out;
 use super::net::{self, NetFailure};
 use crate::caller::Caller;
 
-/// How many remotes are asked at once: each is a git (and, over ssh, an
-/// ssh) process, and a laptop's ssh agent or a forge's rate limit minds a
-/// burst.
-const PARALLEL_REMOTES: usize = 16;
-
-/// Lists the refs of each URL, several at a time; a failure is what git
-/// said.
+/// Lists the refs of each URL, several at a time ([`fan_out`]); a failure
+/// is what git said.
 pub fn list_remotes(caller: &Caller, urls: &BTreeSet<String>) -> Remotes {
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let mut results = Remotes::new();
-    for chunk in urls.chunks(PARALLEL_REMOTES) {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|url| (*url, scope.spawn(move || list_remote(caller, url))))
-                .collect();
-            for (url, handle) in handles {
-                let result = handle.join().unwrap_or_else(|_| {
-                    Err(NetFailure {
-                        said: "listing the remote crashed".to_string(),
-                    })
-                });
-                results.insert(url.to_string(), result.map_err(|failure| failure.said));
-            }
-        });
-    }
-    results
+    let listed = fan_out::map(
+        caller,
+        &urls,
+        |url| list_remote(caller, url),
+        |_| {
+            Err(NetFailure {
+                said: "listing the remote crashed".to_string(),
+            })
+        },
+    );
+    urls.iter()
+        .zip(listed)
+        .map(|(url, result)| (url.to_string(), result.map_err(|failure| failure.said)))
+        .collect()
 }
 
 /// The tags and branches `url` advertises, and whether it has a `HEAD`.

@@ -14,6 +14,7 @@ use hpm_core::url::url_for_uv;
 use hpm_protocol::report::{DoctorCheck, DoctorReport, DoctorSubject};
 
 use crate::caller::Caller;
+use crate::git::fan_out;
 use crate::git::net::{self, NetFailure};
 use crate::inputs::Inputs;
 use crate::workspace::Workspace;
@@ -110,35 +111,24 @@ fn remotes(workspace: &Workspace) -> crate::Result<BTreeSet<String>> {
     Ok(urls)
 }
 
-/// Asks every remote at once.
+/// Asks every remote, several at a time ([`fan_out`]).
 fn remote_checks(caller: &Caller, urls: &BTreeSet<String>) -> Vec<DoctorCheck> {
-    std::thread::scope(|scope| {
-        let asked: Vec<_> = urls
-            .iter()
-            .map(|url| {
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let answer = net::ls_remote_within(caller, url, REMOTE_TIMEOUT);
-                    remote_check(url, answer, millis(started))
-                })
-            })
-            .collect();
-        asked
-            .into_iter()
-            .zip(urls)
-            .map(|(handle, url)| {
-                handle.join().unwrap_or_else(|_| {
-                    remote_check(
-                        url,
-                        Err(NetFailure {
-                            said: "asking the remote crashed".to_string(),
-                        }),
-                        0,
-                    )
-                })
-            })
-            .collect()
-    })
+    let urls: Vec<&String> = urls.iter().collect();
+    fan_out::map(
+        caller,
+        &urls,
+        |url| {
+            let started = Instant::now();
+            let answer = net::ls_remote_within(caller, url, REMOTE_TIMEOUT);
+            remote_check(url, answer, millis(started))
+        },
+        |url| {
+            let failure = NetFailure {
+                said: "asking the remote crashed".to_string(),
+            };
+            remote_check(url, Err(failure), 0)
+        },
+    )
 }
 
 fn remote_check(
