@@ -172,6 +172,20 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
             "D\tpackages/model-qwen2-5-vl"
         ]
     );
+    // The clones are kept out of the core's git (its own `info/exclude`):
+    // its status shows only what the user should commit.
+    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    assert!(
+        !status
+            .lines()
+            .any(|line| line.contains("packages/model-") && !line.starts_with("D ")),
+        "{status}"
+    );
+    let exclude = std::fs::read_to_string(core.join(".git/info/exclude"))?;
+    assert!(
+        exclude.contains("/packages/model-interface/\n/packages/model-qwen2-5-vl/\n"),
+        "{exclude}"
+    );
     let dirty = output_of(&interface, &["status", "--porcelain"])?;
     assert!(
         dirty.contains(" M ") && dirty.contains("?? wip.txt"),
@@ -312,6 +326,42 @@ fn a_failed_detach_leaves_every_submodule_as_it_was() -> anyhow::Result<()> {
     assert_eq!(
         output_of(&interface, &["stash", "list"])?.lines().count(),
         1
+    );
+    Ok(())
+}
+
+/// `hpmctl dev` cloning a package into a core kept in git: the clone is a
+/// repository of its own, kept out of the core's git (`?? packages/` and
+/// `git add -A` embedding it were the regression).
+#[test]
+fn a_dev_clone_is_kept_out_of_the_cores_git() -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin("plugin-a", &[Release::new("v1.0.0", "1.0.0")])?;
+    let url = world.remote_url("plugin-a");
+    world.write_registry_entry(
+        "plugin-a",
+        &format!("name: plugin-a\nrepo: \"{url}\"\nsources:\n  prod: {{ type: git, url: \"{url}\", tag: v1.0.0 }}\n"),
+    )?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a]\n",
+    )?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let core = world.core();
+    std::fs::write(core.join(".gitignore"), ".venv/\n.hpm/\n")?;
+    git(&core, &["init", "-q", "-b", "main"])?;
+    git(&core, &["add", "-A"])?;
+    git(&core, &["commit", "-q", "-m", "core"])?;
+
+    world.ok(&["--no-daemon", "dev", "plugin-a", "--yes"])?;
+    assert!(core.join("packages/plugin-a/.git").is_dir());
+    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    let mut lines: Vec<&str> = status.lines().collect();
+    lines.sort();
+    assert_eq!(lines, [" M pyproject.toml", " M uv.lock"], "{status}");
+    assert_eq!(
+        std::fs::read_to_string(core.join(".gitignore"))?,
+        ".venv/\n.hpm/\n",
+        "the user's .gitignore was changed"
     );
     Ok(())
 }

@@ -296,9 +296,9 @@ fn ssh_remotes_work_as_the_users_own_git() -> anyhow::Result<()> {
 /// stock sshd (`MaxStartups 10:30:100`: it drops connections beyond 10
 /// that have not logged in yet) refused some, where `git ls-remote` one by
 /// one worked. Now at most 8 at a time. uv's own git fetches are not
-/// bounded (`UV_CONCURRENT_DOWNLOADS` does not reach them): against such a
-/// server the README's answer is ssh's connection sharing, which the
-/// switch below uses as a user would.
+/// bounded (`UV_CONCURRENT_DOWNLOADS` does not reach them, README "Many
+/// remotes on one server"): the dry run below, which runs uv's resolution,
+/// shares ssh connections so that uv's burst gets through this server.
 #[test]
 #[ignore = "needs root: a user of its own and sshd (tests/run runs it as root, after tests/remote-tools)"]
 fn many_remotes_on_one_stock_sshd_are_all_answered() -> anyhow::Result<()> {

@@ -7,12 +7,14 @@
 //! ([`repo`]), registries kept in git, read from a cache ([`registry`]),
 //! packages' own `pyproject.toml` at a ref, for the dependency closure
 //! ([`packages`]), and what a release reads of a clone's history
-//! ([`history`]). What changes a repository for the user (a release's
+//! ([`history`]). Clones inside the core are kept out of its git
+//! ([`exclude`]). What changes a repository for the user (a release's
 //! commits, tags, pushes) runs `git` too ([`cli`]).
 
 pub mod cache;
 pub mod cli;
 pub mod clone;
+pub mod exclude;
 pub mod fan_out;
 pub mod history;
 pub mod net;

@@ -4,7 +4,7 @@
 //! progress. An existing folder is used as it is and never touched,
 //! whatever it holds; one with uncommitted changes is reported.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hpm_core::manifest::Settings;
 use hpm_core::paths;
@@ -141,6 +141,7 @@ pub fn clone_all(
                     .hint(failure.hint()),
             ],
         })?;
+        crate::git::exclude::exclude_clones(root, &[PathBuf::from(&clone.path)])?;
         on_phase(Phase::Cloned {
             package: clone.package.clone(),
             path: clone.path.clone(),

@@ -9,7 +9,9 @@
 //! `detach_submodules` makes each submodule an independent clone in place:
 //! its git folder moves out of the core's `.git/modules/` into the clone,
 //! the core's index and `.gitmodules` lose the submodule (nothing is
-//! committed); no commit, branch, stash or uncommitted change is lost.
+//! committed), and the core's `info/exclude` gains the clone (so the core's
+//! `git status` does not list it, [`crate::git::exclude`]); no commit,
+//! branch, stash or uncommitted change is lost.
 
 use std::path::{Path, PathBuf};
 
@@ -394,6 +396,7 @@ impl Detached {
                 core.path().join("index"),
                 root.join(".gitmodules"),
                 core.path().join("config"),
+                core.commondir().join("info/exclude"),
             ]
             .into_iter()
             .map(|path| {
@@ -414,6 +417,8 @@ impl Detached {
                 .iter()
                 .try_for_each(|path| forget_submodule(&core, root, path))
         });
+        let clones: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let done = done.and_then(|()| crate::git::exclude::exclude_clones(root, &clones));
         match done {
             Ok(()) => Ok(detached),
             Err(error) => {
