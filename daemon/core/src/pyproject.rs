@@ -334,19 +334,31 @@ impl PyprojectMut {
             .iter()
             .map(|(key, _)| (normalize_name(key), key.to_string()))
             .collect();
-        for (name, key) in &existing {
-            if !managed.contains(name.as_str()) || wanted.contains_key(name.as_str()) {
-                continue;
-            }
-            match still_used.get(name) {
-                Some(places) => notes.push(format!(
-                    "kept `{key}` in `[tool.uv.sources]`: {} still require it; it is yours now \
-                     (remove it there, then its source, when it is no longer needed)",
-                    places.join(", ")
-                )),
-                None => {
-                    sources.remove(key);
-                }
+        // In the file's order, so that the comments above a removed entry
+        // (the user's, such as "# managed by hpm below") move to the entry
+        // that follows it, or to the first one appended.
+        let order: Vec<String> = sources.iter().map(|(key, _)| key.to_string()).collect();
+        let mut orphaned = String::new();
+        for key in &order {
+            let name = normalize_name(key);
+            let removed = managed.contains(name.as_str())
+                && !wanted.contains_key(name.as_str())
+                && match still_used.get(&name) {
+                    Some(places) => {
+                        notes.push(format!(
+                            "kept `{key}` in `[tool.uv.sources]`: {} still require it; it is yours now \
+                             (remove it there, then its source, when it is no longer needed)",
+                            places.join(", ")
+                        ));
+                        false
+                    }
+                    None => true,
+                };
+            if removed {
+                orphaned.push_str(&comments_above(sources, key));
+                sources.remove(key);
+            } else {
+                give_comments(sources, key, &mut orphaned);
             }
         }
         // In plan order, so that new entries are appended as the manifest lists them.
@@ -371,8 +383,15 @@ impl PyprojectMut {
                         &package.name,
                         Item::Value(Value::InlineTable(desired.clone())),
                     );
+                    give_comments(sources, &package.name, &mut orphaned);
                 }
             }
+        }
+        if !orphaned.is_empty() {
+            notes.push(format!(
+                "the comment above the sources hpm removed has no entry left to stand above; it was: {}",
+                orphaned.trim()
+            ));
         }
         Ok(notes)
     }
@@ -806,6 +825,38 @@ pub(crate) fn parse_requirement(
 
 /// `[tool.uv.sources]`, created (as a standard table at the end) only when
 /// something must be written there.
+/// The comment lines in the prefix of `key` in `table` ("" when none).
+fn comments_above(table: &dyn TableLike, key: &str) -> String {
+    let prefix = table
+        .key(key)
+        .and_then(|key| key.leaf_decor().prefix())
+        .and_then(|prefix| prefix.as_str())
+        .unwrap_or_default();
+    if prefix.contains('#') {
+        prefix.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Puts `comments` (taken from a removed entry) above `key`, before its own.
+fn give_comments(table: &mut dyn TableLike, key: &str, comments: &mut String) {
+    if comments.is_empty() {
+        return;
+    }
+    let Some(mut key) = table.key_mut(key) else {
+        return;
+    };
+    let own = key
+        .leaf_decor()
+        .prefix()
+        .and_then(|prefix| prefix.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let decor = key.leaf_decor_mut();
+    decor.set_prefix(format!("{}{own}", std::mem::take(comments)));
+}
+
 fn sources_table<'a>(
     doc: &'a mut DocumentMut,
     create: bool,
@@ -1008,6 +1059,65 @@ dependencies = [
 # hpm writes the plugins' sources here
 [tool.uv.sources]
 "#
+        );
+    }
+
+    /// Regression: a comment right under `[tool.uv.sources]` (above the
+    /// first managed entry) went with that entry when a switch replaced
+    /// it. It now stands above the entry that follows, or the first one
+    /// written; with no entry left, the note quotes it.
+    #[test]
+    fn a_comment_above_a_removed_source_stays_in_place() {
+        use crate::name::PackageName;
+        let text = r#"[project]
+name = "core"
+dependencies = ["plugin-a", "plugin-b", "requests"]
+
+[tool.uv.sources]
+# sources below are managed by hpm
+plugin-a = { path = "packages/plugin-a", editable = true }
+# b, the adapter
+plugin-b = { path = "packages/plugin-b", editable = true }
+"#;
+        let managed: BTreeSet<PackageName> = ["plugin-a", "plugin-b", "plugin-c"]
+            .iter()
+            .map(|n| PackageName::key(n))
+            .collect();
+        let git = |name: &str| PlannedSource::Git {
+            url: format!("https://example.com/{name}.git"),
+            reference: crate::registry::GitRef::Tag("v1".to_string()),
+            subdirectory: None,
+        };
+        let applied = |text: &str, plan: &PinnedPlan| {
+            let mut pyproject = PyprojectMut::parse(text, Path::new("pyproject.toml")).unwrap();
+            let notes = pyproject
+                .apply(plan, &managed, Path::new("pyproject.toml"))
+                .unwrap();
+            (pyproject.to_string(), notes)
+        };
+        // plugin-a leaves: its comment stands above the entry that follows.
+        let (written, _) = applied(text, &plan_of("prod", &["plugin-b"], git));
+        assert!(
+            written.ends_with(
+                "[tool.uv.sources]\n# sources below are managed by hpm\n# b, the adapter\nplugin-b = { git = \"https://example.com/plugin-b.git\", tag = \"v1\" }\n"
+            ),
+            "{written}"
+        );
+        // Nothing follows: above the first entry written.
+        let (written, _) = applied(text, &plan_of("prod", &["plugin-c"], git));
+        assert!(
+            written.ends_with(
+                "[tool.uv.sources]\n# sources below are managed by hpm\n# b, the adapter\nplugin-c = { git = \"https://example.com/plugin-c.git\", tag = \"v1\" }\n"
+            ),
+            "{written}"
+        );
+        // No entry left: said, not silently dropped.
+        let (_, notes) = applied(text, &dev_plan(&[]));
+        assert!(
+            notes
+                .iter()
+                .any(|note| note.contains("# sources below are managed by hpm")),
+            "{notes:?}"
         );
     }
 
