@@ -274,3 +274,78 @@ fn dev_on_a_workspace_style_package_links_its_siblings_and_leaving_restores_the_
     assert_eq!(world.imported_version("model-interface")?, "0.1.0");
     Ok(())
 }
+
+/// Regression: with `subdirectory: .` (as hand-kept staging/prod files
+/// write it, and import carried it over) the closure read
+/// `./pyproject.toml` at the tag, found nothing, and every check of the
+/// tag was off: uv failed after the write. Each spelling of the root now
+/// is the root, and both checks hold: the refusal of a tag that needs its
+/// own workspace, and the warning for a tag whose version differs.
+#[test]
+fn every_spelling_of_the_repository_root_keeps_the_checks() -> anyhow::Result<()> {
+    let world = World::new()?;
+    world.add_plugin(
+        "model-interface",
+        &[
+            Release::new("v0.1.0", "0.1.0"),
+            Release::new("v0.2.0", "0.2.0"),
+            Release::new("v0.1.1", "0.1.0"),
+        ],
+    )?;
+    world.add_plugin(
+        "model-qwen2-5-vl",
+        &[Release::new("v0.1.2", "0.1.2")
+            .depending_on(&["model-interface"])
+            .with_toml("\n[tool.uv.sources]\nmodel-interface = { workspace = true }\n")],
+    )?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [model-qwen2-5-vl]\n",
+    )?;
+    for root in [".", "./", "\".//\""] {
+        for (name, staging, prod) in [
+            ("model-interface", "v0.1.1", "v0.1.0"),
+            ("model-qwen2-5-vl", "v0.1.2", "v0.1.2"),
+        ] {
+            let url = world.remote_url(name);
+            world.write_registry_entry(
+                name,
+                &format!(
+                    "name: {name}\nsources:\n  staging: {{ type: git, url: \"{url}\", tag: {staging}, subdirectory: {root} }}\n  prod: {{ type: git, url: \"{url}\", tag: {prod}, subdirectory: {root} }}\n"
+                ),
+            )?;
+        }
+        let before = world.bytes("pyproject.toml");
+        let refused = world.run(&["--no-daemon", "sync"]);
+        assert_eq!(
+            refused.status.code(),
+            Some(1),
+            "{root}: {}",
+            describe(&refused)
+        );
+        assert!(
+            stderr(&refused).contains("with `{ workspace = true }`"),
+            "{root}: {}",
+            describe(&refused)
+        );
+        assert_eq!(world.bytes("pyproject.toml"), before, "{root}");
+
+        // Without the workspace entry: staging's mislabelled tag warns.
+        world.write_manifest(
+            "version: 1\nmode: staging\nregistry: ./hpm-registry\npackages: [model-interface]\n",
+        )?;
+        let synced = world.ok(&["--no-daemon", "sync"])?;
+        assert!(
+            stdout(&synced).contains("tag `v0.1.1` has version `0.1.0`"),
+            "{root}: {}",
+            describe(&synced)
+        );
+        assert!(
+            !world.read("pyproject.toml")?.contains("subdirectory"),
+            "{root}: the root written as a subdirectory"
+        );
+        world.write_manifest(
+            "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [model-qwen2-5-vl]\n",
+        )?;
+    }
+    Ok(())
+}
