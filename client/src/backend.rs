@@ -73,6 +73,26 @@ impl Backend {
         }
     }
 
+    pub async fn check_modes(
+        &self,
+        workspace: &Workspace,
+        modes: Vec<hpm_core::Mode>,
+    ) -> Result<Vec<CheckReport>, Failure> {
+        match self {
+            Backend::Daemon(client) => Ok(bounded(
+                "check",
+                client.check_modes(workspace.root().to_path_buf(), modes, client_env()),
+            )
+            .await??),
+            Backend::InProcess => {
+                blocking(workspace, move |workspace| {
+                    ops::check::check_modes(workspace, &modes)
+                })
+                .await
+            }
+        }
+    }
+
     pub async fn export(
         &self,
         workspace: &Workspace,

@@ -68,7 +68,19 @@ enum Command {
     /// Show the workspace's mode and each package's mode, source and version.
     Status,
     /// For CI: manifest valid, pyproject.toml matches the plan, lock current, no local sources outside dev, no internal package from an index.
-    Check,
+    Check {
+        /// Check this mode without switching (also `RUN_MODE`): its plan validates, and its export folder is current, or what a switch would write resolves.
+        #[arg(
+            long,
+            env = "RUN_MODE",
+            value_name = "MODE",
+            conflicts_with = "all_modes"
+        )]
+        mode: Option<String>,
+        /// Check every mode the workspace names, the current one first.
+        #[arg(long)]
+        all_modes: bool,
+    },
     /// Whether hpm can work here: git and uv found, the daemon reachable, each remote of the workspace answering with your credentials.
     Doctor,
     /// Follow the daemon's event stream.
@@ -525,7 +537,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Events => commands::events::run(&context.socket, context.json).await,
         Command::Status => commands::status::run(&context).await,
-        Command::Check => commands::check::run(&context).await,
+        Command::Check { mode, all_modes } => {
+            commands::check::run(&context, mode.as_deref(), all_modes).await
+        }
         Command::Doctor => commands::doctor::run(&context).await,
         Command::Release { action } => match action {
             ReleaseAction::Plan(args) => commands::release::plan(&context, &args.into_args()),

@@ -429,24 +429,47 @@ pub fn export(report: &ExportReport, dry_run: bool) -> String {
     out
 }
 
-pub fn check(report: &CheckReport) -> Result<String, String> {
-    let warnings: String = report
-        .warnings
-        .iter()
-        .map(|warning| format!("warning: {warning}\n"))
-        .collect();
-    if report.ok {
-        return Ok(format!(
-            "{warnings}ok: {} ({} mode)\n",
-            report.workspace, report.mode
-        ));
+/// Checks of one or more modes: a line for each mode that passed or was
+/// not checked, and the failures of those that failed (named by mode when
+/// there are several), if any.
+pub fn checks(reports: &[CheckReport]) -> (String, Option<String>) {
+    let mut said = String::new();
+    let mut failed = Vec::new();
+    for report in reports {
+        for warning in &report.warnings {
+            said.push_str(&format!("warning: {warning}\n"));
+        }
+        match (&report.not_checked, report.ok) {
+            (Some(why), _) => {
+                said.push_str(&format!("not checked: {} mode here: {why}\n", report.mode))
+            }
+            (None, true) => said.push_str(&format!(
+                "ok: {} ({} mode)\n",
+                report.workspace, report.mode
+            )),
+            (None, false) => failed.push(report),
+        }
     }
-    let failures: Vec<String> = report
-        .failures
+    if failed.is_empty() {
+        return (said, None);
+    }
+    let failures: Vec<String> = failed
         .iter()
-        .map(|failure| format!("{}: {}", failure.check, failure.message))
+        .flat_map(|report| {
+            report
+                .failures
+                .iter()
+                .map(move |failure| match reports.len() {
+                    1 => format!("{}: {}", failure.check, failure.message),
+                    _ => format!(
+                        "{} mode: {}: {}",
+                        report.mode, failure.check, failure.message
+                    ),
+                })
+        })
         .collect();
-    Err(format!("the check failed:\n{}", failures.join("\n")))
+    let failures = format!("the check failed:\n{}", failures.join("\n"));
+    (said, Some(failures))
 }
 
 /// `hpmctl doctor`: a line per check, a `hint:` under each failure.
@@ -737,14 +760,35 @@ mod tests {
                 },
             ],
             warnings: Vec::new(),
+            not_checked: None,
         };
-        insta::assert_snapshot!(check(&report).unwrap_err());
+        insta::assert_snapshot!(checks(std::slice::from_ref(&report)).1.unwrap());
         let ok = CheckReport {
             ok: true,
             failures: Vec::new(),
-            ..report
+            ..report.clone()
         };
-        assert_eq!(check(&ok).unwrap(), "ok: /work/core (prod mode)\n");
+        assert_eq!(
+            checks(std::slice::from_ref(&ok)),
+            ("ok: /work/core (prod mode)\n".to_string(), None)
+        );
+        // Several modes: each one's line, the failures named by mode.
+        let dev = CheckReport {
+            mode: "dev".into(),
+            not_checked: Some(
+                "`plugin-a` installs from `packages/plugin-a`, which is not here".into(),
+            ),
+            ..ok.clone()
+        };
+        let staging = CheckReport {
+            mode: "staging".into(),
+            ..report.clone()
+        };
+        let (said, failures) = checks(&[ok, dev, staging]);
+        insta::assert_snapshot!(format!(
+            "{said}--- stderr:\n{}",
+            failures.unwrap_or_default()
+        ));
     }
 
     #[test]

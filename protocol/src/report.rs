@@ -266,6 +266,10 @@ pub struct CheckReport {
     /// What is worth knowing though no check failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Why this mode could not be checked here (a local folder it
+    /// installs from is missing); its checks did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -289,6 +293,12 @@ pub enum CheckKind {
     IndexSource,
     /// A sync was interrupted and waits to be rolled back.
     Interrupted,
+    /// Another mode than the current one would not install: its plan is
+    /// refused, or uv cannot lock what hpm would write for it.
+    Resolve,
+    /// The mode's export folder (`hpmctl export`) is not what an export
+    /// writes now, or its lock is not current.
+    Export,
 }
 
 impl fmt::Display for CheckKind {
@@ -299,6 +309,8 @@ impl fmt::Display for CheckKind {
             CheckKind::LocalSource => "local-source",
             CheckKind::IndexSource => "index-source",
             CheckKind::Interrupted => "interrupted",
+            CheckKind::Resolve => "resolve",
+            CheckKind::Export => "export",
         })
     }
 }

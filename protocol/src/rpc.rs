@@ -61,6 +61,17 @@ pub trait HpmApi {
         env: Option<ClientEnv>,
     ) -> Result<CheckReport, ErrorObjectOwned>;
 
+    /// `check` for other modes than the current one, without switching
+    /// (`hpmctl check --mode M`, `--all-modes`): one report per mode, in
+    /// the order asked; no modes is every mode the workspace names.
+    #[method(name = "checkModes")]
+    async fn check_modes(
+        &self,
+        workspace: PathBuf,
+        modes: Vec<hpm_core::Mode>,
+        env: Option<ClientEnv>,
+    ) -> Result<Vec<CheckReport>, ErrorObjectOwned>;
+
     /// Writes `MODE/pyproject.toml` and `MODE/uv.lock` for a mode (see
     /// `hpmctl export`); the core's own files are not touched.
     #[method(name = "export")]

@@ -117,6 +117,16 @@ impl HpmApiServer for Rpc {
         blocking(move || ops::check::check(&workspace)).await
     }
 
+    async fn check_modes(
+        &self,
+        workspace: PathBuf,
+        modes: Vec<hpm_core::Mode>,
+        env: Option<ClientEnv>,
+    ) -> Result<Vec<CheckReport>, ErrorObjectOwned> {
+        let workspace = self.open(&workspace).await?.for_request(env.as_ref());
+        blocking(move || ops::check::check_modes(&workspace, &modes)).await
+    }
+
     async fn export(
         &self,
         workspace: PathBuf,

@@ -3,11 +3,18 @@
 //! is not in a local mode has a local path source in `pyproject.toml` or
 //! `uv.lock`, no internal package comes from an index by name
 //! ([`crate::guard`]), and no interrupted sync waits to be rolled back.
-//! Changes nothing.
+//! Another mode is checked without switching ([`check_modes`]): its plan
+//! validates, and either its export folder (`hpmctl export`) is what an
+//! export writes now with a current lock, or what hpm would write for it
+//! resolves with uv on a scratch copy. Changes nothing.
 
-use hpm_core::lockfile;
-use hpm_core::pyproject::PyprojectMut;
-use hpm_protocol::report::{CheckFailure, CheckKind, CheckReport};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hpm_core::export::HEADER;
+use hpm_core::plan::PlannedSource;
+use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
+use hpm_core::{lockfile, Mode};
+use hpm_protocol::report::{CheckFailure, CheckKind, CheckReport, ExportRequest};
 
 use crate::error::{Error, Result};
 use crate::inputs::Inputs;
@@ -109,5 +116,163 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
         ok: failures.is_empty(),
         failures,
         warnings: resolved.warnings,
+        not_checked: None,
     })
+}
+
+/// [`check`] for each of `modes` (none: every mode the workspace names),
+/// the current mode as it is, the others without switching.
+pub fn check_modes(workspace: &Workspace, modes: &[Mode]) -> Result<Vec<CheckReport>> {
+    let inputs = Inputs::read(workspace)?;
+    let current = inputs.mode(&crate::inputs::Modes::default());
+    let modes = if modes.is_empty() {
+        every_mode(&inputs, &current)
+    } else {
+        modes.to_vec()
+    };
+    modes
+        .iter()
+        .map(|mode| match mode == &current {
+            true => check(workspace),
+            false => check_other_mode(workspace, &inputs, mode),
+        })
+        .collect()
+}
+
+/// The current mode first, then every other mode a registry entry gives
+/// a source for.
+fn every_mode(inputs: &Inputs, current: &Mode) -> Vec<Mode> {
+    let named: BTreeSet<&Mode> = inputs
+        .registry
+        .entries()
+        .flat_map(|entry| entry.sources.keys())
+        .filter(|mode| *mode != current)
+        .collect();
+    std::iter::once(current.clone())
+        .chain(named.into_iter().cloned())
+        .collect()
+}
+
+/// A mode the workspace is not in: does it install?
+fn check_other_mode(workspace: &Workspace, inputs: &Inputs, mode: &Mode) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        workspace: workspace.root().display().to_string(),
+        mode: mode.to_string(),
+        ok: false,
+        failures: Vec::new(),
+        warnings: Vec::new(),
+        not_checked: None,
+    };
+    let refused = |report: &mut CheckReport, error: Error| -> Result<()> {
+        match error {
+            Error::Invalid { problems } | Error::Network { problems } => {
+                for problem in problems {
+                    report.failures.push(CheckFailure {
+                        check: CheckKind::Resolve,
+                        message: problem.to_string(),
+                    });
+                }
+                Ok(())
+            }
+            other => Err(other),
+        }
+    };
+    let resolved = match inputs.resolve(workspace, mode, &BTreeMap::new()) {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            refused(&mut report, error)?;
+            return Ok(report);
+        }
+    };
+    report.warnings = resolved.warnings.clone();
+    if let Some(missing) = missing_folder(workspace, &resolved.plan) {
+        report.ok = true;
+        report.not_checked = Some(missing);
+        return Ok(report);
+    }
+    let pinned = match validate::validate(workspace, resolved.plan, resolved.problems) {
+        Ok(pinned) => pinned,
+        Err(error) => {
+            refused(&mut report, error)?;
+            return Ok(report);
+        }
+    };
+    let folder = workspace.root().join(mode.as_str());
+    let exported = std::fs::read(folder.join(PYPROJECT_FILE))
+        .is_ok_and(|bytes| bytes.starts_with(HEADER.as_bytes()));
+    if exported {
+        report.failures.extend(export_failures(workspace, mode)?);
+    } else {
+        let text = inputs.pyproject_text(workspace)?;
+        if let Some(reason) =
+            super::dry_run::resolves_on_a_scratch_copy(workspace, inputs, &pinned, text)?
+        {
+            report.failures.push(CheckFailure {
+                check: CheckKind::Resolve,
+                message: format!(
+                    "what `hpmctl switch {mode}` would write does not resolve: uv says\n{reason}"
+                ),
+            });
+        }
+    }
+    report.ok = report.failures.is_empty();
+    Ok(report)
+}
+
+/// The first local folder the plan installs from that is not here.
+fn missing_folder(workspace: &Workspace, plan: &hpm_core::plan::Plan) -> Option<String> {
+    plan.packages.iter().find_map(|package| {
+        let PlannedSource::Path { path, .. } = &package.source else {
+            return None;
+        };
+        (!workspace.root().join(path).exists()).then(|| {
+            format!(
+                "`{}` installs from `{path}`, which is not here (`hpmctl dev {}` clones it)",
+                package.name, package.name
+            )
+        })
+    })
+}
+
+/// The export folder of `mode` against what `hpmctl export` writes now,
+/// and its lock against uv.
+fn export_failures(workspace: &Workspace, mode: &Mode) -> Result<Vec<CheckFailure>> {
+    let mut failures = Vec::new();
+    let request = ExportRequest {
+        mode: mode.clone(),
+        out: None,
+        with_core: false,
+        force: false,
+        dry_run: true,
+    };
+    let folder = workspace.root().join(mode.as_str());
+    let report = super::export::export(workspace, &request)?;
+    if !report.changed.is_empty() {
+        failures.push(CheckFailure {
+            check: CheckKind::Export,
+            message: format!(
+                "`{mode}/pyproject.toml` is not what `hpmctl export {mode}` writes now; run it and commit the result"
+            ),
+        });
+        return Ok(failures);
+    }
+    let uv = Uv::find()?;
+    let locked = uv.run(
+        &folder,
+        &["lock".to_string(), "--locked".to_string()],
+        &RunOptions::for_caller(workspace.caller()),
+        &mut |_| {},
+        &CancelToken::new(),
+    );
+    match locked {
+        Ok(()) => {}
+        Err(Error::UvFailed { reason, .. }) => failures.push(CheckFailure {
+            check: CheckKind::Export,
+            message: format!(
+                "`{mode}/uv.lock` is not current; run `hpmctl export {mode}` and commit it\n{reason}"
+            ),
+        }),
+        Err(other) => return Err(other),
+    }
+    Ok(failures)
 }

@@ -113,7 +113,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
 /// index `./wheelhouse` resolve as they would), and `uv lock` runs there.
 /// `None` when it resolves, else uv's reason. (A hand-written `../` path in
 /// the core's `pyproject.toml` does not resolve from the scratch folder.)
-fn resolves_on_a_scratch_copy(
+pub(crate) fn resolves_on_a_scratch_copy(
     workspace: &Workspace,
     inputs: &Inputs,
     pinned: &PinnedPlan,
