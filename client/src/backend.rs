@@ -73,6 +73,17 @@ impl Backend {
         }
     }
 
+    pub async fn check_staged(&self, workspace: &Workspace) -> Result<CheckReport, Failure> {
+        match self {
+            Backend::Daemon(client) => Ok(bounded(
+                "check",
+                client.check_staged(workspace.root().to_path_buf(), client_env()),
+            )
+            .await??),
+            Backend::InProcess => blocking(workspace, ops::check::check_staged).await,
+        }
+    }
+
     pub async fn check_modes(
         &self,
         workspace: &Workspace,

@@ -80,6 +80,9 @@ enum Command {
         /// Check every mode the workspace names, the current one first.
         #[arg(long)]
         all_modes: bool,
+        /// For a pre-commit hook: the pyproject.toml staged for commit is what hpm writes for hpm.yaml's mode, whatever mode this clone is in.
+        #[arg(long, conflicts_with_all = ["mode", "all_modes"])]
+        staged: bool,
     },
     /// Whether hpm can work here: git and uv found, the daemon reachable, each remote of the workspace answering with your credentials.
     Doctor,
@@ -537,8 +540,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Events => commands::events::run(&context.socket, context.json).await,
         Command::Status => commands::status::run(&context).await,
-        Command::Check { mode, all_modes } => {
-            commands::check::run(&context, mode.as_deref(), all_modes).await
+        Command::Check {
+            mode,
+            all_modes,
+            staged,
+        } => {
+            let which = match (mode, all_modes, staged) {
+                (_, _, true) => commands::check::Which::Staged,
+                (_, true, _) => commands::check::Which::AllModes,
+                (Some(mode), _, _) => commands::check::Which::Mode(mode),
+                (None, false, false) => commands::check::Which::Current,
+            };
+            commands::check::run(&context, which).await
         }
         Command::Doctor => commands::doctor::run(&context).await,
         Command::Release { action } => match action {

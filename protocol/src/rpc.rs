@@ -72,6 +72,16 @@ pub trait HpmApi {
         env: Option<ClientEnv>,
     ) -> Result<Vec<CheckReport>, ErrorObjectOwned>;
 
+    /// For a pre-commit hook (`hpmctl check --staged`): the
+    /// `pyproject.toml` staged for commit is what hpm writes for the mode
+    /// `hpm.yaml` names, whatever mode this clone is in.
+    #[method(name = "checkStaged")]
+    async fn check_staged(
+        &self,
+        workspace: PathBuf,
+        env: Option<ClientEnv>,
+    ) -> Result<CheckReport, ErrorObjectOwned>;
+
     /// Writes `MODE/pyproject.toml` and `MODE/uv.lock` for a mode (see
     /// `hpmctl export`); the core's own files are not touched.
     #[method(name = "export")]

@@ -1,7 +1,7 @@
 //! What CI runs: `hpmctl check` for each mode without switching (`--mode`,
 //! `RUN_MODE`, `--all-modes`), in every mode.
 
-use hpm_tests::{describe, stderr, stdout, World};
+use hpm_tests::{describe, git, stderr, stdout, World};
 use serde_json::Value;
 
 fn json(output: &std::process::Output) -> anyhow::Result<Value> {
@@ -149,6 +149,183 @@ fn an_exported_mode_is_checked_against_a_fresh_export() -> anyhow::Result<()> {
         stderr(&edited).contains("export: `prod/uv.lock` is not current"),
         "{}",
         describe(&edited)
+    );
+    Ok(())
+}
+
+/// The folder of this checkout (the hook file and the action live there).
+fn checkout() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `PATH` with the built `hpmctl` first, as an installed one would be.
+fn path_with_hpmctl() -> String {
+    let bin = hpm_tests::hpmctl_path();
+    let dir = bin.parent().unwrap_or(&bin).display().to_string();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// A core in git whose `hpm.yaml` says prod, committed in prod.
+fn committed_core() -> anyhow::Result<World> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: [plugin-a]\n",
+    )?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let core = world.core();
+    std::fs::write(core.join(".gitignore"), ".venv/\n.hpm/\npackages/\n")?;
+    git(&core, &["init", "-q", "-b", "main"])?;
+    git(&core, &["add", "-A"])?;
+    git(&core, &["commit", "-q", "-m", "the core, in prod"])?;
+    Ok(world)
+}
+
+/// The pre-commit framework's real `pre-commit` (from PyPI, in a venv of
+/// the test's own) runs this checkout's `.pre-commit-hooks.yaml`: a commit
+/// that stages a dev-mode `pyproject.toml` is refused; the prod one passes.
+#[test]
+fn the_pre_commit_hook_refuses_a_dev_mode_pyproject() -> anyhow::Result<()> {
+    let world = committed_core()?;
+    let core = world.core();
+    let uv = hpm_engine::uv::Uv::find()?.path;
+    let venv = world.root().join("pre-commit-venv");
+    for args in [
+        vec!["venv", "-q", &*venv.to_string_lossy()],
+        vec![
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            &*venv.join("bin/python").to_string_lossy(),
+            "pre-commit",
+        ],
+    ] {
+        let output = std::process::Command::new(&uv)
+            .args(&args)
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "uv {args:?}: {}",
+            describe(&output)
+        );
+    }
+    // The hook repository: this checkout's hook file, committed.
+    let hooks = world.root().join("hooks");
+    std::fs::create_dir_all(&hooks)?;
+    std::fs::copy(
+        checkout().join(".pre-commit-hooks.yaml"),
+        hooks.join(".pre-commit-hooks.yaml"),
+    )?;
+    git(&hooks, &["init", "-q", "-b", "main"])?;
+    git(&hooks, &["add", "-A"])?;
+    git(&hooks, &["commit", "-q", "-m", "hooks"])?;
+    let rev = String::from_utf8(
+        std::process::Command::new("git")
+            .current_dir(&hooks)
+            .args(["rev-parse", "HEAD"])
+            .output()?
+            .stdout,
+    )?;
+    std::fs::write(
+        core.join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n  - repo: {}\n    rev: {}\n    hooks:\n      - id: hpm-check-staged\n",
+            hooks.display(),
+            rev.trim()
+        ),
+    )?;
+    git(&core, &["add", ".pre-commit-config.yaml"])?;
+    git(&core, &["commit", "-q", "-m", "pre-commit"])?;
+    let pre_commit = venv.join("bin/pre-commit");
+    let in_core =
+        |program: &std::path::Path, args: &[&str]| -> anyhow::Result<std::process::Output> {
+            Ok(std::process::Command::new(program)
+                .current_dir(&core)
+                .args(args)
+                .env("PATH", path_with_hpmctl())
+                .env("PRE_COMMIT_HOME", world.root().join("pre-commit-home"))
+                .env("HPM_NO_DAEMON", "1")
+                .env("HPM_CACHE_DIR", world.root().join("cache"))
+                .env("UV_PYTHON_DOWNLOADS", "never")
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@hpm.invalid")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@hpm.invalid")
+                .env_remove("RUN_MODE")
+                .output()?)
+        };
+    let installed = in_core(&pre_commit, &["install"])?;
+    anyhow::ensure!(installed.status.success(), "{}", describe(&installed));
+
+    // Working in dev, the developer stages the dev-mode files: refused.
+    world.ok(&["--no-daemon", "switch", "dev"])?;
+    git(&core, &["add", "pyproject.toml", "uv.lock"])?;
+    let head = std::fs::read_to_string(core.join(".git/refs/heads/main"))?;
+    let refused = in_core(
+        std::path::Path::new("git"),
+        &["commit", "-m", "oops, dev paths"],
+    )?;
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    let said = format!("{}{}", stdout(&refused), stderr(&refused));
+    assert!(
+        said.contains(
+            "the `pyproject.toml` staged for commit is not what hpm writes for prod mode"
+        ) && said.contains("hpmctl switch prod"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(core.join(".git/refs/heads/main"))?,
+        head
+    );
+
+    // Back in prod, the same files pass.
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    git(&core, &["add", "pyproject.toml", "uv.lock"])?;
+    let passed = in_core(&pre_commit, &["run", "--all-files"])?;
+    assert!(passed.status.success(), "{}", describe(&passed));
+    Ok(())
+}
+
+/// The GitHub action's script, run as a runner would run it (with
+/// `hpmctl` installed on PATH): every mode checked; a broken mode fails
+/// the step.
+#[test]
+fn the_github_action_checks_every_mode() -> anyhow::Result<()> {
+    let world = committed_core()?;
+    let script = checkout().join("contrib/github-action/check");
+    let run = || -> anyhow::Result<std::process::Output> {
+        Ok(std::process::Command::new(&script)
+            .env("PATH", path_with_hpmctl())
+            .env("HPM_CHECK_DIR", world.core())
+            .env("HPM_CHECK_ARGS", "--all-modes")
+            .env("HPM_CACHE_DIR", world.root().join("cache"))
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env_remove("RUN_MODE")
+            .output()?)
+    };
+    let passed = run()?;
+    assert!(passed.status.success(), "{}", describe(&passed));
+    for mode in ["prod", "staging", "dev"] {
+        assert!(
+            stdout(&passed).contains(&format!("({mode} mode)")),
+            "{}",
+            describe(&passed)
+        );
+    }
+    let url = world.remote_url("plugin-a");
+    world.write_registry_entry(
+        "plugin-a",
+        &format!(
+            "name: plugin-a\nsources:\n  dev: {{ type: local, path: ./packages/plugin-a, editable: true }}\n  staging: {{ type: git, url: \"{url}\", tag: v7.0.0 }}\n  prod: {{ type: git, url: \"{url}\", tag: v1.0.0 }}\n"
+        ),
+    )?;
+    let failed = run()?;
+    assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+    assert!(
+        stderr(&failed).contains("staging mode: resolve:") && stderr(&failed).contains("v7.0.0"),
+        "{}",
+        describe(&failed)
     );
     Ok(())
 }

@@ -127,6 +127,15 @@ impl HpmApiServer for Rpc {
         blocking(move || ops::check::check_modes(&workspace, &modes)).await
     }
 
+    async fn check_staged(
+        &self,
+        workspace: PathBuf,
+        env: Option<ClientEnv>,
+    ) -> Result<CheckReport, ErrorObjectOwned> {
+        let workspace = self.open(&workspace).await?.for_request(env.as_ref());
+        blocking(move || ops::check::check_staged(&workspace)).await
+    }
+
     async fn export(
         &self,
         workspace: PathBuf,

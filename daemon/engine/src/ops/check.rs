@@ -120,6 +120,87 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
     })
 }
 
+/// What a pre-commit hook checks: the `pyproject.toml` staged for commit
+/// (git's index) is what hpm writes for the mode `hpm.yaml` names — the
+/// mode the team commits — whatever mode this clone is switched to, so a
+/// dev-mode file (local paths) never reaches a commit. The working tree is
+/// not read.
+pub fn check_staged(workspace: &Workspace) -> Result<CheckReport> {
+    let inputs = Inputs::read(workspace)?;
+    let mode = inputs.manifest.mode.clone();
+    let path = workspace.pyproject_path();
+    let staged = staged_text(workspace.root(), PYPROJECT_FILE)?;
+    let resolved = inputs.resolve(workspace, &mode, &BTreeMap::new())?;
+    let pinned = validate::validate(workspace, resolved.plan, resolved.problems)?;
+    let rendered = hpm_core::pyproject::render(
+        &staged,
+        &pinned,
+        &inputs.state.managed,
+        &inputs.state.workspace_members,
+        &path,
+    )?;
+    let mut failures = Vec::new();
+    if rendered.text != staged {
+        let current = inputs.mode(&crate::inputs::Modes::default());
+        failures.push(CheckFailure {
+            check: CheckKind::Pyproject,
+            message: format!(
+                "the `pyproject.toml` staged for commit is not what hpm writes for {mode} mode, the mode `hpm.yaml` names (this clone is in {current} mode); run `hpmctl switch {mode}`, stage `pyproject.toml` and `uv.lock`, and commit (then `hpmctl switch {current}` to go on)"
+            ),
+        });
+    }
+    Ok(CheckReport {
+        workspace: workspace.root().display().to_string(),
+        mode: mode.to_string(),
+        ok: failures.is_empty(),
+        failures,
+        warnings: resolved.warnings,
+        not_checked: None,
+    })
+}
+
+/// `relative`'s text as staged in the git index of the repository that
+/// holds `root`.
+fn staged_text(root: &std::path::Path, relative: &str) -> Result<String> {
+    let not_in_git = |detail: String| {
+        Error::invalid(
+            hpm_core::Problem::new(format!(
+                "`--staged` reads what is staged for commit, and {detail}"
+            ))
+            .hint("run it in the core's git clone, as a pre-commit hook does"),
+        )
+    };
+    let repository = git2::Repository::discover(root)
+        .map_err(|_| not_in_git(format!("`{}` is not in a git repository", root.display())))?;
+    let workdir = repository
+        .workdir()
+        .and_then(|workdir| workdir.canonicalize().ok())
+        .ok_or_else(|| not_in_git("the repository has no work tree".to_string()))?;
+    let file = root
+        .canonicalize()
+        .map_err(|error| Error::read(root, error))?
+        .join(relative);
+    let in_repo = file
+        .strip_prefix(&workdir)
+        .map_err(|_| not_in_git(format!("`{}` is outside the work tree", file.display())))?;
+    let index = repository.index().map_err(|error| {
+        Error::internal(format!("cannot read git's index: {}", error.message()))
+    })?;
+    let entry = index.get_path(in_repo, 0).ok_or_else(|| {
+        not_in_git(format!(
+            "`{}` is not staged (not in git's index)",
+            in_repo.display()
+        ))
+    })?;
+    let blob = repository.find_blob(entry.id).map_err(|error| {
+        Error::internal(format!(
+            "cannot read the staged `{relative}`: {}",
+            error.message()
+        ))
+    })?;
+    Ok(String::from_utf8_lossy(blob.content()).into_owned())
+}
+
 /// [`check`] for each of `modes` (none: every mode the workspace names),
 /// the current mode as it is, the others without switching.
 pub fn check_modes(workspace: &Workspace, modes: &[Mode]) -> Result<Vec<CheckReport>> {
