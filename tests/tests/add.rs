@@ -189,3 +189,43 @@ fn no_sync_edits_through_the_daemon_are_not_synced_behind_the_users_back() -> an
     assert_eq!(kinds, ["add", "remove"], "{started:#?}");
     Ok(())
 }
+
+/// Regression: `hpmctl dev release-tool` for a package hpm does not
+/// manage said it "has a mode override", and told to run `reset`, which
+/// changed nothing. The error now names the real cause and a step that
+/// works; nothing is written.
+#[test]
+fn dev_on_a_package_hpm_does_not_manage_names_the_cause_and_the_way() -> anyhow::Result<()> {
+    let world = world()?;
+    let before = (world.bytes("pyproject.toml"), world.bytes("hpm.yaml"));
+    let unknown = world.run(&["--no-daemon", "dev", "release-tool", "--yes"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", describe(&unknown));
+    let said = stderr(&unknown);
+    assert!(
+        said.contains("package `release-tool`: is not in")
+            && said.contains("so hpm does not manage it")
+            && said.contains("`hpmctl add release-tool --git URL`")
+            && !said.contains("override")
+            && !said.contains("reset"),
+        "{said}"
+    );
+    // With a registry entry, adding it by name is the step.
+    world.register("plugin-c", "v1.1.0.dev0", "v1.0.0")?;
+    let listed_not = world.run(&["--no-daemon", "use", "plugin-c", "staging"]);
+    assert_eq!(
+        listed_not.status.code(),
+        Some(1),
+        "{}",
+        describe(&listed_not)
+    );
+    assert!(
+        stderr(&listed_not).contains("`hpmctl add plugin-c` when the registry has its entry"),
+        "{}",
+        describe(&listed_not)
+    );
+    assert_eq!(
+        (world.bytes("pyproject.toml"), world.bytes("hpm.yaml")),
+        before
+    );
+    Ok(())
+}

@@ -1493,6 +1493,7 @@ fn check_transform(text: &str, mode: &str) -> Result<(), String> {
     let registry = Registry::from_entries(entries);
     let mode = Mode::new(mode).map_err(|e| e.to_string())?;
     let plan = resolve(ResolveInput {
+        requested: &std::collections::BTreeSet::new(),
         manifest: &manifest,
         manifest_path: Path::new("hpm.yaml"),
         registry: &registry,

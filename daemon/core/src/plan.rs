@@ -170,6 +170,9 @@ pub struct ResolveInput<'a> {
     pub mode: &'a Mode,
     /// Per-package modes, by normalized name.
     pub overrides: &'a BTreeMap<PackageName, Mode>,
+    /// Those of `overrides` this very request sets (`hpmctl dev`, `use`);
+    /// the others were stored by earlier commands.
+    pub requested: &'a BTreeSet<PackageName>,
     /// Registry packages the managed ones depend on (the engine reads the
     /// closure and hands it in; empty for the listed packages alone).
     pub required: &'a BTreeMap<PackageName, Required>,
@@ -205,13 +208,29 @@ pub fn resolve(input: ResolveInput<'_>) -> Result<Plan, Invalid> {
         }
     }
     for name in input.overrides.keys() {
-        if !wanted.iter().any(|w| PackageName::key(&w.name) == *name) {
-            problems.push(
-                Problem::new("has a mode override but is not in the manifest")
-                    .for_package(name.as_str())
-                    .hint(format!("run `hpmctl reset {name}` to drop the override")),
-            );
+        if wanted.iter().any(|w| PackageName::key(&w.name) == *name) {
+            continue;
         }
+        let problem = if input.requested.contains(name) {
+            let add = match input.registry.get(name.as_str()) {
+                Some((entry, _)) => format!(
+                    "its registry entry is there: `hpmctl add {}` lists it, then this command works",
+                    entry.name
+                ),
+                None => format!(
+                    "add it first: `hpmctl add {name}` when the registry has its entry, else `hpmctl add {name} --git URL`"
+                ),
+            };
+            Problem::new(format!(
+                "is not in `{}` (nor required by a package there), so hpm does not manage it",
+                input.manifest_path.display()
+            ))
+            .hint(add)
+        } else {
+            Problem::new("has a mode override but is not in the manifest")
+                .hint(format!("run `hpmctl reset {name}` to drop the override"))
+        };
+        problems.push(problem.for_package(name.as_str()));
     }
     let mut packages = Vec::new();
     for wanted in wanted {
@@ -557,6 +576,7 @@ mod tests {
             .map(|(name, mode)| (PackageName::key(name), Mode::new(mode).unwrap()))
             .collect();
         resolve(ResolveInput {
+            requested: &BTreeSet::new(),
             manifest: &manifest,
             manifest_path: Path::new("hpm.yaml"),
             registry: &registry,

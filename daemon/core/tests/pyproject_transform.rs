@@ -32,6 +32,7 @@ fn transform(case: &Path, input: &str) -> String {
             .map(|entry| (entry, EntryOrigin::Manifest(manifest_path.clone()))),
     );
     let plan = resolve(ResolveInput {
+        requested: &std::collections::BTreeSet::new(),
         manifest: &manifest,
         manifest_path: &manifest_path,
         registry: &registry,

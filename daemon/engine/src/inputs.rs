@@ -3,7 +3,7 @@
 //! winning), `.hpm/state.json`, and the two files hpm manages. Resolving
 //! them is the core's work; this module only reads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use hpm_core::manifest::{DevLink, Manifest, RegistryLocation};
@@ -115,6 +115,12 @@ impl Inputs {
         overrides: &BTreeMap<PackageName, Mode>,
     ) -> Result<Resolved> {
         let manifest_path = workspace.manifest_path();
+        // The overrides this request sets, not stored by an earlier one.
+        let requested: BTreeSet<PackageName> = overrides
+            .iter()
+            .filter(|(name, mode)| self.state.overrides.get(*name) != Some(*mode))
+            .map(|(name, _)| name.clone())
+            .collect();
         let mut registry = self.registry.clone();
         let mut required: BTreeMap<PackageName, Required> = BTreeMap::new();
         // Packages dev packages name with `{ workspace = true }`, and by whom.
@@ -127,6 +133,7 @@ impl Inputs {
         // there are finitely many.
         loop {
             let mut plan = plan::resolve(ResolveInput {
+                requested: &requested,
                 manifest: &self.manifest,
                 manifest_path: &manifest_path,
                 registry: &registry,

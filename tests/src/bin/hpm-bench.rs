@@ -940,6 +940,7 @@ fn plan_and_write_time(count: usize) -> Result<Duration> {
     median((0..PLAN_RUNS).map(|_| {
         let started = Instant::now();
         let plan = resolve(ResolveInput {
+            requested: &std::collections::BTreeSet::new(),
             manifest: &manifest,
             manifest_path: Path::new("hpm.yaml"),
             registry: &registry,
