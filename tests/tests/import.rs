@@ -365,3 +365,67 @@ fn a_dev_clone_is_kept_out_of_the_cores_git() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Regression: detaching as a second step was refused ("imported
+/// already"), and `--dry-run import --detach-submodules` printed what a
+/// plain dry run prints. The dry run now lists each submodule it would
+/// detach and changes nothing; the detach on an imported workspace changes
+/// only the submodules.
+#[test]
+fn detach_works_as_a_second_step_and_its_dry_run_says_what_it_would_do() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    world.ok(&["--no-daemon", "import", "--uv-arg=--no-progress"])?;
+    let hpm_files = (
+        world.read("hpm.yaml")?,
+        world.read("pyproject.toml")?,
+        world.read("hpm-registry/model-interface.yaml")?,
+    );
+    let before = snapshot(&world)?;
+
+    let dry = world.ok(&["--no-daemon", "--dry-run", "import", "--detach-submodules"])?;
+    let said = stdout(&dry);
+    for name in ["model-interface", "model-qwen2-5-vl"] {
+        assert!(
+            said.contains(&format!(
+                "would detach packages/{name}: its git folder moves"
+            )),
+            "{said}"
+        );
+    }
+    assert!(
+        said.contains("stay as they are") && said.contains("nothing was changed"),
+        "{said}"
+    );
+    assert_eq!(snapshot(&world)?, before, "the dry run changed something");
+
+    let detached = world.ok(&["--no-daemon", "import", "--detach-submodules"])?;
+    assert!(
+        stdout(&detached).contains("detached packages/model-interface"),
+        "{}",
+        describe(&detached)
+    );
+    assert!(core.join("packages/model-interface/.git").is_dir());
+    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    assert!(
+        !status.lines().any(|line| line.starts_with("?? packages/")),
+        "{status}"
+    );
+    assert_eq!(
+        (
+            world.read("hpm.yaml")?,
+            world.read("pyproject.toml")?,
+            world.read("hpm-registry/model-interface.yaml")?,
+        ),
+        hpm_files
+    );
+    // Nothing left to detach: said so.
+    let again = world.run(&["--no-daemon", "import", "--detach-submodules"]);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    assert!(
+        stderr(&again).contains("no submodule left to detach"),
+        "{}",
+        describe(&again)
+    );
+    Ok(())
+}

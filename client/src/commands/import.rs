@@ -66,9 +66,12 @@ pub fn run(
         ));
     }
     for path in &report.detached {
-        out.push_str(&format!(
-            "detached {path}: an independent clone now (nothing committed)\n"
-        ));
+        out.push_str(&match context.dry_run {
+            true => format!(
+                "would detach {path}: its git folder moves from the core's .git/modules into {path}/.git (every commit, branch, stash and edit kept); .gitmodules and the core's index lose it; {path}/ goes into the core's .git/info/exclude\n"
+            ),
+            false => format!("detached {path}: an independent clone now (nothing committed)\n"),
+        });
     }
     for note in &report.notes {
         out.push_str(&format!("note: {note}\n"));
@@ -80,6 +83,9 @@ pub fn run(
     };
     for path in &report.written {
         out.push_str(&format!("{verb} {}\n", path.display()));
+    }
+    if context.dry_run && !report.detached.is_empty() {
+        out.push_str("nothing was changed\n");
     }
     if !context.dry_run {
         out.push_str("next: `hpmctl check`, then `hpmctl sync` (dev) or `hpmctl switch prod`\n");

@@ -61,20 +61,27 @@ const REGISTRY_FOLDER: &str = "hpm-registry";
 
 pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<ImportReport> {
     let manifest_path = root.join(MANIFEST_FILE);
+    let core_path = root.join(PYPROJECT_FILE);
+    let core_text = read_text(&core_path).map_err(|e| Error::read(&core_path, e))?;
+    let packages = find_packages(root, &core_text)?;
     if manifest_path.exists() {
+        let submodules: Vec<&FoundPackage> = packages.iter().filter(|p| p.submodule).collect();
+        if request.detach_submodules && !submodules.is_empty() {
+            return detach_only(root, &submodules, request.dry_run);
+        }
+        let hint = match (request.detach_submodules, submodules.is_empty()) {
+            (true, true) => "there is no submodule left to detach; edit hpm.yaml, or `hpmctl add` packages",
+            (false, false) => "hpm left everything as it is; `hpmctl import --detach-submodules` detaches the submodules now, or edit hpm.yaml / `hpmctl add` packages",
+            _ => "hpm left everything as it is; edit hpm.yaml, or `hpmctl add` packages",
+        };
         return Err(Error::Refused {
             message: format!(
                 "`{}` exists: this workspace is imported already",
                 manifest_path.display()
             ),
-            hint: Some(
-                "hpm left everything as it is; edit hpm.yaml, or `hpmctl add` packages".to_string(),
-            ),
+            hint: Some(hint.to_string()),
         });
     }
-    let core_path = root.join(PYPROJECT_FILE);
-    let core_text = read_text(&core_path).map_err(|e| Error::read(&core_path, e))?;
-    let packages = find_packages(root, &core_text)?;
     if packages.is_empty() {
         return Err(Error::Refused {
             message: format!("found no internal package under `{}` (no submodule, no git clone in `[tool.uv.workspace] members`)", root.display()),
@@ -148,14 +155,13 @@ pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<I
                 diff: hpm_core::diff::unified(&label, before.as_deref().unwrap_or_default(), after),
             });
         }
+        if request.detach_submodules {
+            report.detached = submodule_paths(&packages);
+        }
         return Ok(report);
     }
     let detached = if request.detach_submodules {
-        report.detached = packages
-            .iter()
-            .filter(|p| p.submodule)
-            .map(|p| p.path.clone())
-            .collect();
+        report.detached = submodule_paths(&packages);
         let paths: Vec<&str> = report.detached.iter().map(String::as_str).collect();
         Some(Detached::all(root, &paths)?)
     } else {
@@ -170,6 +176,44 @@ pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<I
                 hint: Some("see `git status` in the core and each clone".to_string()),
             },
         });
+    }
+    Ok(report)
+}
+
+/// The paths of the submodules among `packages`.
+fn submodule_paths(packages: &[FoundPackage]) -> Vec<String> {
+    packages
+        .iter()
+        .filter(|p| p.submodule)
+        .map(|p| p.path.clone())
+        .collect()
+}
+
+/// `--detach-submodules` on a workspace imported already: only the
+/// submodules change (every one, or none); hpm's files stay as they are.
+fn detach_only(root: &Path, submodules: &[&FoundPackage], dry_run: bool) -> Result<ImportReport> {
+    let paths: Vec<String> = submodules.iter().map(|p| p.path.clone()).collect();
+    let report = ImportReport {
+        packages: submodules
+            .iter()
+            .map(|p| ImportedPackage {
+                name: p.name.clone(),
+                path: p.path.clone(),
+                url: p.url.clone(),
+                submodule: true,
+            })
+            .collect(),
+        written: Vec::new(),
+        diffs: Vec::new(),
+        notes: vec![
+            "hpm.yaml, the registry and pyproject.toml are imported already and stay as they are"
+                .to_string(),
+        ],
+        detached: paths.clone(),
+    };
+    if !dry_run {
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        Detached::all(root, &paths)?;
     }
     Ok(report)
 }
@@ -232,10 +276,24 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
             });
         };
     if let Ok(repo) = git2::Repository::open(root) {
+        // A submodule is a gitlink in the core's index: one detached
+        // already (its config section may stay) is a clone of its own.
+        let index = repo.index().ok();
+        let gitlink = |path: &Path| {
+            index
+                .as_ref()
+                .and_then(|index| index.get_path(path, 0))
+                .is_some_and(|entry| entry.mode == 0o160000)
+        };
         for submodule in repo.submodules().unwrap_or_default() {
-            let path = submodule.path().display().to_string();
             let url = submodule.url().ok().flatten().map(str::to_string);
-            add(path, url, true, &mut found);
+            let is_submodule = gitlink(submodule.path());
+            add(
+                submodule.path().display().to_string(),
+                url,
+                is_submodule,
+                &mut found,
+            );
         }
     }
     let doc: toml_edit::DocumentMut = core_text.parse().map_err(|e: toml_edit::TomlError| {
