@@ -371,6 +371,10 @@ pub struct PlannedClone {
     pub url: String,
     /// Relative to the workspace root, as the registry writes it.
     pub path: String,
+    /// The branch to check out (the entry's `branch`), else the remote's
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
     /// For a folder outside the workspace: what allowed it (`hpm.yaml`'s
     /// `settings.allow_clones_outside` or `settings.packages_dir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -429,3 +429,38 @@ fn detach_works_as_a_second_step_and_its_dry_run_says_what_it_would_do() -> anyh
     );
     Ok(())
 }
+
+/// Regression: a teammate's fresh `dev` clone checked out the remote's
+/// default branch, not the one the submodule was on. Import records it
+/// (`.gitmodules` `branch =`, else the branch the clone is on) as the
+/// entry's `branch`, and `hpmctl dev` clones it.
+#[test]
+fn a_fresh_dev_clone_checks_out_the_branch_the_submodule_was_on() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let interface = core.join("packages/model-interface");
+    git(&interface, &["checkout", "-q", "-b", "dev_branch"])?;
+    std::fs::write(interface.join("DEV.md"), "the dev branch\n")?;
+    git(&interface, &["add", "DEV.md"])?;
+    git(&interface, &["commit", "-q", "-m", "on the dev branch"])?;
+    git(&interface, &["push", "-q", "origin", "dev_branch"])?;
+
+    world.ok(&[
+        "--no-daemon",
+        "import",
+        "--detach-submodules",
+        "--uv-arg=--no-progress",
+    ])?;
+    let entry = world.read("hpm-registry/model-interface.yaml")?;
+    assert!(entry.contains("branch: \"dev_branch\""), "{entry}");
+
+    // The teammate has no clone yet: `dev` makes one, on that branch.
+    std::fs::rename(&interface, world.root().join("interface-away"))?;
+    world.ok(&["--no-daemon", "dev", "model-interface", "--yes"])?;
+    assert_eq!(
+        output_of(&interface, &["rev-parse", "--abbrev-ref", "HEAD"])?.trim(),
+        "dev_branch"
+    );
+    assert!(interface.join("DEV.md").is_file());
+    Ok(())
+}

@@ -33,6 +33,9 @@ pub struct FoundPackage {
     /// The submodule's URL or the clone's `origin`.
     pub url: Option<String>,
     pub submodule: bool,
+    /// The branch the submodule tracks (`.gitmodules` `branch =`) or the
+    /// clone is on: a teammate's `hpmctl dev` clone checks it out.
+    pub branch: Option<String>,
 }
 
 /// A hand-kept per-mode `pyproject.toml`.
@@ -112,6 +115,7 @@ pub fn import(input: ImportInput<'_>) -> Result<Imported, Invalid> {
             RegistryEntry {
                 name: package.name.clone(),
                 repo: package.url.clone(),
+                branch: package.branch.clone(),
                 sources: modes,
             }
         })
@@ -364,6 +368,7 @@ mod tests {
 
     fn package(name: &str, path: &str, submodule: bool) -> FoundPackage {
         FoundPackage {
+            branch: None,
             name: name.to_string(),
             path: path.to_string(),
             url: Some(format!("file:///remotes/{name}.git")),

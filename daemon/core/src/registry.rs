@@ -25,6 +25,10 @@ pub struct RegistryEntry {
     /// The clone URL used when a dev folder is missing.
     #[serde(default)]
     pub repo: Option<String>,
+    /// The branch such a clone checks out (the team's dev branch), when it
+    /// is not the remote's default.
+    #[serde(default)]
+    pub branch: Option<String>,
     /// Where the package comes from, per mode.
     #[serde(default)]
     pub sources: BTreeMap<Mode, SourceSpec>,
@@ -378,6 +382,9 @@ impl RegistryEntry {
         if let Some(repo) = &self.repo {
             out.push_str(&format!("repo: {}\n", quote(repo)));
         }
+        if let Some(branch) = &self.branch {
+            out.push_str(&format!("branch: {}\n", quote(branch)));
+        }
         out.push_str("sources:\n");
         for (mode, spec) in &self.sources {
             let raw = serde_json::to_value(spec).unwrap_or_default();
@@ -605,6 +612,7 @@ sources:
         let entry = RegistryEntry {
             name: "plugin-c".into(),
             repo: Some("file:///r/plugin-c.git".into()),
+            branch: Some("dev_branch".into()),
             sources: [
                 (
                     Mode::new("prod").unwrap(),

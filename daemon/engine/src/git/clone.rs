@@ -7,7 +7,8 @@ use super::net::{self, NetFailure, Progress};
 use crate::caller::Caller;
 use crate::process::CancelToken;
 
-/// Clones `url` into `target` (which must not exist), calling `on_progress`
+/// Clones `url` into `target` (which must not exist), checking out `branch`
+/// (else the remote's default), calling `on_progress`
 /// at each tenth of the objects. The clone is made in a temporary folder
 /// beside the target and renamed into place when complete: a clone that
 /// fails or is interrupted (Ctrl-C, a kill) leaves no half-made repository
@@ -15,6 +16,7 @@ use crate::process::CancelToken;
 pub fn clone_into(
     caller: &Caller,
     url: &str,
+    branch: Option<&str>,
     target: &Path,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<(), NetFailure> {
@@ -43,6 +45,7 @@ pub fn clone_into(
     let cloned = net::clone(
         caller,
         url,
+        branch,
         &partial,
         &mut on_git_progress,
         &CancelToken::new(),

@@ -144,6 +144,7 @@ pub fn version(caller: &Caller) -> Result<String, NetFailure> {
 pub fn clone(
     caller: &Caller,
     url: &str,
+    branch: Option<&str>,
     target: &Path,
     on_progress: &mut dyn FnMut(Progress),
     cancel: &CancelToken,
@@ -156,7 +157,10 @@ pub fn clone(
             on_progress(progress);
         }
     };
-    let args = ["clone", "--progress", "--", url, target.as_ref()];
+    let branch = branch.map(|branch| format!("--branch={branch}"));
+    let mut args = vec!["clone", "--progress"];
+    args.extend(branch.as_deref());
+    args.extend(["--", url, target.as_ref()]);
     run(dir, &args, &options, &mut on_line, cancel).map(drop)
 }
 

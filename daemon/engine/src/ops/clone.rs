@@ -82,6 +82,7 @@ pub fn missing_clones(
             package: package.name.clone(),
             url,
             path: path.to_string(),
+            branch: entry.branch.clone(),
             allowed_by,
         });
     }
@@ -126,14 +127,20 @@ pub fn clone_all(
             path: clone.path.clone(),
             allowed_by: clone.allowed_by.clone(),
         });
-        clone_into(workspace.caller(), &clone.url, &target, &mut |received| {
-            on_phase(Phase::CloneProgress {
-                package: clone.package.clone(),
-                percent: received.percent,
-                received: received.received,
-                total: received.total,
-            })
-        })
+        clone_into(
+            workspace.caller(),
+            &clone.url,
+            clone.branch.as_deref(),
+            &target,
+            &mut |received| {
+                on_phase(Phase::CloneProgress {
+                    package: clone.package.clone(),
+                    percent: received.percent,
+                    received: received.received,
+                    total: received.total,
+                })
+            },
+        )
         .map_err(|failure| Error::Network {
             problems: vec![
                 Problem::new(format!("cannot clone `{}`: {failure}", clone.url))

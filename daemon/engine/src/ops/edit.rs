@@ -319,6 +319,7 @@ fn new_entry(workspace: &Workspace, spec: &AddPackage) -> Result<(RegistryEntry,
         RegistryEntry {
             name: name.clone(),
             repo: spec.git.clone(),
+            branch: None,
             sources,
         },
         notes,

@@ -252,29 +252,55 @@ fn write_files(root: &Path, files: &[(PathBuf, Option<String>, String)]) -> Resu
     result
 }
 
+/// The branch a clone is on, or, when its head is detached (as a
+/// submodule's is), the local branch whose tip is that commit.
+fn clone_branch(folder: &Path) -> Option<String> {
+    let repository = git2::Repository::open(folder).ok()?;
+    let head = repository.head().ok()?;
+    if head.is_branch() {
+        return head.shorthand().ok().map(str::to_string);
+    }
+    let commit = head.target()?;
+    let branches = repository.branches(Some(git2::BranchType::Local)).ok()?;
+    let mut on_it: Vec<String> = branches
+        .flatten()
+        .filter(|(branch, _)| branch.get().target() == Some(commit))
+        .filter_map(|(branch, _)| branch.name().ok().flatten().map(str::to_string))
+        .collect();
+    on_it.sort();
+    // Two branches at that commit: neither is the clear choice.
+    (on_it.len() == 1).then(|| on_it.remove(0))
+}
+
 /// The internal packages: submodules, then git clones in member folders.
 fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
     let mut found: Vec<FoundPackage> = Vec::new();
-    let add =
-        |path: String, url: Option<String>, submodule: bool, found: &mut Vec<FoundPackage>| {
-            if found.iter().any(|p| p.path == path) {
-                return;
-            }
-            let pyproject = root.join(&path).join(PYPROJECT_FILE);
-            let Some(name) = read_text(&pyproject)
-                .ok()
-                .and_then(|text| ProjectMeta::read(&text).ok())
-                .and_then(|meta| meta.name)
-            else {
-                return;
-            };
-            found.push(FoundPackage {
-                name,
-                path,
-                url,
-                submodule,
-            });
+    // `tracked`: the branch `.gitmodules` names; else the one the clone is on.
+    let add = |path: String,
+               url: Option<String>,
+               submodule: bool,
+               tracked: Option<String>,
+               found: &mut Vec<FoundPackage>| {
+        if found.iter().any(|p| p.path == path) {
+            return;
+        }
+        let pyproject = root.join(&path).join(PYPROJECT_FILE);
+        let Some(name) = read_text(&pyproject)
+            .ok()
+            .and_then(|text| ProjectMeta::read(&text).ok())
+            .and_then(|meta| meta.name)
+        else {
+            return;
         };
+        let branch = tracked.or_else(|| clone_branch(&root.join(&path)));
+        found.push(FoundPackage {
+            name,
+            path,
+            url,
+            submodule,
+            branch,
+        });
+    };
     if let Ok(repo) = git2::Repository::open(root) {
         // A submodule is a gitlink in the core's index: one detached
         // already (its config section may stay) is a clone of its own.
@@ -288,10 +314,12 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
         for submodule in repo.submodules().unwrap_or_default() {
             let url = submodule.url().ok().flatten().map(str::to_string);
             let is_submodule = gitlink(submodule.path());
+            let tracked = submodule.branch().ok().flatten().map(str::to_string);
             add(
                 submodule.path().display().to_string(),
                 url,
                 is_submodule,
+                tracked,
                 &mut found,
             );
         }
@@ -354,7 +382,7 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
                 .find_remote("origin")
                 .ok()
                 .and_then(|remote| remote.url().ok().map(str::to_string));
-            add(path, url, false, &mut found);
+            add(path, url, false, None, &mut found);
         }
     }
     Ok(found)

@@ -241,6 +241,7 @@ fn read_package(workspace: &Workspace, inputs: &Inputs, name: &str) -> Result<Re
                 package: entry.name.clone(),
                 url,
                 path: path.clone(),
+                branch: entry.branch.clone(),
                 allowed_by: None,
             }],
             &mut |_| {},
