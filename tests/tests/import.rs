@@ -464,3 +464,58 @@ fn a_fresh_dev_clone_checks_out_the_branch_the_submodule_was_on() -> anyhow::Res
     assert!(interface.join("DEV.md").is_file());
     Ok(())
 }
+
+/// Regression: a tool the core installs by path in a dependency group
+/// (`release-tool = { path = "release_tool" }`, itself a submodule) lost
+/// its source on import, and uv took an unrelated `release-tool` from an
+/// index. It stays the user's source; `check` passes after import, and
+/// every mode installs the tool from its folder.
+#[test]
+fn a_path_installed_tool_keeps_its_source_through_import_and_every_mode() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    world.add_plugin("release-tool", &[Release::new("v0.3.0", "0.3.0")])?;
+    git(
+        &core,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &world.remote_url("release-tool"),
+            "release_tool",
+        ],
+    )?;
+    let pyproject = world.read("pyproject.toml")?.replace(
+        "[tool.uv.sources]\n",
+        "[dependency-groups]\ndev = [\"release-tool\"]\n\n[tool.uv.sources]\nrelease-tool = { path = \"release_tool\" }\n",
+    );
+    std::fs::write(core.join("pyproject.toml"), &pyproject)?;
+    git(&core, &["add", "-A"])?;
+    git(&core, &["commit", "-q", "-m", "the release tool"])?;
+
+    world.ok(&["--no-daemon", "import", "--uv-arg=--no-progress"])?;
+    let imported = world.read("pyproject.toml")?;
+    assert!(
+        imported.contains("release-tool = { path = \"release_tool\" }"),
+        "{imported}"
+    );
+    world.ok(&["--no-daemon", "sync"])?;
+    world.ok(&["--no-daemon", "check"])?;
+    for mode in ["staging", "prod"] {
+        world.ok(&["--no-daemon", "switch", mode])?;
+        world.ok(&["--no-daemon", "check"])?;
+        let lock = world.read("uv.lock")?;
+        let tool = lock
+            .split("[[package]]")
+            .find(|block| block.contains("name = \"release-tool\""))
+            .unwrap_or_default();
+        assert!(
+            tool.contains("directory = \"release_tool\"")
+                || tool.contains("editable = \"release_tool\""),
+            "{mode}: release-tool is not from its folder:\n{tool}"
+        );
+    }
+    Ok(())
+}

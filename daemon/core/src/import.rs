@@ -191,11 +191,12 @@ fn mode_sources(
             &package.name,
         ));
         if !dependencies.contains_key(&name) {
+            // hpm installs a listed package in every mode: the source this
+            // file gives it is the one for this mode.
             notes.push(format!(
-                "`{}`: a source for `{key}`, which is not among its dependencies (not mapped)",
-                file.path
+                "`{}`: a source for `{key}`, which is not among its dependencies; kept as its {} source",
+                file.path, file.mode
             ));
-            continue;
         }
         let Some(table) = item.as_table_like() else {
             notes.push(format!(
@@ -281,6 +282,15 @@ fn written_name(requirement: &str) -> &str {
         .unwrap_or_default()
 }
 
+/// Whether a `[tool.uv.sources]` entry is `{ workspace = true }`.
+fn is_workspace_source(item: &Item) -> bool {
+    item.as_table_like()
+        .and_then(|table| table.get("workspace"))
+        .and_then(Item::as_value)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// The core's file without the workspace wiring of internal packages, and
 /// the normalized internal names it depends on.
 fn core_pyproject(
@@ -321,20 +331,51 @@ fn core_pyproject(
                 .map(|(key, _)| key.to_string())
                 .collect();
             for key in wired {
-                if let Some(package) = packages
+                let Some(package) = packages
                     .iter()
                     .find(|p| normalize_name(&p.name) == normalize_name(&key))
-                {
-                    notes.extend(spelled_two_ways(
-                        "`pyproject.toml` (the core)",
-                        &key,
-                        &package.name,
+                else {
+                    continue;
+                };
+                notes.extend(spelled_two_ways(
+                    "`pyproject.toml` (the core)",
+                    &key,
+                    &package.name,
+                ));
+                // Only what hpm will manage (the core's dependencies) moves to
+                // hpm; a source a dependency group or an extra uses stays.
+                let managed = core_deps.is_empty() || core_deps.contains(&normalize_name(&key));
+                if managed {
+                    sources.remove(&key);
+                    notes.push(format!(
+                        "`pyproject.toml`: took out `{key}`'s source; hpm writes it per mode now"
+                    ));
+                    continue;
+                }
+                let Some(item) = sources.get_mut(&key) else {
+                    continue;
+                };
+                if is_workspace_source(item) {
+                    // Its folder stops being a member below: the same
+                    // folder, installed as a path.
+                    let mut path = toml_edit::InlineTable::new();
+                    path.insert("path", package.path.as_str().into());
+                    path.insert("editable", true.into());
+                    let decor = item.as_value().map(|value| value.decor().clone());
+                    let mut value = Value::InlineTable(path);
+                    if let Some(decor) = decor {
+                        *value.decor_mut() = decor;
+                    }
+                    *item = Item::Value(value);
+                    notes.push(format!(
+                        "`pyproject.toml`: kept `{key}`'s source as `{{ path = \"{}\", editable = true }}`: the core's dependencies do not name it (a dependency group or an extra does), so it stays yours, and its folder is no longer a workspace member",
+                        package.path
+                    ));
+                } else {
+                    notes.push(format!(
+                        "`pyproject.toml`: kept `{key}`'s source: the core's dependencies do not name it (a dependency group or an extra does), so it stays yours"
                     ));
                 }
-                sources.remove(&key);
-                notes.push(format!(
-                    "`pyproject.toml`: took out `{key}`'s source; hpm writes it per mode now"
-                ));
             }
         }
         let mut drop_table = false;
@@ -390,6 +431,90 @@ mod tests {
     const CORE: &str = "[project]\nname = \"core-app\"\nversion = \"0.1.0\"\n\
         dependencies = [\"Model_Interface>=0.1\"]\n\n[tool.uv.sources]\n\
         model_interface = { workspace = true }\n";
+
+    /// Regression: a tool a dependency group installs by path
+    /// (`release-tool = { path = "release_tool" }`) lost its source, and uv
+    /// took an unrelated `release-tool` from PyPI. A source the core's
+    /// dependencies do not use stays the user's, as a path when its
+    /// `{ workspace = true }` no longer has a member to point at.
+    #[test]
+    fn a_source_only_a_dependency_group_uses_is_kept() {
+        let core = "[project]\nname = \"core-app\"\nversion = \"0.1.0\"\n\
+            dependencies = [\"model-interface\"]\n\n[dependency-groups]\n\
+            dev = [\"release-tool\", \"lint-kit\"]\n\n[tool.uv.workspace]\nmembers = [\"packages/*\"]\n\n\
+            [tool.uv.sources]\nmodel-interface = { workspace = true }\n\
+            release-tool = { path = \"release_tool\" }  # our CLI\nlint-kit = { workspace = true }\n";
+        let imported = run(
+            core,
+            &[
+                package("model-interface", "packages/model-interface", true),
+                package("release-tool", "release_tool", true),
+                package("lint-kit", "packages/lint-kit", true),
+            ],
+        )
+        .unwrap();
+        let pyproject = &imported.pyproject;
+        assert!(!pyproject.contains("model-interface = {"), "{pyproject}");
+        assert!(
+            pyproject.contains("release-tool = { path = \"release_tool\" }  # our CLI\n"),
+            "{pyproject}"
+        );
+        assert!(
+            pyproject.contains("lint-kit = { path = \"packages/lint-kit\", editable = true }"),
+            "{pyproject}"
+        );
+        assert!(
+            imported.manifest.contains("packages: [model-interface]\n"),
+            "{}",
+            imported.manifest
+        );
+        let notes = imported.notes.join("\n");
+        assert!(notes.contains("kept `release-tool`'s source"), "{notes}");
+    }
+
+    /// Regression: a mode file's source for a package its own dependencies
+    /// did not list was dropped ("not mapped"), and `switch prod` then
+    /// failed: the package had no prod source. It is kept, and said.
+    #[test]
+    fn a_mode_files_source_for_a_package_it_does_not_depend_on_is_kept() {
+        let prod = ModeFile {
+            mode: Mode::new("prod").unwrap(),
+            path: "prod/pyproject.toml".to_string(),
+            text:
+                "[project]\nname = \"env\"\nversion = \"0\"\ndependencies = [\"model-interface\"]\n\
+                [tool.uv.sources]\nmodel-interface = { git = \"https://x/mi.git\", tag = \"v1\" }\n\
+                hello-world = { git = \"https://x/hw.git\", tag = \"v2\" }\n"
+                    .to_string(),
+        };
+        let packages = [
+            package("model-interface", "packages/model-interface", true),
+            package("hello-world", "packages/hello-world", true),
+        ];
+        let imported = import(ImportInput {
+            core_text: CORE,
+            core_path: Path::new("pyproject.toml"),
+            packages: &packages,
+            mode_files: &[prod],
+            uv_args: &[],
+            registry_folder: "hpm-registry",
+        })
+        .unwrap();
+        let hello = imported
+            .entries
+            .iter()
+            .find(|entry| entry.name == "hello-world")
+            .unwrap();
+        assert_eq!(
+            hello.sources.get(&Mode::new("prod").unwrap()),
+            Some(&SourceSpec::Git {
+                url: "https://x/hw.git".to_string(),
+                reference: GitRef::Tag("v2".to_string()),
+                subdirectory: None,
+            })
+        );
+        let notes = imported.notes.join("\n");
+        assert!(notes.contains("kept as its prod source"), "{notes}");
+    }
 
     #[test]
     fn a_name_spelled_two_ways_is_said_where_each_spelling_is() {
