@@ -39,7 +39,10 @@ impl TestUser {
     /// A new user whose home is `home` (created), with a password that
     /// locks nothing but allows no password login (`*`).
     pub fn create(home: &Path) -> Result<TestUser> {
-        let name = format!("hpmt{}", std::process::id() % 100_000);
+        // Tests of one binary run at once in one process: a number each.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("hpmt{}x{made}", std::process::id() % 100_000);
         let _ = Command::new("userdel").arg(&name).output();
         run(Command::new("useradd")
             .args(["-M", "-U", "-s", "/bin/sh", "-p", "*", "-d"])
