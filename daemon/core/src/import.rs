@@ -19,7 +19,7 @@ use toml_edit::{DocumentMut, Item, Value};
 use crate::mode::Mode;
 use crate::name::normalize_name;
 use crate::problem::{Invalid, Problem};
-use crate::pyproject::{parse_requirement, strings};
+use crate::pyproject::{parse_requirement, strings, written_name};
 use crate::registry::{GitRef, RegistryEntry, SourceSpec};
 use crate::text::TextLayout;
 
@@ -272,16 +272,6 @@ fn spelled_two_ways(place: &str, written: &str, name: &str) -> Option<String> {
         .then(|| format!("{place}: `{written}` there is `{name}` (one name, spelled two ways)"))
 }
 
-/// The written name a requirement starts with (`model_qwen2.5-vl` of
-/// `model_qwen2.5-vl>=0.1`).
-fn written_name(requirement: &str) -> &str {
-    requirement
-        .trim_start()
-        .split(|c: char| !(c.is_alphanumeric() || "-_.".contains(c)))
-        .next()
-        .unwrap_or_default()
-}
-
 /// Whether a `[tool.uv.sources]` entry is `{ workspace = true }`.
 fn is_workspace_source(item: &Item) -> bool {
     item.as_table_like()
@@ -396,7 +386,28 @@ fn core_pyproject(
                 drop_table = members.is_empty() && workspace.len() == 1;
             }
         }
-        if drop_table {
+        // A comment of the user's above the table or in the list keeps
+        // it, with its now empty list: nothing they wrote is deleted.
+        let commented = uv.get("workspace").is_some_and(|item| {
+            let above = item
+                .as_table()
+                .and_then(|table| table.decor().prefix())
+                .and_then(|prefix| prefix.as_str())
+                .is_some_and(|prefix| prefix.contains('#'));
+            let inside = item
+                .get("members")
+                .and_then(Item::as_array)
+                .and_then(|members| members.trailing().as_str())
+                .is_some_and(|trailing| trailing.contains('#'));
+            let over_members = item
+                .as_table_like()
+                .and_then(|table| table.key("members"))
+                .and_then(|key| key.leaf_decor().prefix())
+                .and_then(|prefix| prefix.as_str())
+                .is_some_and(|prefix| prefix.contains('#'));
+            above || inside || over_members
+        });
+        if drop_table && !commented {
             uv.remove("workspace");
         }
     }
@@ -431,6 +442,67 @@ mod tests {
     const CORE: &str = "[project]\nname = \"core-app\"\nversion = \"0.1.0\"\n\
         dependencies = [\"Model_Interface>=0.1\"]\n\n[tool.uv.sources]\n\
         model_interface = { workspace = true }\n";
+
+    /// Regression: a dependency spelled `model-qwen2-5-vl` (the package is
+    /// `model-qwen2_5-vl`) came back in hpm's spelling, and the comment
+    /// above `[tool.uv.workspace]` `members` was lost with the table.
+    #[test]
+    fn the_users_spelling_and_comments_survive_import() {
+        let core = "[project]\nname = \"core-app\"\nversion = \"0.1.0\"\n\
+            dependencies = [\"model-qwen2-5-vl\"]\n\n[tool.uv.workspace]\n\
+            # every model lives in packages/, one submodule each\nmembers = [\"packages/*\"]\n\n\
+            [tool.uv.sources]\nmodel-qwen2-5-vl = { workspace = true }\n";
+        let imported = run(
+            core,
+            &[package(
+                "model-qwen2_5-vl",
+                "packages/model-qwen2-5-vl",
+                true,
+            )],
+        )
+        .unwrap();
+        assert!(
+            imported.pyproject.contains(
+                "[tool.uv.workspace]\n# every model lives in packages/, one submodule each\nmembers = []\n"
+            ),
+            "{}",
+            imported.pyproject
+        );
+        // What hpm writes for the package keeps the user's spelling.
+        let plan = crate::pin::PinnedPlan::without_remotes(crate::plan::Plan {
+            mode: Mode::dev(),
+            packages: vec![crate::plan::PlannedPackage {
+                name: "model-qwen2_5-vl".to_string(),
+                key: crate::name::PackageName::key("model-qwen2_5-vl"),
+                group: None,
+                mode: Mode::dev(),
+                extras: Vec::new(),
+                source: crate::plan::PlannedSource::Path {
+                    path: "packages/model-qwen2-5-vl".to_string(),
+                    editable: true,
+                    member: false,
+                },
+                required_by: Vec::new(),
+                linked_by: Vec::new(),
+            }],
+        })
+        .unwrap();
+        let rendered = crate::pyproject::render(
+            &imported.pyproject,
+            &plan,
+            &Default::default(),
+            &Default::default(),
+            Path::new("pyproject.toml"),
+        )
+        .unwrap();
+        assert!(
+            rendered
+                .text
+                .contains("dependencies = [\"model-qwen2-5-vl\"]"),
+            "{}",
+            rendered.text
+        );
+    }
 
     /// Regression: a tool a dependency group installs by path
     /// (`release-tool = { path = "release_tool" }`) lost its source, and uv

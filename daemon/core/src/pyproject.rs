@@ -663,7 +663,12 @@ impl Combined {
                 extras.push(extra);
             }
         }
-        let mut text = package.name.clone();
+        // The name as the user wrote it (`model-qwen2-5-vl` for the
+        // package `model-qwen2_5-vl`): one name to uv, theirs to read.
+        let mut text = match written_name(current) {
+            written if normalize_name(written) == package.key.as_str() => written.to_string(),
+            _ => package.name.clone(),
+        };
         if !extras.is_empty() {
             text.push_str(&format!("[{}]", extras.join(",")));
         }
@@ -807,6 +812,16 @@ fn requirement_name(requirement: &str) -> Option<String> {
 /// A PEP 508 requirement, if it parses. pep508_rs 0.9 panics on a name or
 /// extra that ends in `-`, `.` or `_` when more text follows (`a->=1`);
 /// such a requirement is invalid, so the name and extras are checked first.
+/// The written name a requirement starts with (`model_qwen2.5-vl` of
+/// `model_qwen2.5-vl>=0.1`).
+pub(crate) fn written_name(requirement: &str) -> &str {
+    requirement
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || "-_.".contains(c)))
+        .next()
+        .unwrap_or_default()
+}
+
 pub(crate) fn parse_requirement(
     requirement: &str,
 ) -> Option<pep508_rs::Requirement<pep508_rs::VerbatimUrl>> {
@@ -1179,7 +1194,8 @@ c = [{ path = "packages/c", marker = "sys_platform == 'linux'" }, { index = "x" 
     }
 
     /// Regression: markers, extras and conditional duplicates of a managed
-    /// dependency vanished silently.
+    /// dependency vanished silently; and the user's spelling of its name
+    /// (`Plugin_B`) was replaced by the package's.
     #[test]
     fn a_managed_entry_keeps_its_extras_and_markers_and_says_what_it_dropped() {
         let text = r#"[project]
@@ -1207,7 +1223,7 @@ name = "core"
 dependencies = [
     "plugin-a==1.2.0; python_version < '3.12'",
     "plugin-a==1.2.0; python_version >= '3.12'",
-    "plugin-b[extra1]==1.2.0",
+    "Plugin_B[extra1]==1.2.0",
     "plugin-c==1.2.0",
 ]
 "#
