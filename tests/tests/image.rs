@@ -335,6 +335,66 @@ fn a_stale_lock_fails_the_build_with_uvs_message_and_a_cancel_stops_it() -> Resu
     Ok(())
 }
 
+/// Regression: the image ignored how the workspace syncs: `settings.uv_args`
+/// (`--extra cu124`) was not applied, and the base was `python:3.12-slim`
+/// whatever `.python-version` said. The Dockerfile now installs the
+/// extras and groups `switch prod` installs, on the project's Python, and
+/// says where each came from and what it left out.
+#[test]
+fn the_dockerfile_installs_what_the_workspace_syncs_on_its_python() -> Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()?;
+    let version = stdout(&python).trim().to_string();
+    std::fs::write(core.join(".python-version"), format!("{version}\n"))?;
+    let manifest = world.read("hpm.yaml")?;
+    world.write_manifest(&format!(
+        "{manifest}settings:\n  uv_args: [\"--no-progress\", \"--extra\", \"cu124\", \"--group=docs\"]\n"
+    ))?;
+    let printed = world.ok(&["--no-daemon", "image", "dockerfile"])?;
+    let dockerfile = stdout(&printed);
+    assert!(
+        dockerfile.contains(&format!(
+            "# base: python:{version}-slim, the Python `.python-version` names\n"
+        )) && dockerfile.contains(&format!("FROM python:{version}-slim AS runtime")),
+        "{dockerfile}"
+    );
+    let syncs: Vec<&str> = dockerfile
+        .lines()
+        .filter(|line| line.contains("uv sync "))
+        .collect();
+    assert!(
+        !syncs.is_empty()
+            && syncs
+                .iter()
+                .all(|line| line.ends_with("--extra cu124 --group=docs")),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains(
+            "# left out of settings.uv_args (they do not choose what is installed): --no-progress"
+        ),
+        "{dockerfile}"
+    );
+    // A base named on the command line wins, and says nothing of it.
+    let named = world.ok(&[
+        "--no-daemon",
+        "image",
+        "dockerfile",
+        "--base-image",
+        "python:3.12-slim",
+    ])?;
+    assert!(
+        stdout(&named).contains("FROM python:3.12-slim AS runtime")
+            && !stdout(&named).contains("# base:"),
+        "{}",
+        describe(&named)
+    );
+    Ok(())
+}
+
 #[test]
 fn a_missing_engine_is_named_with_what_to_do() -> Result<()> {
     let world = product()?;

@@ -56,6 +56,9 @@ pub struct ImageSpec {
     pub builder_packages: Vec<String>,
     /// Extra `uv sync` arguments (`--extra cu124`).
     pub sync_args: Vec<String>,
+    /// Where the base and the `uv sync` arguments came from, said at the
+    /// top of the Dockerfile (one comment line each).
+    pub provenance: Vec<String>,
     /// The app's command (exec form).
     pub command: Vec<String>,
     /// The import names of the managed packages, and the app's own module.
@@ -214,6 +217,9 @@ pub fn dockerfile(spec: &ImageSpec) -> DockerContext {
         out,
         "# uv.lock), git/ (bare copies of file:// remotes), wheels/ (--find-links)."
     );
+    for line in &spec.provenance {
+        let _ = writeln!(out, "# {}", line.replace('\n', " "));
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "FROM ghcr.io/astral-sh/uv:{} AS uv", spec.uv_version);
     let _ = writeln!(out);
@@ -323,6 +329,7 @@ mod tests {
             python: "/usr/local/bin/python3.12".to_string(),
             builder_packages: Vec::new(),
             sync_args: Vec::new(),
+            provenance: Vec::new(),
             command: vec!["core-app".to_string()],
             imports: vec![
                 "plugin_a".to_string(),
@@ -361,6 +368,7 @@ mod tests {
     fn a_product_with_extras_an_offline_wheelhouse_and_local_remotes() {
         let spec = ImageSpec {
             sync_args: vec!["--extra".to_string(), "cu124".to_string()],
+            provenance: Vec::new(),
             builder_packages: vec!["build-essential".to_string()],
             find_links: true,
             remote_git: false,

@@ -208,6 +208,81 @@ fn mode_lock(workspace: &Workspace, inputs: &Inputs, mode: &Mode) -> Result<Vec<
     })
 }
 
+/// The default base for the project's Python: `python:X.Y-slim` for the
+/// version `.python-version` names, else [`DEFAULT_BASE_IMAGE`]; and the
+/// line that says which and why.
+fn base_for_project(root: &Path) -> (String, String) {
+    let file = root.join(".python-version");
+    let pinned = std::fs::read_to_string(&file).ok().and_then(|text| {
+        text.lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(str::to_string)
+    });
+    match pinned {
+        Some(version)
+            if !version.is_empty()
+                && version.split('.').count() <= 3
+                && version
+                    .split('.')
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            (
+                format!("python:{version}-slim"),
+                format!("base: python:{version}-slim, the Python `.python-version` names"),
+            )
+        }
+        Some(other) => (
+            DEFAULT_BASE_IMAGE.to_string(),
+            format!(
+                "base: {DEFAULT_BASE_IMAGE}: `.python-version` says `{other}`, which is not a CPython version a python image is tagged with; name a base with `image.base_image`"
+            ),
+        ),
+        None => (
+            DEFAULT_BASE_IMAGE.to_string(),
+            format!("base: {DEFAULT_BASE_IMAGE} (no `.python-version`; `image.base_image` names another)"),
+        ),
+    }
+}
+
+/// The arguments among the workspace's `uv_args` that choose what `uv
+/// sync` installs (extras and dependency groups), which the image must
+/// choose alike; and the others, left out.
+fn install_selection(uv_args: &[String]) -> (Vec<String>, Vec<String>) {
+    const WITH_VALUE: [&str; 5] = [
+        "--extra",
+        "--no-extra",
+        "--group",
+        "--no-group",
+        "--only-group",
+    ];
+    const ALONE: [&str; 6] = [
+        "--all-extras",
+        "--no-dev",
+        "--only-dev",
+        "--all-groups",
+        "--no-default-groups",
+        "--dev",
+    ];
+    let mut selection = Vec::new();
+    let mut left_out = Vec::new();
+    let mut args = uv_args.iter();
+    while let Some(arg) = args.next() {
+        let flag = arg.split('=').next().unwrap_or_default();
+        if WITH_VALUE.contains(&flag) {
+            selection.push(arg.clone());
+            if !arg.contains('=') {
+                selection.extend(args.next().cloned());
+            }
+        } else if ALONE.contains(&flag) {
+            selection.push(arg.clone());
+        } else {
+            left_out.push(arg.clone());
+        }
+    }
+    (selection, left_out)
+}
+
 /// Reads and checks what a build of `mode` needs.
 fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result<Prepared> {
     let root = workspace.root();
@@ -285,12 +360,36 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
         ssh: over(&["ssh://"]),
         token: options.git_token && over(&["https://", "http://"]),
     };
+    let mut provenance = Vec::new();
+    let base_image = match options
+        .base_image
+        .clone()
+        .or_else(|| settings.base_image.clone())
+    {
+        Some(named) => named,
+        None => {
+            let (base, why) = base_for_project(root);
+            provenance.push(why);
+            base
+        }
+    };
+    let (selection, left_out) = install_selection(&inputs.manifest.settings.uv_args);
+    if !selection.is_empty() {
+        provenance.push(format!(
+            "from hpm.yaml settings.uv_args, as `hpmctl switch {mode}` installs: {}",
+            selection.join(" ")
+        ));
+    }
+    if !left_out.is_empty() {
+        provenance.push(format!(
+            "left out of settings.uv_args (they do not choose what is installed): {}",
+            left_out.join(" ")
+        ));
+    }
+    let mut sync_args = selection;
+    sync_args.extend(settings.uv_args.iter().cloned());
     let spec = ImageSpec {
-        base_image: options
-            .base_image
-            .clone()
-            .or_else(|| settings.base_image.clone())
-            .unwrap_or_else(|| DEFAULT_BASE_IMAGE.to_string()),
+        base_image,
         builder_image: options
             .builder_image
             .clone()
@@ -302,7 +401,8 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
             .or_else(|| settings.python.clone())
             .unwrap_or_else(|| DEFAULT_PYTHON.to_string()),
         builder_packages: settings.builder_packages.clone(),
-        sync_args: settings.uv_args.clone(),
+        sync_args,
+        provenance,
         command,
         imports,
         git_sources: !git_urls.is_empty(),
