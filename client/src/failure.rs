@@ -101,6 +101,23 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// This failure without uv's words when they end its message (the
+    /// terminal showed them as uv printed them), pointing up at them.
+    pub fn without_uv_reason(&self) -> Failure {
+        let Some(reason) = self.data["uv_reason"].as_str().filter(|r| !r.is_empty()) else {
+            return self.clone();
+        };
+        let Some(message) = self.message.strip_suffix(reason) else {
+            return self.clone();
+        };
+        Failure {
+            message: format!("{} (uv's words are above)", message.trim_end()),
+            ..self.clone()
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render())

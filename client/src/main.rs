@@ -421,6 +421,10 @@ fn main() -> ExitCode {
             if json {
                 let _ = render::out(&format!("{}\n", failure.to_json()));
             }
+            let failure = match !json && render::uv_output_shown() {
+                true => failure.without_uv_reason(),
+                false => failure,
+            };
             eprintln!("error: {failure}");
             ExitCode::from(failure.exit_code())
         }

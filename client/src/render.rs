@@ -32,6 +32,19 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     out(&format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
+/// Whether uv's own lines went to this terminal during the command: its
+/// error then needs no second copy of them.
+static UV_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn uv_output_shown() -> bool {
+    UV_SHOWN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn uv_line(line: &str) {
+    UV_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+    eprintln!("  {line}");
+}
+
 /// A step of an in-process sync.
 pub fn progress(progress: &Progress, json: bool) {
     if json {
@@ -43,7 +56,7 @@ pub fn progress(progress: &Progress, json: bool) {
     match progress {
         Progress::Recovered(recovery) => recovered(recovery),
         Progress::Phase { phase } => eprintln!("hpm: {phase}"),
-        Progress::Uv { line } => eprintln!("  {line}"),
+        Progress::Uv { line } => uv_line(line),
     }
 }
 
@@ -71,7 +84,7 @@ pub fn event_progress(event: &Event, json: bool) {
             phase: Some(_),
             ..
         } => eprintln!("hpm: {line}"),
-        EventBody::Progress { line, .. } => eprintln!("  {line}"),
+        EventBody::Progress { line, .. } => uv_line(line),
         EventBody::Recovered {
             restored,
             kept_user_edits,

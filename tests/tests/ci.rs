@@ -329,3 +329,43 @@ fn the_github_action_checks_every_mode() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Regression: a failed uv printed its error twice on a terminal: once as
+/// uv streamed it, once more in hpm's error. The terminal now gets it once
+/// (hpm's error points up at it); `--json` keeps uv's words in the error,
+/// in-process and through the daemon alike.
+#[test]
+fn a_failed_uv_is_told_once_on_a_terminal_and_whole_in_json() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let manifest = world.read("hpm.yaml")?;
+    world.write_manifest(&format!(
+        "{manifest}settings:\n  uv_args: [\"--extra\", \"no-such-extra\"]\n"
+    ))?;
+    let uv_says = "Extra `no-such-extra` is not defined";
+    for daemon in [false, true] {
+        let args: &[&str] = match daemon {
+            false => &["--no-daemon", "sync", "--force"],
+            true => &["sync", "--force"],
+        };
+        let failed = world.run(args);
+        assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+        let said = stderr(&failed);
+        assert_eq!(said.matches(uv_says).count(), 1, "{said}");
+        assert!(said.contains("(uv's words are above)"), "{said}");
+
+        let mut json_args = vec!["--json"];
+        json_args.extend_from_slice(args);
+        let failed = world.run(&json_args);
+        let error = json(&failed)?;
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(uv_says)),
+            "{}",
+            describe(&failed)
+        );
+    }
+    world.ok(&["daemon", "stop"])?;
+    Ok(())
+}

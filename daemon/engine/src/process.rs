@@ -25,8 +25,10 @@ use nix::unistd::Pid;
 
 use crate::caller::Caller;
 
-/// How many of the last stderr lines a failure keeps.
-const TAIL_LINES: usize = 40;
+/// How many of the last stderr lines a failure keeps: enough for the
+/// whole of a long resolver explanation ([`crate::uv`] picks the error
+/// out of them).
+const TAIL_LINES: usize = 400;
 /// How often the runner looks at the cancel token and the clock.
 const TICK: Duration = Duration::from_millis(25);
 
@@ -181,7 +183,7 @@ pub fn run(
     drop(sender);
 
     let started = Instant::now();
-    let mut tail: Vec<String> = Vec::new();
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut stdout = String::new();
     let mut stopped: Option<RunError> = None;
     loop {
@@ -193,9 +195,9 @@ pub fn run(
             Ok((is_stderr, line)) => {
                 on_line(&line);
                 if is_stderr {
-                    tail.push(line);
+                    tail.push_back(line);
                     if tail.len() > TAIL_LINES {
-                        tail.remove(0);
+                        tail.pop_front();
                     }
                 }
             }
@@ -228,7 +230,7 @@ pub fn run(
         Some(stopped) => Err(stopped),
         None => Ok(Finished {
             status,
-            stderr_tail: tail,
+            stderr_tail: tail.into(),
             stdout,
         }),
     }

@@ -97,7 +97,7 @@ impl Uv {
             Ok(finished) => Err(Error::UvFailed {
                 command,
                 status: finished.status.to_string(),
-                reason: finished.stderr_tail.join("\n"),
+                reason: reason(&finished.stderr_tail),
                 after: String::new(),
             }),
             Err(RunError::Spawn(error)) => Err(Error::UvMissing {
@@ -115,5 +115,44 @@ impl Uv {
                 after: String::new(),
             }),
         }
+    }
+}
+
+/// Why uv failed, from the end of its stderr: from uv's first error line
+/// (`error:`, or `×` of a resolver explanation) to the end, whole, so that
+/// an explanation is never cut mid-sentence; at most [`REASON_LINES`]
+/// lines, the last ones, when no error line is there.
+fn reason(stderr_tail: &[String]) -> String {
+    let start = stderr_tail.iter().position(|line| {
+        let line = line.trim_start();
+        line.starts_with("error:") || line.starts_with('×')
+    });
+    let from = start.unwrap_or_else(|| stderr_tail.len().saturating_sub(REASON_LINES));
+    stderr_tail[from..].join("\n")
+}
+
+/// The lines of uv's stderr a failure without an error line keeps.
+const REASON_LINES: usize = 40;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a dry run cut uv's resolver explanation off mid-sentence
+    /// (only the last 40 lines were kept).
+    #[test]
+    fn the_reason_is_uvs_whole_error_and_never_starts_mid_sentence() {
+        let mut lines: Vec<String> = (0..30).map(|i| format!("   Updating repo-{i}")).collect();
+        lines.push("  × No solution found when resolving dependencies:".to_string());
+        lines.push("  ╰─▶ Because plugin-a depends on plugin-b>=2 and".to_string());
+        lines.extend((0..50).map(|i| format!("      clause {i} and")));
+        lines.push("      your project requires plugin-b<2, we can conclude".to_string());
+        let said = reason(&lines);
+        assert!(said.starts_with("  × No solution found"), "{said}");
+        assert!(said.ends_with("we can conclude"), "{said}");
+        assert_eq!(said.lines().count(), 53);
+        // Without an error line: the last lines.
+        let noise: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+        assert_eq!(reason(&noise).lines().count(), REASON_LINES);
     }
 }

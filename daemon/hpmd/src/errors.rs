@@ -36,6 +36,11 @@ pub fn to_rpc_error(error: &Error) -> ErrorObjectOwned {
     if let Some(hint) = error.hint() {
         data["hint"] = hint.into();
     }
+    if let Error::UvFailed { reason, .. } = error {
+        // Apart from the message too: a client that streamed uv's lines
+        // shows the message without them.
+        data["uv_reason"] = reason.clone().into();
+    }
     if let Error::CloneNeeded { clones } = error {
         data["clones"] = serde_json::to_value(clones).unwrap_or_default();
     }
