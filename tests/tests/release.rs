@@ -1328,3 +1328,61 @@ fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps() -> Result<()> {
     assert_eq!(found, Vec::<String>::new());
     Ok(())
 }
+
+/// Regression: at `HPM_LOG=trace` ureq's wire trace hex-dumped the request
+/// headers (`Authorization: Bearer …`) to stderr. No level shows a secret:
+/// the whole trace of a release against the forge holds the token in no
+/// form (as text, in hex, in base64).
+#[test]
+fn the_forge_token_reaches_no_trace_in_any_form() -> Result<()> {
+    let fixture = fixture()?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let output = fixture
+        .hpmctl(&[
+            "--json", "release", "apply", &id, "--yes", "--notes", "auto",
+        ])
+        .env("HPM_LOG", "trace")
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let trace = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        trace.contains("TRACE"),
+        "HPM_LOG=trace took no effect:\n{trace}"
+    );
+    let token = hpm_tests::forge::TOKEN;
+    let hex: String = token.bytes().map(|b| format!("{b:02x}")).collect();
+    let spaced: String = token.bytes().map(|b| format!("{b:02x} ")).collect();
+    let base64 = base64_of(&format!("x-access-token:{token}"));
+    let everything = format!("{trace}{}", String::from_utf8_lossy(&output.stdout));
+    for (form, needle) in [
+        ("text", token.to_string()),
+        ("hex", hex),
+        ("spaced hex", spaced.trim_end().to_string()),
+        ("basic auth", base64),
+        ("first half", token[..token.len() / 2].to_string()),
+    ] {
+        assert!(
+            !everything.to_lowercase().contains(&needle.to_lowercase()),
+            "the token is in the trace as {form}"
+        );
+    }
+    Ok(())
+}
+
+/// Standard base64 of `text`.
+fn base64_of(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        out.push_str(&"=".repeat(3 - chunk.len()));
+    }
+    out
+}
