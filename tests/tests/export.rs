@@ -164,3 +164,46 @@ fn an_export_with_the_core_installs_the_app_with_its_plugins() -> anyhow::Result
     assert_eq!(imported(&venv, "plugin-a")?, "1.0.0");
     Ok(())
 }
+
+/// Regression: `ln -s $PWD ../alias; hpmctl export prod --out ../alias
+/// --force` replaced the core's own `pyproject.toml` and `uv.lock`. The
+/// folder is compared by identity, not by spelling: a link to the core, or
+/// a folder whose files are the core's (a linked `pyproject.toml`), is
+/// refused without a word of `--force`, and nothing changes.
+#[test]
+fn an_export_through_a_link_never_writes_the_cores_files() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    world.ok(&["--no-daemon", "sync"])?;
+    let core = world.core();
+    let before = (world.bytes("pyproject.toml"), world.bytes("uv.lock"));
+    let alias = world.root().join("alias");
+    std::os::unix::fs::symlink(&core, &alias)?;
+    let linked_files = world.root().join("linked-files");
+    std::fs::create_dir_all(&linked_files)?;
+    std::os::unix::fs::symlink(
+        core.join("pyproject.toml"),
+        linked_files.join("pyproject.toml"),
+    )?;
+    for out in [&alias, &linked_files] {
+        for force in [false, true] {
+            let mut args = vec!["--no-daemon", "export", "prod", "--out"];
+            let out = out.display().to_string();
+            args.push(&out);
+            if force {
+                args.push("--force");
+            }
+            let refused = world.run(&args);
+            assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+            let said = stderr(&refused);
+            assert!(
+                said.contains("reaches the core's own files") && !said.contains("--force"),
+                "{said}"
+            );
+            assert_eq!(
+                (world.bytes("pyproject.toml"), world.bytes("uv.lock")),
+                before
+            );
+        }
+    }
+    Ok(())
+}

@@ -148,13 +148,30 @@ fn out_folder(root: &Path, request: &ExportRequest) -> Result<PathBuf> {
         None => root.join(request.mode.as_str()),
     };
     let out = normalize(&out);
-    if out == root {
+    if out == root || is_the_core(root, &out) {
         return Err(Error::invalid(
-            Problem::new("the export folder is the core's own folder")
-                .hint("export into a folder of its own, such as `prod/` (the default)"),
+            Problem::new(format!(
+                "the export folder `{}` reaches the core's own files (through a link)",
+                out.display()
+            ))
+            .hint("export into a folder of its own, such as `prod/` (the default); the core's pyproject.toml and uv.lock are never an export's"),
         ));
     }
     Ok(out)
+}
+
+/// Whether `out` reaches the core's own folder or files however it is
+/// spelled: a link to the root, or a `pyproject.toml` / `uv.lock` there
+/// that is the core's very file (a link, a hard link).
+fn is_the_core(root: &Path, out: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    same(out, root)
+        || same(&out.join(PYPROJECT_FILE), &root.join(PYPROJECT_FILE))
+        || same(&out.join(LOCK_FILE), &root.join(LOCK_FILE))
 }
 
 /// `..` per level when `out` is inside the root, else the root's path.
