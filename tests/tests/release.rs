@@ -851,6 +851,8 @@ fn uncommitted_work_is_committed_first_with_the_written_message_and_only_its_fil
         "NAME = \"alpha\"\nLOUD = True\n",
     )?;
     std::fs::write(clone.join("alpha/extra.py"), "EXTRA = 1\n")?;
+    // A new file is the release's once git tracks it.
+    git(&clone, &["add", "alpha/extra.py"])?;
     let id = fixture.plan(&["alpha", "--mode", "staging"])?;
     let head = git_out(&clone, &["rev-parse", "HEAD"])?;
 
@@ -886,12 +888,16 @@ fn uncommitted_work_is_committed_first_with_the_written_message_and_only_its_fil
     )?;
     fixture.ok(&["release", "notes", &id, "--check"])?;
 
-    // A file the plan did not see is not swept in: the message was
-    // written for other work, and the release stops before any change.
+    // A file the plan did not see is not swept in: the release stops
+    // before any change, naming it.
     std::fs::write(clone.join("alpha/late.py"), "LATE = 1\n")?;
     let late = fixture.run(&["release", "apply", &id, "--yes", "--notes", "auto"])?;
     assert_eq!(late.status.code(), Some(3), "{}", describe(&late));
-    assert!(stdout(&late).contains("stale"), "{}", describe(&late));
+    assert!(
+        stdout(&late).contains("has files git does not track: alpha/late.py"),
+        "{}",
+        describe(&late)
+    );
     assert_eq!(git_out(&clone, &["rev-parse", "HEAD"])?, head);
     std::fs::remove_file(clone.join("alpha/late.py"))?;
 
@@ -1385,4 +1391,62 @@ fn base64_of(text: &str) -> String {
         out.push_str(&"=".repeat(3 - chunk.len()));
     }
     out
+}
+
+/// Regression: an untracked, unignored `.env.local` in a package clone was
+/// "uncommitted work, committed first", pushed to the remote, and its
+/// content went into the LLM bundle's `diff.patch`. Files git does not
+/// track stop the plan, naming them and the way out; ignored, they stay
+/// out of the release, its commits, its push and its bundle.
+#[test]
+fn files_git_does_not_track_never_leave_in_a_release() -> Result<()> {
+    let fixture = fixture()?;
+    let clone = fixture.clone_of("alpha");
+    let secret = "API_KEY=sk-live-untracked-4f2a";
+    std::fs::write(clone.join(".env.local"), format!("{secret}\n"))?;
+    std::fs::write(
+        clone.join("alpha/feature.py"),
+        "NAME = \"alpha\"\nLOUD = True\n",
+    )?;
+
+    let refused = fixture.run(&["--json", "release", "plan", "alpha", "--mode", "staging"])?;
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    let said = stdout(&refused);
+    assert!(
+        said.contains("has files git does not track") && said.contains(".env.local"),
+        "{}",
+        describe(&refused)
+    );
+    assert!(said.contains(".gitignore"), "the way out: {said}");
+
+    // Ignored (as the hint says): the release goes on without it.
+    let exclude = clone.join(".git/info/exclude");
+    let mut ignored = std::fs::read_to_string(&exclude).unwrap_or_default();
+    ignored.push_str(".env.local\n");
+    std::fs::write(&exclude, ignored)?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    fixture.ok(&["release", "notes", &id])?;
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete", "{report}");
+    let remote = fixture.remote("alpha");
+    let pushed = git_out(&remote, &["log", "--all", "--name-only", "--format="])?;
+    assert!(!pushed.contains(".env.local"), "{pushed}");
+    assert!(
+        pushed.contains("alpha/feature.py"),
+        "the tracked work was released: {pushed}"
+    );
+    let mut bundle = String::new();
+    walk(
+        &fixture.world.core().join(format!(".hpm/releases/{id}")),
+        &mut |file| {
+            bundle.push_str(&String::from_utf8_lossy(&std::fs::read(file)?));
+            Ok(())
+        },
+    )?;
+    assert!(
+        !bundle.contains(secret),
+        "the release's files hold the secret"
+    );
+    Ok(())
 }

@@ -166,6 +166,36 @@ pub fn uncommitted(repo: &git2::Repository) -> Vec<String> {
         .collect()
 }
 
+/// The changes to files git tracks (staged or not): what a release may
+/// commit of the user's work.
+pub fn tracked_changes(repo: &git2::Repository) -> Vec<String> {
+    let untracked = untracked(repo);
+    uncommitted(repo)
+        .into_iter()
+        .filter(|path| !untracked.contains(path))
+        .collect()
+}
+
+/// The files git does not track and does not ignore (`.env.local`): never
+/// a release's to commit, push or show.
+pub fn untracked(repo: &git2::Repository) -> Vec<String> {
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let Ok(statuses) = repo.statuses(Some(&mut options)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.status().contains(git2::Status::WT_NEW))
+        .filter_map(|s| s.path().ok().map(str::to_string))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Whether `ancestor` is `descendant` or one of its ancestors.
 pub fn contains(repo: &git2::Repository, descendant: git2::Oid, ancestor: git2::Oid) -> bool {
     descendant == ancestor

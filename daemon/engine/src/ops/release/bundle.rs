@@ -58,7 +58,7 @@ pub fn inputs_hash(plan: &ReleasePlan, p: &PackageRelease) -> Result<String> {
     // The planned work (committed or not yet), then anything else.
     let hpms = steps::commit_files(p);
     let mut uncommitted = p.work.clone();
-    let mut others: Vec<String> = history::uncommitted(&repo)
+    let mut others: Vec<String> = history::tracked_changes(&repo)
         .into_iter()
         .filter(|file| !hpms.contains(file) && !p.work.contains(file))
         .collect();
@@ -252,10 +252,9 @@ fn patch_of(
         .diff_tree_to_tree(old_tree.as_ref(), Some(&head_tree), None)
         .map_err(internal)?;
     let mut options = git2::DiffOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .show_untracked_content(true);
+    // Files git does not track are never the bundle's (a plan refuses
+    // them; one made since is left out).
+    options.include_untracked(false);
     let uncommitted = repo
         .diff_tree_to_workdir_with_index(Some(&head_tree), Some(&mut options))
         .map_err(internal)?;
@@ -265,7 +264,10 @@ fn patch_of(
     let mut total = 0usize;
     for (title, diff) in [
         ("since the previous tag", &committed),
-        ("uncommitted (staged, unstaged and new files)", &uncommitted),
+        (
+            "uncommitted (staged and unstaged, files git tracks)",
+            &uncommitted,
+        ),
     ] {
         if diff.deltas().len() == 0 {
             continue;

@@ -581,8 +581,23 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
             .hint("make a new plan: `hpmctl release plan …`"),
         );
     }
+    let untracked = history::untracked(&repo);
+    if !untracked.is_empty() {
+        let shown: Vec<String> = untracked
+            .iter()
+            .map(|f| f.escape_debug().to_string())
+            .collect();
+        problems.push(
+            problem(format!(
+                "`{}` has files git does not track: {}",
+                p.clone,
+                shown.join(", ")
+            ))
+            .hint("a release commits and shows only what git tracks and what hpm changes: commit them (`git add`), ignore them (`.gitignore`), or remove them"),
+        );
+    }
     let ours = steps::commit_files(p);
-    let foreign: Vec<String> = history::uncommitted(&repo)
+    let foreign: Vec<String> = history::tracked_changes(&repo)
         .into_iter()
         .filter(|f| !ours.contains(f) && !p.work.contains(f))
         .collect();

@@ -406,13 +406,31 @@ fn release_of(
         None => None,
     };
     let commits = history::commits_since(&repo, head, since).map_err(|e| problem(e.to_string()))?;
-    // A package's uncommitted work is released too, committed first; the
-    // core's files are hpm's to write (its pyproject for the mode), so its
-    // tree must be clean but for them.
+    // A package's uncommitted work on files git tracks is released too,
+    // committed first; a file git does not track is never committed,
+    // pushed or shown by a release: it stops the plan. The core's files
+    // are hpm's to write (its pyproject for the mode), so its tree must be
+    // clean but for them.
+    let untracked = history::untracked(&repo);
+    if !core && !untracked.is_empty() {
+        let shown: Vec<String> = untracked
+            .iter()
+            .take(10)
+            .map(|path| format!("`{}`", path.escape_debug()))
+            .collect();
+        let more = untracked.len().saturating_sub(shown.len());
+        return Err(problem(format!(
+            "has files git does not track in `{}`: {}{}",
+            r.clone.display(),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ))
+        .hint("a release commits only what git tracks and what hpm changes: commit them (`git add`), ignore them (`.gitignore`), or remove them, then plan again"));
+    }
     let mut work = if core {
         Vec::new()
     } else {
-        history::uncommitted(&repo)
+        history::tracked_changes(&repo)
     };
     work.sort();
     let explicit = matches!(request.bump, Bump::Exact(_));
