@@ -326,13 +326,93 @@ impl Manifest {
                     .map_err(|problem| Invalid::from(problem.in_file(path)))?;
             }
         }
+        check_tag_prefix(&manifest.release.tag_prefix)
+            .map_err(|problem| Invalid::from(problem.in_file(path)))?;
         Ok(manifest)
+    }
+}
+
+/// `release.tag_prefix` followed by a version must be a tag name git
+/// accepts (`git check-ref-format`'s rules) and never an option: no
+/// leading `-` or `.` or `/`, no `..`, `@{`, `//`, `/.`, space, control
+/// character or any of `~^:?*[\`.
+pub fn check_tag_prefix(prefix: &str) -> Result<(), Problem> {
+    let bad_char = prefix
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(*c));
+    let why = if prefix.starts_with(['-', '.', '/']) {
+        Some("it may not start with `-`, `.` or `/`".to_string())
+    } else if let Some(c) = bad_char {
+        Some(format!("it may not hold `{}`", c.escape_debug()))
+    } else {
+        ["..", "@{", "//", "/."]
+            .iter()
+            .find(|bad| prefix.contains(**bad))
+            .map(|bad| format!("it may not hold `{bad}`"))
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Problem::new(format!(
+            "`release.tag_prefix: {}` does not make a git tag name: {why}",
+            prefix.escape_debug()
+        ))
+        .hint("use letters, digits, `-`, `_`, `.` and `/` inside, such as `v` (the default) or `release/v`")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `-`, `--upload-pack=…`, `../`, `@{` and spaces passed
+    /// the plan, and apply then ran `git tag -a -1.1.0.dev1 …`.
+    #[test]
+    fn a_tag_prefix_that_makes_no_tag_name_is_refused_when_read() {
+        for bad in [
+            "-",
+            "--upload-pack=x",
+            "../",
+            "a..b",
+            "x@{",
+            "a b",
+            "v:",
+            "/v",
+            ".v",
+            "v//",
+        ] {
+            let text = format!(
+                "version: 1\nmode: dev\npackages: []\nrelease:\n  tag_prefix: {:?}\n",
+                bad
+            );
+            let refused = Manifest::parse(&text, Path::new("hpm.yaml"));
+            assert!(
+                refused.as_ref().is_err_and(|invalid| invalid.problems[0]
+                    .to_string()
+                    .contains("does not make a git tag name")),
+                "{bad:?}: {refused:?}"
+            );
+        }
+        // A control character (YAML's `\e`): refused, never printed raw.
+        let escape = "version: 1\nmode: dev\npackages: []\nrelease:\n  tag_prefix: \"a\\e[31m\"\n";
+        let refused = Manifest::parse(escape, Path::new("hpm.yaml"));
+        assert!(
+            refused.as_ref().is_err_and(|invalid| {
+                let said = invalid.problems[0].to_string();
+                said.contains("does not make a git tag name") && !said.contains('\u{1b}')
+            }),
+            "{refused:?}"
+        );
+        for good in ["v", "", "release/v", "pkg-v", "v_"] {
+            let text = format!(
+                "version: 1\nmode: dev\npackages: []\nrelease:\n  tag_prefix: {:?}\n",
+                good
+            );
+            assert!(
+                Manifest::parse(&text, Path::new("hpm.yaml")).is_ok(),
+                "{good:?}"
+            );
+        }
+    }
 
     const EXAMPLE: &str = r#"
 version: 1
