@@ -425,7 +425,7 @@ fn main() -> ExitCode {
                 true => failure.without_uv_reason(),
                 false => failure,
             };
-            eprintln!("error: {failure}");
+            eprintln!("error: {}", render::escape_controls(&failure.to_string()));
             ExitCode::from(failure.exit_code())
         }
     }

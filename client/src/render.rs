@@ -16,13 +16,15 @@ use hpm_protocol::report::{
 use hpm_protocol::{Event, EventBody, Hello};
 use serde::Serialize;
 
-/// Writes `text` to stdout. A reader that went away (`| head`) is an
+/// Writes `text` to stdout, control characters escaped (much of what hpm
+/// prints came from repositories: commit subjects, branch and file names,
+/// git's and uv's words). A reader that went away (`| head`) is an
 /// `io::Error` of kind `BrokenPipe`, which `main` treats as success, where
 /// `print!` would panic.
 pub fn out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(escape_controls(text).as_bytes())?;
     stdout.flush()?;
     Ok(())
 }
@@ -42,7 +44,7 @@ pub fn uv_output_shown() -> bool {
 
 fn uv_line(line: &str) {
     UV_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
-    eprintln!("  {line}");
+    eprintln!("  {}", escape_controls(line));
 }
 
 /// A step of an in-process sync.
@@ -55,7 +57,7 @@ pub fn progress(progress: &Progress, json: bool) {
     }
     match progress {
         Progress::Recovered(recovery) => recovered(recovery),
-        Progress::Phase { phase } => eprintln!("hpm: {phase}"),
+        Progress::Phase { phase } => eprintln!("hpm: {}", escape_controls(&phase.to_string())),
         Progress::Uv { line } => uv_line(line),
     }
 }
@@ -66,7 +68,7 @@ pub fn engine_line(line: &str, json: bool) {
         let event = serde_json::json!({ "event": "image_progress", "line": line });
         eprintln!("{event}");
     } else {
-        eprintln!("  {line}");
+        eprintln!("  {}", escape_controls(line));
     }
 }
 
@@ -83,7 +85,7 @@ pub fn event_progress(event: &Event, json: bool) {
             line,
             phase: Some(_),
             ..
-        } => eprintln!("hpm: {line}"),
+        } => eprintln!("hpm: {}", escape_controls(line)),
         EventBody::Progress { line, .. } => uv_line(line),
         EventBody::Recovered {
             restored,
@@ -512,12 +514,13 @@ pub fn doctor(report: &DoctorReport) -> String {
     out
 }
 
-/// `text` with control characters but newlines shown as escapes, so that
-/// nothing a repository says can move the cursor or recolour a terminal.
+/// `text` with control characters but newlines and tabs shown as escapes,
+/// so that nothing a repository says can move the cursor, retitle the
+/// window or recolour a terminal.
 pub fn escape_controls(text: &str) -> String {
     text.chars()
         .map(|c| match c {
-            '\n' => c.to_string(),
+            '\n' | '\t' => c.to_string(),
             c if c.is_control() => c.escape_unicode().to_string(),
             c => c.to_string(),
         })

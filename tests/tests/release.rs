@@ -1450,3 +1450,42 @@ fn files_git_does_not_track_never_leave_in_a_release() -> Result<()> {
     );
     Ok(())
 }
+
+/// Regression: `release plan` printed a commit subject's terminal escapes
+/// raw (`\033]0;…\a` retitled the window, `\033[31m` recoloured it). What
+/// hpm prints from a repository reaches the terminal escaped.
+#[test]
+fn a_commit_subject_cannot_drive_the_terminal() -> Result<()> {
+    let fixture = fixture()?;
+    let clone = fixture.clone_of("alpha");
+    std::fs::write(
+        clone.join("alpha/feature.py"),
+        "NAME = \"alpha\"\nLOUD = True\n",
+    )?;
+    git(&clone, &["add", "alpha/feature.py"])?;
+    git(
+        &clone,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "feat: \u{1b}]0;pwned\u{7}\u{1b}[31mred\r",
+        ],
+    )?;
+    let planned = fixture.run(&["release", "plan", "alpha", "--mode", "staging"])?;
+    assert!(planned.status.success(), "{}", describe(&planned));
+    let printed = [planned.stdout.clone(), planned.stderr.clone()].concat();
+    assert!(
+        !printed
+            .iter()
+            .any(|b| *b == 0x1b || *b == 0x07 || *b == b'\r'),
+        "{}",
+        describe(&planned)
+    );
+    assert!(
+        String::from_utf8_lossy(&printed).contains("\\u{1b}"),
+        "the subject is shown, escaped: {}",
+        describe(&planned)
+    );
+    Ok(())
+}
