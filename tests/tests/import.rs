@@ -519,3 +519,41 @@ fn a_path_installed_tool_keeps_its_source_through_import_and_every_mode() -> any
     }
     Ok(())
 }
+
+/// Regression: a `.gitmodules` entry whose path leaves the workspace made
+/// `import --detach-submodules` detach nothing, exit 0 and report the
+/// packages as clones. The whole import is refused, naming the entry;
+/// nothing changes.
+#[test]
+fn a_submodule_path_outside_the_workspace_refuses_the_import() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let outside = world.root().join("outside");
+    std::fs::create_dir_all(&outside)?;
+    std::fs::write(
+        outside.join("pyproject.toml"),
+        "[project]\nname = \"outsider\"\nversion = \"1.0.0\"\n",
+    )?;
+    let mut modules = std::fs::read_to_string(core.join(".gitmodules"))?;
+    modules.push_str(
+        "[submodule \"outsider\"]\n\tpath = ../outside\n\turl = file:///nowhere/outsider.git\n",
+    );
+    std::fs::write(core.join(".gitmodules"), modules)?;
+    let before = snapshot(&world)?;
+    for args in [
+        &["--no-daemon", "import", "--detach-submodules"][..],
+        &["--no-daemon", "--dry-run", "import", "--detach-submodules"][..],
+    ] {
+        let refused = world.run(args);
+        assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+        assert!(
+            stderr(&refused).contains("has the path `../outside`, outside the workspace")
+                && stderr(&refused).contains(".gitmodules"),
+            "{}",
+            describe(&refused)
+        );
+        assert_eq!(snapshot(&world)?, before);
+        assert!(!core.join("hpm.yaml").exists());
+    }
+    Ok(())
+}

@@ -272,6 +272,47 @@ fn clone_branch(folder: &Path) -> Option<String> {
     (on_it.len() == 1).then(|| on_it.remove(0))
 }
 
+/// Refuses a `.gitmodules` entry whose path leaves the workspace (absolute,
+/// or through `..`): hpm imports and detaches only folders inside it, and
+/// libgit2 leaves such an entry out rather than saying so.
+fn refuse_paths_outside(root: &Path) -> Result<()> {
+    let file = root.join(".gitmodules");
+    if !file.is_file() {
+        return Ok(());
+    }
+    let config = git2::Config::open(&file).map_err(|e| git_error(&file, e))?;
+    let mut entries = config
+        .entries(Some(r"^submodule\..*\.path$"))
+        .map_err(|e| git_error(&file, e))?;
+    while let Some(entry) = entries.next() {
+        let entry = entry.map_err(|e| git_error(&file, e))?;
+        let path = entry.value().unwrap_or_default();
+        let inside = Path::new(path).components().all(|part| {
+            matches!(
+                part,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        if !inside {
+            let name = entry.name().unwrap_or_default();
+            let name = name
+                .strip_prefix("submodule.")
+                .and_then(|rest| rest.strip_suffix(".path"))
+                .unwrap_or(name);
+            return Err(Error::invalid(
+                Problem::new(format!(
+                    "the submodule `{}` has the path `{}`, outside the workspace",
+                    name.escape_debug(),
+                    path.escape_debug()
+                ))
+                .in_file(&file)
+                .hint("hpm imports and detaches only folders inside the workspace: fix or remove that entry, then import again; nothing was changed"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The internal packages: submodules, then git clones in member folders.
 fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
     let mut found: Vec<FoundPackage> = Vec::new();
@@ -301,6 +342,7 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
             branch,
         });
     };
+    refuse_paths_outside(root)?;
     if let Ok(repo) = git2::Repository::open(root) {
         // A submodule is a gitlink in the core's index: one detached
         // already (its config section may stay) is a clone of its own.
