@@ -478,7 +478,8 @@ fn a_closed_stdout_is_success_and_a_vanished_daemon_is_said() -> anyhow::Result<
 }
 
 /// Low: a managed dependency's marker and extras vanished silently; what
-/// cannot combine with hpm's entry (a version) is now said.
+/// cannot combine with hpm's entry (a version) is now said. The user's
+/// spelling of the name (`Plugin_B`) stays.
 #[test]
 fn a_managed_entrys_marker_stays_and_a_dropped_version_is_said() -> anyhow::Result<()> {
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
@@ -493,7 +494,7 @@ fn a_managed_entrys_marker_stays_and_a_dropped_version_is_said() -> anyhow::Resu
         written.contains("\"plugin-a; python_version >= '3'\""),
         "{written}"
     );
-    assert!(written.contains("\"plugin-b\","), "{written}");
+    assert!(written.contains("\"Plugin_B\","), "{written}");
     let warnings = report["warnings"].to_string();
     assert!(
         warnings.contains("Plugin_B>=0.5") && warnings.contains("the version `>=0.5` was dropped"),
