@@ -237,6 +237,13 @@ pub fn event(event: &Event) -> anyhow::Result<String> {
 pub fn sync_report(report: &SyncReport) -> String {
     let count = report.plan.packages.len();
     let mut out = match report.outcome {
+        // uv's lines were shown, yet this sync had nothing to do: they
+        // came from a sync the daemon ran just before (a save of
+        // hpm.yaml, say), which did the work.
+        SyncOutcome::UpToDate if uv_output_shown() => format!(
+            "up to date ({} mode, {count} packages): the uv lines above are the daemon's sync of a change saved just before, which did the work\n",
+            report.mode
+        ),
         SyncOutcome::UpToDate => format!("up to date ({} mode, {count} packages)\n", report.mode),
         SyncOutcome::Synced => format!("synced ({} mode, {count} packages)\n", report.mode),
         SyncOutcome::Edited => String::new(),

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use hpm_tests::{
-    describe, git, inotify_watches, module_name, stdout, wait_for, EventStream, Release, World,
+    describe, gated_uv, git, inotify_watches, module_name, stderr, stdout, wait_for, EventStream,
+    Gate, Release, World,
 };
 use serde_json::Value;
 
@@ -577,5 +578,54 @@ fn an_idle_workspace_is_closed_its_watches_released_and_reopened_on_use() -> any
     wait_for("the reopened workspace's watches", || {
         inotify_watches(pid) > 0
     })?;
+    Ok(())
+}
+
+/// Regression: a `sync` asked right after a save of `hpm.yaml` streamed
+/// the daemon's sync of that save (uv's install lines), then said only "up
+/// to date": its own job had nothing left to do. It now says whose lines
+/// those were.
+#[test]
+fn a_sync_behind_the_saves_sync_says_whose_uv_lines_it_showed() -> anyhow::Result<()> {
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    let hold = world.root().join("hold-uv");
+    let started = world.root().join("uv.pid");
+    let gated = gated_uv(world.root(), Gate::While(&hold), &started)?;
+    let synced = world.hpmctl().env("HPM_UV", &gated).arg("sync").output()?;
+    anyhow::ensure!(synced.status.success(), "{}", describe(&synced));
+    std::fs::remove_file(&started)?;
+
+    // The save: its sync waits in uv until the test lets it go.
+    std::fs::write(&hold, "")?;
+    let manifest = world.read("hpm.yaml")?;
+    world.write_manifest(&format!(
+        "{manifest}settings:\n  uv_args: [\"--no-progress\"]\n"
+    ))?;
+    wait_for("the save's sync to reach uv", || started.exists())?;
+    let asked = world
+        .hpmctl()
+        .env("HPM_UV", &gated)
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::remove_file(&hold)?;
+    let asked = asked.wait_with_output()?;
+    assert!(asked.status.success(), "{}", describe(&asked));
+    let said = stdout(&asked);
+    assert!(
+        stderr(&asked).contains("Installed") || stderr(&asked).contains("Resolved"),
+        "the save's uv lines were shown: {}",
+        describe(&asked)
+    );
+    assert!(
+        said.contains("up to date")
+            && said
+                .contains("the uv lines above are the daemon's sync of a change saved just before"),
+        "{}",
+        describe(&asked)
+    );
+    world.ok(&["daemon", "stop"])?;
     Ok(())
 }
