@@ -609,7 +609,8 @@ fn a_sync_behind_the_saves_sync_says_whose_uv_lines_it_showed() -> anyhow::Resul
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
-    std::thread::sleep(Duration::from_millis(500));
+    // Time for this sync to queue behind the save's (held in uv).
+    std::thread::sleep(Duration::from_secs(2));
     std::fs::remove_file(&hold)?;
     let asked = asked.wait_with_output()?;
     assert!(asked.status.success(), "{}", describe(&asked));
