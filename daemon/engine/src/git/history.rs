@@ -149,49 +149,56 @@ pub fn file_at(repo: &git2::Repository, commit: git2::Oid, path: &str) -> Option
     String::from_utf8(blob.content().to_vec()).ok()
 }
 
-/// The work tree's changed and untracked files (ignored ones left out).
-pub fn uncommitted(repo: &git2::Repository) -> Vec<String> {
+/// What stands in for the files when the work tree's status cannot be
+/// read: a release then stops on it rather than seeing a clean tree.
+const UNREADABLE: &str = "(the status could not be read)";
+
+/// Every file that is not as committed (ignored ones left out), with its
+/// status; `None` when the status cannot be read.
+fn changed_files(repo: &git2::Repository) -> Option<Vec<(String, git2::Status)>> {
     let mut options = git2::StatusOptions::new();
     options
         .include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false);
-    let Ok(statuses) = repo.statuses(Some(&mut options)) else {
-        return vec!["(the status could not be read)".to_string()];
-    };
-    statuses
-        .iter()
-        .filter(|s| s.status() != git2::Status::CURRENT)
-        .filter_map(|s| s.path().ok().map(str::to_string))
-        .collect()
+    let statuses = repo.statuses(Some(&mut options)).ok()?;
+    Some(
+        statuses
+            .iter()
+            .filter(|s| s.status() != git2::Status::CURRENT)
+            .filter_map(|s| Some((s.path().ok()?.to_string(), s.status())))
+            .collect(),
+    )
+}
+
+/// The changed files among `changed_files` that `keep` accepts, or the
+/// unreadable marker.
+fn changed_where(repo: &git2::Repository, keep: impl Fn(git2::Status) -> bool) -> Vec<String> {
+    match changed_files(repo) {
+        Some(files) => files
+            .into_iter()
+            .filter(|(_, status)| keep(*status))
+            .map(|(path, _)| path)
+            .collect(),
+        None => vec![UNREADABLE.to_string()],
+    }
+}
+
+/// The work tree's changed and untracked files (ignored ones left out).
+pub fn uncommitted(repo: &git2::Repository) -> Vec<String> {
+    changed_where(repo, |_| true)
 }
 
 /// The changes to files git tracks (staged or not): what a release may
 /// commit of the user's work.
 pub fn tracked_changes(repo: &git2::Repository) -> Vec<String> {
-    let untracked = untracked(repo);
-    uncommitted(repo)
-        .into_iter()
-        .filter(|path| !untracked.contains(path))
-        .collect()
+    changed_where(repo, |status| !status.contains(git2::Status::WT_NEW))
 }
 
 /// The files git does not track and does not ignore (`.env.local`): never
 /// a release's to commit, push or show.
 pub fn untracked(repo: &git2::Repository) -> Vec<String> {
-    let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false);
-    let Ok(statuses) = repo.statuses(Some(&mut options)) else {
-        return Vec::new();
-    };
-    let mut files: Vec<String> = statuses
-        .iter()
-        .filter(|s| s.status().contains(git2::Status::WT_NEW))
-        .filter_map(|s| s.path().ok().map(str::to_string))
-        .collect();
+    let mut files = changed_where(repo, |status| status.contains(git2::Status::WT_NEW));
     files.sort();
     files
 }

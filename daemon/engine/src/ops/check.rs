@@ -110,14 +110,24 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
     for found in from_index {
         failures.push(fail(CheckKind::IndexSource, found.problem().message));
     }
-    Ok(CheckReport {
+    Ok(report(workspace, &mode, failures, resolved.warnings))
+}
+
+/// A mode's report: ok when nothing failed.
+fn report(
+    workspace: &Workspace,
+    mode: &Mode,
+    failures: Vec<CheckFailure>,
+    warnings: Vec<String>,
+) -> CheckReport {
+    CheckReport {
         workspace: workspace.root().display().to_string(),
         mode: mode.to_string(),
         ok: failures.is_empty(),
         failures,
-        warnings: resolved.warnings,
+        warnings,
         not_checked: None,
-    })
+    }
 }
 
 /// What a pre-commit hook checks: the `pyproject.toml` staged for commit
@@ -149,14 +159,7 @@ pub fn check_staged(workspace: &Workspace) -> Result<CheckReport> {
             ),
         });
     }
-    Ok(CheckReport {
-        workspace: workspace.root().display().to_string(),
-        mode: mode.to_string(),
-        ok: failures.is_empty(),
-        failures,
-        warnings: resolved.warnings,
-        not_checked: None,
-    })
+    Ok(report(workspace, &mode, failures, resolved.warnings))
 }
 
 /// `relative`'s text as staged in the git index of the repository that
@@ -236,14 +239,7 @@ fn every_mode(inputs: &Inputs, current: &Mode) -> Vec<Mode> {
 
 /// A mode the workspace is not in: does it install?
 fn check_other_mode(workspace: &Workspace, inputs: &Inputs, mode: &Mode) -> Result<CheckReport> {
-    let mut report = CheckReport {
-        workspace: workspace.root().display().to_string(),
-        mode: mode.to_string(),
-        ok: false,
-        failures: Vec::new(),
-        warnings: Vec::new(),
-        not_checked: None,
-    };
+    let mut report = report(workspace, mode, Vec::new(), Vec::new());
     let refused = |report: &mut CheckReport, error: Error| -> Result<()> {
         match error {
             Error::Invalid { problems } | Error::Network { problems } => {
@@ -253,6 +249,7 @@ fn check_other_mode(workspace: &Workspace, inputs: &Inputs, mode: &Mode) -> Resu
                         message: problem.to_string(),
                     });
                 }
+                report.ok = report.failures.is_empty();
                 Ok(())
             }
             other => Err(other),
