@@ -181,3 +181,85 @@ fn a_closure_read_that_fails_stops_the_sync_and_the_next_client_brings_its_crede
     }
     Ok(())
 }
+
+/// `name`'s block in `uv.lock`, or an empty string.
+fn locked_block<'a>(lock: &'a str, name: &str) -> &'a str {
+    lock.split("[[package]]")
+        .find(|block| block.contains(&format!("name = \"{name}\"")))
+        .unwrap_or_default()
+}
+
+/// A source the user's own files give an internal package (here a tool
+/// installed by path in a dependency group, with a stranger's namesake on
+/// the index) survives every edit hpm makes to the core's pyproject:
+/// `add`, `group add`, `group remove`, `remove`; after each the lock still
+/// takes the tool from its folder.
+#[test]
+fn no_edit_drops_a_source_the_users_files_gave() -> anyhow::Result<()> {
+    let world = World::new()?;
+    let core = world.core();
+    for name in ["plugin-a", "plugin-c"] {
+        world.add_plugin(name, &[Release::new("v1.0.0", "1.0.0")])?;
+    }
+    world.register("plugin-a", "v1.0.0", "v1.0.0")?;
+    world.write_manifest(
+        "version: 1\nmode: prod\nregistry: ./hpm-registry\npackages: []\ngroups:\n  slot:\n    options: [plugin-a]\n",
+    )?;
+    let tool = core.join("release_tool");
+    std::fs::create_dir_all(tool.join("release_tool"))?;
+    std::fs::write(tool.join("release_tool/__init__.py"), "")?;
+    std::fs::write(
+        tool.join("pyproject.toml"),
+        "[project]\nname = \"release-tool\"\nversion = \"0.3.0\"\n\n\
+         [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n\
+         [tool.hatch.build.targets.wheel]\npackages = [\"release_tool\"]\n",
+    )?;
+    let source = "release-tool = { path = \"release_tool\" }";
+    let pyproject = world.read("pyproject.toml")?
+        + &format!(
+            "\n[dependency-groups]\ndev = [\"release-tool\"]\n\n[tool.uv.sources]\n{source}\n"
+        );
+    std::fs::write(core.join("pyproject.toml"), pyproject)?;
+    let wheel = stranger_wheel(&world.root().join("stranger"), "release-tool", "9.9.9")?;
+    let index = Index::serve(&world.root().join("index"), &[("release-tool", wheel)])?;
+
+    let url = world.remote_url("plugin-c");
+    let edits: [&[&str]; 5] = [
+        &["--no-daemon", "sync", "--force"],
+        &["--no-daemon", "add", "plugin-c", "--git", &url],
+        &[
+            "--no-daemon",
+            "group",
+            "add",
+            "slot",
+            "--option",
+            "plugin-a",
+        ],
+        &[
+            "--no-daemon",
+            "group",
+            "remove",
+            "slot",
+            "--option",
+            "plugin-a",
+        ],
+        &["--no-daemon", "remove", "plugin-c"],
+    ];
+    for args in edits {
+        let done = with_index(&world, &index, args)?;
+        assert!(done.status.success(), "{args:?}: {}", describe(&done));
+        let pyproject = world.read("pyproject.toml")?;
+        assert!(
+            pyproject.contains(source),
+            "{args:?} dropped the source:\n{pyproject}"
+        );
+        let lock = world.read("uv.lock")?;
+        let locked = locked_block(&lock, "release-tool");
+        assert!(
+            locked.contains("directory = \"release_tool\"")
+                || locked.contains("editable = \"release_tool\""),
+            "{args:?}: release-tool is not from its folder:\n{locked}"
+        );
+    }
+    Ok(())
+}

@@ -47,6 +47,12 @@ impl Uv {
                     detail: " on PATH".to_string(),
                 })?,
         };
+        Uv::find_at(&path)
+    }
+
+    /// The uv at `path`, its version checked.
+    pub fn find_at(path: &Path) -> Result<Uv> {
+        let path = path.to_path_buf();
         let output = Command::new(&path)
             .arg("--version")
             .stdin(Stdio::null())

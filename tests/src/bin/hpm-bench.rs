@@ -57,7 +57,7 @@ use hpm_tests::{describe, inotify_watches, rpc_client, World};
 const NOOP_RUNS: usize = 21;
 const UV_NOOP_RUNS: usize = 7;
 const PLAN_RUNS: usize = 31;
-const SWITCH_RUNS: usize = 3;
+const SWITCH_RUNS: usize = 7;
 
 #[derive(Debug)]
 struct SizeResult {
@@ -150,7 +150,7 @@ fn main() -> Result<()> {
             other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image | --polling 10,50,200 | --ssh-remotes 10,50,200]"),
         }
     }
-    let uv = hpm_engine::uv::Uv::find()?;
+    let uv = uv_binary()?;
     if daemon_only {
         for size in sizes {
             let names: Vec<String> = (0..size).map(|i| format!("plugin-{i:03}")).collect();
@@ -169,7 +169,7 @@ fn main() -> Result<()> {
         eprintln!("{result:?}");
         results.push(result);
     }
-    let report = render(&results, plan_write, &uv.version);
+    let report = render(&results, plan_write, &uv);
     println!("{report}");
     if let Some(path) = write_to {
         let notes = std::fs::read_to_string(&path)
@@ -884,6 +884,70 @@ fn uv_arguments(progress: &str) -> Result<Vec<String>> {
     bail!("hpm did not report its uv command:\n{progress}")
 }
 
+/// The uv binary both sides run, and how it was found.
+struct UvBinary {
+    path: PathBuf,
+    version: String,
+    found: String,
+}
+
+/// The uv binary itself, never a wrapper: `HPM_UV`, else `uv` on `PATH`
+/// unless that is a script (a pyenv or asdf shim adds a shell's start to
+/// every call), else the binary of the `uv` Python package. Its folder is
+/// put first on `PATH`, so the hpm under test runs the same binary.
+fn uv_binary() -> Result<UvBinary> {
+    let (path, found) = match std::env::var_os("HPM_UV") {
+        Some(path) => (PathBuf::from(path), "from HPM_UV".to_string()),
+        None => {
+            let on_path = which::which("uv").context("uv is not on PATH (set HPM_UV)")?;
+            if is_script(&on_path)? {
+                let output = Command::new("python3")
+                    .args(["-c", "import sys, uv; sys.stdout.write(uv.find_uv_bin())"])
+                    .output()?;
+                if !output.status.success() {
+                    bail!(
+                        "`{}` is a script, not uv's binary, and `python3 -c 'import uv'` does not name one: set HPM_UV to the binary\n{}",
+                        on_path.display(),
+                        describe(&output)
+                    );
+                }
+                let binary = PathBuf::from(String::from_utf8(output.stdout)?);
+                let found = format!(
+                    "the `uv` on PATH, `{}`, is a script: the binary named by `python3 -c 'import uv; uv.find_uv_bin()'`",
+                    on_path.display()
+                );
+                (binary, found)
+            } else {
+                (on_path, "on PATH".to_string())
+            }
+        }
+    };
+    if is_script(&path)? {
+        bail!("`{}` is a script, not uv's binary", path.display());
+    }
+    let version = hpm_engine::uv::Uv::find_at(&path)?.version;
+    let folder = path.parent().context("the uv binary has no folder")?;
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    let joined = std::env::join_paths(
+        std::iter::once(folder.to_path_buf()).chain(std::env::split_paths(&search)),
+    )?;
+    std::env::set_var("PATH", joined);
+    eprintln!("uv {version}: {} ({found})", path.display());
+    Ok(UvBinary {
+        path,
+        version,
+        found,
+    })
+}
+
+/// Whether `path` starts with `#!`.
+fn is_script(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut start = [0u8; 2];
+    let mut file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    Ok(file.read(&mut start)? == 2 && &start == b"#!")
+}
+
 fn time_uv(uv: &Path, dir: &Path, args: &[String]) -> Result<Duration> {
     let started = Instant::now();
     let output = Command::new(uv)
@@ -984,7 +1048,7 @@ fn machine() -> String {
 /// what the file already says.
 const NOTES_HEADING: &str = "## Notes";
 
-fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> String {
+fn render(results: &[SizeResult], plan_write: Duration, uv: &UvBinary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(out, "Produced by `cargo build --release --workspace && target/release/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md`");
@@ -994,8 +1058,11 @@ fn render(results: &[SizeResult], plan_write: Duration, uv_version: &str) -> Str
     );
     let _ = writeln!(
         out,
-        "Machine: {}; uv {uv_version}; hpm {}.\n",
+        "Machine: {}; uv {} (the binary `{}`, {}); hpm {}.\n",
         machine(),
+        uv.version,
+        uv.path.display(),
+        uv.found,
         env!("CARGO_PKG_VERSION")
     );
     let _ = writeln!(out, "Each comparison is run in the same session on the same files; caches are warm on both sides.\n");
