@@ -64,6 +64,9 @@ enum Command {
         /// Make each submodule an independent clone in place (nothing committed).
         #[arg(long)]
         detach_submodules: bool,
+        /// Write the files only; without it the workspace is synced in the mode hpm.yaml names (a failure undoes the import).
+        #[arg(long)]
+        no_sync: bool,
     },
     /// Show the workspace's mode and each package's mode, source and version.
     Status,
@@ -574,7 +577,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             modes,
             uv_args,
             detach_submodules,
-        } => commands::import::run(&context, &modes, uv_args, detach_submodules),
+            no_sync,
+        } => commands::import::run(&context, &modes, uv_args, detach_submodules, no_sync),
         Command::Export {
             mode,
             out,

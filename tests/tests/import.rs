@@ -330,6 +330,70 @@ fn a_failed_detach_leaves_every_submodule_as_it_was() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Import ends with the first sync of the mode it leaves, so that `check`
+/// (its "next:" line) passes on what it wrote. Regression: `check` right
+/// after import failed ("pyproject.toml does not match the plan"). A
+/// first sync that fails undoes the whole import: the submodules, the
+/// core's pyproject, and no file or folder of hpm's left.
+#[test]
+fn import_syncs_so_check_passes_and_a_failed_first_sync_undoes_it() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let pyproject = world.read("pyproject.toml")?;
+    let before = snapshot(&world)?;
+
+    let failed = world.run(&[
+        "--no-daemon",
+        "import",
+        "--detach-submodules",
+        "--uv-arg=--extra",
+        "--uv-arg=no-such-extra",
+    ]);
+    assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+    let said = stderr(&failed);
+    assert!(
+        said.contains("first sync failed, so the import was undone")
+            && said.contains("no-such-extra")
+            && said.contains("--no-sync"),
+        "{}",
+        describe(&failed)
+    );
+    assert_eq!(snapshot(&world)?, before);
+    assert_eq!(world.read("pyproject.toml")?, pyproject);
+    for left in ["hpm.yaml", "hpm-registry", ".hpm", "uv.lock"] {
+        assert!(!core.join(left).exists(), "{left} was left behind");
+    }
+
+    let imported = world.ok(&[
+        "--no-daemon",
+        "import",
+        "--detach-submodules",
+        "--uv-arg=--no-progress",
+    ])?;
+    assert!(
+        stdout(&imported).contains("next: `hpmctl check`"),
+        "{}",
+        describe(&imported)
+    );
+    world.ok(&["--no-daemon", "check"])?;
+    Ok(())
+}
+
+/// `--no-sync` writes the files only, and its next step says to sync first.
+#[test]
+fn import_without_a_sync_writes_the_files_and_says_to_sync_first() -> anyhow::Result<()> {
+    let world = product()?;
+    let imported = world.ok(&["--no-daemon", "import", "--no-sync"])?;
+    assert!(
+        stdout(&imported).contains("next: `hpmctl sync`, then `hpmctl check`"),
+        "{}",
+        describe(&imported)
+    );
+    assert!(world.core().join("hpm.yaml").is_file());
+    assert!(world.bytes("uv.lock").is_none(), "uv ran");
+    Ok(())
+}
+
 /// `hpmctl dev` cloning a package into a core kept in git: the clone is a
 /// repository of its own, kept out of the core's git (`?? packages/` and
 /// `git add -A` embedding it were the regression).

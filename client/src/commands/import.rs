@@ -16,6 +16,7 @@ pub fn run(
     modes: &[String],
     uv_args: Vec<String>,
     detach_submodules: bool,
+    no_sync: bool,
 ) -> anyhow::Result<()> {
     let modes = modes
         .iter()
@@ -36,8 +37,18 @@ pub fn run(
         uv_args,
         detach_submodules,
         dry_run: context.dry_run,
+        no_sync,
     };
-    let report = import(&context.caller(), context.folder(), &request).map_err(Failure::from)?;
+    let json = context.json;
+    let mut on_progress =
+        |progress: hpm_protocol::report::Progress| render::progress(&progress, json);
+    let report = import(
+        &context.caller(),
+        context.folder(),
+        &request,
+        &mut on_progress,
+    )
+    .map_err(Failure::from)?;
     if context.json {
         return render::json(&report);
     }
@@ -87,8 +98,15 @@ pub fn run(
     if context.dry_run && !report.detached.is_empty() {
         out.push_str("nothing was changed\n");
     }
-    if !context.dry_run {
-        out.push_str("next: `hpmctl check`, then `hpmctl sync` (dev) or `hpmctl switch prod`\n");
+    match &report.synced {
+        Some(synced) => {
+            out.push_str(&render::sync_report(synced));
+            out.push_str("next: `hpmctl check`, then commit; `hpmctl switch prod` (or another mode) when you want it\n");
+        }
+        None if !context.dry_run => {
+            out.push_str("next: `hpmctl sync`, then `hpmctl check`\n");
+        }
+        None => {}
     }
     render::out(&out)
 }

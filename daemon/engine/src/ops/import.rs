@@ -21,7 +21,7 @@ use hpm_core::metadata::ProjectMeta;
 use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::registry::{GitRef, SourceSpec};
 use hpm_core::{Mode, Problem};
-use hpm_protocol::report::FileDiff;
+use hpm_protocol::report::{FileDiff, Progress, SyncReport};
 
 use crate::caller::Caller;
 use crate::error::{Error, Result};
@@ -35,6 +35,8 @@ pub struct ImportRequest {
     pub uv_args: Vec<String>,
     pub detach_submodules: bool,
     pub dry_run: bool,
+    /// Write the files only: no first sync.
+    pub no_sync: bool,
 }
 
 /// What an import found, wrote (or would write), and could not map.
@@ -47,6 +49,10 @@ pub struct ImportReport {
     pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub detached: Vec<String>,
+    /// The first sync, of the mode the manifest names (none with `no_sync`
+    /// or a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synced: Option<SyncReport>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -59,7 +65,15 @@ pub struct ImportedPackage {
 
 const REGISTRY_FOLDER: &str = "hpm-registry";
 
-pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<ImportReport> {
+/// Imports the product at `root`, and syncs it (in the mode the new
+/// manifest names) unless asked not to: `check` then passes on what it
+/// leaves. A failure anywhere, the first sync's included, undoes it all.
+pub fn import(
+    caller: &Caller,
+    root: &Path,
+    request: &ImportRequest,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport> {
     let manifest_path = root.join(MANIFEST_FILE);
     let core_path = root.join(PYPROJECT_FILE);
     let core_text = read_text(&core_path).map_err(|e| Error::read(&core_path, e))?;
@@ -142,6 +156,7 @@ pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<I
         diffs: Vec::new(),
         notes,
         detached: Vec::new(),
+        synced: None,
     };
     if request.dry_run {
         for (path, before, after) in &files {
@@ -167,17 +182,60 @@ pub fn import(caller: &Caller, root: &Path, request: &ImportRequest) -> Result<I
     } else {
         None
     };
-    if let Err(error) = write_files(root, &files) {
-        let undone = detached.map_or(Ok(()), Detached::undo);
-        return Err(match undone {
-            Ok(()) => error,
-            Err(undo) => Error::Refused {
-                message: format!("{error}; putting the submodules back failed too: {undo}"),
-                hint: Some("see `git status` in the core and each clone".to_string()),
-            },
-        });
+    let written = match write_files(root, &files) {
+        Ok(written) => written,
+        Err(error) => return Err(undo_detach(detached, error)),
+    };
+    if request.no_sync {
+        return Ok(report);
     }
-    Ok(report)
+    match first_sync(caller, root, on_progress) {
+        Ok(synced) => {
+            report.synced = Some(synced);
+            Ok(report)
+        }
+        Err(error) => {
+            let undone = written.undo();
+            let error = Error::Refused {
+                message: format!(
+                    "the imported workspace's first sync failed, so the import was undone{}: {error}",
+                    match undone {
+                        Ok(()) => String::new(),
+                        Err(undo) => format!(" (but {undo})"),
+                    }
+                ),
+                hint: Some(error.hint().map_or_else(
+                    || "fix the cause, then import again; `hpmctl import --no-sync` writes the files without syncing".to_string(),
+                    |hint| format!("{hint}; then import again (`--no-sync` writes the files without syncing)"),
+                )),
+            };
+            Err(undo_detach(detached, error))
+        }
+    }
+}
+
+/// The first sync of a workspace import has just written.
+fn first_sync(
+    caller: &Caller,
+    root: &Path,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<SyncReport> {
+    let workspace = crate::workspace::Workspace::at(root)?.for_caller(caller.clone());
+    let request = crate::ops::sync::Request::sync();
+    let cancel = crate::process::CancelToken::new();
+    crate::ops::sync::sync(&workspace, &request, on_progress, &cancel).map(|synced| synced.report)
+}
+
+/// `error`, after putting the detached submodules back (or saying that
+/// this failed too).
+fn undo_detach(detached: Option<Detached>, error: Error) -> Error {
+    match detached.map_or(Ok(()), Detached::undo) {
+        Ok(()) => error,
+        Err(undo) => Error::Refused {
+            message: format!("{error}; putting the submodules back failed too: {undo}"),
+            hint: Some("see `git status` in the core and each clone".to_string()),
+        },
+    }
 }
 
 /// The paths of the submodules among `packages`.
@@ -210,6 +268,7 @@ fn detach_only(root: &Path, submodules: &[&FoundPackage], dry_run: bool) -> Resu
                 .to_string(),
         ],
         detached: paths.clone(),
+        synced: None,
     };
     if !dry_run {
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
@@ -220,10 +279,19 @@ fn detach_only(root: &Path, submodules: &[&FoundPackage], dry_run: bool) -> Resu
 
 /// Writes the import's files, or none: a failure takes back the ones
 /// written before it (a new file removed, a rewritten one restored).
-fn write_files(root: &Path, files: &[(PathBuf, Option<String>, String)]) -> Result<()> {
+fn write_files<'a>(
+    root: &Path,
+    files: &'a [(PathBuf, Option<String>, String)],
+) -> Result<WrittenFiles<'a>> {
     let registry = root.join(REGISTRY_FOLDER);
-    let made_registry = !registry.exists();
-    let mut written: Vec<&(PathBuf, Option<String>, String)> = Vec::new();
+    let state = root.join(crate::workspace::STATE_DIR);
+    let mut written = WrittenFiles {
+        files: Vec::new(),
+        made: [registry.clone(), state]
+            .into_iter()
+            .filter(|folder| !folder.exists())
+            .collect(),
+    };
     let result = std::fs::create_dir_all(&registry)
         .map_err(|e| Error::write(&registry, e))
         .and_then(|()| {
@@ -234,22 +302,48 @@ fn write_files(root: &Path, files: &[(PathBuf, Option<String>, String)]) -> Resu
                     None => write_atomic(path, after.as_bytes()),
                 }
                 .map_err(|e| Error::write(path, e))?;
-                written.push(file);
+                written.files.push(file);
                 Ok(())
             })
         });
-    if result.is_err() {
-        for (path, before, _) in written.into_iter().rev() {
-            let _ = match before {
+    match result {
+        Ok(()) => Ok(written),
+        Err(error) => {
+            let _ = written.undo();
+            Err(error)
+        }
+    }
+}
+
+/// The files an import wrote, and the folders it made (the registry, and
+/// hpm's state folder which its first sync makes).
+struct WrittenFiles<'a> {
+    files: Vec<&'a (PathBuf, Option<String>, String)>,
+    made: Vec<PathBuf>,
+}
+
+impl WrittenFiles<'_> {
+    /// A new file removed, a rewritten one restored, a made folder removed.
+    fn undo(self) -> Result<()> {
+        let mut first_error = None;
+        for (path, before, _) in self.files.into_iter().rev() {
+            let undone = match before {
                 Some(text) => write_through(path, text.as_bytes()),
                 None => std::fs::remove_file(path),
             };
+            if let Err(e) = undone {
+                first_error.get_or_insert(Error::write(path, e));
+            }
         }
-        if made_registry {
-            let _ = std::fs::remove_dir(&registry);
+        for folder in self.made {
+            if let Err(e) = std::fs::remove_dir_all(&folder) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    first_error.get_or_insert(Error::write(&folder, e));
+                }
+            }
         }
+        first_error.map_or(Ok(()), Err)
     }
-    result
 }
 
 /// The branch a clone is on, or, when its head is detached (as a
