@@ -628,3 +628,38 @@ fn a_read_only_pyproject_is_a_clear_error_and_stays_as_it_is() -> anyhow::Result
     );
     Ok(())
 }
+
+/// A switch back to a mode synced before lists only the remotes whose
+/// references the lock uv starts from does not pin: uv installs a locked
+/// commit without asking the remote, so neither does hpm (the switch
+/// works offline, as `uv sync` with that lock does). A reference the lock
+/// does not pin is still checked on its remote.
+#[test]
+fn a_switch_back_lists_only_the_remotes_its_lock_does_not_answer() -> anyhow::Result<()> {
+    let world = two_plugin_world()?;
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    world.ok(&["--no-daemon", "switch", "dev"])?;
+    let remote = world.root().join("remotes/plugin-a.git");
+    let away = world.root().join("remotes/plugin-a.away");
+    std::fs::rename(&remote, &away)?;
+
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.0.0");
+
+    // The prod tag moved to one the lock does not pin: its remote is asked.
+    world.ok(&["--no-daemon", "switch", "dev"])?;
+    world.register("plugin-a", "v1.1.0.dev0", "v1.1.0.dev0")?;
+    let pyproject = world.read("pyproject.toml")?;
+    let refused = world.run(&["--no-daemon", "switch", "prod"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains("plugin-a.git"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(world.read("pyproject.toml")?, pyproject);
+    std::fs::rename(&away, &remote)?;
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.1.0.dev0");
+    Ok(())
+}

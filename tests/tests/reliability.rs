@@ -539,12 +539,18 @@ fn faults() -> Result<Vec<Row>> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
         outcome
     }));
+    // A ref the lock does not pin yet, so the switch must ask the remote
+    // (one the lock pins is not asked: uv installs the locked commit).
     rows.push(Row::single("faults", "git remote vanished", {
+        let entry = world.core().join("hpm-registry/plugin-a.yaml");
+        let good = std::fs::read(&entry)?;
+        world.register("plugin-a", "v1.1.0.dev0", "v1.1.0.dev0")?;
         let remote = world.root().join("remotes/plugin-a.git");
         let moved = world.root().join("remotes/plugin-a.git.gone");
         std::fs::rename(&remote, &moved).context("the fixture's remote")?;
         let outcome = fails_cleanly(&world, &["switch", "prod"], &[], &["plugin-a"]);
         std::fs::rename(&moved, &remote)?;
+        std::fs::write(&entry, good)?;
         outcome
     }));
     rows.push(Row::single(

@@ -23,6 +23,57 @@ pub struct RemoteRefs {
 /// could not be reached.
 pub type Remotes = BTreeMap<String, Result<RemoteRefs, String>>;
 
+/// What a `uv.lock` says of each git URL it locks packages from: the tags
+/// and branches they are locked at (`?tag=`, `?branch=`; neither is the
+/// default branch). uv installs a locked git package at its locked commit
+/// without asking the remote, so a reference answered here needs no
+/// listing to be pinned: listing it would not change what is installed.
+pub fn locked_refs(lock: &str) -> BTreeMap<String, RemoteRefs> {
+    let mut known: BTreeMap<String, RemoteRefs> = BTreeMap::new();
+    for package in crate::lockfile::packages(lock) {
+        let Some((kind, value)) = &package.source else {
+            continue;
+        };
+        if kind != "git" {
+            continue;
+        }
+        let without_commit = value.split('#').next().unwrap_or(value);
+        let (url, query) = without_commit
+            .split_once('?')
+            .unwrap_or((without_commit, ""));
+        let refs = known.entry(url.to_string()).or_default();
+        let mut named = false;
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            match key {
+                "tag" => refs.tags.insert(value.to_string()),
+                "branch" => refs.branches.insert(value.to_string()),
+                "rev" => true,
+                _ => continue,
+            };
+            named = true;
+        }
+        refs.has_head |= !named;
+    }
+    known
+}
+
+/// The git URLs of `plan` that must be listed: those with a package whose
+/// reference `known` (a lock's [`locked_refs`]) does not pin.
+pub fn urls_to_list(plan: &Plan, known: &BTreeMap<String, RemoteRefs>) -> BTreeSet<String> {
+    plan.packages
+        .iter()
+        .filter_map(|package| match &package.source {
+            PlannedSource::Git { url, reference, .. } => {
+                let answered = known
+                    .get(url.as_str())
+                    .is_some_and(|refs| pin_reference(reference, refs).is_ok());
+                (!answered).then(|| url.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// A plan whose git references all exist and are tags, branches or commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinnedPlan(Plan);
@@ -247,5 +298,50 @@ mod tests {
     fn without_remotes_refuses_a_ref_it_cannot_name() {
         assert!(PinnedPlan::without_remotes(plan(GitRef::Ref("v1".into()))).is_err());
         assert!(PinnedPlan::without_remotes(plan(GitRef::Tag("v1".into()))).is_ok());
+    }
+
+    #[test]
+    fn a_lock_answers_for_the_references_it_pins_and_only_those() {
+        let lock = r#"version = 1
+
+[[package]]
+name = "a"
+version = "1.0.0"
+source = { git = "file:///a.git?subdirectory=pkg&tag=v1.0.0#0123abcd" }
+
+[[package]]
+name = "b"
+version = "2.0.0"
+source = { git = "file:///b.git?branch=main#4567ef01" }
+
+[[package]]
+name = "c"
+version = "3.0.0"
+source = { registry = "https://pypi.org/simple" }
+"#;
+        let known = locked_refs(lock);
+        assert_eq!(
+            known.keys().collect::<Vec<_>>(),
+            ["file:///a.git", "file:///b.git"]
+        );
+        assert!(known["file:///a.git"].tags.contains("v1.0.0"));
+        assert!(known["file:///b.git"].branches.contains("main"));
+        assert!(!known["file:///a.git"].has_head);
+
+        let to_list = |reference: GitRef| urls_to_list(&plan(reference), &known);
+        assert!(to_list(GitRef::Tag("v1.0.0".into())).is_empty());
+        assert!(to_list(GitRef::Ref("v1.0.0".into())).is_empty());
+        assert_eq!(
+            to_list(GitRef::Tag("v1.1.0".into())),
+            ["file:///a.git".to_string()].into()
+        );
+        assert_eq!(
+            to_list(GitRef::Default),
+            ["file:///a.git".to_string()].into()
+        );
+        assert_eq!(
+            urls_to_list(&plan(GitRef::Tag("v1.0.0".into())), &BTreeMap::new()),
+            ["file:///a.git".to_string()].into()
+        );
     }
 }

@@ -1,12 +1,14 @@
 //! The checks a plan needs the disk or the network for, run before any
 //! file is touched: local folders hold the right project, and every git
 //! remote is listed (once per URL, several at a time) so that the core can
-//! pin each reference ([`hpm_core::pin`]).
+//! pin each reference ([`hpm_core::pin`]). A sync lists only the remotes
+//! whose references the lock uv starts from does not already answer
+//! ([`validate_against_lock`]).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use hpm_core::pin::{PinnedPlan, Remotes};
+use hpm_core::pin::{locked_refs, urls_to_list, PinnedPlan, RemoteRefs, Remotes};
 use hpm_core::plan::{Plan, PlannedPackage, PlannedSource};
 use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::{Invalid, PackageName, Problem};
@@ -23,6 +25,23 @@ pub fn validate(workspace: &Workspace, plan: Plan, earlier: Vec<Problem>) -> Res
     validate_except(workspace, plan, earlier, &[])
 }
 
+/// [`validate`], for a sync that starts uv from `lock` (the text of the
+/// `uv.lock` it will run with): a reference the lock already pins needs
+/// no listing of its remote, since uv installs the locked commit without
+/// asking it. The rest are listed as [`validate`] does. `hpmctl check` and
+/// the dry run list every remote.
+pub fn validate_against_lock(
+    workspace: &Workspace,
+    plan: Plan,
+    earlier: Vec<Problem>,
+    lock: Option<&[u8]>,
+) -> Result<PinnedPlan> {
+    let known = lock
+        .map(|lock| locked_refs(&String::from_utf8_lossy(lock)))
+        .unwrap_or_default();
+    validate_knowing(workspace, plan, earlier, &[], &known)
+}
+
 /// [`validate`], leaving out the local checks of `not_yet_cloned` (a dry
 /// run's clones, which are not made).
 pub fn validate_except(
@@ -30,6 +49,18 @@ pub fn validate_except(
     plan: Plan,
     earlier: Vec<Problem>,
     not_yet_cloned: &[PackageName],
+) -> Result<PinnedPlan> {
+    validate_knowing(workspace, plan, earlier, not_yet_cloned, &BTreeMap::new())
+}
+
+/// The checks, with `known` answering for the remotes it pins every
+/// package of.
+fn validate_knowing(
+    workspace: &Workspace,
+    plan: Plan,
+    earlier: Vec<Problem>,
+    not_yet_cloned: &[PackageName],
+    known: &BTreeMap<String, RemoteRefs>,
 ) -> Result<PinnedPlan> {
     let root = workspace.root();
     let mut problems = earlier;
@@ -42,15 +73,13 @@ pub fn validate_except(
                 _ => None,
             }),
     );
-    let urls: BTreeSet<String> = plan
-        .packages
-        .iter()
-        .filter_map(|package| match &package.source {
-            PlannedSource::Git { url, .. } => Some(url.clone()),
-            _ => None,
-        })
-        .collect();
-    let remotes = list_remotes(workspace.caller(), &urls);
+    let urls = urls_to_list(&plan, known);
+    let mut remotes = list_remotes(workspace.caller(), &urls);
+    for (url, refs) in known {
+        if !urls.contains(url) {
+            remotes.insert(url.clone(), Ok(refs.clone()));
+        }
+    }
     let unreachable = unreachable_remotes(&plan, &remotes);
     if !unreachable.is_empty() {
         return Err(Error::Network {

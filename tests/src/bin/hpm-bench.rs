@@ -11,7 +11,8 @@
 //! - no-op: `hpmctl sync` with nothing to do, against `uv sync` with nothing
 //!   to do (goal: hpm at least 20× faster);
 //! - mode switch: `hpmctl switch prod` from dev, against `uv sync` given the
-//!   very files and arguments hpm handed it (goal: hpm within 5% of uv);
+//!   very files and arguments hpm handed it, in interleaved pairs (goal: hpm
+//!   within 5% of uv);
 //!
 //! - the daemon, with every package in dev (a git clone each): `status`
 //!   round trip over the socket (goal: p99 under 2 ms), `hpmctl status
@@ -25,6 +26,10 @@
 //!
 //! and, in-process, resolve + pyproject transform for 1000 packages (goal:
 //! under 20 ms). Caches are warmed first so both sides see the same state.
+//! Both sides run uv's binary itself, never a wrapper: `HPM_UV`, else the
+//! `uv` on `PATH` unless it is a script (a pyenv shim starts a shell on
+//! every call), else the binary the `uv` Python package names; its folder
+//! goes first on `PATH` for the hpm under test, and the report names it.
 //!
 //! `--image` measures the prod image (cold build, rebuild after a code
 //! change, sizes against the base and a naive single-stage image) with the

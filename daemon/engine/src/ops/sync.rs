@@ -343,8 +343,12 @@ fn reconcile(
     let mut on_phase = |phase: Phase| on_progress(Progress::Phase { phase });
     let dirty_clones = prepare_clones(workspace, request, &planned, &mut on_phase)?;
     on_phase(Phase::Validating);
-    let (pinned, uv) =
-        validate_and_find_uv(workspace, planned.plan.clone(), planned.problems.clone())?;
+    let start = start_lock(workspace, &planned)?;
+    let (pinned, uv) = validate_and_find_uv(
+        workspace,
+        &planned,
+        start.text(planned.inputs.uv_lock.as_deref()),
+    )?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "read, planned and validated"
@@ -354,7 +358,7 @@ fn reconcile(
     planned.warnings.extend(rendered.notes);
     planned.new_state.workspace_members = rendered.owned;
     let new_pyproject = rendered.text;
-    let (lock_snapshot, kept_lock) = lock_snapshot(workspace, &planned)?;
+    let (lock_snapshot, kept_lock) = lock_snapshot(workspace, start)?;
     on_phase(Phase::Writing);
     let transaction = stage(
         workspace,
@@ -544,12 +548,17 @@ fn prepare_clones(
 /// sits behind a shim.
 fn validate_and_find_uv(
     workspace: &Workspace,
-    plan: Plan,
-    problems: Vec<Problem>,
+    planned: &Planned,
+    lock: Option<&[u8]>,
 ) -> Result<(PinnedPlan, Uv)> {
     let (validated, found) = std::thread::scope(|scope| {
         let finding = scope.spawn(Uv::find);
-        let validated = validate::validate(workspace, plan, problems);
+        let validated = validate::validate_against_lock(
+            workspace,
+            planned.plan.clone(),
+            planned.problems.clone(),
+            lock,
+        );
         (validated, finding.join())
     });
     let pinned = validated?;
@@ -557,35 +566,67 @@ fn validate_and_find_uv(
     Ok((pinned, uv))
 }
 
-/// The mode's last good `uv.lock`, when switching back to a mode synced
-/// before: uv then starts from the versions it locked then. A `uv.lock`
-/// the user changed since the last sync is theirs and is kept: the
-/// snapshot is then saved under `.hpm/backup/` instead, and the lock's path
-/// is answered to be reported.
-fn lock_snapshot(
-    workspace: &Workspace,
-    planned: &Planned,
-) -> Result<(Option<Vec<u8>>, Option<PathBuf>)> {
+/// The `uv.lock` uv starts from.
+enum StartLock {
+    /// The workspace's `uv.lock` as it is.
+    Current,
+    /// The mode's last good lock, when switching back to a mode synced
+    /// before: uv then starts from the versions it locked then.
+    Snapshot(Vec<u8>),
+    /// `uv.lock` as it is, because the user changed it since the last
+    /// sync: it is theirs and kept; the mode's snapshot (this) is saved
+    /// under `.hpm/backup/` instead.
+    KeptOverSnapshot(Vec<u8>),
+}
+
+/// Which lock uv will start from; reads only.
+fn start_lock(workspace: &Workspace, planned: &Planned) -> Result<StartLock> {
     let Some(last) = &planned.inputs.state.last_sync else {
-        return Ok((None, None));
+        return Ok(StartLock::Current);
     };
     if last.mode == planned.mode {
-        return Ok((None, None));
+        return Ok(StartLock::Current);
     }
     let path = workspace.lock_snapshot_path(&planned.mode);
     let Some(snapshot) = read_optional(&path).map_err(|e| Error::read(&path, e))? else {
-        return Ok((None, None));
+        return Ok(StartLock::Current);
     };
     let relocked = last.lock.is_some() && last.lock != hash_of(planned.inputs.uv_lock.as_deref());
-    if !relocked {
-        return Ok((Some(snapshot), None));
+    Ok(match relocked {
+        true => StartLock::KeptOverSnapshot(snapshot),
+        false => StartLock::Snapshot(snapshot),
+    })
+}
+
+impl StartLock {
+    /// The lock's text: the snapshot, or `current` (the workspace's).
+    fn text<'a>(&'a self, current: Option<&'a [u8]>) -> Option<&'a [u8]> {
+        match self {
+            StartLock::Snapshot(snapshot) => Some(snapshot),
+            StartLock::Current | StartLock::KeptOverSnapshot(_) => current,
+        }
     }
-    let backup = crate::transaction::backup_path(workspace, &workspace.uv_lock_path());
-    let folder = workspace.backup_dir();
-    std::fs::create_dir_all(&folder).map_err(|e| Error::write(&folder, e))?;
-    write_atomic(&backup, &snapshot).map_err(|e| Error::write(&backup, e))?;
-    tracing::warn!(backup = %backup.display(), "uv.lock was changed since the last sync; kept it, and saved the mode's snapshot beside");
-    Ok((None, Some(workspace.uv_lock_path())))
+}
+
+/// The snapshot to stage as `uv.lock`, if any; a snapshot kept out (the
+/// user's lock wins) is saved under `.hpm/backup/`, and the lock's path
+/// answered to be reported.
+fn lock_snapshot(
+    workspace: &Workspace,
+    start: StartLock,
+) -> Result<(Option<Vec<u8>>, Option<PathBuf>)> {
+    match start {
+        StartLock::Current => Ok((None, None)),
+        StartLock::Snapshot(snapshot) => Ok((Some(snapshot), None)),
+        StartLock::KeptOverSnapshot(snapshot) => {
+            let backup = crate::transaction::backup_path(workspace, &workspace.uv_lock_path());
+            let folder = workspace.backup_dir();
+            std::fs::create_dir_all(&folder).map_err(|e| Error::write(&folder, e))?;
+            write_atomic(&backup, &snapshot).map_err(|e| Error::write(&backup, e))?;
+            tracing::warn!(backup = %backup.display(), "uv.lock was changed since the last sync; kept it, and saved the mode's snapshot beside");
+            Ok((None, Some(workspace.uv_lock_path())))
+        }
+    }
 }
 
 /// Journals the files and writes the new ones; from here until a commit
