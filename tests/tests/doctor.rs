@@ -77,3 +77,64 @@ fn doctor_names_each_remote_that_does_not_answer_and_exits_1() -> anyhow::Result
     );
     Ok(())
 }
+
+/// A uv that is a script (a version manager's shim, as pyenv's) starts a
+/// shell before every uv call hpm makes: doctor says so, measured, with
+/// the way to point hpm at the binary; uv's binary itself gets no hint.
+#[test]
+fn doctor_says_when_uv_is_a_shim_and_how_to_skip_it() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let world = World::with_dev_plugins(&["plugin-a"])?;
+    let found = hpm_engine::uv::Uv::find()?.path;
+    let binary = match hpm_engine::uv::is_script(&found) {
+        true => hpm_engine::uv::uv_from_python_package().ok_or_else(|| {
+            anyhow::anyhow!("{} is a script and python3 has no uv", found.display())
+        })?,
+        false => found,
+    };
+    let shims = world.root().join("shims");
+    std::fs::create_dir_all(&shims)?;
+    let shim = shims.join("uv");
+    std::fs::write(
+        &shim,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", binary.display()),
+    )?;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755))?;
+    let folder = binary
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no folder"))?;
+
+    for (first, is_shim) in [(shims.as_path(), true), (folder, false)] {
+        let path = std::env::join_paths(std::iter::once(first.to_path_buf()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))?;
+        let output = world
+            .hpmctl()
+            .env("PATH", path)
+            .args(["--no-daemon", "--json", "doctor"])
+            .output()?;
+        let report: Value = serde_json::Deserializer::from_str(&stdout(&output))
+            .into_iter::<Value>()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no JSON: {}", describe(&output)))??;
+        let uv = report["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|check| check["subject"] == "uv")
+            .ok_or_else(|| anyhow::anyhow!("no uv check: {report}"))?;
+        assert_eq!(uv["ok"], true, "{uv}");
+        let hint = uv["hint"].as_str().unwrap_or_default();
+        if is_shim {
+            assert!(
+                uv["name"] == shim.display().to_string()
+                    && hint.contains("is a script")
+                    && hint.contains("HPM_UV"),
+                "{uv}"
+            );
+        } else {
+            assert!(uv["hint"].is_null(), "{uv}");
+        }
+    }
+    Ok(())
+}

@@ -14,8 +14,18 @@ use crate::process::{self, CancelToken, RunError, RunOptions};
 /// The oldest uv whose `[tool.uv.sources]` and flags hpm relies on.
 pub const MIN_UV_VERSION: &str = "0.5.0";
 
+/// Whether `path` is a script (it starts with `#!`), as the shims of pyenv,
+/// asdf and other version managers are: each call starts a shell first.
+pub fn is_script(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut start))
+        .is_ok_and(|()| &start == b"#!")
+}
+
 /// The binary of the `uv` Python package, if `python3` has it.
-fn uv_from_python_package() -> Option<PathBuf> {
+pub fn uv_from_python_package() -> Option<PathBuf> {
     let output = Command::new("python3")
         .args(["-c", "import sys, uv; sys.stdout.write(uv.find_uv_bin())"])
         .stdin(Stdio::null())

@@ -57,6 +57,7 @@ use hpm_core::plan::{resolve, ResolveInput};
 use hpm_core::pyproject::PyprojectMut;
 use hpm_core::registry::{EntryOrigin, Registry, RegistryEntry};
 use hpm_core::Mode;
+use hpm_engine::uv::is_script;
 use hpm_tests::{describe, inotify_watches, rpc_client, World};
 
 const NOOP_RUNS: usize = 21;
@@ -905,18 +906,13 @@ fn uv_binary() -> Result<UvBinary> {
         Some(path) => (PathBuf::from(path), "from HPM_UV".to_string()),
         None => {
             let on_path = which::which("uv").context("uv is not on PATH (set HPM_UV)")?;
-            if is_script(&on_path)? {
-                let output = Command::new("python3")
-                    .args(["-c", "import sys, uv; sys.stdout.write(uv.find_uv_bin())"])
-                    .output()?;
-                if !output.status.success() {
-                    bail!(
-                        "`{}` is a script, not uv's binary, and `python3 -c 'import uv'` does not name one: set HPM_UV to the binary\n{}",
-                        on_path.display(),
-                        describe(&output)
-                    );
-                }
-                let binary = PathBuf::from(String::from_utf8(output.stdout)?);
+            if is_script(&on_path) {
+                let binary = hpm_engine::uv::uv_from_python_package().with_context(|| {
+                    format!(
+                        "`{}` is a script, not uv's binary, and `python3 -c 'import uv'` does not name one: set HPM_UV to the binary",
+                        on_path.display()
+                    )
+                })?;
                 let found = format!(
                     "the `uv` on PATH, `{}`, is a script: the binary named by `python3 -c 'import uv; uv.find_uv_bin()'`",
                     on_path.display()
@@ -927,7 +923,7 @@ fn uv_binary() -> Result<UvBinary> {
             }
         }
     };
-    if is_script(&path)? {
+    if is_script(&path) {
         bail!("`{}` is a script, not uv's binary", path.display());
     }
     let version = hpm_engine::uv::Uv::find_at(&path)?.version;
@@ -943,14 +939,6 @@ fn uv_binary() -> Result<UvBinary> {
         version,
         found,
     })
-}
-
-/// Whether `path` starts with `#!`.
-fn is_script(path: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut start = [0u8; 2];
-    let mut file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    Ok(file.read(&mut start)? == 2 && &start == b"#!")
 }
 
 fn time_uv(uv: &Path, dir: &Path, args: &[String]) -> Result<Duration> {

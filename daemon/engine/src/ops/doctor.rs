@@ -6,6 +6,7 @@
 //! is the client's (it is the one that connects).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hpm_core::manifest::RegistryLocation;
@@ -74,7 +75,7 @@ fn uv_check() -> DoctorCheck {
             uv.path.display().to_string(),
             true,
             format!("uv {}", uv.version),
-            None,
+            crate::uv::is_script(&uv.path).then(|| shim_hint(&uv.path)),
         ),
         Err(error) => ("uv".to_string(), false, error.to_string(), error.hint()),
     };
@@ -86,6 +87,42 @@ fn uv_check() -> DoctorCheck {
         hint,
         millis: millis(started),
     }
+}
+
+/// What a uv that is a script (a version manager's shim) costs every uv
+/// call hpm makes, measured, and how to point hpm at the binary.
+fn shim_hint(shim: &Path) -> String {
+    let Some(binary) = crate::uv::uv_from_python_package().filter(|b| !crate::uv::is_script(b))
+    else {
+        return format!(
+            "`{}` is a script (a version manager's shim) that starts a shell before every uv call; \
+             set `HPM_UV` to the uv binary it runs (`pyenv which uv`, `asdf which uv`, …)",
+            shim.display()
+        );
+    };
+    format!(
+        "`{}` is a script (a version manager's shim): `uv --version` takes {} ms through it and {} ms \
+         from the binary it runs, on every uv call hpm makes; set `HPM_UV={}`; the daemon reads it when it starts (`hpmctl daemon stop`)",
+        shim.display(),
+        fastest_version_call(shim),
+        fastest_version_call(&binary),
+        binary.display()
+    )
+}
+
+/// The fastest of three `PROGRAM --version` runs, in milliseconds.
+fn fastest_version_call(program: &Path) -> u128 {
+    (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = std::process::Command::new(program)
+                .arg("--version")
+                .stdin(std::process::Stdio::null())
+                .output();
+            started.elapsed().as_millis()
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 /// The git URLs the workspace may ask: its git registries, and the git
