@@ -29,18 +29,24 @@ pub struct Index {
 }
 
 impl Index {
-    /// Serves `simple/<name>/` for each wheel in `wheels` (name, file), from
-    /// the folder `dir`.
+    /// Serves `simple/<name>/` for the wheels in `wheels` (name, file; a
+    /// name may come with several versions), from the folder `dir`.
     pub fn serve(dir: &Path, wheels: &[(&str, PathBuf)]) -> Result<Index> {
         for (name, wheel) in wheels {
             let folder = dir.join("simple").join(name);
             std::fs::create_dir_all(&folder)?;
             let file = wheel.file_name().context("a wheel's file name")?;
             std::fs::copy(wheel, folder.join(file))?;
-            let file = file.to_string_lossy();
+            let mut links = String::new();
+            for entry in std::fs::read_dir(&folder)? {
+                let file = entry?.file_name().to_string_lossy().into_owned();
+                if file.ends_with(".whl") {
+                    links.push_str(&format!("<a href=\"{file}\">{file}</a>\n"));
+                }
+            }
             std::fs::write(
                 folder.join("index.html"),
-                format!("<!DOCTYPE html><html><body><a href=\"{file}\">{file}</a></body></html>\n"),
+                format!("<!DOCTYPE html><html><body>\n{links}</body></html>\n"),
             )?;
         }
         let port_file = dir.join("port");

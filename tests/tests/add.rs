@@ -127,6 +127,85 @@ fn an_add_whose_sync_fails_leaves_no_trace() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Regression: an add whose registry entry could not be written (a folder
+/// at its path, a name too long for the file system) left `hpm.yaml`
+/// edited, so every later sync failed; the hint said "permissions and free
+/// disk space". Now neither file changes, and the hint names the cause.
+#[test]
+fn an_add_whose_entry_cannot_be_written_leaves_hpm_yaml_as_it_was() -> anyhow::Result<()> {
+    let world = world()?;
+    let url = world.remote_url("plugin-c");
+    let entry = world.core().join("hpm-registry/plugin-c.yaml");
+    std::fs::create_dir_all(&entry)?;
+    let long = format!("plugin-{}", "c".repeat(260));
+    let cases: [(&str, &[&str], &str); 2] = [
+        (
+            "a folder at the entry's path",
+            &["add", "plugin-c", "--git", &url],
+            "a folder is where the file should be",
+        ),
+        (
+            "a name too long for a file",
+            &["--no-daemon", "add", &long, "--git", &url],
+            "too long",
+        ),
+    ];
+    for (what, args, hint) in cases {
+        let output = world.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: {}",
+            describe(&output)
+        );
+        let said = stderr(&output);
+        assert!(
+            said.contains(hint) && !said.contains("free disk space"),
+            "{what}: {said}"
+        );
+        assert_eq!(world.read("hpm.yaml")?, MANIFEST, "{what}");
+    }
+    assert!(entry.is_dir());
+    Ok(())
+}
+
+/// Regression: a killed `add` left `hpm.yaml` and the new registry entry
+/// edited while `pyproject.toml` and `uv.lock` were rolled back, and the
+/// next sync silently finished the killed command. The edits are journaled
+/// with the sync: `status` says the command was interrupted, and the next
+/// run puts every file back.
+#[test]
+fn a_killed_add_is_put_back_whole_by_the_next_run() -> anyhow::Result<()> {
+    let world = world()?;
+    let url = world.remote_url("plugin-c");
+    let entry = world.core().join("hpm-registry/plugin-c.yaml");
+    let pyproject = world.read("pyproject.toml")?;
+    let (hanging, pid_file) = hpm_tests::hanging_uv(world.root())?;
+    let mut child = world
+        .hpmctl_in_process()
+        .args(["add", "plugin-c", "--git", &url])
+        .env("HPM_UV", &hanging)
+        .spawn()?;
+    hpm_tests::wait_for("uv to start", || pid_file.exists())?;
+    let recorded = world.core().join(".hpm/journal/uv.pid");
+    hpm_tests::wait_for("hpm to record uv's pid", || recorded.exists())?;
+    assert!(world.read("hpm.yaml")?.contains("plugin-c") && entry.exists());
+    child.kill()?;
+    child.wait()?;
+
+    let status = world.ok(&["--no-daemon", "status", "--json"])?;
+    let status: Value = serde_json::from_str(&stdout(&status))?;
+    assert!(
+        status["interrupted"]["hint"].as_str().is_some(),
+        "{status:#}"
+    );
+    world.ok(&["--no-daemon", "sync"])?;
+    assert_eq!(world.read("hpm.yaml")?, MANIFEST);
+    assert!(!entry.exists(), "the killed add's entry stayed");
+    assert_eq!(world.read("pyproject.toml")?, pyproject);
+    Ok(())
+}
+
 /// `--group` adds the package as an option of the group (selected by no
 /// one yet); `--no-sync` writes the files and runs no uv.
 #[test]

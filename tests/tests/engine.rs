@@ -663,3 +663,82 @@ fn a_switch_back_lists_only_the_remotes_its_lock_does_not_answer() -> anyhow::Re
     assert_eq!(world.imported_version("plugin-a")?, "1.1.0.dev0");
     Ok(())
 }
+
+/// The version `uv.lock` locks `name` at.
+fn locked_version(world: &World, name: &str) -> anyhow::Result<String> {
+    let lock = world.read("uv.lock")?;
+    let block = lock
+        .split("[[package]]")
+        .find(|block| {
+            block
+                .lines()
+                .any(|line| line == format!("name = \"{name}\""))
+        })
+        .ok_or_else(|| anyhow::anyhow!("`{name}` is not locked:\n{lock}"))?;
+    let version = block
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .ok_or_else(|| anyhow::anyhow!("no version:\n{block}"))?;
+    Ok(version.to_string())
+}
+
+/// Regression: prod synced with a dependency at 2.0.0, the user re-locks
+/// it at 1.0.0 (`uv lock -P`), `switch staging`, `switch prod`: the lock
+/// was back at 2.0.0, the user's nowhere. Leaving a mode, the lock the
+/// user has now becomes that mode's, and the report says so; through the
+/// daemon and without it.
+#[test]
+fn a_lock_the_user_relocked_is_that_modes_lock_after_a_round_trip() -> anyhow::Result<()> {
+    use hpm_tests::index::{stranger_wheel, Index};
+    for daemon in [true, false] {
+        let world = two_plugin_world()?;
+        let wheels = world.root().join("wheels");
+        let index = Index::serve(
+            &world.root().join("index"),
+            &[
+                ("extdep", stranger_wheel(&wheels, "extdep", "1.0.0")?),
+                ("extdep", stranger_wheel(&wheels, "extdep", "2.0.0")?),
+            ],
+        )?;
+        let pyproject = world
+            .read("pyproject.toml")?
+            .replace("dependencies = [\n", "dependencies = [\n    \"extdep\",\n");
+        std::fs::write(world.core().join("pyproject.toml"), pyproject)?;
+        let hpm = |args: &[&str]| -> anyhow::Result<std::process::Output> {
+            let mut command = world.hpmctl();
+            if !daemon {
+                command.arg("--no-daemon");
+            }
+            let output = command.env("UV_INDEX", index.url()).args(args).output()?;
+            anyhow::ensure!(output.status.success(), "{args:?}: {}", describe(&output));
+            Ok(output)
+        };
+        hpm(&["sync", "--force"])?;
+        hpm(&["switch", "prod"])?;
+        assert_eq!(locked_version(&world, "extdep")?, "2.0.0");
+
+        let uv = hpm_engine::uv::Uv::find()?;
+        let relocked = std::process::Command::new(&uv.path)
+            .current_dir(world.core())
+            .env("UV_INDEX", index.url())
+            .args(["lock", "-P", "extdep==1.0.0"])
+            .output()?;
+        assert!(relocked.status.success(), "{}", describe(&relocked));
+        assert_eq!(locked_version(&world, "extdep")?, "1.0.0");
+
+        let left = hpm(&["switch", "staging"])?;
+        assert!(
+            stdout(&left).contains("kept as prod's lock"),
+            "daemon {daemon}: {}",
+            describe(&left)
+        );
+        hpm(&["switch", "prod"])?;
+        assert_eq!(
+            locked_version(&world, "extdep")?,
+            "1.0.0",
+            "daemon {daemon}: the user's lock was lost"
+        );
+    }
+    Ok(())
+}

@@ -701,7 +701,7 @@ fn user_data(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
     );
     let relocked = Row::single(
         "user data",
-        "uv.lock re-locked by the user between switches: kept, hpm's copy saved",
+        "uv.lock re-locked by the user between switches: kept as that mode's lock",
         relocked_lock(),
     );
     let mut stuck = Row::new(
@@ -936,35 +936,29 @@ fn aliased_paths(rng: &mut StdRng) -> Result<()> {
     Ok(())
 }
 
-/// prod → dev → (the user re-locks) → prod: hpm does not put its prod
-/// snapshot back over the user's `uv.lock` (uv then locks from the user's),
-/// says it kept the user's, and saves the snapshot under `.hpm/backup/`.
+/// prod → dev → (the user re-locks) → prod: the user's `uv.lock` becomes
+/// dev's lock (its snapshot, which a switch back to dev starts from), the
+/// report says so, and prod starts from its own snapshot.
 fn relocked_lock() -> Result<()> {
     let world = World::with_dev_plugins(&["plugin-a"])?;
     world.ok(&["--no-daemon", "switch", "prod"])?;
-    let prod_snapshot = world.bytes("uv.lock");
     world.ok(&["--no-daemon", "switch", "dev"])?;
     let relocked = format!("# re-locked by the user\n{}", world.read("uv.lock")?);
     std::fs::write(world.core().join("uv.lock"), &relocked)?;
     let output = world.ok(&["--no-daemon", "switch", "prod", "--json"])?;
     let report: Value = serde_json::from_str(&stdout(&output))?;
-    let kept = report["kept_user_edits"].to_string();
-    if !kept.contains("uv.lock") {
+    if !report["notes"].to_string().contains("kept as dev's lock") {
         bail!(
             "the user's uv.lock is not said to be kept:\n{}",
             describe(&output)
         );
     }
-    let backup = world.core().join(".hpm/backup");
-    let saved = std::fs::read_dir(&backup)
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| std::fs::read(e.path()).ok() == prod_snapshot)
-        })
-        .unwrap_or(false);
-    if !saved {
-        bail!("the prod snapshot is not saved under {}", backup.display());
+    let snapshot = world.core().join(".hpm/locks/dev.uv.lock");
+    if std::fs::read_to_string(&snapshot)? != relocked {
+        bail!(
+            "the user's lock is not dev's snapshot {}",
+            snapshot.display()
+        );
     }
     Ok(())
 }

@@ -179,7 +179,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NotAWorkspace { .. } => "run `hpmctl init` in your project's root, or pass `--workspace DIR`".to_string(),
-            Error::Write { .. } => "check the file's permissions and the free disk space".to_string(),
+            Error::Write { source, .. } => write_hint(source).to_string(),
             Error::RollbackFailed { .. } => "free some disk space (or fix the permissions), then run any hpm command: it finishes the rollback first".to_string(),
             Error::NotRecorded { .. } => "fix the cause (disk space, permissions of `.hpm/`); the next `hpmctl sync` runs uv again and records it".to_string(),
             Error::Busy { .. } => "run the command again when it has finished".to_string(),
@@ -221,3 +221,17 @@ impl From<Invalid> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do about a write that failed, by what the system said.
+fn write_hint(error: &std::io::Error) -> &'static str {
+    use nix::errno::Errno;
+    let errno = error.raw_os_error().map(Errno::from_raw);
+    match errno {
+        Some(Errno::EISDIR) => "a folder is where the file should be: move it away, then run the command again",
+        Some(Errno::ENOTDIR) => "a file is where a folder of the path should be: move it away, then run the command again",
+        Some(Errno::ENAMETOOLONG) => "the name is too long for this file system: use a shorter one",
+        Some(Errno::EACCES | Errno::EPERM | Errno::EROFS) => "check the permissions of the file and its folder, and that the file system is writable",
+        Some(Errno::ENOSPC | Errno::EDQUOT | Errno::EFBIG) => "free some disk space (or raise the quota or file size limit), then run the command again",
+        _ => "check the file's permissions and the free disk space",
+    }
+}

@@ -18,6 +18,14 @@
 //! `begin` leaves both files byte-identical to the old or the new state, and
 //! a user's edit made meanwhile is never overwritten (it is kept, and the
 //! bytes hpm would have restored are saved under `.hpm/backup/`).
+//!
+//! A command that edits other files before its sync (`add`, `remove`, a
+//! group edit: `hpm.yaml`, a registry entry) journals them first
+//! ([`Transaction::journal_edits`], `.hpm/edits.json`, durable before the
+//! first write). The commit forgets them; a rollback, a drop before the
+//! commit, and the next `begin` after a kill put back each file that still
+//! holds hpm's edit, so a killed `add` never leaves `hpm.yaml` edited for
+//! the next sync to finish.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -33,6 +41,8 @@ use crate::fsutil::{self, hash_of, read_optional, write_atomic};
 use crate::workspace::Workspace;
 
 const JOURNAL_FILE: &str = "journal.json";
+/// The edits of other files a command made before its sync, in `.hpm/`.
+const EDITS_FILE: &str = "edits.json";
 const PYPROJECT_ORIGINAL: &str = "pyproject.toml.orig";
 const LOCK_ORIGINAL: &str = "uv.lock.orig";
 /// uv's process while it runs (see [`crate::process::stop_orphan`]).
@@ -61,6 +71,22 @@ struct Journal {
     uv_lock: Option<String>,
 }
 
+/// The files a command edits besides `pyproject.toml` and `uv.lock`.
+#[derive(Debug, Serialize, Deserialize)]
+struct EditsJournal {
+    pid: u32,
+    files: Vec<JournaledEdit>,
+}
+
+/// A file's text before the edit (`None`: it did not exist) and the hash
+/// of what the edit writes (`None`: the edit removes it).
+#[derive(Debug, Serialize, Deserialize)]
+struct JournaledEdit {
+    path: PathBuf,
+    before: Option<String>,
+    after: Option<String>,
+}
+
 /// A workspace's files under hpm's control for one reconcile.
 #[derive(Debug)]
 pub struct Transaction {
@@ -69,6 +95,8 @@ pub struct Transaction {
     _lock: Flock<File>,
     /// The journal being acted on, `None` before staging and after the end.
     journal: Option<Journal>,
+    /// Whether edits of other files are journaled and not yet ended.
+    edits: bool,
 }
 
 impl Transaction {
@@ -95,9 +123,108 @@ impl Transaction {
             workspace: workspace.clone(),
             _lock: lock,
             journal: None,
+            edits: false,
         };
         let recovery = transaction.recover()?;
+        let undone = transaction.undo_edits(true)?;
+        let recovery = match (recovery, undone) {
+            (None, None) => None,
+            (Some(mut recovery), Some(undone)) => {
+                recovery.restored.extend(undone.restored);
+                recovery.kept_user_edits.extend(undone.kept_user_edits);
+                Some(recovery)
+            }
+            (recovery, undone) => recovery.or(undone),
+        };
         Ok((transaction, recovery))
+    }
+
+    /// Journals the edits a command is about to write besides
+    /// `pyproject.toml` and `uv.lock`: each file's path, its text now
+    /// (`None`: absent) and what it will hold (`None`: removed). Durable
+    /// before it returns; the caller writes the files after.
+    pub fn journal_edits<'a>(
+        &mut self,
+        files: impl IntoIterator<Item = (&'a Path, Option<&'a str>, Option<&'a str>)>,
+    ) -> Result<()> {
+        let journal = EditsJournal {
+            pid: std::process::id(),
+            files: files
+                .into_iter()
+                .map(|(path, before, after)| JournaledEdit {
+                    path: path.to_path_buf(),
+                    before: before.map(str::to_string),
+                    after: hash_of(after.map(str::as_bytes)),
+                })
+                .collect(),
+        };
+        let encoded = serde_json::to_vec(&journal).map_err(|error| {
+            Error::internal(format!("cannot encode the edits' journal: {error}"))
+        })?;
+        let path = self.edits_path();
+        write_atomic(&path, &encoded).map_err(|error| Error::write(&path, error))?;
+        self.edits = true;
+        Ok(())
+    }
+
+    /// Forgets the journaled edits: they stay as written (the command
+    /// finished), or the caller has put them back itself.
+    pub fn end_edits(&mut self) -> Result<()> {
+        if !self.edits {
+            return Ok(());
+        }
+        let path = self.edits_path();
+        fsutil::remove_durably(&path).map_err(|error| Error::write(&path, error))?;
+        self.edits = false;
+        Ok(())
+    }
+
+    fn edits_path(&self) -> PathBuf {
+        self.workspace.state_dir().join(EDITS_FILE)
+    }
+
+    /// Puts back each journaled file that still holds hpm's edit (one the
+    /// user changed since is kept), then forgets the journal. `found`: the
+    /// journal is a killed run's, read from disk, rather than this one's.
+    fn undo_edits(&mut self, found: bool) -> Result<Option<Recovery>> {
+        if !found && !self.edits {
+            return Ok(None);
+        }
+        let path = self.edits_path();
+        let Some(bytes) = read_optional(&path).map_err(|e| Error::read(&path, e))? else {
+            return Ok(None);
+        };
+        let journal: EditsJournal =
+            serde_json::from_slice(&bytes).map_err(|error| Error::DamagedJournal {
+                journal: path.clone(),
+                folder: self.workspace.state_dir(),
+                reason: error.to_string(),
+            })?;
+        if found {
+            tracing::warn!(
+                pid = journal.pid,
+                "putting back the edits of a command that was interrupted"
+            );
+        }
+        let mut recovery = Recovery::default();
+        for edit in journal.files.iter().rev() {
+            // What cannot be read as a file (a folder in its place) is not
+            // what hpm wrote: it stays.
+            let Ok(now) = read_optional(&edit.path) else {
+                recovery.kept_user_edits.push(edit.path.clone());
+                continue;
+            };
+            let now = hash_of(now.as_deref());
+            if now == edit.after {
+                restore_file(&edit.path, edit.before.as_deref().map(str::as_bytes))?;
+                recovery.restored.push(edit.path.clone());
+            } else if now != hash_of(edit.before.as_deref().map(str::as_bytes)) {
+                recovery.kept_user_edits.push(edit.path.clone());
+            }
+        }
+        self.edits = true;
+        self.end_edits()?;
+        Ok(Some(recovery))
     }
 
     /// Checks the files are as the plan read them, journals them, and writes
@@ -147,8 +274,9 @@ impl Transaction {
         self.workspace.journal_dir().join(UV_PID)
     }
 
-    /// Keeps the new files and drops the journal.
+    /// Keeps the new files (and the journaled edits) and drops the journal.
     pub fn commit(mut self) -> Result<CommitOutcome> {
+        self.end_edits()?;
         let Some(journal) = self.journal.take() else {
             return Ok(CommitOutcome::Committed);
         };
@@ -164,12 +292,18 @@ impl Transaction {
         Ok(outcome)
     }
 
-    /// Restores both files to their state before [`Transaction::stage`].
+    /// Restores both files to their state before [`Transaction::stage`],
+    /// and puts back the journaled edits.
     pub fn rollback(mut self) -> Result<Recovery> {
-        match self.journal.take() {
-            Some(journal) => self.restore(&journal, false),
-            None => Ok(Recovery::default()),
+        let mut recovery = match self.journal.take() {
+            Some(journal) => self.restore(&journal, false)?,
+            None => Recovery::default(),
+        };
+        if let Some(undone) = self.undo_edits(false)? {
+            recovery.restored.extend(undone.restored);
+            recovery.kept_user_edits.extend(undone.kept_user_edits);
         }
+        Ok(recovery)
     }
 
     fn recover(&mut self) -> Result<Option<Recovery>> {
@@ -337,7 +471,9 @@ pub fn backup_path(workspace: &Workspace, path: &Path) -> PathBuf {
 /// wrote it is still syncing. `status` and `check` report it.
 pub fn interrupted(workspace: &Workspace) -> Option<Interrupted> {
     let dir = workspace.journal_dir();
-    let bytes = read_optional(&dir.join(JOURNAL_FILE)).ok().flatten()?;
+    let Some(bytes) = read_optional(&dir.join(JOURNAL_FILE)).ok().flatten() else {
+        return interrupted_edits(workspace);
+    };
     let pid = serde_json::from_slice::<Journal>(&bytes)
         .ok()
         .map(|journal| journal.pid);
@@ -353,6 +489,24 @@ pub fn interrupted(workspace: &Workspace) -> Option<Interrupted> {
     Some(Interrupted {
         pid,
         hint: hint.to_string(),
+    })
+}
+
+/// A command killed after it edited `hpm.yaml` or a registry entry and
+/// before its sync committed.
+fn interrupted_edits(workspace: &Workspace) -> Option<Interrupted> {
+    let bytes = read_optional(&workspace.state_dir().join(EDITS_FILE))
+        .ok()
+        .flatten()?;
+    let pid = serde_json::from_slice::<EditsJournal>(&bytes)
+        .ok()
+        .map(|journal| journal.pid);
+    if pid.is_some_and(pid_is_alive) {
+        return None;
+    }
+    Some(Interrupted {
+        pid,
+        hint: "an interrupted command left `hpm.yaml` or a registry entry edited; run `hpmctl sync` to put them back before you commit them".to_string(),
     })
 }
 
@@ -377,12 +531,16 @@ fn pid_is_alive(pid: u32) -> bool {
 }
 
 impl Drop for Transaction {
-    /// A transaction dropped while staged (an early return, a panic) rolls back.
+    /// A transaction dropped while staged or with edits journaled (an
+    /// early return, a panic) rolls back.
     fn drop(&mut self) {
         if let Some(journal) = self.journal.take() {
             if let Err(error) = self.restore(&journal, false) {
                 tracing::error!(%error, "rolling back on drop failed; the next hpm run will retry");
             }
+        }
+        if let Err(error) = self.undo_edits(false) {
+            tracing::error!(%error, "putting back the edits on drop failed; the next hpm run will retry");
         }
     }
 }

@@ -18,7 +18,7 @@ use hpm_protocol::{AddPackage, RemovePackage};
 
 use super::sync::GroupEdit;
 use crate::error::{Error, Result};
-use crate::fsutil::{read_optional, read_text, write_atomic, write_through};
+use crate::fsutil::{read_text, write_atomic, write_through};
 use crate::inputs::load_registry;
 use crate::workspace::Workspace;
 
@@ -68,22 +68,28 @@ impl FileEdits {
         Registry::from_entries(self.entry.clone())
     }
 
-    /// Writes every file (through a symbolic link, to its target).
+    /// Writes every file (through a symbolic link, to its target), or
+    /// none: a failure puts back the files written before it (a `hpm.yaml`
+    /// edited for a registry entry that could not be written was the
+    /// regression).
     pub fn write(&self) -> Result<()> {
-        for edit in &self.files {
-            put(&edit.path, edit.after.as_deref())?;
-        }
-        Ok(())
-    }
-
-    /// Puts back every file that still holds what [`FileEdits::write`] wrote.
-    pub fn undo(&self) -> Result<()> {
-        for edit in &self.files {
-            let now = read_optional(&edit.path)
-                .map_err(|e| Error::read(&edit.path, e))?
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-            if now == edit.after {
-                put(&edit.path, edit.before.as_deref())?;
+        for (written, edit) in self.files.iter().enumerate() {
+            if let Err(error) = put(&edit.path, edit.after.as_deref()) {
+                for earlier in self.files[..written].iter().rev() {
+                    if let Err(undo) = put(&earlier.path, earlier.before.as_deref()) {
+                        return Err(Error::Refused {
+                            message: format!(
+                                "{error}; putting back `{}` failed too: {undo}",
+                                earlier.path.display()
+                            ),
+                            hint: Some(format!(
+                                "`{}` still holds hpm's edit: take it out by hand",
+                                earlier.path.display()
+                            )),
+                        });
+                    }
+                }
+                return Err(error);
             }
         }
         Ok(())

@@ -257,24 +257,25 @@ pub fn sync(
     let Some(edits) = request.edits(workspace)? else {
         return reconcile(workspace, request, transaction, on_progress, cancel);
     };
-    // The edits happen under the workspace lock, and are undone when the
-    // sync fails, except in a file the user changed again meanwhile.
+    // The edits happen under the workspace lock, journaled first: the
+    // transaction puts them back when the sync fails or the run is killed,
+    // except in a file the user changed again meanwhile.
+    let mut transaction = transaction;
+    transaction.journal_edits(edits.files.iter().map(|edit| {
+        (
+            edit.path.as_path(),
+            edit.before.as_deref(),
+            edit.after.as_deref(),
+        )
+    }))?;
     edits.write()?;
     if !request.syncs() {
-        drop(transaction);
+        transaction.commit()?;
         return edited_only(workspace, request, edits);
     }
-    let result = reconcile(workspace, request, transaction, on_progress, cancel);
-    match result {
-        Ok(mut synced) => {
-            synced.report.notes.extend(edits.notes);
-            Ok(synced)
-        }
-        Err(error) => {
-            edits.undo()?;
-            Err(error)
-        }
-    }
+    let mut synced = reconcile(workspace, request, transaction, on_progress, cancel)?;
+    synced.report.notes.extend(edits.notes);
+    Ok(synced)
 }
 
 /// What a rollback after uv failed did, as the failure says it.
@@ -338,6 +339,7 @@ fn reconcile(
     let started = std::time::Instant::now();
     let planned = plan_request(workspace, request)?;
     if let Some(synced) = up_to_date(workspace, request, &planned)? {
+        transaction.commit()?;
         return Ok(synced);
     }
     let mut on_phase = |phase: Phase| on_progress(Progress::Phase { phase });
@@ -358,7 +360,7 @@ fn reconcile(
     planned.warnings.extend(rendered.notes);
     planned.new_state.workspace_members = rendered.owned;
     let new_pyproject = rendered.text;
-    let (lock_snapshot, kept_lock) = lock_snapshot(workspace, start)?;
+    let (lock_snapshot, adopted_lock) = lock_snapshot(workspace, &planned, start)?;
     on_phase(Phase::Writing);
     let transaction = stage(
         workspace,
@@ -420,7 +422,7 @@ fn reconcile(
         reinstalled,
         dirty_clones,
     )?;
-    synced.report.kept_user_edits.extend(kept_lock);
+    synced.report.notes.extend(adopted_lock);
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "committed"
@@ -566,67 +568,69 @@ fn validate_and_find_uv(
     Ok((pinned, uv))
 }
 
-/// The `uv.lock` uv starts from.
-enum StartLock {
-    /// The workspace's `uv.lock` as it is.
-    Current,
+/// The `uv.lock` uv starts from, and what becomes of the one there now.
+struct StartLock {
     /// The mode's last good lock, when switching back to a mode synced
     /// before: uv then starts from the versions it locked then.
-    Snapshot(Vec<u8>),
-    /// `uv.lock` as it is, because the user changed it since the last
-    /// sync: it is theirs and kept; the mode's snapshot (this) is saved
-    /// under `.hpm/backup/` instead.
-    KeptOverSnapshot(Vec<u8>),
+    snapshot: Option<Vec<u8>>,
+    /// The mode being left, when the user re-locked `uv.lock` since the
+    /// last sync: their lock becomes that mode's snapshot, so that nothing
+    /// of theirs is lost and switching back starts from it.
+    adopted_for: Option<Mode>,
 }
 
 /// Which lock uv will start from; reads only.
 fn start_lock(workspace: &Workspace, planned: &Planned) -> Result<StartLock> {
+    let mut start = StartLock {
+        snapshot: None,
+        adopted_for: None,
+    };
     let Some(last) = &planned.inputs.state.last_sync else {
-        return Ok(StartLock::Current);
+        return Ok(start);
     };
     if last.mode == planned.mode {
-        return Ok(StartLock::Current);
+        return Ok(start);
+    }
+    let current = planned.inputs.uv_lock.as_deref();
+    let relocked = last.lock.is_some() && current.is_some() && last.lock != hash_of(current);
+    if relocked {
+        start.adopted_for = Some(last.mode.clone());
     }
     let path = workspace.lock_snapshot_path(&planned.mode);
-    let Some(snapshot) = read_optional(&path).map_err(|e| Error::read(&path, e))? else {
-        return Ok(StartLock::Current);
-    };
-    let relocked = last.lock.is_some() && last.lock != hash_of(planned.inputs.uv_lock.as_deref());
-    Ok(match relocked {
-        true => StartLock::KeptOverSnapshot(snapshot),
-        false => StartLock::Snapshot(snapshot),
-    })
+    start.snapshot = read_optional(&path).map_err(|e| Error::read(&path, e))?;
+    Ok(start)
 }
 
 impl StartLock {
     /// The lock's text: the snapshot, or `current` (the workspace's).
     fn text<'a>(&'a self, current: Option<&'a [u8]>) -> Option<&'a [u8]> {
-        match self {
-            StartLock::Snapshot(snapshot) => Some(snapshot),
-            StartLock::Current | StartLock::KeptOverSnapshot(_) => current,
-        }
+        self.snapshot.as_deref().or(current)
     }
 }
 
-/// The snapshot to stage as `uv.lock`, if any; a snapshot kept out (the
-/// user's lock wins) is saved under `.hpm/backup/`, and the lock's path
-/// answered to be reported.
+/// The snapshot to stage as `uv.lock`, if any, after saving a lock the
+/// user re-locked as the snapshot of the mode being left; the note that
+/// says so.
 fn lock_snapshot(
     workspace: &Workspace,
+    planned: &Planned,
     start: StartLock,
-) -> Result<(Option<Vec<u8>>, Option<PathBuf>)> {
-    match start {
-        StartLock::Current => Ok((None, None)),
-        StartLock::Snapshot(snapshot) => Ok((Some(snapshot), None)),
-        StartLock::KeptOverSnapshot(snapshot) => {
-            let backup = crate::transaction::backup_path(workspace, &workspace.uv_lock_path());
-            let folder = workspace.backup_dir();
-            std::fs::create_dir_all(&folder).map_err(|e| Error::write(&folder, e))?;
-            write_atomic(&backup, &snapshot).map_err(|e| Error::write(&backup, e))?;
-            tracing::warn!(backup = %backup.display(), "uv.lock was changed since the last sync; kept it, and saved the mode's snapshot beside");
-            Ok((None, Some(workspace.uv_lock_path())))
-        }
+) -> Result<(Option<Vec<u8>>, Option<String>)> {
+    let (Some(mode), Some(current)) = (&start.adopted_for, &planned.inputs.uv_lock) else {
+        return Ok((start.snapshot, None));
+    };
+    let path = workspace.lock_snapshot_path(mode);
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(|e| Error::write(folder, e))?;
     }
+    write_atomic(&path, current).map_err(|e| Error::write(&path, e))?;
+    tracing::info!(%mode, "uv.lock was re-locked since the last sync; kept as the mode's snapshot");
+    Ok((
+        start.snapshot,
+        Some(format!(
+            "`uv.lock` was changed since the last sync, in {mode}: kept as {mode}'s lock, which `hpmctl switch {mode}` starts from"
+        )),
+    ))
 }
 
 /// Journals the files and writes the new ones; from here until a commit
