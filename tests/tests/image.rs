@@ -767,3 +767,61 @@ fn a_platform_reaches_the_engine_and_one_without_bases_is_explained() -> Result<
     );
     Ok(())
 }
+
+/// Regression: untracked, unignored files (`.env`, `id_rsa`,
+/// `secrets/token.txt`, `.npmrc`) went into the image's build context, and
+/// `COPY project /app` put them in a stage. The context holds the files
+/// git tracks (a tracked file as it is in the work tree), nothing else; a
+/// fake engine records the context it was given.
+#[test]
+fn the_build_context_holds_only_the_files_git_tracks() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let world = product()?;
+    let core = world.core();
+    let secrets = [
+        (".env", "TOKEN=s3cret\n"),
+        ("id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+        ("secrets/token.txt", "s3cret\n"),
+        (".npmrc", "//registry.example.com/:_authToken=s3cret\n"),
+    ];
+    for (file, text) in secrets {
+        let path = core.join(file);
+        std::fs::create_dir_all(path.parent().context("a folder")?)?;
+        std::fs::write(path, text)?;
+    }
+    write_app(&core, "edited, not committed")?;
+    let record = world.root().join("context.txt");
+    let engine = world.root().join("fake-engine");
+    std::fs::write(
+        &engine,
+        format!(
+            "#!/bin/sh\ncd context && find . -type f | sort > '{}' && cat project/src/core_app/__init__.py >> '{}'\necho 'the fake engine builds nothing' >&2\nexit 1\n",
+            record.display(),
+            record.display()
+        ),
+    )?;
+    std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o755))?;
+
+    let built = world
+        .hpmctl()
+        .args(["--no-daemon", "image", "build", "--engine"])
+        .arg(&engine)
+        .output()?;
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let listed = std::fs::read_to_string(&record).context("the engine was not run")?;
+    assert!(
+        listed.contains("./project/src/core_app/__init__.py")
+            && listed.contains("./project/hpm.yaml")
+            && listed.contains("./project/pyproject.toml")
+            && listed.contains("edited, not committed"),
+        "{listed}"
+    );
+    for (file, _) in secrets {
+        assert!(
+            !listed.contains(file),
+            "{file} went into the context:\n{listed}"
+        );
+    }
+    assert!(!listed.contains("s3cret"), "{listed}");
+    Ok(())
+}

@@ -162,7 +162,9 @@ fn a_uv_lock_the_user_changed_is_kept_or_saved() -> anyhow::Result<()> {
     std::fs::write(world.core().join("uv.lock"), &users)?;
     let report = json(&world.ok(&["--no-daemon", "switch", "prod", "--json"])?)?;
     assert!(
-        report["notes"].to_string().contains("kept as staging's lock"),
+        report["notes"]
+            .to_string()
+            .contains("kept as staging's lock"),
         "{report}"
     );
     assert_eq!(world.read(".hpm/locks/staging.uv.lock")?, users);

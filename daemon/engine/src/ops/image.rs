@@ -899,16 +899,17 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::write(path, e))
 }
 
-/// The core's files as git would list them (`.gitignore` respected),
-/// without what is hpm's or the environment's: `.git`, `.hpm`, `.venv`,
-/// the dev clones, export and mode folders, folder registries, the written
-/// Dockerfile, and the `pyproject.toml` and `uv.lock` the context gets for
-/// the mode.
+/// The core's files that git tracks (its index: committed or staged),
+/// as they are in the work tree, without what is hpm's or the
+/// environment's: `.hpm`, `.venv`, the dev clones, export and mode folders,
+/// folder registries, the written Dockerfile, and the `pyproject.toml` and
+/// `uv.lock` the context gets for the mode. Nothing git does not track
+/// goes in: an untracked `.env` or key stays on the machine. Only plain
+/// files are copied (a link could reach outside the core).
 fn copy_core(workspace: &Workspace, project: &Path) -> Result<()> {
     let root = workspace.root();
     let manifest = workspace.load_manifest()?;
     let mut left_out: BTreeSet<PathBuf> = [
-        ".git",
         ".hpm",
         ".venv",
         "pyproject.toml",
@@ -930,32 +931,51 @@ fn copy_core(workspace: &Workspace, project: &Path) -> Result<()> {
             left_out.insert(root.join(path));
         }
     }
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        .require_git(false)
-        .filter_entry(move |entry| {
-            !left_out.contains(entry.path()) && entry.file_name() != "__pycache__"
-        })
-        .build();
+    let untracked = |detail: String| Error::Refused {
+        message: format!(
+            "the image's context holds only the files git tracks, and `{}` {detail}",
+            root.display()
+        ),
+        hint: Some("`git init` there and `git add` the files the image needs".to_string()),
+    };
+    let repository = git2::Repository::discover(root)
+        .map_err(|e| untracked(format!("is not in a git repository ({})", e.message())))?;
+    let workdir = repository
+        .workdir()
+        .ok_or_else(|| untracked("is in a bare repository".to_string()))?
+        .to_path_buf();
+    let index = repository
+        .index()
+        .map_err(|e| untracked(format!("has an index git2 cannot read ({})", e.message())))?;
     std::fs::create_dir_all(project).map_err(|e| Error::write(project, e))?;
-    for entry in walker {
-        let entry = entry.map_err(|e| Error::internal(format!("listing the core's files: {e}")))?;
-        let Ok(relative) = entry.path().strip_prefix(root) else {
+    for entry in index.iter() {
+        const GITLINK: u32 = 0o160000;
+        if entry.mode == GITLINK {
+            continue;
+        }
+        let Ok(relative) = std::str::from_utf8(&entry.path) else {
             continue;
         };
-        if relative.as_os_str().is_empty() {
+        let path = workdir.join(relative);
+        let Ok(inside) = path.strip_prefix(root) else {
+            continue;
+        };
+        if left_out.iter().any(|out| path.starts_with(out))
+            || inside
+                .components()
+                .any(|part| part.as_os_str() == "__pycache__")
+        {
             continue;
         }
-        let target = project.join(relative);
-        let kind = entry.file_type();
-        if kind.is_some_and(|kind| kind.is_dir()) {
-            std::fs::create_dir_all(&target).map_err(|e| Error::write(&target, e))?;
-        } else if kind.is_some_and(|kind| kind.is_file()) {
-            std::fs::copy(entry.path(), &target).map_err(|e| Error::write(&target, e))?;
+        let is_file = std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_file());
+        if !is_file {
+            continue;
         }
+        let target = project.join(inside);
+        if let Some(folder) = target.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| Error::write(folder, e))?;
+        }
+        std::fs::copy(&path, &target).map_err(|e| Error::write(&target, e))?;
     }
     Ok(())
 }
