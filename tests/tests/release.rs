@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use anyhow::{ensure, Context, Result};
 use hpm_tests::forge::{Fault, TOKEN};
 use hpm_tests::release::{ReleaseWorld, GITHUB};
-use hpm_tests::{describe, git, stdout, World};
+use hpm_tests::{describe, git, stderr, stdout, World};
 use serde_json::Value;
 
 /// The usual fixture: `alpha`, and `beta` which depends on it.
@@ -1487,5 +1487,62 @@ fn a_commit_subject_cannot_drive_the_terminal() -> Result<()> {
         "the subject is shown, escaped: {}",
         describe(&planned)
     );
+    Ok(())
+}
+
+/// Regression: the forge token went to any host a committed `hpm.yaml`
+/// named, over plain http, even in a dry run. Now it goes only over https
+/// (or to this machine), and only to the packages' own forge host unless
+/// the user's environment names the API; the refusal says why, and no
+/// request is made.
+#[test]
+fn a_committed_hpm_yaml_cannot_send_the_token_elsewhere() -> Result<()> {
+    let fixture = fixture()?;
+    let manifest = fixture.world.read("hpm.yaml")?;
+    for (api, why) in [
+        ("http://collector.example.net", "only over https"),
+        (
+            "https://collector.example.net",
+            "hpm.yaml names `collector.example.net`",
+        ),
+    ] {
+        fixture.world.write_manifest(&manifest.replace(
+            "  forge: github\n",
+            &format!("  forge: github\n  api: {api}\n"),
+        ))?;
+        let made = fixture
+            .hpmctl(&["--json", "release", "plan", "alpha", "--mode", "staging"])
+            .env_remove("HPM_FORGE_API")
+            .output()?;
+        assert!(made.status.success(), "{}", describe(&made));
+        let plan: Value = serde_json::from_slice(&made.stdout)?;
+        let id = plan["id"].as_str().context("the plan's id")?;
+        for dry_run in [true, false] {
+            let mut args = vec!["--json"];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            args.extend(["release", "apply", id, "--yes", "--notes", "auto"]);
+            let refused = fixture.hpmctl(&args).env_remove("HPM_FORGE_API").output()?;
+            assert!(!refused.status.success(), "{api}: {}", describe(&refused));
+            let said = format!("{}{}", stdout(&refused), stderr(&refused));
+            assert!(
+                said.contains("`GITHUB_TOKEN` is not sent to") && said.contains(why),
+                "{api}: {}",
+                describe(&refused)
+            );
+            assert!(!said.contains(TOKEN), "{api}: the token was printed");
+        }
+        // Refused in the preflight: nothing was pushed.
+        let tag = planned(&fixture, id)?["alpha"]["tag"]
+            .as_str()
+            .context("the tag")?
+            .to_string();
+        let tags = git_out(&fixture.remote("alpha"), &["tag", "--list"])?;
+        assert!(
+            !tags.lines().any(|line| line == tag),
+            "{api}: {tag} was pushed"
+        );
+    }
     Ok(())
 }

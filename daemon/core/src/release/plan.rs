@@ -19,6 +19,11 @@ pub struct ReleasePlan {
     pub forge: ForgeKind,
     /// The forge's API base URL (`release.api`, `HPM_FORGE_API`).
     pub api: Option<String>,
+    /// Whether the user's environment chose the API (`HPM_FORGE_API`)
+    /// rather than the committed `hpm.yaml`: only then may the token go to
+    /// a host other than the packages' own forge.
+    #[serde(default)]
+    pub api_from_environment: bool,
     /// In release order: dependency layers, then the core.
     pub packages: Vec<PackageRelease>,
     /// Each registry entry's mode source moved to its new tag.

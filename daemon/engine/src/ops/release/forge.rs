@@ -45,6 +45,52 @@ pub struct Forge {
     agent: ureq::Agent,
 }
 
+/// Whether a forge token may go to `api` for a package pushed to `remote`
+/// (its clone's `origin`). Only over https, or to this machine (a loopback
+/// address, plain http allowed); and, unless the user's environment chose
+/// the API (`user_chose`), only to the remote's own host (`api.github.com`
+/// standing for `github.com`): a committed `hpm.yaml` must not be able to
+/// send a developer's token elsewhere. The reason when not.
+pub fn token_destination(
+    api: &str,
+    remote: &str,
+    user_chose: bool,
+) -> std::result::Result<(), String> {
+    let parsed = url::Url::parse(api).map_err(|e| format!("it is not a URL ({e})"))?;
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if loopback {
+        return Ok(());
+    }
+    if parsed.scheme() != "https" {
+        return Err(format!(
+            "a token travels only over https (or to this machine), and this is {}",
+            parsed.scheme()
+        ));
+    }
+    if user_chose {
+        return Ok(());
+    }
+    let remote_host = url::Url::parse(&hpm_core::url::url_for_uv(remote))
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+    let same = remote_host
+        .as_deref()
+        .is_some_and(|remote| host == remote || host.strip_prefix("api.") == Some(remote));
+    match same {
+        true => Ok(()),
+        false => Err(format!(
+            "`release.api` in hpm.yaml names `{host}`, and the package's remote `{remote}` is {}",
+            remote_host.map_or("on no host".to_string(), |h| format!("on `{h}`"))
+        )),
+    }
+}
+
 /// The environment variable that holds the token for `kind`.
 pub fn token_variable(kind: ForgeKind) -> &'static str {
     match kind {
@@ -317,5 +363,32 @@ impl CallError {
         Error::Network {
             problems: vec![hpm_core::Problem::new(message).hint(hint)],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_destination;
+
+    #[test]
+    fn a_token_goes_over_https_to_the_remotes_forge_or_where_the_user_says() {
+        let github = "git@github.com:acme/core.git";
+        assert!(token_destination("https://api.github.com", github, false).is_ok());
+        assert!(token_destination(
+            "https://gitea.example.com/",
+            "ssh://git@gitea.example.com/acme/core.git",
+            false
+        )
+        .is_ok());
+        assert!(token_destination("http://127.0.0.1:8080", "file:///srv/core.git", false).is_ok());
+        assert!(token_destination("http://localhost:3000", github, false).is_ok());
+
+        let plain = token_destination("http://gitea.example.com", github, true).unwrap_err();
+        assert!(plain.contains("only over https"), "{plain}");
+        let elsewhere =
+            token_destination("https://collector.example.net", github, false).unwrap_err();
+        assert!(elsewhere.contains("`github.com`"), "{elsewhere}");
+        assert!(token_destination("https://collector.example.net", github, true).is_ok());
+        assert!(token_destination("not a url", github, true).is_err());
     }
 }

@@ -175,9 +175,11 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
             hint: Some("commit the changes to release first, or name other packages".to_string()),
         });
     }
-    let api = std::env::var("HPM_FORGE_API")
+    let from_environment = std::env::var("HPM_FORGE_API")
         .ok()
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty());
+    let api_from_environment = from_environment.is_some();
+    let api = from_environment
         .or_else(|| settings.api.clone())
         .or_else(|| {
             (settings.forge == ForgeKind::Github).then(|| super::forge::GITHUB_API.to_string())
@@ -194,6 +196,7 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
         tag_prefix: settings.tag_prefix.clone(),
         forge: settings.forge,
         api,
+        api_from_environment,
         packages,
         registry,
         warnings,

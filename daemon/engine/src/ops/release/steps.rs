@@ -709,12 +709,17 @@ impl Runner<'_> {
             message: format!("`{variable}` is not set; the release publishes to the forge"),
             hint: Some(format!("export {variable}=… (a token with write access to releases), or set `release.forge: none`")),
         })?;
-        Ok(Forge::new(
-            self.plan.forge,
-            self.api()?,
-            &p.forge_repo,
-            token,
-        ))
+        let api = self.api()?;
+        super::forge::token_destination(api, &p.remote, self.plan.api_from_environment).map_err(
+            |reason| Error::Refused {
+                message: format!("`{variable}` is not sent to `{api}`: {reason}"),
+                hint: Some(
+                    "if that is your forge's API, set `HPM_FORGE_API` to it in your environment (a committed hpm.yaml cannot choose where your token goes); else fix `release.api`"
+                        .to_string(),
+                ),
+            },
+        )?;
+        Ok(Forge::new(self.plan.forge, api, &p.forge_repo, token))
     }
 
     /// Whether `p`'s release becomes the forge's latest: a prod version
