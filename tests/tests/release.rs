@@ -1546,3 +1546,27 @@ fn a_committed_hpm_yaml_cannot_send_the_token_elsewhere() -> Result<()> {
     }
     Ok(())
 }
+
+/// Regression: a kill during a release left `.hpm-tmp-*` (the new content
+/// of one of hpm's atomic writes) in a clone, and the release took it for
+/// the user's uncommitted work and stopped. hpm's own temporary files are
+/// never the user's: the release goes on, and the file is not committed.
+#[test]
+fn hpms_own_temporary_files_are_not_taken_for_the_users_work() -> Result<()> {
+    let fixture = fixture()?;
+    let clone = fixture.clone_of("alpha");
+    std::fs::write(clone.join(".hpm-tmp-Xy12ab"), "half of a write\n")?;
+    let id = fixture.plan(&["alpha", "--mode", "staging"])?;
+    let (output, _) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    let tag = planned(&fixture, &id)?["alpha"]["tag"]
+        .as_str()
+        .context("the tag")?
+        .to_string();
+    let files = git_out(
+        &fixture.remote("alpha"),
+        &["ls-tree", "-r", "--name-only", &tag],
+    )?;
+    assert!(!files.contains(".hpm-tmp-"), "{files}");
+    Ok(())
+}

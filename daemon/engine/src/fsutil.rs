@@ -69,6 +69,18 @@ pub fn read_input(path: &Path) -> Result<String, Problem> {
     String::from_utf8(bytes).map_err(|_| problem("is not UTF-8 text".to_string()))
 }
 
+/// The name hpm's temporary files start with: an atomic write's new
+/// content, renamed over the file when complete. One a killed run left
+/// behind is hpm's, never the user's work.
+pub const TEMP_PREFIX: &str = ".hpm-tmp-";
+
+/// Whether `path` (any form) names one of hpm's temporary files.
+pub fn is_own_temp(path: &str) -> bool {
+    Path::new(path)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with(TEMP_PREFIX))
+}
+
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees either the
 /// old or the new content, never a mix. A read-only file is refused rather
 /// than replaced behind the user's back.
@@ -89,7 +101,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Err(error) => return Err(error),
     };
     let mut temp = tempfile::Builder::new()
-        .prefix(".hpm-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     if let Some(permissions) = permissions {

@@ -167,6 +167,10 @@ fn changed_files(repo: &git2::Repository) -> Option<Vec<(String, git2::Status)>>
             .iter()
             .filter(|s| s.status() != git2::Status::CURRENT)
             .filter_map(|s| Some((s.path().ok()?.to_string(), s.status())))
+            // A temporary file a killed hpm left is not the user's work.
+            .filter(|(path, status)| {
+                !(status.contains(git2::Status::WT_NEW) && crate::fsutil::is_own_temp(path))
+            })
             .collect(),
     )
 }
