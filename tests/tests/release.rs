@@ -1570,3 +1570,40 @@ fn hpms_own_temporary_files_are_not_taken_for_the_users_work() -> Result<()> {
     assert!(!files.contains(".hpm-tmp-"), "{files}");
     Ok(())
 }
+
+/// Regression: a resume whose preflight failed (here: a change to a
+/// tracked file of a package not yet committed, which the plan did not
+/// see) said "nothing was changed" although an earlier run had published
+/// part of the release. It is partly done: exit 4, the problem named, and
+/// the resume that finishes once it is fixed.
+#[test]
+fn a_failed_preflight_of_a_begun_release_never_says_nothing_changed() -> Result<()> {
+    let fixture = fixture()?;
+    let id = fixture.plan(&["alpha", "beta", "--mode", "staging"])?;
+    let crashed = fixture
+        .hpmctl(&["release", "apply", &id, "--yes", "--notes", "auto"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "alpha:publish")
+        .output()?;
+    assert!(crashed.status.code().is_none(), "{}", describe(&crashed));
+    let feature = fixture
+        .clone_of("beta")
+        .join(hpm_tests::module_name("beta"))
+        .join("feature.py");
+    let committed = std::fs::read(&feature)?;
+    std::fs::write(&feature, "NAME = \"changed after the plan\"\n")?;
+    let resumed = fixture.run(&["release", "resume", &id, "--yes", "--notes", "auto"])?;
+    assert_eq!(resumed.status.code(), Some(4), "{}", describe(&resumed));
+    let said = stdout(&resumed);
+    assert!(
+        said.contains("feature.py")
+            && !said.contains("nothing was changed")
+            && said.contains(&format!("hpmctl release resume {id}")),
+        "{}",
+        describe(&resumed)
+    );
+    std::fs::write(&feature, committed)?;
+    let (output, report) = fixture.apply(&id, false)?;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(report["outcome"], "complete");
+    Ok(())
+}

@@ -401,7 +401,22 @@ pub fn apply(
         report.problems.extend(preflight(&runner, p)?);
     }
     if !report.problems.is_empty() {
-        report.outcome = Outcome::PreflightFailed;
+        // A release an earlier run took part of the way (some of it may be
+        // public by now) is partly done, never "nothing was changed".
+        let begun = match &journal {
+            Some(journal) => journal
+                .entries()?
+                .iter()
+                .any(|entry| matches!(entry, Entry::Done { .. })),
+            None => false,
+        };
+        report.outcome = match begun {
+            true => Outcome::Partial,
+            false => Outcome::PreflightFailed,
+        };
+        if begun {
+            report.resume = Some(format!("hpmctl release resume {id}"));
+        }
         return Ok(report);
     }
     let crash_after = std::env::var(CRASH_AFTER).ok();
