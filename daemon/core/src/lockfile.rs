@@ -33,6 +33,20 @@ impl LockedPackage {
         let (kind, value) = self.source.as_ref()?;
         (kind == "git").then(|| value.split(['?', '#']).next().unwrap_or(value))
     }
+
+    /// The `key=value` pairs of its git source's query (`tag=v1`,
+    /// `branch=main`, `subdirectory=pkg`); none for another source.
+    pub fn git_query(&self) -> impl Iterator<Item = (&str, &str)> {
+        let query = match &self.source {
+            Some((kind, value)) if kind == "git" => value
+                .split('#')
+                .next()
+                .and_then(|url| url.split_once('?'))
+                .map_or("", |(_, query)| query),
+            _ => "",
+        };
+        query.split('&').filter_map(|pair| pair.split_once('='))
+    }
 }
 
 /// The packages of `uv.lock` (its text) that have a name and a version. A

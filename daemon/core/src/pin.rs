@@ -31,19 +31,12 @@ pub type Remotes = BTreeMap<String, Result<RemoteRefs, String>>;
 pub fn locked_refs(lock: &str) -> BTreeMap<String, RemoteRefs> {
     let mut known: BTreeMap<String, RemoteRefs> = BTreeMap::new();
     for package in crate::lockfile::packages(lock) {
-        let Some((kind, value)) = &package.source else {
+        let Some(url) = package.git_url() else {
             continue;
         };
-        if kind != "git" {
-            continue;
-        }
-        let without_commit = value.split('#').next().unwrap_or(value);
-        let (url, query) = without_commit
-            .split_once('?')
-            .unwrap_or((without_commit, ""));
         let refs = known.entry(url.to_string()).or_default();
         let mut named = false;
-        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+        for (key, value) in package.git_query() {
             match key {
                 "tag" => refs.tags.insert(value.to_string()),
                 "branch" => refs.branches.insert(value.to_string()),

@@ -126,12 +126,14 @@ impl Transaction {
             edits: false,
         };
         let recovery = transaction.recover()?;
-        let undone = transaction.undo_edits(true)?;
+        // A killed command's edits, journaled before its sync began.
+        let undone = transaction.undo_edits()?;
+        if undone.is_some() {
+            tracing::warn!("put back the edits of a command that was interrupted");
+        }
         let recovery = match (recovery, undone) {
-            (None, None) => None,
             (Some(mut recovery), Some(undone)) => {
-                recovery.restored.extend(undone.restored);
-                recovery.kept_user_edits.extend(undone.kept_user_edits);
+                absorb(&mut recovery, undone);
                 Some(recovery)
             }
             (recovery, undone) => recovery.or(undone),
@@ -183,13 +185,10 @@ impl Transaction {
         self.workspace.state_dir().join(EDITS_FILE)
     }
 
-    /// Puts back each journaled file that still holds hpm's edit (one the
-    /// user changed since is kept), then forgets the journal. `found`: the
-    /// journal is a killed run's, read from disk, rather than this one's.
-    fn undo_edits(&mut self, found: bool) -> Result<Option<Recovery>> {
-        if !found && !self.edits {
-            return Ok(None);
-        }
+    /// Puts back each file of the edits' journal on disk (this run's, or
+    /// a killed run's) that still holds hpm's edit (one the user changed
+    /// since is kept), then forgets the journal; `None` without one.
+    fn undo_edits(&mut self) -> Result<Option<Recovery>> {
         let path = self.edits_path();
         let Some(bytes) = read_optional(&path).map_err(|e| Error::read(&path, e))? else {
             return Ok(None);
@@ -200,12 +199,6 @@ impl Transaction {
                 folder: self.workspace.state_dir(),
                 reason: error.to_string(),
             })?;
-        if found {
-            tracing::warn!(
-                pid = journal.pid,
-                "putting back the edits of a command that was interrupted"
-            );
-        }
         let mut recovery = Recovery::default();
         for edit in journal.files.iter().rev() {
             // What cannot be read as a file (a folder in its place) is not
@@ -222,8 +215,8 @@ impl Transaction {
                 recovery.kept_user_edits.push(edit.path.clone());
             }
         }
-        self.edits = true;
-        self.end_edits()?;
+        fsutil::remove_durably(&path).map_err(|error| Error::write(&path, error))?;
+        self.edits = false;
         Ok(Some(recovery))
     }
 
@@ -299,9 +292,10 @@ impl Transaction {
             Some(journal) => self.restore(&journal, false)?,
             None => Recovery::default(),
         };
-        if let Some(undone) = self.undo_edits(false)? {
-            recovery.restored.extend(undone.restored);
-            recovery.kept_user_edits.extend(undone.kept_user_edits);
+        if self.edits {
+            if let Some(undone) = self.undo_edits()? {
+                absorb(&mut recovery, undone);
+            }
         }
         Ok(recovery)
     }
@@ -539,8 +533,10 @@ impl Drop for Transaction {
                 tracing::error!(%error, "rolling back on drop failed; the next hpm run will retry");
             }
         }
-        if let Err(error) = self.undo_edits(false) {
-            tracing::error!(%error, "putting back the edits on drop failed; the next hpm run will retry");
+        if self.edits {
+            if let Err(error) = self.undo_edits() {
+                tracing::error!(%error, "putting back the edits on drop failed; the next hpm run will retry");
+            }
         }
     }
 }
@@ -578,6 +574,13 @@ fn open_lock_file(path: &Path) -> Result<File> {
         ));
     }
     Ok(file)
+}
+
+/// `other`'s files added to `recovery`'s.
+fn absorb(recovery: &mut Recovery, other: Recovery) {
+    recovery.restored.extend(other.restored);
+    recovery.kept_user_edits.extend(other.kept_user_edits);
+    recovery.backups.extend(other.backups);
 }
 
 /// Puts `original` back at `path`, or removes `path` when it did not exist.

@@ -68,29 +68,13 @@ impl FileEdits {
         Registry::from_entries(self.entry.clone())
     }
 
-    /// Writes every file (through a symbolic link, to its target), or
-    /// none: a failure puts back the files written before it (a `hpm.yaml`
-    /// edited for a registry entry that could not be written was the
-    /// regression).
+    /// Writes every file (through a symbolic link, to its target). The
+    /// caller has journaled them ([`crate::transaction::Transaction::journal_edits`]):
+    /// a failure part-way is put back by the transaction, so a `hpm.yaml`
+    /// edited for a registry entry that could not be written never stays.
     pub fn write(&self) -> Result<()> {
-        for (written, edit) in self.files.iter().enumerate() {
-            if let Err(error) = put(&edit.path, edit.after.as_deref()) {
-                for earlier in self.files[..written].iter().rev() {
-                    if let Err(undo) = put(&earlier.path, earlier.before.as_deref()) {
-                        return Err(Error::Refused {
-                            message: format!(
-                                "{error}; putting back `{}` failed too: {undo}",
-                                earlier.path.display()
-                            ),
-                            hint: Some(format!(
-                                "`{}` still holds hpm's edit: take it out by hand",
-                                earlier.path.display()
-                            )),
-                        });
-                    }
-                }
-                return Err(error);
-            }
+        for edit in &self.files {
+            put(&edit.path, edit.after.as_deref())?;
         }
         Ok(())
     }

@@ -159,17 +159,7 @@ pub fn import(
         synced: None,
     };
     if request.dry_run {
-        for (path, before, after) in &files {
-            let label = path
-                .strip_prefix(root)
-                .unwrap_or(path)
-                .display()
-                .to_string();
-            report.diffs.push(FileDiff {
-                path: path.clone(),
-                diff: hpm_core::diff::unified(&label, before.as_deref().unwrap_or_default(), after),
-            });
-        }
+        report.diffs = diffs(root, &files);
         if request.detach_submodules {
             report.detached = submodule_paths(&packages);
         }
@@ -195,22 +185,45 @@ pub fn import(
             Ok(report)
         }
         Err(error) => {
-            let undone = written.undo();
-            let error = Error::Refused {
-                message: format!(
-                    "the imported workspace's first sync failed, so the import was undone{}: {error}",
-                    match undone {
-                        Ok(()) => String::new(),
-                        Err(undo) => format!(" (but {undo})"),
-                    }
-                ),
-                hint: Some(error.hint().map_or_else(
-                    || "fix the cause, then import again; `hpmctl import --no-sync` writes the files without syncing".to_string(),
-                    |hint| format!("{hint}; then import again (`--no-sync` writes the files without syncing)"),
-                )),
-            };
+            let error = undone_after_sync(error, written.undo());
             Err(undo_detach(detached, error))
         }
+    }
+}
+
+/// What the files would become, as unified diffs (a dry run's).
+fn diffs(root: &Path, files: &[(PathBuf, Option<String>, String)]) -> Vec<FileDiff> {
+    files
+        .iter()
+        .map(|(path, before, after)| {
+            let label = path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+            FileDiff {
+                path: path.clone(),
+                diff: hpm_core::diff::unified(&label, before.as_deref().unwrap_or_default(), after),
+            }
+        })
+        .collect()
+}
+
+/// The error of a first sync that failed, saying the import was undone
+/// (`undone`: how putting hpm's files back went) and how to go on.
+fn undone_after_sync(error: Error, undone: Result<()>) -> Error {
+    Error::Refused {
+        message: format!(
+            "the imported workspace's first sync failed, so the import was undone{}: {error}",
+            match undone {
+                Ok(()) => String::new(),
+                Err(undo) => format!(" (but {undo})"),
+            }
+        ),
+        hint: Some(error.hint().map_or_else(
+            || "fix the cause, then import again; `hpmctl import --no-sync` writes the files without syncing".to_string(),
+            |hint| format!("{hint}; then import again (`--no-sync` writes the files without syncing)"),
+        )),
     }
 }
 
