@@ -102,7 +102,8 @@ pub enum EventBody {
         detail: Option<String>,
     },
     /// A release the daemon applies ended: `outcome` is `complete`,
-    /// `dry-run`, `preflight-failed`, `partial` or `conflict`.
+    /// `dry-run`, `preflight-failed`, `partial`, `conflict` or
+    /// `unreachable` (a dry run that could not reach a remote or the forge).
     ReleaseFinished {
         id: String,
         outcome: String,

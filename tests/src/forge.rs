@@ -18,6 +18,43 @@ use serde_json::{json, Value};
 /// The token the fake accepts.
 pub const TOKEN: &str = "fake-forge-token";
 
+/// The form `secret` takes in `text`, if it is there in any: as text, in
+/// hex (packed or spaced, as wire traces dump headers), in the base64 of a
+/// Basic `Authorization` header, or half of it. Case is ignored.
+pub fn leaked_form(text: &str, secret: &str) -> Option<&'static str> {
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let spaced: String = secret.bytes().map(|b| format!("{b:02x} ")).collect();
+    let text = text.to_lowercase();
+    [
+        ("text", secret.to_string()),
+        ("hex", hex),
+        ("spaced hex", spaced.trim_end().to_string()),
+        ("basic auth", base64_of(&format!("x-access-token:{secret}"))),
+        ("first half", secret[..secret.len() / 2].to_string()),
+    ]
+    .into_iter()
+    .find(|(_, needle)| text.contains(&needle.to_lowercase()))
+    .map(|(form, _)| form)
+}
+
+/// Standard base64 of `text`.
+fn base64_of(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        out.push_str(&"=".repeat(3 - chunk.len()));
+    }
+    out
+}
+
 /// One call hpm made.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -56,16 +93,14 @@ struct State {
 pub struct FakeForge {
     url: String,
     state: Arc<Mutex<State>>,
-    server: Arc<tiny_http::Server>,
+    /// `None` once stopped: dropping the last handle closes the port.
+    server: Option<Arc<tiny_http::Server>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for FakeForge {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop();
     }
 }
 
@@ -94,9 +129,20 @@ impl FakeForge {
         Ok(FakeForge {
             url: format!("http://127.0.0.1:{port}"),
             state,
-            server,
+            server: Some(server),
             thread: Some(thread),
         })
+    }
+
+    /// Takes the forge down: its port refuses connections from now on, as a
+    /// forge that is down does.
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.unblock();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     /// The API's base URL (`HPM_FORGE_API`).

@@ -199,6 +199,7 @@ fn finish(context: &Context, report: &ApplyReport) -> anyhow::Result<()> {
         Outcome::PreflightFailed => Err(Exit(3).into()),
         Outcome::Partial => Err(Exit(4).into()),
         Outcome::Conflict => Err(Exit(5).into()),
+        Outcome::Unreachable => Err(Exit(6).into()),
     }
 }
 
@@ -284,6 +285,10 @@ fn render_apply(report: &ApplyReport, dry_run: bool) -> String {
             "release {} stopped on a conflict a person must resolve\n",
             report.id
         ),
+        Outcome::Unreachable => {
+            "dry run stopped: a remote or the forge did not answer (above); nothing was changed, run it again when it answers\n"
+                .to_string()
+        }
     });
     if let Some(resume) = &report.resume {
         out.push_str(&format!("  hint: `{resume}` finishes it\n"));

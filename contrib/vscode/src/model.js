@@ -160,7 +160,7 @@ function failureOf(event) {
   if (event.event === 'job_failed') {
     return `hpm: ${event.message}${event.hint ? ` — ${event.hint}` : ''}`;
   }
-  if (event.event === 'release_finished' && ['preflight-failed', 'partial', 'conflict'].includes(event.outcome)) {
+  if (event.event === 'release_finished' && ['preflight-failed', 'partial', 'conflict', 'unreachable'].includes(event.outcome)) {
     const next = event.outcome === 'partial' ? ` — \`hpmctl release resume ${event.id}\` finishes it` : '';
     return `hpm: release ${event.id}: ${event.outcome}${next}`;
   }

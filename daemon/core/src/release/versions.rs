@@ -156,12 +156,14 @@ pub fn next_version(
             match kind {
                 ReleaseKind::Staging if !version.is_dev() => {
                     return Err(BumpError(format!(
-                        "`{version}` is not a staging version; staging releases are X.Y.Z.devN (try `={version}.dev0`)"
+                        "`{version}` is not a staging version; staging releases are X.Y.Z.devN (try `={}`)",
+                        release_of(&version).with_dev(Some(0))
                     )))
                 }
                 ReleaseKind::Prod if !is_final(&version) => {
                     return Err(BumpError(format!(
-                        "`{version}` is not a final version; prod releases are X.Y.Z"
+                        "`{version}` is not a final version; prod releases are X.Y.Z (try `={}`)",
+                        release_of(&version)
                     )))
                 }
                 _ => {}
@@ -305,6 +307,28 @@ mod tests {
             (Level::Patch, "patch: fixes only".to_string()),
         )
         .map(|n| n.version.to_string())
+    }
+
+    /// Regression: `=1.0.0+local.dev0` was told to try
+    /// `=1.0.0+local.dev0.dev0`, itself refused. The hint is a version the
+    /// same check accepts.
+    #[test]
+    fn a_refused_exact_version_hints_one_that_is_accepted() {
+        use ReleaseKind::*;
+        for (kind, given, hint) in [
+            (Staging, "=1.0.0+local.dev0", "=1.0.0.dev0"),
+            (Staging, "=1.0.0", "=1.0.0.dev0"),
+            (Staging, "=2.1rc1", "=2.1.0.dev0"),
+            (Prod, "=1.0.0.dev3", "=1.0.0"),
+            (Prod, "=1.0.0+local", "=1.0.0"),
+        ] {
+            let refused = next(&[], kind, given).unwrap_err().0;
+            assert!(
+                refused.contains(&format!("(try `{hint}`)")),
+                "{given}: {refused}"
+            );
+            next(&[], kind, hint).unwrap_or_else(|e| panic!("{hint}: {}", e.0));
+        }
     }
 
     #[test]

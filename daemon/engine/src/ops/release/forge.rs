@@ -8,7 +8,8 @@
 //! travels only in the `Authorization` header: it is never part of an
 //! effect, the journal, or a message.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use hpm_core::manifest::ForgeKind;
 use serde::Deserialize;
@@ -23,6 +24,14 @@ pub const GITHUB_API: &str = "https://api.github.com";
 const ATTEMPTS: u32 = 5;
 /// The longest a rate limit is waited out.
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
+/// The longest one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest one lookup may take, every page, retry, backoff and
+/// rate-limit wait included: a forge that answers slowly or not at all
+/// ends in an error within this, not in minutes of silence.
+const DEADLINE: Duration = Duration::from_secs(240);
+/// The most pages of releases one lookup reads (10 000 on GitHub).
+const MAX_PAGES: u32 = 100;
 
 /// A forge release as the API returns it (the fields hpm reads).
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +52,8 @@ pub struct Forge {
     repo: String,
     token: String,
     agent: ureq::Agent,
+    /// How long one lookup may take (`DEADLINE`).
+    deadline: Duration,
 }
 
 /// Whether a forge token may go to `api` for a package pushed to `remote`
@@ -103,7 +114,7 @@ impl Forge {
     pub fn new(kind: ForgeKind, api: &str, repo: &str, token: String) -> Forge {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
+            .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .into();
         Forge {
@@ -112,7 +123,18 @@ impl Forge {
             repo: repo.to_string(),
             token,
             agent,
+            deadline: DEADLINE,
         }
+    }
+
+    #[cfg(test)]
+    fn with_deadline(mut self, deadline: Duration) -> Forge {
+        self.deadline = deadline;
+        self
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.deadline
     }
 
     /// The URL of the repository's releases (`…/releases`).
@@ -131,27 +153,42 @@ impl Forge {
         Self::releases_url(self.kind, &self.api, &self.repo)
     }
 
-    /// Every release, drafts included, page by page.
+    /// Every release, drafts included, page by page, within one deadline.
+    /// A forge that ignores `page` (answers a page with releases it gave
+    /// before) or has more than `MAX_PAGES` pages is an error: hpm never
+    /// decides on a list it knows to be partial.
     pub fn list(&self) -> Result<Vec<ForgeRelease>> {
+        let deadline = self.deadline();
         let mut all = Vec::new();
-        for page in 1.. {
+        let mut seen = HashSet::new();
+        for page in 1..=MAX_PAGES {
             let url = match self.kind {
                 ForgeKind::Gitea => format!("{}?limit=50&page={page}", self.url()),
                 _ => format!("{}?per_page=100&page={page}", self.url()),
             };
             let text = self
-                .call("GET", &url, None, Retry::ServerErrors)
+                .call("GET", &url, None, Retry::ServerErrors, deadline)
                 .map_err(|e| e.into_error("GET", &url))?;
             let batch: Vec<ForgeRelease> = parse(&text, &url)?;
             if batch.is_empty() {
-                break;
+                return Ok(all);
+            }
+            let fresh = batch
+                .iter()
+                .filter(|release| seen.insert(release.id))
+                .count();
+            if fresh == 0 {
+                return Err(partial_list(
+                    &url,
+                    format!("page {page} holds only releases an earlier page gave: the forge ignores `page`"),
+                ));
             }
             all.extend(batch);
-            if page > 100 {
-                break;
-            }
         }
-        Ok(all)
+        Err(partial_list(
+            &self.url(),
+            format!("the releases go on past {MAX_PAGES} pages"),
+        ))
     }
 
     /// The release whose body holds `marker`.
@@ -176,7 +213,7 @@ impl Forge {
                     return Ok(Some(found));
                 }
             }
-            match self.call("POST", &url, Some(body), Retry::Never) {
+            match self.call("POST", &url, Some(body), Retry::Never, self.deadline()) {
                 Ok(text) => return Ok(Some(parse(&text, &url)?)),
                 Err(CallError::Status(422, _)) => return Ok(None),
                 Err(CallError::Status(status, message)) if status >= 500 => {
@@ -193,7 +230,13 @@ impl Forge {
         let url = format!("{}/{id}", self.url());
         parse(
             &self
-                .call("PATCH", &url, Some(body), Retry::ServerErrors)
+                .call(
+                    "PATCH",
+                    &url,
+                    Some(body),
+                    Retry::ServerErrors,
+                    self.deadline(),
+                )
                 .map_err(|e| e.into_error("PATCH", &url))?,
             &url,
         )
@@ -201,7 +244,7 @@ impl Forge {
 
     pub fn delete(&self, id: u64) -> Result<()> {
         let url = format!("{}/{id}", self.url());
-        self.call("DELETE", &url, None, Retry::ServerErrors)
+        self.call("DELETE", &url, None, Retry::ServerErrors, self.deadline())
             .map_err(|e| e.into_error("DELETE", &url))?;
         Ok(())
     }
@@ -210,21 +253,24 @@ impl Forge {
     /// there is none).
     pub fn latest_tag(&self) -> Result<Option<String>> {
         let url = format!("{}/latest", self.url());
-        match self.call("GET", &url, None, Retry::ServerErrors) {
+        match self.call("GET", &url, None, Retry::ServerErrors, self.deadline()) {
             Ok(text) => Ok(Some(parse::<ForgeRelease>(&text, &url)?.tag_name)),
             Err(CallError::Status(404, _)) => Ok(None),
             Err(error) => Err(error.into_error("GET", &url)),
         }
     }
 
-    /// One call, retried on server errors and waited on rate limits; a
-    /// status the caller must judge comes back as `CallError::Status`.
+    /// One call, retried on server errors and waited on rate limits, all
+    /// by `deadline`; a status the caller must judge comes back as
+    /// `CallError::Status`. Each retry is logged as a warning (on the
+    /// terminal with `--no-daemon`, in `hpmd.log` otherwise).
     fn call(
         &self,
         method: &str,
         url: &str,
         body: Option<&Value>,
         retry: Retry,
+        deadline: Instant,
     ) -> Result<String, CallError> {
         let authorization = match self.kind {
             ForgeKind::Gitea => format!("token {}", self.token),
@@ -233,6 +279,10 @@ impl Forge {
         let mut waited = Duration::ZERO;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CallError::TimedOut(self.deadline, last));
+            }
             let request = ureq::http::Request::builder()
                 .method(method)
                 .uri(url)
@@ -243,6 +293,11 @@ impl Forge {
             let request = request
                 .body(body.map(|b| b.to_string()).unwrap_or_default())
                 .map_err(|e| CallError::Transport(e.to_string()))?;
+            let request = self
+                .agent
+                .configure_request(request)
+                .timeout_global(Some(left.min(REQUEST_TIMEOUT)))
+                .build();
             let response = match self.agent.run(request) {
                 Ok(response) => response,
                 Err(error) if retry == Retry::Never => {
@@ -250,7 +305,7 @@ impl Forge {
                 }
                 Err(error) => {
                     last = error.to_string();
-                    std::thread::sleep(backoff(attempt));
+                    retrying(method, url, &last, attempt, deadline);
                     continue;
                 }
             };
@@ -281,16 +336,20 @@ impl Forge {
                     }
                     _ => Duration::from_secs(60),
                 };
-                if waited + wait > RATE_LIMIT_WAIT {
+                if waited + wait > RATE_LIMIT_WAIT || Instant::now() + wait > deadline {
                     return Err(CallError::RateLimited(wait));
                 }
                 waited += wait;
+                tracing::warn!(
+                    "the forge's rate limit: waiting {} s before {method} {url} again",
+                    wait.as_secs()
+                );
                 std::thread::sleep(wait);
                 continue;
             }
             if status >= 500 && retry == Retry::ServerErrors {
                 last = format!("{status}: {}", message_of(&text));
-                std::thread::sleep(backoff(attempt));
+                retrying(method, url, &last, attempt, deadline);
                 continue;
             }
             return Err(CallError::Status(status, message_of(&text)));
@@ -301,6 +360,31 @@ impl Forge {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt))
+}
+
+/// Says that a call failed and is tried again, then waits out the backoff
+/// (never past `deadline`).
+fn retrying(method: &str, url: &str, why: &str, attempt: u32, deadline: Instant) {
+    if attempt + 1 >= ATTEMPTS {
+        return;
+    }
+    let wait = backoff(attempt).min(deadline.saturating_duration_since(Instant::now()));
+    tracing::warn!(
+        "the forge: {method} {url} failed ({why}); attempt {} of {ATTEMPTS} in {} ms",
+        attempt + 2,
+        wait.as_millis()
+    );
+    std::thread::sleep(wait);
+}
+
+/// A release list hpm will not decide on: it is known to miss releases.
+fn partial_list(url: &str, why: String) -> Error {
+    Error::Network {
+        problems: vec![hpm_core::Problem::new(format!(
+            "GET {url}: {why}, so hpm cannot see every release (and might make one twice)"
+        ))
+        .hint("check that `release.api` (or `HPM_FORGE_API`) is the forge's API; `hpmctl release resume` tries again")],
+    }
 }
 
 /// The `message` field of an API error, else the text.
@@ -337,6 +421,8 @@ enum CallError {
     Status(u16, String),
     RateLimited(Duration),
     Unavailable(String),
+    /// The deadline passed; the last failure.
+    TimedOut(Duration, String),
 }
 
 impl CallError {
@@ -355,6 +441,10 @@ impl CallError {
                 format!("{method} {url}: the forge's rate limit resets in {} s", wait.as_secs()),
                 "run `hpmctl release resume` after the reset".to_string(),
             ),
+            CallError::TimedOut(deadline, last) => (
+                format!("{method} {url}: the forge did not answer within {} s ({last})", deadline.as_secs()),
+                "check the forge's status and `release.api`; `hpmctl release resume` tries again".to_string(),
+            ),
             CallError::Unavailable(last) => (
                 format!("{method} {url}: the forge did not answer after {ATTEMPTS} attempts ({last})"),
                 "`hpmctl release resume` tries again".to_string(),
@@ -368,7 +458,73 @@ impl CallError {
 
 #[cfg(test)]
 mod tests {
-    use super::token_destination;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hpm_core::manifest::ForgeKind;
+
+    use super::{token_destination, Forge};
+
+    /// A forge on a local port: `answer` gives each request's JSON body,
+    /// `None` to hold the connection without a word. Answers the URL and
+    /// the count of requests read.
+    fn local_forge(answer: fn() -> Option<&'static str>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    request.push(byte[0]);
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                match answer() {
+                    Some(body) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    None => held.push(stream),
+                }
+            }
+        });
+        (url, requests)
+    }
+
+    /// Regression: a forge that ignores `page` was read 101 times per
+    /// lookup, and its repeated releases taken as more releases. The
+    /// second page, all seen before, ends the lookup in an error.
+    #[test]
+    fn a_forge_that_ignores_page_is_refused_after_two_pages() {
+        let (url, requests) = local_forge(|| {
+            Some(r#"[{"id": 7, "tag_name": "v1.0.0"}, {"id": 8, "tag_name": "v1.1.0"}]"#)
+        });
+        let forge = Forge::new(ForgeKind::Github, &url, "acme/alpha", "t".into());
+        let error = forge.list().unwrap_err().to_string();
+        assert!(error.contains("the forge ignores `page`"), "{error}");
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    /// Regression: a forge that never answers held a lookup for five
+    /// attempts of 60 s each, per page. One deadline covers the lookup.
+    #[test]
+    fn a_forge_that_does_not_answer_ends_the_lookup_by_its_deadline() {
+        let (url, _) = local_forge(|| None);
+        let forge = Forge::new(ForgeKind::Github, &url, "acme/alpha", "t".into())
+            .with_deadline(Duration::from_secs(2));
+        let error = forge.list().unwrap_err().to_string();
+        assert!(error.contains("did not answer within 2 s"), "{error}");
+    }
 
     #[test]
     fn a_token_goes_over_https_to_the_remotes_forge_or_where_the_user_says() {

@@ -124,6 +124,9 @@ pub enum Outcome {
     Partial,
     /// A state a person must sort out.
     Conflict,
+    /// A dry run could not reach a remote or the forge to observe a step:
+    /// nothing was changed, and nothing is to resume.
+    Unreachable,
 }
 
 impl Outcome {
@@ -135,6 +138,7 @@ impl Outcome {
             Outcome::PreflightFailed => "preflight-failed",
             Outcome::Partial => "partial",
             Outcome::Conflict => "conflict",
+            Outcome::Unreachable => "unreachable",
         }
     }
 }
@@ -435,7 +439,34 @@ pub fn apply(
         }
         let observed = match runner.observe(step) {
             Ok(observed) => observed,
-            Err(error) if options.dry_run => Observed::Conflict(error.to_string()),
+            // A dry run that cannot look is not a conflict, and has
+            // nothing to resume: it says what did not answer.
+            Err(Error::Network { mut problems }) if options.dry_run => {
+                for problem in &mut problems {
+                    if problem
+                        .hint
+                        .as_deref()
+                        .is_some_and(|h| h.contains("release resume"))
+                    {
+                        problem.hint = Some(
+                            "nothing was changed: run the dry run again once it answers"
+                                .to_string(),
+                        );
+                    }
+                }
+                let entry = StepReport {
+                    step: key,
+                    state: StepState::Failed,
+                    effects: Vec::new(),
+                    detail: problems.first().map(|problem| problem.message.clone()),
+                };
+                on_step(&entry);
+                report.steps.push(entry);
+                report.problems.extend(problems);
+                report.outcome = Outcome::Unreachable;
+                break;
+            }
+            Err(error) if options.dry_run => return Err(error),
             Err(error) => {
                 fail(&mut report, journal.as_ref(), &key, &error)?;
                 break;
@@ -811,7 +842,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
                 run_git(
                     &runner.caller,
                     clone,
-                    &["tag".into(), "-d".into(), p.tag.clone()],
+                    &["tag".into(), "-d".into(), "--".into(), p.tag.clone()],
                 )?;
                 report
                     .undone

@@ -288,13 +288,16 @@ impl Runner<'_> {
             }
             StepKind::Tag => {
                 let p = self.package(step)?;
+                // The name after `--`: never read as an option, whatever
+                // `release.tag_prefix` made of it.
                 let argv = vec![
                     "tag".to_string(),
                     "-a".into(),
-                    p.tag.clone(),
                     "--cleanup=verbatim".into(),
                     "-F".into(),
                     self.message_file(&p.name, "tag").display().to_string(),
+                    "--".into(),
+                    p.tag.clone(),
                     "HEAD".into(),
                 ];
                 vec![Effect::Git {
@@ -570,7 +573,13 @@ impl Runner<'_> {
                 run_git(
                     &self.caller,
                     &work,
-                    &["fetch".into(), "-q".into(), "origin".into(), branch.clone()],
+                    &[
+                        "fetch".into(),
+                        "-q".into(),
+                        "--".into(),
+                        "origin".into(),
+                        branch.clone(),
+                    ],
                 )?;
                 run_git(
                     &self.caller,
