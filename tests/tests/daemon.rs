@@ -388,6 +388,41 @@ fn malformed_json_rpc_gets_the_standard_errors() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Regression: a relative workspace path over JSON-RPC was resolved
+/// against the daemon's working folder (here the core, where the first
+/// client started it), so `"."` opened whichever workspace the daemon
+/// happened to start in. It is refused, saying why; hpmctl sends absolute
+/// paths.
+#[test]
+fn a_relative_workspace_path_over_json_rpc_is_refused() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    world.ok(&["daemon", "start"])?;
+    for relative in [".", "./", "../core"] {
+        let answer = raw_post(
+            &world,
+            &format!(r#"{{"jsonrpc":"2.0","id":1,"method":"hpm_status","params":["{relative}"]}}"#),
+        )?;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("the workspace path `{relative}` is relative")),
+            "{relative}: {answer}"
+        );
+        assert_eq!(
+            answer["error"]["data"]["hint"], "send the workspace's absolute path",
+            "{answer}"
+        );
+    }
+    let absolute = raw_post(
+        &world,
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"hpm_status","params":["{}"]}}"#,
+            world.core().display()
+        ),
+    )?;
+    assert!(absolute["result"].is_object(), "{absolute}");
+    Ok(())
+}
+
 /// Reads a child's stdout lines into a shared list as they come.
 fn collect_lines(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     use std::io::BufRead;

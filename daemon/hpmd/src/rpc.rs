@@ -35,7 +35,19 @@ impl Rpc {
 
     /// The workspace's actor, opened on first use, once it has rolled
     /// back any journal a killed run left.
+    /// A relative `workspace` is refused: it would resolve against the
+    /// daemon's working folder, not the caller's (hpmctl and the editors
+    /// always send absolute paths).
     async fn open(&self, workspace: &Path) -> Result<WorkspaceHandle, ErrorObjectOwned> {
+        if !workspace.is_absolute() {
+            return Err(to_rpc_error(&hpm_engine::Error::Refused {
+                message: format!(
+                    "the workspace path `{}` is relative; the daemon resolves nothing against its own folder",
+                    workspace.display()
+                ),
+                hint: Some("send the workspace's absolute path".to_string()),
+            }));
+        }
         let handle = self
             .daemon
             .workspaces
