@@ -16,11 +16,18 @@ use hpm_core::version::{proposed_tags, version_specifier};
 use hpm_core::{Mode, Problem};
 use hpm_protocol::{AddPackage, RemovePackage};
 
-use super::sync::GroupEdit;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_atomic, write_through};
 use crate::inputs::load_registry;
 use crate::workspace::Workspace;
+
+/// Select or deselect one option of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEdit {
+    pub group: String,
+    pub option: String,
+    pub select: bool,
+}
 
 /// One file's change: its text before (`None`: it does not exist) and
 /// after (`None`: it is deleted).

@@ -20,7 +20,7 @@ use hpm_core::{Mode, PackageName, Problem};
 use hpm_protocol::report::{Phase, Progress, SyncOutcome, SyncReport};
 use hpm_protocol::{AddPackage, Change, RemovePackage};
 
-use super::edit::{self, FileEdits};
+use super::edit::{self, FileEdits, GroupEdit};
 use crate::error::{Error, Result};
 use crate::fsutil::{hash_of, read_optional, write_atomic};
 use crate::inputs::{fingerprint, Inputs, Modes};
@@ -53,14 +53,6 @@ pub enum Intent {
     Add { spec: AddPackage, sync: bool },
     /// Take a package out of the manifest (and its entry file), likewise.
     Remove { spec: RemovePackage, sync: bool },
-}
-
-/// Select or deselect one option of a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupEdit {
-    pub group: String,
-    pub option: String,
-    pub select: bool,
 }
 
 /// How a reconcile runs, whatever it changes.
