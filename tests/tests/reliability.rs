@@ -23,14 +23,28 @@
 //!   a `uv.lock` the user re-locked between switches; a rollback uv got
 //!   in the way of; a FIFO at `uv.lock`; a client of another version while
 //!   a job runs;
+//! - edits (`reliability/edits.rs`): `kill -9` of the daemon at random
+//!   moments of `add`, `remove` and `group add`, which edit `hpm.yaml` and
+//!   a registry entry as well: after the restart and a sync, hpm.yaml, the
+//!   entry, `pyproject.toml` and `uv.lock` are all old or all new;
+//! - secrets (`reliability/secrets.rs`): every command that can meet the
+//!   forge token, at `HPM_LOG=trace`, in-process and through a daemon that
+//!   holds it: no form of the token in anything printed or any file written;
 //! - security: other users refused, nothing on TCP, no shell.
 //!
 //! `HPM_SEED` replays a run (each trial prints its own seed too);
 //! `HPM_PARTS=crash,faults` runs only those parts;
-//! `HPM_CRASH_TRIALS`, `HPM_CONCURRENCY_SECONDS`, `HPM_FUZZ_SECONDS` and
-//! `HPM_USER_DATA_TRIALS` set the budgets; `HPM_LONG=1` is the long mode
-//! (500 crash trials, a minute each of concurrency and fuzzing, 30 user
-//! data trials per class), each budget still overridable.
+//! `HPM_CRASH_TRIALS`, `HPM_CONCURRENCY_SECONDS`, `HPM_FUZZ_SECONDS`,
+//! `HPM_USER_DATA_TRIALS` and `HPM_EDIT_TRIALS` set the budgets;
+//! `HPM_LONG=1` is the long mode (500 crash trials, a minute each of
+//! concurrency and fuzzing, 30 user data trials per class, 120 edit trials:
+//! 30 each of add and remove, 60 of group add), each budget still
+//! overridable.
+
+#[path = "reliability/edits.rs"]
+mod edits;
+#[path = "reliability/secrets.rs"]
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -115,12 +129,15 @@ fn main() -> ExitCode {
     let concurrency_seconds = budget("HPM_CONCURRENCY_SECONDS", 20, 60);
     let fuzz_seconds = budget("HPM_FUZZ_SECONDS", 20, 60);
     let user_data_trials = budget("HPM_USER_DATA_TRIALS", 4, 30) as usize;
+    // Half are `group add`; the others alternate `add` and `remove`.
+    let edit_trials = budget("HPM_EDIT_TRIALS", 40, 120) as usize;
     println!(
         "budgets: {crash_trials} crash trials, {concurrency_seconds} s concurrency, \
-         {fuzz_seconds} s fuzzing, {user_data_trials} user data trials per class{}",
+         {fuzz_seconds} s fuzzing, {user_data_trials} user data trials per class, \
+         {edit_trials} edit trials{}",
         if long { " (long mode)" } else { "" }
     );
-    let parts: [(&str, &Part<'_>); 6] = [
+    let parts: [(&str, &Part<'_>); 8] = [
         ("crash", &|rng| crash(rng, crash_trials)),
         ("faults", &|_| faults()),
         ("concurrency", &|rng| {
@@ -130,6 +147,8 @@ fn main() -> ExitCode {
             bad_input(rng, Duration::from_secs(fuzz_seconds))
         }),
         ("user data", &|rng| user_data(rng, user_data_trials)),
+        ("edits", &|rng| edits::edits(rng, edit_trials)),
+        ("secrets", &|_| secrets::secrets()),
         ("security", &|_| security()),
     ];
     let only = std::env::var("HPM_PARTS").unwrap_or_default();
