@@ -858,6 +858,7 @@ mod tests {
                     .into(),
             ],
             notes: Vec::new(),
+            uv_ms: None,
         };
         insta::assert_snapshot!(sync_report(&report));
     }

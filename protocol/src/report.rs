@@ -32,6 +32,10 @@ pub struct SyncReport {
     /// proposed tags, the files it wrote).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// How long uv ran, in milliseconds, when this sync ran it: the rest
+    /// of the command's time is hpm's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uv_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -303,6 +303,7 @@ fn edited_only(workspace: &Workspace, request: &Request, edits: FileEdits) -> Re
             dirty_clones: Vec::new(),
             warnings: Vec::new(),
             notes,
+            uv_ms: None,
         },
         inputs_read: Vec::new(),
     })
@@ -367,8 +368,10 @@ fn reconcile(
         reinstalled: &reinstalled,
         pid_file: transaction.uv_pid_file(),
     };
-    let ran = run_uv(workspace, request, &planned, uv_run, on_progress, cancel)
-        .and_then(|()| refuse_internal_from_index(workspace, &planned, &new_pyproject));
+    let uv_started = std::time::Instant::now();
+    let ran = run_uv(workspace, request, &planned, uv_run, on_progress, cancel);
+    let uv_ms = uv_started.elapsed().as_millis() as u64;
+    let ran = ran.and_then(|()| refuse_internal_from_index(workspace, &planned, &new_pyproject));
     if let Err(error) = ran {
         let recovery = match transaction.rollback() {
             Ok(recovery) => recovery,
@@ -415,6 +418,7 @@ fn reconcile(
         dirty_clones,
     )?;
     synced.report.notes.extend(adopted_lock);
+    synced.report.uv_ms = Some(uv_ms);
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "committed"
@@ -470,6 +474,7 @@ fn up_to_date(
             dirty_clones: Vec::new(),
             warnings: planned.warnings.clone(),
             notes: Vec::new(),
+            uv_ms: None,
         },
         inputs_read: inputs_read(workspace, &planned.inputs, &planned.plan),
     }))
@@ -828,6 +833,7 @@ fn record(
             dirty_clones,
             warnings,
             notes: Vec::new(),
+            uv_ms: None,
         },
         inputs_read,
     })
