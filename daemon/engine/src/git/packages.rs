@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hpm_core::registry::GitRef;
 
-use super::cache::{cached_repository, fetch, lock_cache, resolve};
+use super::cache::{fetch, kept_open, lock_cache, resolve};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 
@@ -21,7 +21,8 @@ pub fn pyproject_at(
     reference: &GitRef,
     subdirectory: Option<&str>,
 ) -> Result<Option<String>> {
-    let repository = cached_repository(url)?;
+    let kept = kept_open(url)?;
+    let repository = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let names: Vec<&str> = match reference {
         GitRef::Tag(name) | GitRef::Branch(name) | GitRef::Rev(name) | GitRef::Ref(name) => {
             vec![name]
