@@ -122,7 +122,7 @@ fn assert_all_passed(output: &Output, expected: usize) {
 fn neovim_plugin_units_pass() -> anyhow::Result<()> {
     let world = World::new()?;
     let output = run_specs("spec/unit_spec.lua", &world.hpmctl(), &[])?;
-    assert_all_passed(&output, 5);
+    assert_all_passed(&output, 6);
     Ok(())
 }
 
@@ -171,7 +171,7 @@ fn neovim_plugin_keeps_to_the_api_of_neovim_0_9_and_never_blocks() -> anyhow::Re
         "{}",
         describe(&output)
     );
-    assert_all_passed(&output, 5);
+    assert_all_passed(&output, 6);
     drive_and_follow_the_real_daemon(Some("0.9"))
 }
 
@@ -198,7 +198,7 @@ fn drive_and_follow_the_real_daemon(api: Option<&str>) -> anyhow::Result<()> {
         assert!(stdout(&output).contains(&said), "{}", describe(&output));
     }
     let _ = world.run(&["daemon", "stop"]);
-    assert_all_passed(&output, 6);
+    assert_all_passed(&output, 7);
     // Every event the plugin handed to its autocmds is one the published
     // schema describes.
     let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
@@ -338,6 +338,7 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
     assert!(output.status.success(), "{}", describe(&output));
     for check in [
         "ok - the tree shows the packages in dev",
+        "ok - a repository's .vscode/settings.json cannot choose hpm.hpmctlPath",
         "ok - a switch from the palette changes the status bar and the tree",
         "ok - the status bar item opens the mode pick, and hpm.showStatusBar hides and shows it",
         "ok - the inline Put in Dev action puts the package in dev",

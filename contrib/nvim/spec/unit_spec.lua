@@ -2,6 +2,7 @@
 -- the `seq` gap rule, completion, the statusline.
 local client = require("hpm.client")
 local hpm = require("hpm")
+local view = require("hpm.view")
 
 describe("the event stream's chunks", function()
   it("are put back together into whole lines, wherever they split", function()
@@ -68,5 +69,32 @@ describe("the statusline", function()
     state.job = { change = {} }
     assert.truthy(hpm.statusline():match("^hpm: prod .+"))
     state.job, state.status, state.root = nil, nil, nil
+  end)
+end)
+
+describe("the status window", function()
+  -- Regression: a multi-line error (the daemon refusing a socket folder,
+  -- with its hint) crashed the window: "replacement string item contains
+  -- newlines". Each line of the message, its problems and hint is a line.
+  it("shows a multi-line error whole, line by line", function()
+    local state = {
+      failure = {
+        message = "hpmd could not start:\nthe socket folder `/run/x` is open to others",
+        hint = "make it private: chmod 700 /run/x\nor set HPM_SOCKET",
+        problems = { { message = "one\ntwo" } },
+      },
+    }
+    local lines = view.lines(state)
+    assert.are.same({
+      "hpm: hpmd could not start:",
+      "the socket folder `/run/x` is open to others",
+      "  one",
+      "two",
+      "  hint: make it private: chmod 700 /run/x",
+      "or set HPM_SOCKET",
+    }, lines)
+    local buffer = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_lines(buffer, 0, -1, false, lines)
+    assert.are.equal(6, vim.api.nvim_buf_line_count(buffer))
   end)
 end)

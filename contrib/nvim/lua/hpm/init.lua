@@ -208,6 +208,11 @@ function M.attach()
   end
 end
 
+--- The options in effect (read-only): `:checkhealth hpm` reads `hpmctl`.
+function M.options()
+  return config
+end
+
 --- The state the status window and the statusline show (read-only).
 function M.state()
   return state

@@ -41,12 +41,32 @@ local function repo_text(repo)
   return text
 end
 
---- The window's lines for a status.
+--- `lines` with every item that holds newlines split at them: a buffer
+--- line holds no newline, and a multi-line error (a message, its hint)
+--- shows whole.
+local function whole(lines)
+  local out = {}
+  for _, line in ipairs(lines) do
+    vim.list_extend(out, vim.split(line, "\n", { plain = true }))
+  end
+  return out
+end
+
+--- The window's lines for a status, or for the failure to read one (its
+--- message, hint and problems, each line of them).
 function M.lines(state)
   local status = state.status
   if not status then
-    if state.failure then
-      return { "hpm: " .. (state.failure.message or "no status") }
+    local failure = state.failure
+    if failure then
+      local lines = { "hpm: " .. (failure.message or "no status") }
+      for _, problem in ipairs(failure.problems or {}) do
+        table.insert(lines, "  " .. (problem.message or tostring(problem)))
+      end
+      if failure.hint then
+        table.insert(lines, "  hint: " .. failure.hint)
+      end
+      return whole(lines)
     end
     return { "hpm: reading the status…" }
   end
@@ -71,7 +91,7 @@ function M.lines(state)
     table.insert(lines, "")
     table.insert(lines, "running: " .. (progress_line or "…"))
   end
-  return lines
+  return whole(lines)
 end
 
 function M.visible()

@@ -4,7 +4,8 @@
 -- changes it, the window's keys (p, d, x) act on the package under the cursor,
 -- events arrive after a switch made on the command line, a
 -- broken hpm.yaml becomes a diagnostic at its line and goes away when it
--- is fixed, and a stopped daemon is started again and followed.
+-- is fixed, a stopped daemon is started again and followed, and
+-- `:checkhealth hpm` reports hpmctl, the daemon and the workspace.
 local workspace = assert(os.getenv("HPM_TEST_WORKSPACE"), "HPM_TEST_WORKSPACE is not set (tests/tests/editors.rs sets it)")
 local hpmctl = assert(os.getenv("HPMCTL"), "HPMCTL is not set")
 assert(os.getenv("HPM_SOCKET"), "HPM_SOCKET is not set")
@@ -181,5 +182,16 @@ describe("the plugin against hpmd", function()
     wait_for("the statusline to say dev", function()
       return hpm.statusline() == "hpm: dev"
     end)
+  end)
+
+  it(":checkhealth hpm names hpmctl, the daemon and the workspace with its mode", function()
+    vim.cmd("checkhealth hpm")
+    local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+    pcall(vim.cmd, "bwipeout!")
+    assert.truthy(text:find("hpmctl 0.", 1, true), text)
+    assert.truthy(text:find("hpmd 0.", 1, true) and text:find(", pid ", 1, true), text)
+    local root = hpm.state().root
+    assert.truthy(text:find(root .. ", dev mode, 2 packages", 1, true), text)
+    assert.falsy(text:find("ERROR", 1, true), text)
   end)
 end)

@@ -78,6 +78,12 @@ async function main() {
     'extensions.autoUpdate': false,
     'workbench.tips.enabled': false,
   }));
+  // A repository's own settings naming another hpmctl: a machine setting,
+  // it must never be run (it leaves a mark if it is).
+  const planted = path.join(home, 'planted-hpmctl');
+  fs.writeFileSync(planted, '#!/bin/sh\ntouch "$0.ran"\nexit 1\n', { mode: 0o755 });
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'hpm.hpmctlPath': planted }));
   const env = { ...process.env, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data') };
   execFileSync(codeServer, ['--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix], { env, stdio: 'pipe' });
   const port = await freePort();
@@ -108,6 +114,7 @@ async function main() {
       });
     }
     fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(path.join(workspace, '.vscode'), { recursive: true, force: true });
   };
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
@@ -151,6 +158,8 @@ async function main() {
     await bar.waitFor({ timeout: 60000 });
     if (!/hpm: dev/.test(await bar.textContent())) throw new Error(`status bar says ${await bar.textContent()}`);
     console.log('ok - the tree shows the packages in dev, the status bar says hpm: dev');
+    if (fs.existsSync(`${planted}.ran`)) throw new Error('the hpmctl named in the workspace\'s .vscode/settings.json was run');
+    console.log('ok - a repository\'s .vscode/settings.json cannot choose hpm.hpmctlPath (a machine setting)');
     if (screenshot) {
       await page.screenshot({ path: screenshot });
     }
