@@ -279,3 +279,42 @@ fn the_product_moves_in_and_runs_in_every_mode() -> anyhow::Result<()> {
     assert_eq!(decided(&world), before);
     Ok(())
 }
+
+/// The same product imported in two steps, as a team that keeps its
+/// submodules a while does: a plain import, `check`, then
+/// `import --detach-submodules` on the imported workspace, `check` again;
+/// nothing of the clones is lost and the core's status shows only what to
+/// commit.
+#[test]
+fn the_product_imported_then_detached_as_a_second_step() -> anyhow::Result<()> {
+    let world = the_product()?;
+    let core = world.core();
+    world.ok(&["--no-daemon", "import", "--uv-arg=--no-progress"])?;
+    world.ok(&["--no-daemon", "check"])?;
+    assert!(core.join(".gitmodules").is_file());
+
+    let manifest = world.read("hpm.yaml")?;
+    let detached = world.ok(&["--no-daemon", "import", "--detach-submodules"])?;
+    assert!(
+        stdout(&detached).contains("packages/vision-encoder"),
+        "{}",
+        describe(&detached)
+    );
+    world.ok(&["--no-daemon", "check"])?;
+    assert_eq!(world.read("hpm.yaml")?, manifest);
+    let vision = core.join("packages/vision-encoder");
+    assert!(vision.join(".git").is_dir());
+    assert_eq!(
+        output_of(&vision, &["log", "-1", "--format=%s"])?.trim(),
+        "unpushed work"
+    );
+    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    assert!(
+        !status.lines().any(|line| line.starts_with("??")
+            && (line.contains("packages/") || line.contains("release_tool"))),
+        "{status}"
+    );
+    world.ok(&["--no-daemon", "switch", "prod"])?;
+    world.ok(&["--no-daemon", "check"])?;
+    Ok(())
+}

@@ -75,11 +75,7 @@ impl Edit {
                 world.remote_url("plugin-c"),
                 "--yes".into(),
             ],
-            Edit::Remove => vec![
-                "remove".into(),
-                "plugin-c".into(),
-                "--registry-too".into(),
-            ],
+            Edit::Remove => vec!["remove".into(), "plugin-c".into(), "--registry-too".into()],
             Edit::GroupAdd => vec![
                 "group".into(),
                 "add".into(),

@@ -441,29 +441,8 @@ pub fn apply(
             Ok(observed) => observed,
             // A dry run that cannot look is not a conflict, and has
             // nothing to resume: it says what did not answer.
-            Err(Error::Network { mut problems }) if options.dry_run => {
-                for problem in &mut problems {
-                    if problem
-                        .hint
-                        .as_deref()
-                        .is_some_and(|h| h.contains("release resume"))
-                    {
-                        problem.hint = Some(
-                            "nothing was changed: run the dry run again once it answers"
-                                .to_string(),
-                        );
-                    }
-                }
-                let entry = StepReport {
-                    step: key,
-                    state: StepState::Failed,
-                    effects: Vec::new(),
-                    detail: problems.first().map(|problem| problem.message.clone()),
-                };
-                on_step(&entry);
-                report.steps.push(entry);
-                report.problems.extend(problems);
-                report.outcome = Outcome::Unreachable;
+            Err(Error::Network { problems }) if options.dry_run => {
+                unreachable(&mut report, key, problems, on_step);
                 break;
             }
             Err(error) if options.dry_run => return Err(error),
@@ -539,6 +518,38 @@ pub fn apply(
         report.resume = Some(format!("hpmctl release resume {id}"));
     }
     Ok(report)
+}
+
+/// Ends a dry run whose observation of step `key` could not reach a
+/// remote or the forge: the step failed, the problems say what did not
+/// answer, and a hint to resume (a real run's recovery) becomes one to run
+/// the dry run again.
+fn unreachable(
+    report: &mut ApplyReport,
+    key: String,
+    mut problems: Vec<Problem>,
+    on_step: &mut dyn FnMut(&StepReport),
+) {
+    for problem in &mut problems {
+        if problem
+            .hint
+            .as_deref()
+            .is_some_and(|hint| hint.contains("release resume"))
+        {
+            problem.hint =
+                Some("nothing was changed: run the dry run again once it answers".to_string());
+        }
+    }
+    let entry = StepReport {
+        step: key,
+        state: StepState::Failed,
+        effects: Vec::new(),
+        detail: problems.first().map(|problem| problem.message.clone()),
+    };
+    on_step(&entry);
+    report.steps.push(entry);
+    report.problems.extend(problems);
+    report.outcome = Outcome::Unreachable;
 }
 
 /// Holds `.hpm/releases/<id>/lock` (`flock`) for the run; a second run of
