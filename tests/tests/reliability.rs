@@ -38,7 +38,7 @@
 //! `HPM_USER_DATA_TRIALS` and `HPM_EDIT_TRIALS` set the budgets;
 //! `HPM_LONG=1` is the long mode (500 crash trials, a minute each of
 //! concurrency and fuzzing, 30 user data trials per class, 120 edit trials:
-//! 30 each of add and remove, 60 of group add), each budget still
+//! about 30 each of add and remove, 60 of group add), each budget still
 //! overridable.
 
 #[path = "reliability/edits.rs"]
@@ -129,7 +129,8 @@ fn main() -> ExitCode {
     let concurrency_seconds = budget("HPM_CONCURRENCY_SECONDS", 20, 60);
     let fuzz_seconds = budget("HPM_FUZZ_SECONDS", 20, 60);
     let user_data_trials = budget("HPM_USER_DATA_TRIALS", 4, 30) as usize;
-    // Half are `group add`; the others alternate `add` and `remove`.
+    // The edits cycle add, group add, remove, group add: about half are
+    // `group add`.
     let edit_trials = budget("HPM_EDIT_TRIALS", 40, 120) as usize;
     println!(
         "budgets: {crash_trials} crash trials, {concurrency_seconds} s concurrency, \
