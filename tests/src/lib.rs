@@ -344,6 +344,23 @@ fn plugin_pyproject(name: &str, release: &Release<'_>) -> String {
 }
 
 /// Runs git with a fixed identity, failing with its stderr.
+/// What `git ARGS` run in `dir` prints; an error with its output when it
+/// fails.
+pub fn git_output(dir: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new("git").current_dir(dir).args(args).output()?;
+    if !output.status.success() {
+        bail!("git {} failed:\n{}", args.join(" "), describe(&output));
+    }
+    Ok(stdout(&output))
+}
+
+/// The `[[package]]` block of `name` in a `uv.lock`'s text ("" when none).
+pub fn locked_block<'a>(lock: &'a str, name: &str) -> &'a str {
+    lock.split("[[package]]")
+        .find(|block| block.contains(&format!("name = \"{name}\"\n")))
+        .unwrap_or_default()
+}
+
 pub fn git(dir: &Path, args: &[&str]) -> Result<()> {
     let output = Command::new("git")
         .current_dir(dir)

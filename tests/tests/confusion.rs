@@ -6,7 +6,7 @@
 
 use hpm_tests::git_http::GitHttpServer;
 use hpm_tests::index::{stranger_wheel, Index};
-use hpm_tests::{describe, stderr, Release, World};
+use hpm_tests::{describe, locked_block, stderr, Release, World};
 
 /// `plugin-a` (listed) and `shouter` (a registry entry, listed nowhere),
 /// both at `v1.0.0`, with a stranger's `shouter` 9.9.9 on the index.
@@ -183,12 +183,6 @@ fn a_closure_read_that_fails_stops_the_sync_and_the_next_client_brings_its_crede
 }
 
 /// `name`'s block in `uv.lock`, or an empty string.
-fn locked_block<'a>(lock: &'a str, name: &str) -> &'a str {
-    lock.split("[[package]]")
-        .find(|block| block.contains(&format!("name = \"{name}\"")))
-        .unwrap_or_default()
-}
-
 /// A source the user's own files give an internal package (here a tool
 /// installed by path in a dependency group, with a stranger's namesake on
 /// the index) survives every edit hpm makes to the core's pyproject:

@@ -4,16 +4,9 @@
 //! `prod/` pyprojects pinning tags (prod locked), one package with
 //! uncommitted work and one with an unpushed commit.
 
-use std::path::Path;
 use std::process::Command;
 
-use hpm_tests::{describe, git, module_name, stderr, stdout, Release, World};
-
-fn output_of(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("git").current_dir(dir).args(args).output()?;
-    anyhow::ensure!(output.status.success(), "{}", describe(&output));
-    Ok(stdout(&output))
-}
+use hpm_tests::{describe, git, git_output, module_name, stderr, stdout, Release, World};
 
 fn mode_file(interface: &str, qwen: &str, world: &World) -> String {
     format!(
@@ -161,7 +154,7 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
     // exactly the submodule removals; nothing of the clones is lost.
     assert!(interface.join(".git").is_dir() && qwen.join(".git").is_dir());
     assert!(!core.join(".git/modules/packages/model-interface").exists());
-    let staged = output_of(&core, &["diff", "--cached", "--name-status"])?;
+    let staged = git_output(&core, &["diff", "--cached", "--name-status"])?;
     let mut staged: Vec<&str> = staged.lines().collect();
     staged.sort();
     assert_eq!(
@@ -174,7 +167,7 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
     );
     // The clones are kept out of the core's git (its own `info/exclude`):
     // its status shows only what the user should commit.
-    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    let status = git_output(&core, &["status", "--porcelain", "--untracked-files=all"])?;
     assert!(
         !status
             .lines()
@@ -186,16 +179,16 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
         exclude.contains("/packages/model-interface/\n/packages/model-qwen2-5-vl/\n"),
         "{exclude}"
     );
-    let dirty = output_of(&interface, &["status", "--porcelain"])?;
+    let dirty = git_output(&interface, &["status", "--porcelain"])?;
     assert!(
         dirty.contains(" M ") && dirty.contains("?? wip.txt"),
         "{dirty}"
     );
     assert_eq!(
-        output_of(&qwen, &["log", "-1", "--format=%s"])?.trim(),
+        git_output(&qwen, &["log", "-1", "--format=%s"])?.trim(),
         "local work"
     );
-    assert_eq!(output_of(&qwen, &["status", "--porcelain"])?, "");
+    assert_eq!(git_output(&qwen, &["status", "--porcelain"])?, "");
 
     // Importing again says so and changes nothing.
     let again = world.run(&["--no-daemon", "import"]);
@@ -244,10 +237,10 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
         );
     }
     // Still every change of the user's in the clones.
-    let dirty = output_of(&interface, &["status", "--porcelain"])?;
+    let dirty = git_output(&interface, &["status", "--porcelain"])?;
     assert!(dirty.contains("?? wip.txt"), "{dirty}");
     assert_eq!(
-        output_of(&qwen, &["log", "-1", "--format=%s"])?.trim(),
+        git_output(&qwen, &["log", "-1", "--format=%s"])?.trim(),
         "local work"
     );
     Ok(())
@@ -258,17 +251,17 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
 fn snapshot(world: &World) -> anyhow::Result<Vec<String>> {
     let core = world.core();
     let mut seen = vec![
-        output_of(&core, &["ls-files", "-s"])?,
-        output_of(&core, &["status", "--porcelain"])?,
+        git_output(&core, &["ls-files", "-s"])?,
+        git_output(&core, &["status", "--porcelain"])?,
         std::fs::read_to_string(core.join(".gitmodules"))?,
         std::fs::read_to_string(core.join(".git/config"))?,
     ];
     for name in ["model-interface", "model-qwen2-5-vl"] {
         let clone = core.join("packages").join(name);
         seen.push(std::fs::read_to_string(clone.join(".git"))?);
-        seen.push(output_of(&clone, &["status", "--porcelain"])?);
-        seen.push(output_of(&clone, &["log", "--format=%H %s"])?);
-        seen.push(output_of(&clone, &["stash", "list"])?);
+        seen.push(git_output(&clone, &["status", "--porcelain"])?);
+        seen.push(git_output(&clone, &["log", "--format=%H %s"])?);
+        seen.push(git_output(&clone, &["stash", "list"])?);
     }
     Ok(seen)
 }
@@ -324,7 +317,7 @@ fn a_failed_detach_leaves_every_submodule_as_it_was() -> anyhow::Result<()> {
     world.ok(&detach)?;
     assert!(interface.join(".git").is_dir());
     assert_eq!(
-        output_of(&interface, &["stash", "list"])?.lines().count(),
+        git_output(&interface, &["stash", "list"])?.lines().count(),
         1
     );
     Ok(())
@@ -418,7 +411,7 @@ fn a_dev_clone_is_kept_out_of_the_cores_git() -> anyhow::Result<()> {
 
     world.ok(&["--no-daemon", "dev", "plugin-a", "--yes"])?;
     assert!(core.join("packages/plugin-a/.git").is_dir());
-    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    let status = git_output(&core, &["status", "--porcelain", "--untracked-files=all"])?;
     let mut lines: Vec<&str> = status.lines().collect();
     lines.sort();
     assert_eq!(lines, [" M pyproject.toml", " M uv.lock"], "{status}");
@@ -470,7 +463,7 @@ fn detach_works_as_a_second_step_and_its_dry_run_says_what_it_would_do() -> anyh
         describe(&detached)
     );
     assert!(core.join("packages/model-interface/.git").is_dir());
-    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    let status = git_output(&core, &["status", "--porcelain", "--untracked-files=all"])?;
     assert!(
         !status.lines().any(|line| line.starts_with("?? packages/")),
         "{status}"
@@ -522,7 +515,7 @@ fn a_fresh_dev_clone_checks_out_the_branch_the_submodule_was_on() -> anyhow::Res
     std::fs::rename(&interface, world.root().join("interface-away"))?;
     world.ok(&["--no-daemon", "dev", "model-interface", "--yes"])?;
     assert_eq!(
-        output_of(&interface, &["rev-parse", "--abbrev-ref", "HEAD"])?.trim(),
+        git_output(&interface, &["rev-parse", "--abbrev-ref", "HEAD"])?.trim(),
         "dev_branch"
     );
     assert!(interface.join("DEV.md").is_file());

@@ -12,10 +12,7 @@
 //! the core; `vision-encoder`'s submodule is on `dev_branch` with a commit
 //! it never pushed.
 
-use std::path::Path;
-use std::process::Command;
-
-use hpm_tests::{describe, git, stderr, stdout, Release, World};
+use hpm_tests::{describe, git, git_output, locked_block, stderr, stdout, Release, World};
 
 const PACKAGES: [&str; 6] = [
     "model-interface",
@@ -32,12 +29,6 @@ fn spelled(name: &str) -> &str {
         "prompt_handler" => "prompt-handler",
         other => other,
     }
-}
-
-fn output_of(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("git").current_dir(dir).args(args).output()?;
-    anyhow::ensure!(output.status.success(), "{}", describe(&output));
-    Ok(stdout(&output))
 }
 
 /// A hand-kept mode file: `dependencies` lists `depends`, the sources give
@@ -155,12 +146,6 @@ fn decided(world: &World) -> [Option<Vec<u8>>; 3] {
     ["pyproject.toml", "uv.lock", "hpm.yaml"].map(|file| world.bytes(file))
 }
 
-fn lock_block<'a>(lock: &'a str, name: &str) -> &'a str {
-    lock.split("[[package]]")
-        .find(|block| block.contains(&format!("name = \"{name}\"\n")))
-        .unwrap_or_default()
-}
-
 #[test]
 fn the_product_moves_in_and_runs_in_every_mode() -> anyhow::Result<()> {
     let world = the_product()?;
@@ -213,13 +198,13 @@ fn the_product_moves_in_and_runs_in_every_mode() -> anyhow::Result<()> {
     );
     let vision = core.join("packages/vision-encoder");
     assert_eq!(
-        output_of(&vision, &["log", "-1", "--format=%s"])?.trim(),
+        git_output(&vision, &["log", "-1", "--format=%s"])?.trim(),
         "unpushed work"
     );
 
     // The core's status shows only what the user should commit: the
     // submodules' removal and hpm's files, nothing of the clones.
-    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    let status = git_output(&core, &["status", "--porcelain", "--untracked-files=all"])?;
     for line in status.lines() {
         let path = &line[3..];
         let expected = match &line[..2] {
@@ -240,7 +225,7 @@ fn the_product_moves_in_and_runs_in_every_mode() -> anyhow::Result<()> {
     assert_eq!(world.imported_version("bench-utils")?, "0.1.0");
     assert_eq!(world.imported_version("prompt_handler")?, "0.1.0");
     let lock = world.read("uv.lock")?;
-    let tool = lock_block(&lock, "release-tool");
+    let tool = locked_block(&lock, "release-tool");
     assert!(tool.contains("release_tool"), "{tool}");
 
     // staging: qwen's tag needs its own workspace, refused before a write.
@@ -305,10 +290,10 @@ fn the_product_imported_then_detached_as_a_second_step() -> anyhow::Result<()> {
     let vision = core.join("packages/vision-encoder");
     assert!(vision.join(".git").is_dir());
     assert_eq!(
-        output_of(&vision, &["log", "-1", "--format=%s"])?.trim(),
+        git_output(&vision, &["log", "-1", "--format=%s"])?.trim(),
         "unpushed work"
     );
-    let status = output_of(&core, &["status", "--porcelain", "--untracked-files=all"])?;
+    let status = git_output(&core, &["status", "--porcelain", "--untracked-files=all"])?;
     assert!(
         !status.lines().any(|line| line.starts_with("??")
             && (line.contains("packages/") || line.contains("release_tool"))),

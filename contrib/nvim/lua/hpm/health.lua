@@ -64,7 +64,7 @@ function M.check()
     })
   else
     local daemon_version = ("hpmd %s"):format(hello.version or "?")
-    if version:find(hello.version or "", 1, true) then
+    if hello.version and version:find(hello.version, 1, true) then
       ok(("%s, pid %s"):format(daemon_version, tostring(hello.pid)))
     else
       warn(("%s answers, but hpmctl is %s"):format(daemon_version, version), {
