@@ -9,7 +9,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
 use crate::forge::{FakeForge, TOKEN};
-use crate::{describe, git, Release, World};
+use crate::{describe, git, git_output, Release, World};
 
 /// A world to release from: plugins with releases `v1.0.0` and
 /// `v1.1.0.dev0` and one new commit on their dev clones, registry entries
@@ -167,6 +167,41 @@ impl ReleaseWorld {
         let output = self.run(&args)?;
         let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
         Ok((output, report))
+    }
+
+    /// Checks release `id` reached its end with nothing done twice: each
+    /// of `names` has one published release on the forge, one release
+    /// commit and one tag on its remote's `main`; `alpha`'s registry entry
+    /// names the new tag once.
+    pub fn released_once(&self, id: &str, names: &[&str]) -> Result<()> {
+        for name in names {
+            let releases = self.forge.releases(&format!("remotes/{name}"));
+            ensure!(
+                releases.len() == 1 && releases[0]["draft"] == false,
+                "{name}: the forge has {releases:?}"
+            );
+            let commits = git_output(
+                &self.remote(name),
+                &[
+                    "log",
+                    "--format=%H",
+                    &format!("--grep=Hpm-Release-Id: {id}"),
+                    "main",
+                ],
+            )?;
+            ensure!(
+                commits.lines().count() == 1,
+                "{name}: release commits {commits:?}"
+            );
+            let tags = git_output(&self.remote(name), &["tag", "--points-at", "main"])?;
+            ensure!(tags.lines().count() == 1, "{name}: tags {tags:?}");
+        }
+        let entry = self.world.read("hpm-registry/alpha.yaml")?;
+        ensure!(
+            entry.matches("v1.1.0.dev1").count() == 1,
+            "alpha's entry: {entry}"
+        );
+        Ok(())
     }
 
     pub fn remote(&self, name: &str) -> PathBuf {

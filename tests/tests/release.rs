@@ -435,25 +435,7 @@ fn a_release_killed_after_any_step_resumes_to_the_same_end_with_nothing_twice() 
         steps(&report).iter().all(|(_, state)| state == "done"),
         "everything was found done: {report}"
     );
-    for name in ["alpha", "beta", "core-app"] {
-        let releases = fixture.forge.releases(&format!("remotes/{name}"));
-        assert_eq!(releases.len(), 1, "{name}: {releases:?}");
-        assert_eq!(releases[0]["draft"], false);
-        let commits = git_out(
-            &fixture.remote(name),
-            &[
-                "log",
-                "--format=%H",
-                &format!("--grep=Hpm-Release-Id: {id}"),
-                "main",
-            ],
-        )?;
-        assert_eq!(commits.lines().count(), 1, "{name}: one release commit");
-        let tags = git_out(&fixture.remote(name), &["tag", "--points-at", "main"])?;
-        assert_eq!(tags.lines().count(), 1, "{name}: {tags}");
-    }
-    let entry = fixture.world.read("hpm-registry/alpha.yaml")?;
-    assert_eq!(entry.matches("v1.1.0.dev1").count(), 1, "{entry}");
+    fixture.released_once(&id, &["alpha", "beta", "core-app"])?;
     // `status` agrees.
     let status = fixture.ok(&["--json", "release", "status", &id])?;
     let status: Value = serde_json::from_slice(&status.stdout)?;

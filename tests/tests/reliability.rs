@@ -26,7 +26,10 @@
 //! - edits (`reliability/edits.rs`): `kill -9` of the daemon at random
 //!   moments of `add`, `remove` and `group add`, which edit `hpm.yaml` and
 //!   a registry entry as well: after the restart and a sync, hpm.yaml, the
-//!   entry, `pyproject.toml` and `uv.lock` are all old or all new;
+//!   entry, `pyproject.toml` and `uv.lock` are all old or all new; and
+//!   (`reliability/kills.rs`) `kill -9` of `release apply` and `import` at
+//!   random moments: a resume reaches the uninterrupted end with nothing
+//!   done twice, and the next import finds its files all old or all new;
 //! - secrets (`reliability/secrets.rs`): every command that can meet the
 //!   forge token, at `HPM_LOG=trace`, in-process and through a daemon that
 //!   holds it: no form of the token in anything printed or any file written;
@@ -35,14 +38,16 @@
 //! `HPM_SEED` replays a run (each trial prints its own seed too);
 //! `HPM_PARTS=crash,faults` runs only those parts;
 //! `HPM_CRASH_TRIALS`, `HPM_CONCURRENCY_SECONDS`, `HPM_FUZZ_SECONDS`,
-//! `HPM_USER_DATA_TRIALS` and `HPM_EDIT_TRIALS` set the budgets;
-//! `HPM_LONG=1` is the long mode (500 crash trials, a minute each of
-//! concurrency and fuzzing, 30 user data trials per class, 120 edit trials:
-//! about 30 each of add and remove, 60 of group add), each budget still
-//! overridable.
+//! `HPM_USER_DATA_TRIALS`, `HPM_EDIT_TRIALS` and `HPM_KILL_TRIALS` set
+//! the budgets; `HPM_LONG=1` is the long mode (500 crash trials, a minute
+//! each of concurrency and fuzzing, 30 user data trials per class, 120 edit
+//! trials: 30 each of add and remove, 60 of group add; 30 kills each of
+//! `release apply` and `import`), each budget still overridable.
 
 #[path = "reliability/edits.rs"]
 mod edits;
+#[path = "reliability/kills.rs"]
+mod kills;
 #[path = "reliability/secrets.rs"]
 mod secrets;
 
@@ -132,10 +137,13 @@ fn main() -> ExitCode {
     // The edits cycle add, group add, remove, group add: about half are
     // `group add`.
     let edit_trials = budget("HPM_EDIT_TRIALS", 40, 120) as usize;
+    // `release apply` and `import`, killed at random moments: a fresh
+    // world each, so fewer.
+    let kill_trials = budget("HPM_KILL_TRIALS", 10, 30) as usize;
     println!(
         "budgets: {crash_trials} crash trials, {concurrency_seconds} s concurrency, \
          {fuzz_seconds} s fuzzing, {user_data_trials} user data trials per class, \
-         {edit_trials} edit trials{}",
+         {edit_trials} edit trials, {kill_trials} kills of release and import each{}",
         if long { " (long mode)" } else { "" }
     );
     let parts: [(&str, &Part<'_>); 8] = [
@@ -148,7 +156,11 @@ fn main() -> ExitCode {
             bad_input(rng, Duration::from_secs(fuzz_seconds))
         }),
         ("user data", &|rng| user_data(rng, user_data_trials)),
-        ("edits", &|rng| edits::edits(rng, edit_trials)),
+        ("edits", &|rng| {
+            let mut rows = edits::edits(rng, edit_trials)?;
+            rows.extend(kills::release_kills(rng, kill_trials)?);
+            Ok(rows)
+        }),
         ("secrets", &|_| secrets::secrets()),
         ("security", &|_| security()),
     ];

@@ -39,6 +39,14 @@ impl Managed {
 /// group is selected.
 type State = (bool, &'static str);
 
+/// The states the cycle of edits goes through, each the start of one edit.
+const CYCLE: [State; 4] = [
+    (false, "plugin-a"),
+    (true, "plugin-a"),
+    (true, "plugin-b"),
+    (false, "plugin-b"),
+];
+
 /// A command of the part, and the state it leads to from `state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Edit {
@@ -127,6 +135,18 @@ pub fn edits(rng: &mut StdRng, trials: usize) -> Result<Vec<Row>> {
     for trial in 0..trials {
         let trial_seed: u64 = rng.random();
         let mut trial_rng = StdRng::seed_from_u64(trial_seed);
+        // Trials take the cycle's edits in turn: the world is brought to
+        // this one's start by the edits before it, uninterrupted (a kill
+        // that finds the old state would otherwise repeat the same edit).
+        let start = CYCLE[trial % CYCLE.len()];
+        while state != start {
+            let edit = Edit::from(state);
+            let args = edit.args(&world, state);
+            world
+                .ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                .with_context(|| format!("trial {trial}: reaching {start:?} by {edit:?}"))?;
+            state = edit.after(state);
+        }
         let edit = Edit::from(state);
         let outcome = edit_trial(
             &world,
