@@ -106,12 +106,12 @@ pub fn event_progress(event: &Event, json: bool) {
 fn recovered(recovery: &Recovery) {
     for path in &recovery.restored {
         eprintln!(
-            "warning: an earlier sync was interrupted; restored `{}`",
+            "warning: an earlier hpm command was interrupted; put back `{}`",
             path.display()
         );
     }
     for path in &recovery.kept_user_edits {
-        eprintln!("warning: an earlier sync was interrupted and `{}` was edited since; kept your edit (hpm's original is in .hpm/backup/)", path.display());
+        eprintln!("warning: an earlier hpm command was interrupted and `{}` was edited since; kept your edit (hpm's original is in .hpm/backup/)", path.display());
     }
     for path in &recovery.backups {
         eprintln!(

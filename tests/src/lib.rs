@@ -11,6 +11,7 @@ pub mod image;
 pub mod index;
 pub mod release;
 pub mod ssh;
+pub mod submodules;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,93 +1,10 @@
-//! `hpmctl import` on a product in the seeds' layout, built for real: two
-//! package repos with tags on `file://` remotes, the core with `git
-//! submodule add`, a `[tool.uv.workspace]` root, hand-kept `staging/` and
-//! `prod/` pyprojects pinning tags (prod locked), one package with
-//! uncommitted work and one with an unpushed commit.
+//! `hpmctl import` on a product in the seeds' layout, built for real
+//! ([`hpm_tests::submodules::product`]).
 
 use std::process::Command;
 
+use hpm_tests::submodules::{product, snapshot};
 use hpm_tests::{describe, git, git_output, module_name, stderr, stdout, Release, World};
-
-fn mode_file(interface: &str, qwen: &str, world: &World) -> String {
-    format!(
-        "[project]\nname = \"core-app-env\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
-         dependencies = [\"model-interface\", \"model_qwen2.5-vl\"]\n\n[tool.uv.sources]\n\
-         model-interface = {{ git = \"{}\", tag = \"{interface}\" }}\n\
-         \"model_qwen2.5-vl\" = {{ git = \"{}\", tag = \"{qwen}\" }}\n",
-        world.remote_url("model-interface"),
-        world.remote_url("model-qwen2-5-vl"),
-    )
-}
-
-fn product() -> anyhow::Result<World> {
-    let world = World::new()?;
-    world.add_plugin(
-        "model-interface",
-        &[
-            Release::new("v0.1.0", "0.1.0"),
-            Release::new("v0.2.0.dev0", "0.2.0.dev0"),
-        ],
-    )?;
-    world.add_plugin(
-        "model-qwen2-5-vl",
-        &[Release::new("v0.1.0", "0.1.0").depending_on(&["model-interface"])],
-    )?;
-    let core = world.core();
-    std::fs::remove_dir_all(core.join("hpm-registry"))?;
-    std::fs::write(
-        core.join("pyproject.toml"),
-        "# the core, hand-written\n[project]\nname = \"core-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
-         dependencies = [\"model-interface\", \"model-qwen2-5-vl\"]\n\n\
-         [build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n\
-         [tool.hatch.build.targets.wheel]\npackages = [\"src/core_app\"]\n\n\
-         [tool.uv.workspace]\nmembers = [\"packages/*\"]\n\n\
-         [tool.uv.sources]\nmodel-interface = { workspace = true }\nmodel-qwen2-5-vl = { workspace = true }\n",
-    )?;
-    for (mode, interface) in [("staging", "v0.2.0.dev0"), ("prod", "v0.1.0")] {
-        std::fs::create_dir_all(core.join(mode))?;
-        std::fs::write(
-            core.join(mode).join("pyproject.toml"),
-            mode_file(interface, "v0.1.0", &world),
-        )?;
-    }
-    let uv = hpm_engine::uv::Uv::find()?.path;
-    let locked = Command::new(&uv)
-        .arg("lock")
-        .current_dir(core.join("prod"))
-        .env("UV_PYTHON_DOWNLOADS", "never")
-        .output()?;
-    anyhow::ensure!(locked.status.success(), "{}", describe(&locked));
-    git(&core, &["init", "-q", "-b", "main"])?;
-    for name in ["model-interface", "model-qwen2-5-vl"] {
-        let url = world.remote_url(name);
-        git(
-            &core,
-            &[
-                "-c",
-                "protocol.file.allow=always",
-                "submodule",
-                "add",
-                "-q",
-                &url,
-                &format!("packages/{name}"),
-            ],
-        )?;
-    }
-    git(&core, &["add", "-A"])?;
-    git(&core, &["commit", "-q", "-m", "the product"])?;
-    // Uncommitted work in one package, an unpushed commit in the other.
-    let interface = core.join("packages/model-interface");
-    std::fs::write(interface.join("wip.txt"), "work in progress\n")?;
-    let module = interface
-        .join(module_name("model-interface"))
-        .join("__init__.py");
-    std::fs::write(&module, "VERSION = \"0.2.0.dev0\"\nEDITED = True\n")?;
-    let qwen = core.join("packages/model-qwen2-5-vl");
-    std::fs::write(qwen.join("local.txt"), "local\n")?;
-    git(&qwen, &["add", "local.txt"])?;
-    git(&qwen, &["commit", "-q", "-m", "local work"])?;
-    Ok(world)
-}
 
 #[test]
 fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_pinned(
@@ -246,26 +163,6 @@ fn an_imported_submodule_product_keeps_every_commit_and_installs_what_its_files_
     Ok(())
 }
 
-/// What must be the same after a failed import: the core's index,
-/// `.gitmodules` and config, each clone's git link, status and last commit.
-fn snapshot(world: &World) -> anyhow::Result<Vec<String>> {
-    let core = world.core();
-    let mut seen = vec![
-        git_output(&core, &["ls-files", "-s"])?,
-        git_output(&core, &["status", "--porcelain"])?,
-        std::fs::read_to_string(core.join(".gitmodules"))?,
-        std::fs::read_to_string(core.join(".git/config"))?,
-    ];
-    for name in ["model-interface", "model-qwen2-5-vl"] {
-        let clone = core.join("packages").join(name);
-        seen.push(std::fs::read_to_string(clone.join(".git"))?);
-        seen.push(git_output(&clone, &["status", "--porcelain"])?);
-        seen.push(git_output(&clone, &["log", "--format=%H %s"])?);
-        seen.push(git_output(&clone, &["stash", "list"])?);
-    }
-    Ok(seen)
-}
-
 #[test]
 fn a_failed_detach_leaves_every_submodule_as_it_was() -> anyhow::Result<()> {
     let world = product()?;
@@ -368,6 +265,82 @@ fn import_syncs_so_check_passes_and_a_failed_first_sync_undoes_it() -> anyhow::R
         "{}",
         describe(&imported)
     );
+    world.ok(&["--no-daemon", "check"])?;
+    Ok(())
+}
+
+/// An import killed in its first sync (its uv hanging) is put back whole
+/// by the next hpm command: the dry run refuses to read the half-written
+/// files, `sync` puts back every file and submodule and says to import
+/// again, and the import then runs as if the first had never started.
+#[test]
+fn an_import_killed_in_its_first_sync_is_put_back_by_the_next_command() -> anyhow::Result<()> {
+    let world = product()?;
+    let core = world.core();
+    let before = snapshot(&world)?;
+    let pyproject = world.read("pyproject.toml")?;
+    let real = hpm_engine::uv::Uv::find()?.path;
+    let pid_file = world.root().join("uv.pid");
+    let uv = hpm_tests::fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!(
+            "case \" $* \" in *\" sync \"*) echo $$ > {pid}.part && mv {pid}.part {pid}; exec sleep 60;; esac\nexec {real} \"$@\"",
+            pid = pid_file.display(),
+            real = real.display()
+        ),
+    )?;
+    let mut import = world
+        .hpmctl()
+        .args(["--no-daemon", "import", "--detach-submodules"])
+        .env("HPM_UV", &uv)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    hpm_tests::wait_for("the import's first sync to run uv", || pid_file.exists())?;
+    import.kill()?;
+    import.wait()?;
+    assert!(core.join("hpm.yaml").is_file() && core.join("packages/model-interface/.git").is_dir());
+
+    let dry = world.run(&["--no-daemon", "import", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", describe(&dry));
+    assert!(
+        stderr(&dry).contains("was interrupted"),
+        "{}",
+        describe(&dry)
+    );
+    assert!(
+        core.join("hpm.yaml").is_file(),
+        "the dry run changed something"
+    );
+
+    let synced = world.run(&["--no-daemon", "sync"]);
+    assert_eq!(synced.status.code(), Some(1), "{}", describe(&synced));
+    let said = stderr(&synced);
+    assert!(
+        said.contains("an earlier hpm command was interrupted; put back")
+            && said.contains("an import here was interrupted")
+            && said.contains("run `hpmctl import`"),
+        "{}",
+        describe(&synced)
+    );
+    assert_eq!(snapshot(&world)?, before);
+    assert_eq!(world.read("pyproject.toml")?, pyproject);
+    for left in ["hpm.yaml", "hpm-registry", "uv.lock"] {
+        assert!(!core.join(left).exists(), "{left} was left behind");
+    }
+    let uv_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(uv_pid), None).is_err(),
+        "the killed import's uv still runs"
+    );
+
+    world.ok(&[
+        "--no-daemon",
+        "import",
+        "--detach-submodules",
+        "--uv-arg=--no-progress",
+    ])?;
     world.ok(&["--no-daemon", "check"])?;
     Ok(())
 }

@@ -159,6 +159,7 @@ fn main() -> ExitCode {
         ("edits", &|rng| {
             let mut rows = edits::edits(rng, edit_trials)?;
             rows.extend(kills::release_kills(rng, kill_trials)?);
+            rows.extend(kills::import_kills(rng, kill_trials)?);
             Ok(rows)
         }),
         ("secrets", &|_| secrets::secrets()),

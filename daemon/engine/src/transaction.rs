@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{self, hash_of, read_optional, write_atomic};
+use crate::git::detach::Detach;
 use crate::workspace::Workspace;
 
 const JOURNAL_FILE: &str = "journal.json";
@@ -76,6 +77,13 @@ struct Journal {
 struct EditsJournal {
     pid: u32,
     files: Vec<JournaledEdit>,
+    /// Folders the new files need that did not exist, deepest first
+    /// (removed again when empty).
+    #[serde(default)]
+    made: Vec<PathBuf>,
+    /// Submodules an import detaches ([`Detach`]).
+    #[serde(default)]
+    detach: Option<Detach>,
 }
 
 /// A file's text before the edit (`None`: it did not exist) and the hash
@@ -145,20 +153,27 @@ impl Transaction {
     /// `pyproject.toml` and `uv.lock`: each file's path, its text now
     /// (`None`: absent) and what it will hold (`None`: removed). Durable
     /// before it returns; the caller writes the files after.
+    ///
+    /// `detach`: submodules an import detaches before it writes; a
+    /// rollback puts them back too.
     pub fn journal_edits<'a>(
         &mut self,
         files: impl IntoIterator<Item = (&'a Path, Option<&'a str>, Option<&'a str>)>,
+        detach: Option<&Detach>,
     ) -> Result<()> {
+        let files: Vec<JournaledEdit> = files
+            .into_iter()
+            .map(|(path, before, after)| JournaledEdit {
+                path: path.to_path_buf(),
+                before: before.map(str::to_string),
+                after: hash_of(after.map(str::as_bytes)),
+            })
+            .collect();
         let journal = EditsJournal {
             pid: std::process::id(),
-            files: files
-                .into_iter()
-                .map(|(path, before, after)| JournaledEdit {
-                    path: path.to_path_buf(),
-                    before: before.map(str::to_string),
-                    after: hash_of(after.map(str::as_bytes)),
-                })
-                .collect(),
+            made: self.missing_folders(&files),
+            files,
+            detach: detach.cloned(),
         };
         let encoded = serde_json::to_vec(&journal).map_err(|error| {
             Error::internal(format!("cannot encode the edits' journal: {error}"))
@@ -179,6 +194,27 @@ impl Transaction {
         fsutil::remove_durably(&path).map_err(|error| Error::write(&path, error))?;
         self.edits = false;
         Ok(())
+    }
+
+    /// The folders, under the workspace root, that new files in `files`
+    /// need and that do not exist yet; deepest first.
+    fn missing_folders(&self, files: &[JournaledEdit]) -> Vec<PathBuf> {
+        let root = self.workspace.root();
+        let mut made: Vec<PathBuf> = files
+            .iter()
+            .filter(|edit| edit.before.is_none())
+            .flat_map(|edit| {
+                edit.path
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|folder| folder.starts_with(root) && *folder != root)
+                    .filter(|folder| !folder.exists())
+            })
+            .map(Path::to_path_buf)
+            .collect();
+        made.sort_by_key(|folder| std::cmp::Reverse(folder.components().count()));
+        made.dedup();
+        made
     }
 
     fn edits_path(&self) -> PathBuf {
@@ -214,6 +250,13 @@ impl Transaction {
             } else if now != hash_of(edit.before.as_deref().map(str::as_bytes)) {
                 recovery.kept_user_edits.push(edit.path.clone());
             }
+        }
+        if let Some(detach) = &journal.detach {
+            recovery.restored.extend(detach.undo()?);
+        }
+        for folder in &journal.made {
+            // Only while empty: anything in it now is not hpm's.
+            let _ = fs::remove_dir(folder);
         }
         fsutil::remove_durably(&path).map_err(|error| Error::write(&path, error))?;
         self.edits = false;
@@ -502,6 +545,13 @@ fn interrupted_edits(workspace: &Workspace) -> Option<Interrupted> {
         pid,
         hint: "an interrupted command left `hpm.yaml` or a registry entry edited; run `hpmctl sync` to put them back before you commit them".to_string(),
     })
+}
+
+/// Whether a journal waits in the workspace, whoever wrote it (this
+/// process included).
+pub fn pending(workspace: &Workspace) -> bool {
+    workspace.journal_dir().join(JOURNAL_FILE).exists()
+        || workspace.state_dir().join(EDITS_FILE).exists()
 }
 
 /// Refuses to read the core's files as the truth while an interrupted

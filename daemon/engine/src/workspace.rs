@@ -44,6 +44,17 @@ impl Workspace {
         })
     }
 
+    /// The folder `hpmctl import` makes a workspace of: `hpm.yaml` is not
+    /// there yet (or the import refuses); canonical as [`Workspace::at`]'s.
+    pub(crate) fn importing(root: &Path) -> Result<Workspace> {
+        let absolute = std::path::absolute(root).map_err(|error| Error::read(root, error))?;
+        let root = std::fs::canonicalize(&absolute).map_err(|e| Error::read(&absolute, e))?;
+        Ok(Workspace {
+            root,
+            caller: Caller::this_process(),
+        })
+    }
+
     /// Walks up from `start` to the first folder holding `hpm.yaml`.
     pub fn locate(start: &Path) -> Result<Workspace> {
         let start = std::path::absolute(start).map_err(|error| Error::read(start, error))?;

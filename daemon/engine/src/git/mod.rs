@@ -8,12 +8,14 @@
 //! packages' own `pyproject.toml` at a ref, for the dependency closure
 //! ([`packages`]), and what a release reads of a clone's history
 //! ([`history`]). Clones inside the core are kept out of its git
-//! ([`exclude`]). What changes a repository for the user (a release's
+//! ([`exclude`]); an import detaches submodules into clones
+//! ([`detach`]). What changes a repository for the user (a release's
 //! commits, tags, pushes) runs `git` too ([`cli`]).
 
 pub mod cache;
 pub mod cli;
 pub mod clone;
+pub mod detach;
 pub mod exclude;
 pub mod fan_out;
 pub mod history;

@@ -75,6 +75,18 @@ impl FileEdits {
         Registry::from_entries(self.entry.clone())
     }
 
+    /// Each file's path, text before and text after, as the transaction
+    /// journals them.
+    pub fn journaled(&self) -> impl Iterator<Item = (&Path, Option<&str>, Option<&str>)> {
+        self.files.iter().map(|edit| {
+            (
+                edit.path.as_path(),
+                edit.before.as_deref(),
+                edit.after.as_deref(),
+            )
+        })
+    }
+
     /// Writes every file (through a symbolic link, to its target). The
     /// caller has journaled them ([`crate::transaction::Transaction::journal_edits`]):
     /// a failure part-way is put back by the transaction, so a `hpm.yaml`

@@ -16,7 +16,6 @@
 use std::path::{Path, PathBuf};
 
 use hpm_core::import::{import as compute, FoundPackage, ImportInput, ModeFile};
-use hpm_core::manifest::MANIFEST_FILE;
 use hpm_core::metadata::ProjectMeta;
 use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::registry::{GitRef, SourceSpec};
@@ -25,7 +24,12 @@ use hpm_protocol::report::{FileDiff, Progress, SyncReport};
 
 use crate::caller::Caller;
 use crate::error::{Error, Result};
-use crate::fsutil::{read_text, write_atomic, write_through};
+use crate::fsutil::read_text;
+use crate::git::detach::{git_error, Detach};
+use crate::ops::edit::{FileEdit, FileEdits};
+use crate::ops::sync::{self, Request};
+use crate::transaction::{self, Transaction};
+use crate::workspace::Workspace;
 
 /// What `hpmctl import` is asked for.
 #[derive(Debug, Clone, Default)]
@@ -67,34 +71,118 @@ const REGISTRY_FOLDER: &str = "hpm-registry";
 
 /// Imports the product at `root`, and syncs it (in the mode the new
 /// manifest names) unless asked not to: `check` then passes on what it
-/// leaves. A failure anywhere, the first sync's included, undoes it all.
+/// leaves. A failure anywhere, the first sync's included, undoes it all;
+/// so does the next hpm command in `root` after a killed import: the
+/// detached submodules and every file written are journaled first, in
+/// the transaction the first sync commits ([`Transaction::journal_edits`]).
 pub fn import(
     caller: &Caller,
     root: &Path,
     request: &ImportRequest,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
-    let manifest_path = root.join(MANIFEST_FILE);
+    let workspace = Workspace::importing(root)?.for_caller(caller.clone());
+    if request.dry_run {
+        if transaction::interrupted(&workspace).is_some() {
+            return Err(Error::Refused {
+                message: format!(
+                    "an earlier hpm command in `{}` was interrupted, and a dry run would read the files it left half-written",
+                    workspace.root().display()
+                ),
+                hint: Some("`hpmctl import` puts back what it left first, then imports; a dry run changes nothing, so it cannot".to_string()),
+            });
+        }
+        return Ok(match plan(&workspace, request)? {
+            Planned::DetachOnly { report, .. } => report,
+            Planned::Import { mut report, edits } => {
+                report.diffs = diffs(workspace.root(), &edits);
+                report
+            }
+        });
+    }
+    let made_state_dir = !workspace.state_dir().exists();
+    let imported = import_locked(&workspace, request, on_progress);
+    // A refused or undone import leaves no folder of hpm's (unless a
+    // journal still waits in it: the next run puts that back).
+    if imported.is_err() && made_state_dir && !transaction::pending(&workspace) {
+        let _ = std::fs::remove_dir_all(workspace.state_dir());
+    }
+    imported
+}
+
+/// The import under the workspace lock, after putting back a killed one.
+fn import_locked(
+    workspace: &Workspace,
+    request: &ImportRequest,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport> {
+    let root = workspace.root();
+    let (mut transaction, recovery) = Transaction::begin(workspace)?;
+    if let Some(recovery) = recovery {
+        on_progress(Progress::Recovered(recovery));
+    }
+    let (mut report, edits) = match plan(workspace, request)? {
+        Planned::DetachOnly { report, paths } => {
+            let detach = Detach::read(root, &paths)?;
+            transaction.journal_edits([], Some(&detach))?;
+            detach.apply(root)?;
+            transaction.commit()?;
+            return Ok(report);
+        }
+        Planned::Import { report, edits } => (report, edits),
+    };
+    let detach = match request.detach_submodules {
+        true => Some(Detach::read(root, &report.detached)?),
+        false => None,
+    };
+    transaction.journal_edits(edits.journaled(), detach.as_ref())?;
+    // A failure from here drops the transaction, which puts back every
+    // file written and every submodule detached.
+    if let Some(detach) = &detach {
+        detach.apply(root)?;
+    }
+    edits.write()?;
+    if request.no_sync {
+        transaction.commit()?;
+        return Ok(report);
+    }
+    let cancel = crate::process::CancelToken::new();
+    match sync::reconcile(
+        workspace,
+        &Request::sync(),
+        transaction,
+        on_progress,
+        &cancel,
+    ) {
+        Ok(synced) => {
+            report.synced = Some(synced.report);
+            Ok(report)
+        }
+        Err(error) => Err(undone_after_sync(error)),
+    }
+}
+
+/// What an import will do, read and computed; nothing written.
+enum Planned {
+    /// The workspace is imported already: only its submodules are detached.
+    DetachOnly {
+        report: ImportReport,
+        paths: Vec<String>,
+    },
+    Import {
+        report: ImportReport,
+        edits: FileEdits,
+    },
+}
+
+fn plan(workspace: &Workspace, request: &ImportRequest) -> Result<Planned> {
+    let root = workspace.root();
+    let manifest_path = workspace.manifest_path();
     let core_path = root.join(PYPROJECT_FILE);
     let core_text = read_text(&core_path).map_err(|e| Error::read(&core_path, e))?;
     let packages = find_packages(root, &core_text)?;
     if manifest_path.exists() {
-        let submodules: Vec<&FoundPackage> = packages.iter().filter(|p| p.submodule).collect();
-        if request.detach_submodules && !submodules.is_empty() {
-            return detach_only(root, &submodules, request.dry_run);
-        }
-        let hint = match (request.detach_submodules, submodules.is_empty()) {
-            (true, true) => "there is no submodule left to detach; edit hpm.yaml, or `hpmctl add` packages",
-            (false, false) => "hpm left everything as it is; `hpmctl import --detach-submodules` detaches the submodules now, or edit hpm.yaml / `hpmctl add` packages",
-            _ => "hpm left everything as it is; edit hpm.yaml, or `hpmctl add` packages",
-        };
-        return Err(Error::Refused {
-            message: format!(
-                "`{}` exists: this workspace is imported already",
-                manifest_path.display()
-            ),
-            hint: Some(hint.to_string()),
-        });
+        return plan_detach_only(&manifest_path, &packages, request);
     }
     if packages.is_empty() {
         return Err(Error::Refused {
@@ -123,26 +211,31 @@ pub fn import(
         uv_args: &request.uv_args,
         registry_folder: REGISTRY_FOLDER,
     })?;
+    let caller = workspace.caller();
     let mut notes = imported.notes.clone();
     notes.extend(missing_tags(caller, &imported.entries));
     notes.extend(unlockable(caller, root, &mode_files));
 
-    let mut files: Vec<(PathBuf, Option<String>, String)> =
-        vec![(manifest_path, None, imported.manifest.clone())];
+    let new_file = |path: PathBuf, after: String| FileEdit {
+        path,
+        before: None,
+        after: Some(after),
+    };
+    let mut files = vec![new_file(manifest_path, imported.manifest.clone())];
     if imported.pyproject != core_text {
-        files.push((
-            core_path.clone(),
-            Some(core_text.clone()),
-            imported.pyproject.clone(),
-        ));
+        files.push(FileEdit {
+            path: core_path,
+            before: Some(core_text),
+            after: Some(imported.pyproject.clone()),
+        });
     }
     for entry in &imported.entries {
         let path = root
             .join(REGISTRY_FOLDER)
             .join(format!("{}.yaml", entry.name));
-        files.push((path, None, entry.to_yaml()));
+        files.push(new_file(path, entry.to_yaml()));
     }
-    let mut report = ImportReport {
+    let report = ImportReport {
         packages: packages
             .iter()
             .map(|p| ImportedPackage {
@@ -152,102 +245,103 @@ pub fn import(
                 submodule: p.submodule,
             })
             .collect(),
-        written: files.iter().map(|(path, _, _)| path.clone()).collect(),
+        written: files.iter().map(|file| file.path.clone()).collect(),
         diffs: Vec::new(),
         notes,
-        detached: Vec::new(),
+        detached: match request.detach_submodules {
+            true => submodule_paths(&packages),
+            false => Vec::new(),
+        },
         synced: None,
     };
-    if request.dry_run {
-        report.diffs = diffs(root, &files);
-        if request.detach_submodules {
-            report.detached = submodule_paths(&packages);
-        }
-        return Ok(report);
-    }
-    let detached = if request.detach_submodules {
-        report.detached = submodule_paths(&packages);
-        let paths: Vec<&str> = report.detached.iter().map(String::as_str).collect();
-        Some(Detached::all(root, &paths)?)
-    } else {
-        None
+    let edits = FileEdits {
+        files,
+        ..FileEdits::default()
     };
-    let written = match write_files(root, &files) {
-        Ok(written) => written,
-        Err(error) => return Err(undo_detach(detached, error)),
+    Ok(Planned::Import { report, edits })
+}
+
+/// A workspace with `hpm.yaml` already: `--detach-submodules` detaches
+/// the submodules left (every one, or none) and hpm's files stay as they
+/// are; anything else is refused.
+fn plan_detach_only(
+    manifest_path: &Path,
+    packages: &[FoundPackage],
+    request: &ImportRequest,
+) -> Result<Planned> {
+    let submodules: Vec<&FoundPackage> = packages.iter().filter(|p| p.submodule).collect();
+    if request.detach_submodules && !submodules.is_empty() {
+        let paths: Vec<String> = submodules.iter().map(|p| p.path.clone()).collect();
+        let report = ImportReport {
+            packages: submodules
+                .iter()
+                .map(|p| ImportedPackage {
+                    name: p.name.clone(),
+                    path: p.path.clone(),
+                    url: p.url.clone(),
+                    submodule: true,
+                })
+                .collect(),
+            written: Vec::new(),
+            diffs: Vec::new(),
+            notes: vec![
+                "hpm.yaml, the registry and pyproject.toml are imported already and stay as they are"
+                    .to_string(),
+            ],
+            detached: paths.clone(),
+            synced: None,
+        };
+        return Ok(Planned::DetachOnly { report, paths });
+    }
+    let hint = match (request.detach_submodules, submodules.is_empty()) {
+        (true, true) => "there is no submodule left to detach; edit hpm.yaml, or `hpmctl add` packages",
+        (false, false) => "hpm left everything as it is; `hpmctl import --detach-submodules` detaches the submodules now, or edit hpm.yaml / `hpmctl add` packages",
+        _ => "hpm left everything as it is; edit hpm.yaml, or `hpmctl add` packages",
     };
-    if request.no_sync {
-        return Ok(report);
-    }
-    match first_sync(caller, root, on_progress) {
-        Ok(synced) => {
-            report.synced = Some(synced);
-            Ok(report)
-        }
-        Err(error) => {
-            let error = undone_after_sync(error, written.undo());
-            Err(undo_detach(detached, error))
-        }
-    }
+    Err(Error::Refused {
+        message: format!(
+            "`{}` exists: this workspace is imported already",
+            manifest_path.display()
+        ),
+        hint: Some(hint.to_string()),
+    })
 }
 
 /// What the files would become, as unified diffs (a dry run's).
-fn diffs(root: &Path, files: &[(PathBuf, Option<String>, String)]) -> Vec<FileDiff> {
-    files
+fn diffs(root: &Path, edits: &FileEdits) -> Vec<FileDiff> {
+    edits
+        .files
         .iter()
-        .map(|(path, before, after)| {
-            let label = path
+        .map(|file| {
+            let label = file
+                .path
                 .strip_prefix(root)
-                .unwrap_or(path)
+                .unwrap_or(&file.path)
                 .display()
                 .to_string();
             FileDiff {
-                path: path.clone(),
-                diff: hpm_core::diff::unified(&label, before.as_deref().unwrap_or_default(), after),
+                path: file.path.clone(),
+                diff: hpm_core::diff::unified(
+                    &label,
+                    file.before.as_deref().unwrap_or_default(),
+                    file.after.as_deref().unwrap_or_default(),
+                ),
             }
         })
         .collect()
 }
 
 /// The error of a first sync that failed, saying the import was undone
-/// (`undone`: how putting hpm's files back went) and how to go on.
-fn undone_after_sync(error: Error, undone: Result<()>) -> Error {
+/// and how to go on.
+fn undone_after_sync(error: Error) -> Error {
     Error::Refused {
         message: format!(
-            "the imported workspace's first sync failed, so the import was undone{}: {error}",
-            match undone {
-                Ok(()) => String::new(),
-                Err(undo) => format!(" (but {undo})"),
-            }
+            "the imported workspace's first sync failed, so the import was undone: {error}"
         ),
         hint: Some(error.hint().map_or_else(
             || "fix the cause, then import again; `hpmctl import --no-sync` writes the files without syncing".to_string(),
             |hint| format!("{hint}; then import again (`--no-sync` writes the files without syncing)"),
         )),
-    }
-}
-
-/// The first sync of a workspace import has just written.
-fn first_sync(
-    caller: &Caller,
-    root: &Path,
-    on_progress: &mut dyn FnMut(Progress),
-) -> Result<SyncReport> {
-    let workspace = crate::workspace::Workspace::at(root)?.for_caller(caller.clone());
-    let request = crate::ops::sync::Request::sync();
-    let cancel = crate::process::CancelToken::new();
-    crate::ops::sync::sync(&workspace, &request, on_progress, &cancel).map(|synced| synced.report)
-}
-
-/// `error`, after putting the detached submodules back (or saying that
-/// this failed too).
-fn undo_detach(detached: Option<Detached>, error: Error) -> Error {
-    match detached.map_or(Ok(()), Detached::undo) {
-        Ok(()) => error,
-        Err(undo) => Error::Refused {
-            message: format!("{error}; putting the submodules back failed too: {undo}"),
-            hint: Some("see `git status` in the core and each clone".to_string()),
-        },
     }
 }
 
@@ -258,105 +352,6 @@ fn submodule_paths(packages: &[FoundPackage]) -> Vec<String> {
         .filter(|p| p.submodule)
         .map(|p| p.path.clone())
         .collect()
-}
-
-/// `--detach-submodules` on a workspace imported already: only the
-/// submodules change (every one, or none); hpm's files stay as they are.
-fn detach_only(root: &Path, submodules: &[&FoundPackage], dry_run: bool) -> Result<ImportReport> {
-    let paths: Vec<String> = submodules.iter().map(|p| p.path.clone()).collect();
-    let report = ImportReport {
-        packages: submodules
-            .iter()
-            .map(|p| ImportedPackage {
-                name: p.name.clone(),
-                path: p.path.clone(),
-                url: p.url.clone(),
-                submodule: true,
-            })
-            .collect(),
-        written: Vec::new(),
-        diffs: Vec::new(),
-        notes: vec![
-            "hpm.yaml, the registry and pyproject.toml are imported already and stay as they are"
-                .to_string(),
-        ],
-        detached: paths.clone(),
-        synced: None,
-    };
-    if !dry_run {
-        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-        Detached::all(root, &paths)?;
-    }
-    Ok(report)
-}
-
-/// Writes the import's files, or none: a failure takes back the ones
-/// written before it (a new file removed, a rewritten one restored).
-fn write_files<'a>(
-    root: &Path,
-    files: &'a [(PathBuf, Option<String>, String)],
-) -> Result<WrittenFiles<'a>> {
-    let registry = root.join(REGISTRY_FOLDER);
-    let state = root.join(crate::workspace::STATE_DIR);
-    let mut written = WrittenFiles {
-        files: Vec::new(),
-        made: [registry.clone(), state]
-            .into_iter()
-            .filter(|folder| !folder.exists())
-            .collect(),
-    };
-    let result = std::fs::create_dir_all(&registry)
-        .map_err(|e| Error::write(&registry, e))
-        .and_then(|()| {
-            files.iter().try_for_each(|file| {
-                let (path, before, after) = file;
-                match before {
-                    Some(_) => write_through(path, after.as_bytes()),
-                    None => write_atomic(path, after.as_bytes()),
-                }
-                .map_err(|e| Error::write(path, e))?;
-                written.files.push(file);
-                Ok(())
-            })
-        });
-    match result {
-        Ok(()) => Ok(written),
-        Err(error) => {
-            let _ = written.undo();
-            Err(error)
-        }
-    }
-}
-
-/// The files an import wrote, and the folders it made (the registry, and
-/// hpm's state folder which its first sync makes).
-struct WrittenFiles<'a> {
-    files: Vec<&'a (PathBuf, Option<String>, String)>,
-    made: Vec<PathBuf>,
-}
-
-impl WrittenFiles<'_> {
-    /// A new file removed, a rewritten one restored, a made folder removed.
-    fn undo(self) -> Result<()> {
-        let mut first_error = None;
-        for (path, before, _) in self.files.into_iter().rev() {
-            let undone = match before {
-                Some(text) => write_through(path, text.as_bytes()),
-                None => std::fs::remove_file(path),
-            };
-            if let Err(e) = undone {
-                first_error.get_or_insert(Error::write(path, e));
-            }
-        }
-        for folder in self.made {
-            if let Err(e) = std::fs::remove_dir_all(&folder) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    first_error.get_or_insert(Error::write(&folder, e));
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
 }
 
 /// The branch a clone is on, or, when its head is detached (as a
@@ -597,206 +592,4 @@ fn unlockable(caller: &Caller, root: &Path, files: &[ModeFile]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// What detaching changed, kept so that a later failure puts every
-/// submodule back as it was: all of them are detached, or none.
-struct Detached {
-    /// The core's index, `.gitmodules` and config as they were (`None`:
-    /// absent).
-    core_files: Vec<(PathBuf, Option<Vec<u8>>)>,
-    moved: Vec<MovedGitFolder>,
-}
-
-/// A submodule's git folder moved from the core's `.git/modules/` into
-/// its clone.
-struct MovedGitFolder {
-    /// `<clone>/.git`, a folder now.
-    dot_git: PathBuf,
-    /// Where it was, under the core's `.git/modules/`.
-    module_dir: PathBuf,
-    /// The `gitdir:` file that stood at `dot_git`.
-    link: Vec<u8>,
-    /// Its `core.worktree`, which the move drops.
-    worktree: Option<String>,
-}
-
-impl Detached {
-    /// Detaches every submodule at `paths`, or none: a failure on any of
-    /// them puts back the ones before it and says which one failed.
-    fn all(root: &Path, paths: &[&str]) -> Result<Detached> {
-        let core = git2::Repository::open(root).map_err(|e| git_error(root, e))?;
-        let mut detached = Detached {
-            core_files: [
-                core.path().join("index"),
-                root.join(".gitmodules"),
-                core.path().join("config"),
-                core.commondir().join("info/exclude"),
-            ]
-            .into_iter()
-            .map(|path| {
-                let bytes = std::fs::read(&path).ok();
-                (path, bytes)
-            })
-            .collect(),
-            moved: Vec::new(),
-        };
-        let done = paths.iter().try_for_each(|path| {
-            if let Some(moved) = move_git_folder(&root.join(path))? {
-                detached.moved.push(moved);
-            }
-            Ok::<_, Error>(())
-        });
-        let done = done.and_then(|()| {
-            paths
-                .iter()
-                .try_for_each(|path| forget_submodule(&core, root, path))
-        });
-        let clones: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-        let done = done.and_then(|()| crate::git::exclude::exclude_clones(root, &clones));
-        match done {
-            Ok(()) => Ok(detached),
-            Err(error) => {
-                let undone = detached.undo();
-                Err(Error::Refused {
-                    message: format!("detaching the submodules failed: {error}"),
-                    hint: Some(match undone {
-                        Ok(()) => "every submodule is as it was and nothing was written; fix the cause and import again".to_string(),
-                        Err(undo) => format!("putting the submodules back failed too ({undo}); see `git status` in the core and each clone"),
-                    }),
-                })
-            }
-        }
-    }
-
-    /// Puts the git folders and the core's files back as they were.
-    fn undo(self) -> Result<()> {
-        for moved in self.moved.into_iter().rev() {
-            std::fs::rename(&moved.dot_git, &moved.module_dir)
-                .map_err(|e| Error::write(&moved.module_dir, e))?;
-            write_atomic(&moved.dot_git, &moved.link)
-                .map_err(|e| Error::write(&moved.dot_git, e))?;
-            if let Some(worktree) = &moved.worktree {
-                let config_path = moved.module_dir.join("config");
-                git2::Config::open(&config_path)
-                    .and_then(|mut config| config.set_str("core.worktree", worktree))
-                    .map_err(|e| git_error(&config_path, e))?;
-            }
-        }
-        for (path, bytes) in self.core_files {
-            match bytes {
-                Some(bytes) => write_atomic(&path, &bytes).map_err(|e| Error::write(&path, e))?,
-                None if path.exists() => {
-                    std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?
-                }
-                None => {}
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Moves a submodule's git folder into its clone (a rename on one
-/// filesystem, so every object, ref, stash and the index move as they
-/// are). `None` when the clone holds its git folder already.
-fn move_git_folder(clone_dir: &Path) -> Result<Option<MovedGitFolder>> {
-    let dot_git = clone_dir.join(".git");
-    if !dot_git.is_file() {
-        return Ok(None);
-    }
-    let module = git2::Repository::open(clone_dir).map_err(|e| git_error(clone_dir, e))?;
-    let module_dir = module.path().to_path_buf();
-    let worktree = module
-        .config()
-        .ok()
-        .and_then(|config| config.get_string("core.worktree").ok());
-    drop(module);
-    let link = std::fs::read(&dot_git).map_err(|e| Error::read(&dot_git, e))?;
-    std::fs::remove_file(&dot_git).map_err(|e| Error::write(&dot_git, e))?;
-    if let Err(error) = std::fs::rename(&module_dir, &dot_git) {
-        let _ = write_atomic(&dot_git, &link);
-        return Err(Error::write(&dot_git, error));
-    }
-    let moved = MovedGitFolder {
-        dot_git,
-        module_dir,
-        link,
-        worktree,
-    };
-    // Its work tree was named relative to the old place; a git folder
-    // inside the clone needs none.
-    let config_path = moved.dot_git.join("config");
-    let mut config = git2::Config::open(&config_path).map_err(|e| git_error(&config_path, e))?;
-    let _ = config.remove("core.worktree");
-    Ok(Some(moved))
-}
-
-/// The core forgets the submodule at `path`: its index entry,
-/// `.gitmodules`, and its own config; nothing is committed.
-fn forget_submodule(core: &git2::Repository, root: &Path, path: &str) -> Result<()> {
-    let mut index = core.index().map_err(|e| git_error(root, e))?;
-    index
-        .remove_path(Path::new(path))
-        .map_err(|e| git_error(root, e))?;
-    let gitmodules = root.join(".gitmodules");
-    let name = core
-        .submodules()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|s| s.path() == Path::new(path))
-        .and_then(|s| s.name().ok().map(str::to_string))
-        .unwrap_or_else(|| path.to_string());
-    if gitmodules.is_file() {
-        remove_section(&gitmodules, &name)?;
-        let left = read_text(&gitmodules).map_err(|e| Error::read(&gitmodules, e))?;
-        if left.trim().is_empty() {
-            std::fs::remove_file(&gitmodules).map_err(|e| Error::write(&gitmodules, e))?;
-            let _ = index.remove_path(Path::new(".gitmodules"));
-        } else {
-            index
-                .add_path(Path::new(".gitmodules"))
-                .map_err(|e| git_error(root, e))?;
-        }
-    }
-    index.write().map_err(|e| git_error(root, e))?;
-    let config_path = core.path().join("config");
-    remove_section(&config_path, &name)
-}
-
-/// Removes `[submodule "NAME"]` and its keys from a git config file.
-fn remove_section(path: &Path, name: &str) -> Result<()> {
-    let mut config = git2::Config::open(path).map_err(|e| git_error(path, e))?;
-    let prefix = format!("submodule.{name}.");
-    let keys: Vec<String> = {
-        let entries = config.entries(None).map_err(|e| git_error(path, e))?;
-        let mut keys = Vec::new();
-        let mut entries = entries;
-        while let Some(Ok(entry)) = entries.next() {
-            if let Ok(key) = entry.name() {
-                if key.starts_with(&prefix) {
-                    keys.push(key.to_string());
-                }
-            }
-        }
-        keys
-    };
-    for key in keys {
-        let _ = config.remove(&key);
-    }
-    // git2 leaves the empty section header behind; drop it.
-    let text = read_text(path).map_err(|e| Error::read(path, e))?;
-    let header = format!("[submodule \"{name}\"]");
-    let cleaned: String = text
-        .split_inclusive('\n')
-        .filter(|line| line.trim() != header)
-        .collect();
-    write_atomic(path, cleaned.as_bytes()).map_err(|e| Error::write(path, e))
-}
-
-fn git_error(path: &Path, error: git2::Error) -> Error {
-    Error::invalid(
-        Problem::new(format!("git: {}", error.message()))
-            .in_file(path)
-            .hint("nothing more was changed; see `git status` in the core and the clone"),
-    )
 }

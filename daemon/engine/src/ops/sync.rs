@@ -245,6 +245,7 @@ pub fn sync(
     let (transaction, recovery) = Transaction::begin(workspace)?;
     if let Some(recovery) = recovery {
         on_progress(Progress::Recovered(recovery));
+        refuse_undone_import(workspace)?;
     }
     let Some(edits) = request.edits(workspace)? else {
         return reconcile(workspace, request, transaction, on_progress, cancel);
@@ -253,13 +254,7 @@ pub fn sync(
     // transaction puts them back when the sync fails or the run is killed,
     // except in a file the user changed again meanwhile.
     let mut transaction = transaction;
-    transaction.journal_edits(edits.files.iter().map(|edit| {
-        (
-            edit.path.as_path(),
-            edit.before.as_deref(),
-            edit.after.as_deref(),
-        )
-    }))?;
+    transaction.journal_edits(edits.journaled(), None)?;
     edits.write()?;
     if !request.syncs() {
         transaction.commit()?;
@@ -268,6 +263,26 @@ pub fn sync(
     let mut synced = reconcile(workspace, request, transaction, on_progress, cancel)?;
     synced.report.notes.extend(edits.notes);
     Ok(synced)
+}
+
+/// After a recovery: `hpm.yaml` is gone when the command put back was an
+/// import that was killed (it wrote `hpm.yaml`), and there is nothing left
+/// to sync.
+fn refuse_undone_import(workspace: &Workspace) -> Result<()> {
+    let manifest = workspace.manifest_path();
+    if manifest.exists() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        message: format!(
+            "`{}` is gone: an import here was interrupted, and putting it back removed the files it had written",
+            manifest.display()
+        ),
+        hint: Some(format!(
+            "run `hpmctl import` in `{}` again",
+            workspace.root().display()
+        )),
+    })
 }
 
 /// What a rollback after uv failed did, as the failure says it.
@@ -321,8 +336,9 @@ struct Planned {
     new_state: LocalState,
 }
 
-/// The reconcile proper, with the workspace lock held by `transaction`.
-fn reconcile(
+/// The reconcile proper, with the workspace lock held by `transaction`
+/// (and any edits it journaled written): commits, or rolls back.
+pub(crate) fn reconcile(
     workspace: &Workspace,
     request: &Request,
     transaction: Transaction,
