@@ -186,7 +186,7 @@ pub fn event(event: &Event) -> anyhow::Result<String> {
         EventBody::JobFailed { job, message, .. } => format!("job {job} failed: {message}"),
         EventBody::RolledBack { job } => format!("job {job} rolled back"),
         EventBody::Recovered { restored, .. } => format!(
-            "recovered an interrupted sync ({} files restored)",
+            "recovered an interrupted command ({} files put back)",
             restored.len()
         ),
         EventBody::StatusChanged => "status changed".to_string(),
@@ -223,6 +223,7 @@ pub fn event(event: &Event) -> anyhow::Result<String> {
             Some(detail) => format!("release {id}: {step} {state}: {detail}"),
             None => format!("release {id}: {step} {state}"),
         },
+        EventBody::ReleaseWaiting { id, message } => format!("release {id}: waiting: {message}"),
         EventBody::ReleaseFinished { id, outcome } => format!("release {id}: {outcome}"),
         EventBody::ImageProgress { line } => format!("image: {line}"),
         EventBody::ImageBuilt { image_id, tags } => {

@@ -101,6 +101,13 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// A release the daemon applies waits on the forge: a call failed and
+    /// is tried again after a backoff, or a rate limit is waited out;
+    /// `message` says which call, why, and for how long.
+    ReleaseWaiting {
+        id: String,
+        message: String,
+    },
     /// A release the daemon applies ended: `outcome` is `complete`,
     /// `dry-run`, `preflight-failed`, `partial`, `conflict` or
     /// `unreachable` (a dry run that could not reach a remote or the forge).

@@ -598,6 +598,19 @@ fn the_forge_losing_an_answer_failing_or_rate_limiting_makes_no_duplicate() -> R
     let (output, report) = fixture.apply(&id, false)?;
     assert!(output.status.success(), "{}", describe(&output));
     assert_eq!(report["outcome"], "complete");
+    // Each wait is said as it begins (with --json too, on stderr): never
+    // seconds of silence.
+    let said = stderr(&output);
+    for wait in [
+        "waiting: the forge: POST ",
+        "looking for the release it may have made, then attempt 2 of 5",
+        "waiting: the forge: PATCH ",
+        "(502: ",
+        "attempt 2 of 5 in 200 ms",
+        "waiting: the forge's rate limit: waiting 1 s before PATCH ",
+    ] {
+        assert!(said.contains(wait), "{wait:?} in {}", describe(&output));
+    }
     let releases = fixture.forge.releases("remotes/alpha");
     assert_eq!(releases.len(), 1, "{releases:?}");
     assert_eq!(releases[0]["draft"], false);
@@ -1297,7 +1310,7 @@ fn tags_are_signed_when_git_is_configured_to_sign_and_keep_their_headings() -> R
 }
 
 #[test]
-fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps() -> Result<()> {
+fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps_and_waits() -> Result<()> {
     use hpm_protocol::report::ReleaseApplyRequest;
     use hpm_protocol::HpmApiClient;
     let fixture = fixture()?;
@@ -1315,6 +1328,8 @@ fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps() -> Result<()> {
     assert!(started.status.success(), "{}", describe(&started));
     let events = hpm_tests::EventStream::follow(&fixture.world)?;
     let mark = events.len();
+    // The publish meets a server error: the wait is streamed too.
+    fixture.forge.fault_next("PATCH", Fault::ServerError);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -1359,6 +1374,14 @@ fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps() -> Result<()> {
             "alpha:publish applied",
             "registry applied",
         ]
+    );
+    let waits = events.named_since(mark, "release_waiting");
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert_eq!(waits[0]["id"], id.as_str());
+    let message = waits[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the forge: PATCH ") && message.contains("attempt 2 of 5"),
+        "{message}"
     );
     assert!(git_out(&fixture.remote("alpha"), &["tag"])?.contains("v1.1.0.dev1"));
     assert!(fixture.forge.calls().iter().all(|c| c.authorized));

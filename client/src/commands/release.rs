@@ -10,7 +10,8 @@ use hpm_core::release::versions::Bump;
 use hpm_core::Mode;
 use hpm_engine::ops::release::steps::Effect;
 use hpm_engine::ops::release::{
-    self, ApplyOptions, ApplyReport, Outcome, PlanReport, PlanRequest, StepReport, StepState,
+    self, ApplyOptions, ApplyReport, Outcome, PlanReport, PlanRequest, ReleaseProgress, StepReport,
+    StepState,
 };
 use hpm_protocol::codes;
 
@@ -93,10 +94,10 @@ pub fn apply(context: &Context, id: &str, yes: bool, notes_auto: bool) -> anyhow
     }
     let json = context.json;
     let dry_run = context.dry_run;
-    let report = release::apply(&workspace, id, options, &mut |step| {
-        if !json && !dry_run {
-            eprintln!("{}", step_line(step));
-        }
+    let report = release::apply(&workspace, id, options, &mut |progress| match progress {
+        ReleaseProgress::Step(step) if !json && !dry_run => eprintln!("{}", step_line(step)),
+        ReleaseProgress::Step(_) => {}
+        ReleaseProgress::Waiting(message) => say_wait(message),
     })
     .map_err(Failure::from)?;
     finish(context, &report)
@@ -174,7 +175,11 @@ fn confirmed(
             notes_auto,
             token: None,
         },
-        &mut |_| {},
+        &mut |progress| {
+            if let ReleaseProgress::Waiting(message) = progress {
+                say_wait(message);
+            }
+        },
     )
     .map_err(Failure::from)?;
     eprint!("{}", render_apply(&preview, true));
@@ -186,6 +191,12 @@ fn confirmed(
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// A wait on the forge, said as it begins, even with `--json` (on
+/// stderr): minutes of silence look like a hang.
+fn say_wait(message: &str) {
+    eprintln!("  waiting: {}", render::escape_controls(message));
 }
 
 fn finish(context: &Context, report: &ApplyReport) -> anyhow::Result<()> {

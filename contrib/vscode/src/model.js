@@ -137,7 +137,8 @@ function changedInstalled(report) {
 }
 
 /** The line an event adds to the `hpm` output channel (uv's and the
- * container engine's lines, an image built, a release's steps), or null. */
+ * container engine's lines, an image built, a release's steps and its
+ * waits on the forge), or null. */
 function logLine(event) {
   switch (event.event) {
     case 'progress':
@@ -147,6 +148,8 @@ function logLine(event) {
       return `hpm: image ${event.image_id} built${event.tags && event.tags.length ? ` as ${event.tags.join(', ')}` : ''}`;
     case 'release_step':
       return `hpm: release ${event.id}: ${event.step} ${event.state}${event.detail ? ` (${event.detail})` : ''}`;
+    case 'release_waiting':
+      return `hpm: release ${event.id}: waiting: ${event.message}`;
     case 'release_finished':
       return `hpm: release ${event.id}: ${event.outcome}`;
     default:

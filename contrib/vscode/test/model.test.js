@@ -77,6 +77,10 @@ test('uv, the engine and a release write to the output channel; only failures no
     model.logLine({ event: 'release_step', id: 'r1', step: 'alpha:tag', state: 'applied', detail: null }),
     'hpm: release r1: alpha:tag applied',
   );
+  assert.equal(
+    model.logLine({ event: 'release_waiting', id: 'r1', message: 'the forge: PATCH x failed (502: down); attempt 2 of 5 in 200 ms' }),
+    'hpm: release r1: waiting: the forge: PATCH x failed (502: down); attempt 2 of 5 in 200 ms',
+  );
   assert.equal(model.logLine({ event: 'status_changed' }), null);
   assert.equal(model.failureOf({ event: 'release_finished', id: 'r1', outcome: 'complete' }), null);
   assert.match(model.failureOf({ event: 'release_finished', id: 'r1', outcome: 'partial' }), /hpmctl release resume r1/);

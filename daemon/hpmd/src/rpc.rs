@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use hpm_engine::caller::Caller;
 use hpm_engine::ops;
+use hpm_engine::ops::release::ReleaseProgress;
 use hpm_protocol::report::{
     CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
     RegistryUpdate, ReleaseApplyRequest, SyncReport,
@@ -241,16 +242,20 @@ impl HpmApiServer for Rpc {
                 token: request.token,
             };
             let id = request.id;
-            let report = ops::release::apply(&workspace, &id, options, &mut |step| {
-                events.emit(
-                    &root,
-                    EventBody::ReleaseStep {
+            let report = ops::release::apply(&workspace, &id, options, &mut |progress| {
+                let body = match progress {
+                    ReleaseProgress::Step(step) => EventBody::ReleaseStep {
                         id: id.clone(),
                         step: step.step.clone(),
                         state: step.state.as_str().to_string(),
                         detail: step.detail.clone(),
                     },
-                );
+                    ReleaseProgress::Waiting(message) => EventBody::ReleaseWaiting {
+                        id: id.clone(),
+                        message: message.to_string(),
+                    },
+                };
+                events.emit(&root, body);
             })?;
             events.emit(
                 &root,

@@ -45,8 +45,7 @@ pub struct ForgeRelease {
 }
 
 /// One forge repository, with the token to write to it.
-#[derive(Debug)]
-pub struct Forge {
+pub struct Forge<'a> {
     kind: ForgeKind,
     api: String,
     repo: String,
@@ -54,7 +53,14 @@ pub struct Forge {
     agent: ureq::Agent,
     /// How long one lookup may take (`DEADLINE`).
     deadline: Duration,
+    /// Told each wait (a retry's backoff, a rate limit) as it begins, so a
+    /// person sees why nothing moves ([`Waiting`]).
+    waiting: Waiting<'a>,
 }
+
+/// Where a release says it waits on the forge: the terminal for hpmctl,
+/// an event for the daemon's clients.
+pub type Waiting<'a> = &'a dyn Fn(&str);
 
 /// Whether a forge token may go to `api` for a package pushed to `remote`
 /// (its clone's `origin`). Only over https, or to this machine (a loopback
@@ -110,8 +116,14 @@ pub fn token_variable(kind: ForgeKind) -> &'static str {
     }
 }
 
-impl Forge {
-    pub fn new(kind: ForgeKind, api: &str, repo: &str, token: String) -> Forge {
+impl<'a> Forge<'a> {
+    pub fn new(
+        kind: ForgeKind,
+        api: &str,
+        repo: &str,
+        token: String,
+        waiting: Waiting<'a>,
+    ) -> Forge<'a> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(REQUEST_TIMEOUT))
@@ -124,11 +136,12 @@ impl Forge {
             token,
             agent,
             deadline: DEADLINE,
+            waiting,
         }
     }
 
     #[cfg(test)]
-    fn with_deadline(mut self, deadline: Duration) -> Forge {
+    fn with_deadline(mut self, deadline: Duration) -> Forge<'a> {
         self.deadline = deadline;
         self
     }
@@ -208,7 +221,13 @@ impl Forge {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                std::thread::sleep(backoff(attempt - 1));
+                let wait = backoff(attempt - 1);
+                self.tell(format!(
+                    "the forge: POST {url} failed ({last}); in {} ms, looking for the release it may have made, then attempt {} of {ATTEMPTS}",
+                    wait.as_millis(),
+                    attempt + 1
+                ));
+                std::thread::sleep(wait);
                 if let Some(found) = self.find(marker)? {
                     return Ok(Some(found));
                 }
@@ -260,10 +279,30 @@ impl Forge {
         }
     }
 
+    /// Says that a call failed and is tried again, then waits out the
+    /// backoff (never past `deadline`).
+    fn retrying(&self, method: &str, url: &str, why: &str, attempt: u32, deadline: Instant) {
+        if attempt + 1 >= ATTEMPTS {
+            return;
+        }
+        let wait = backoff(attempt).min(deadline.saturating_duration_since(Instant::now()));
+        self.tell(format!(
+            "the forge: {method} {url} failed ({why}); attempt {} of {ATTEMPTS} in {} ms",
+            attempt + 2,
+            wait.as_millis()
+        ));
+        std::thread::sleep(wait);
+    }
+
+    /// A wait, to the log and to whoever runs the release.
+    fn tell(&self, message: String) {
+        tracing::info!("{message}");
+        (self.waiting)(&message);
+    }
+
     /// One call, retried on server errors and waited on rate limits, all
     /// by `deadline`; a status the caller must judge comes back as
-    /// `CallError::Status`. Each retry is logged as a warning (on the
-    /// terminal with `--no-daemon`, in `hpmd.log` otherwise).
+    /// `CallError::Status`. Each wait is told as it begins ([`Waiting`]).
     fn call(
         &self,
         method: &str,
@@ -305,7 +344,7 @@ impl Forge {
                 }
                 Err(error) => {
                     last = error.to_string();
-                    retrying(method, url, &last, attempt, deadline);
+                    self.retrying(method, url, &last, attempt, deadline);
                     continue;
                 }
             };
@@ -340,16 +379,16 @@ impl Forge {
                     return Err(CallError::RateLimited(wait));
                 }
                 waited += wait;
-                tracing::warn!(
+                self.tell(format!(
                     "the forge's rate limit: waiting {} s before {method} {url} again",
                     wait.as_secs()
-                );
+                ));
                 std::thread::sleep(wait);
                 continue;
             }
             if status >= 500 && retry == Retry::ServerErrors {
                 last = format!("{status}: {}", message_of(&text));
-                retrying(method, url, &last, attempt, deadline);
+                self.retrying(method, url, &last, attempt, deadline);
                 continue;
             }
             return Err(CallError::Status(status, message_of(&text)));
@@ -360,21 +399,6 @@ impl Forge {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt))
-}
-
-/// Says that a call failed and is tried again, then waits out the backoff
-/// (never past `deadline`).
-fn retrying(method: &str, url: &str, why: &str, attempt: u32, deadline: Instant) {
-    if attempt + 1 >= ATTEMPTS {
-        return;
-    }
-    let wait = backoff(attempt).min(deadline.saturating_duration_since(Instant::now()));
-    tracing::warn!(
-        "the forge: {method} {url} failed ({why}); attempt {} of {ATTEMPTS} in {} ms",
-        attempt + 2,
-        wait.as_millis()
-    );
-    std::thread::sleep(wait);
 }
 
 /// A release list hpm will not decide on: it is known to miss releases.
@@ -509,7 +533,7 @@ mod tests {
         let (url, requests) = local_forge(|| {
             Some(r#"[{"id": 7, "tag_name": "v1.0.0"}, {"id": 8, "tag_name": "v1.1.0"}]"#)
         });
-        let forge = Forge::new(ForgeKind::Github, &url, "acme/alpha", "t".into());
+        let forge = Forge::new(ForgeKind::Github, &url, "acme/alpha", "t".into(), &|_| {});
         let error = forge.list().unwrap_err().to_string();
         assert!(error.contains("the forge ignores `page`"), "{error}");
         assert_eq!(requests.load(Ordering::SeqCst), 2);
@@ -520,7 +544,7 @@ mod tests {
     #[test]
     fn a_forge_that_does_not_answer_ends_the_lookup_by_its_deadline() {
         let (url, _) = local_forge(|| None);
-        let forge = Forge::new(ForgeKind::Github, &url, "acme/alpha", "t".into())
+        let forge = Forge::new(ForgeKind::Github, &url, "acme/alpha", "t".into(), &|_| {})
             .with_deadline(Duration::from_secs(2));
         let error = forge.list().unwrap_err().to_string();
         assert!(error.contains("did not answer within 2 s"), "{error}");

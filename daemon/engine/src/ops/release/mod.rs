@@ -353,14 +353,34 @@ fn with_core_notes(plan: &ReleasePlan, notes: &mut BTreeMap<String, String>) {
     notes.insert(core.name.clone(), gathered);
 }
 
-/// Runs (or, dry, describes) the release's steps. `on_step` sees each as
-/// it ends.
+/// What a running release tells as it goes.
+#[derive(Debug)]
+pub enum ReleaseProgress<'a> {
+    /// A step ended.
+    Step(&'a StepReport),
+    /// The forge is waited on (a retry's backoff, a rate limit): why, and
+    /// for how long.
+    Waiting(&'a str),
+}
+
+/// A wait of `status` or `abort`, which tell no one as they go: logged.
+fn log_wait(message: &str) {
+    tracing::warn!("{message}");
+}
+
+/// Runs (or, dry, describes) the release's steps. `on_progress` sees each
+/// as it ends, and each wait on the forge as it begins.
 pub fn apply(
     workspace: &Workspace,
     id: &str,
     options: ApplyOptions,
-    on_step: &mut dyn FnMut(&StepReport),
+    on_progress: &mut dyn FnMut(ReleaseProgress<'_>),
 ) -> Result<ApplyReport> {
+    // The forge's waits are told from deep inside a step, between two
+    // step reports: never at the same time as one.
+    let on_progress = std::cell::RefCell::new(on_progress);
+    let waiting = |message: &str| (on_progress.borrow_mut())(ReleaseProgress::Waiting(message));
+    let on_step = &mut |step: &StepReport| (on_progress.borrow_mut())(ReleaseProgress::Step(step));
     let (plan, dir) = load(workspace, id)?;
     let mut report = ApplyReport {
         id: id.to_string(),
@@ -393,6 +413,7 @@ pub fn apply(
         token: options.token.clone(),
         caller: workspace.caller().clone(),
         observe_only: options.dry_run,
+        waiting: &waiting,
     };
     let steps = plan.steps();
     let journal = if options.dry_run {
@@ -740,6 +761,7 @@ pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
         token: None,
         caller: workspace.caller().clone(),
         observe_only: true,
+        waiting: &log_wait,
     };
     let mut report = ApplyReport {
         id: id.to_string(),
@@ -808,6 +830,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         token: None,
         caller: workspace.caller().clone(),
         observe_only: false,
+        waiting: &log_wait,
     };
     let mut report = AbortReport {
         id: id.to_string(),

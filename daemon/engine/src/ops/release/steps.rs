@@ -22,7 +22,7 @@ use hpm_core::{Mode, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::forge::{token_variable, Forge};
+use super::forge::{token_variable, Forge, Waiting};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_through};
@@ -78,9 +78,11 @@ pub struct Runner<'a> {
     /// Only observing (a dry run, `status`): nothing of hpm's is written
     /// either, so a git registry is fetched aside, not into the cache.
     pub observe_only: bool,
+    /// Told when the forge is waited on.
+    pub waiting: Waiting<'a>,
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
     fn package(&self, step: &Step) -> Result<&PackageRelease> {
         step.package
             .as_deref()
@@ -707,7 +709,7 @@ impl Runner<'_> {
 
     /// The forge for `p`'s repository, with the caller's token or the
     /// environment's.
-    pub fn forge(&self, p: &PackageRelease) -> Result<Forge> {
+    pub fn forge(&self, p: &PackageRelease) -> Result<Forge<'a>> {
         let variable = token_variable(self.plan.forge);
         let token = self
             .token
@@ -728,7 +730,13 @@ impl Runner<'_> {
                 ),
             },
         )?;
-        Ok(Forge::new(self.plan.forge, api, &p.forge_repo, token))
+        Ok(Forge::new(
+            self.plan.forge,
+            api,
+            &p.forge_repo,
+            token,
+            self.waiting,
+        ))
     }
 
     /// Whether `p`'s release becomes the forge's latest: a prod version
