@@ -350,6 +350,8 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
         "ok - a folder without hpm.yaml shows the welcome text",
         "ok - with no daemon to reach or start, the view says hpmd is not answering",
         "ok - once hpmd can start again, the view reconnects and lists the packages by itself",
+        "ok - in Restricted Mode the extension runs no hpmctl and shows nothing",
+        "ok - trusting the folder starts the extension, which runs hpmctl",
     ] {
         assert!(text.contains(check), "no `{check}`\n{}", describe(&output));
     }

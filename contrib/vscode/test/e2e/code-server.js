@@ -10,7 +10,10 @@
 // at its line, Cancel on a job's progress stops it, "Open the Clone" opens
 // a new window on the clone, a folder without hpm.yaml and a daemon that
 // cannot be reached show their welcome texts (and the view reconnects by
-// itself). Saves a screenshot of the view
+// itself), a repository's .vscode/settings.json cannot choose hpmctl, and
+// in Restricted Mode (workspace trust on, the folder not trusted) the
+// extension runs nothing until the folder is trusted. Saves a screenshot
+// of the view
 // to HPM_SCREENSHOT. Prints `ok - …` per check; exits non-zero on the
 // first failure.
 'use strict';
@@ -317,6 +320,8 @@ async function main() {
     await lost.locator('.monaco-list-row', { hasText: first }).first().waitFor({ timeout: 120000 });
     await lost.close();
     console.log('ok - once hpmd can start again, the view reconnects and lists the packages by itself');
+
+    await restrictedMode(browser, home, env);
   } catch (error) {
     // What the page showed when it went wrong, beside the screenshot.
     if (screenshot) {
@@ -325,6 +330,77 @@ async function main() {
     throw error;
   } finally {
     await stop();
+  }
+}
+
+// Workspace trust on, the workspace not trusted: VS Code opens it in
+// Restricted Mode, where the extension (untrustedWorkspaces: false) must
+// not run hpmctl at all; trusting the folder then starts it. A second
+// code-server on fresh user data, its hpmctl a wrapper that leaves a mark.
+async function restrictedMode(browser, home, env) {
+  const userData = path.join(home, 'restricted-user-data');
+  const extensions = path.join(home, 'restricted-extensions');
+  const mark = path.join(home, 'restricted-hpmctl.ran');
+  const wrapper = path.join(home, 'restricted-hpmctl');
+  fs.writeFileSync(wrapper, `#!/bin/sh\ntouch '${mark}'\nexec '${hpmctlPath}' "$@"\n`, { mode: 0o755 });
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
+    'hpm.hpmctlPath': wrapper,
+    'workbench.startupEditor': 'none',
+    'security.workspace.trust.enabled': true,
+    'security.workspace.trust.startupPrompt': 'never',
+    'telemetry.telemetryLevel': 'off',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'workbench.tips.enabled': false,
+  }));
+  execFileSync(codeServer, ['--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix], { env, stdio: 'pipe' });
+  const port = await freePort();
+  const server = spawn(codeServer, [
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry',
+    '--disable-update-check', '--user-data-dir', userData, '--extensions-dir', extensions, workspace,
+  ], { env, stdio: 'ignore', detached: true });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await page.goto(url, { timeout: 10000 });
+        break;
+      } catch (error) {
+        if (attempt > 30) throw new Error(`the second code-server did not answer: ${error.message}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 60000 });
+    // Long enough for an enabled extension to activate and call hpmctl
+    // (the trusted window below does within seconds).
+    await new Promise((resolve) => setTimeout(resolve, 15000));
+    if (fs.existsSync(mark)) throw new Error('hpmctl was run in Restricted Mode');
+    if (await page.locator('.statusbar-item', { hasText: 'hpm: ' }).count()) throw new Error('the hpm status bar item shows in Restricted Mode');
+    console.log('ok - in Restricted Mode the extension runs no hpmctl and shows nothing');
+
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Workspaces: Manage Workspace Trust');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Manage Workspace Trust' }).first().click({ timeout: 20000 });
+    await page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first().click({ timeout: 60000 });
+    await page.locator('.statusbar-item', { hasText: 'hpm: ' }).first().waitFor({ timeout: 120000 });
+    if (!fs.existsSync(mark)) throw new Error('the trusted window shows hpm without having run hpmctl');
+    console.log('ok - trusting the folder starts the extension, which runs hpmctl');
+  } finally {
+    await page.close().catch(() => {});
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    if (server.exitCode === null && server.signalCode === null) {
+      await new Promise((resolve) => {
+        server.once('exit', resolve);
+        setTimeout(resolve, 10000);
+      });
+    }
   }
 }
 
