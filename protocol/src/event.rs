@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::release::{Outcome, StepState};
 use crate::report::{Phase, RegistryUpdate, RepoState, SyncReport};
 use crate::{Change, ErrorKind, Problem};
 
@@ -97,7 +98,7 @@ pub enum EventBody {
     ReleaseStep {
         id: String,
         step: String,
-        state: String,
+        state: StepState,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
@@ -113,7 +114,7 @@ pub enum EventBody {
     /// `unreachable` (a dry run that could not reach a remote or the forge).
     ReleaseFinished {
         id: String,
-        outcome: String,
+        outcome: Outcome,
     },
     /// One line of the container engine's output during `imageBuild`.
     ImageProgress {

@@ -1,5 +1,5 @@
-//! What hpm's daemon and its clients agree on: typed reports ([`report`])
-//! and events ([`event`]), the changes a client asks for ([`Change`]),
+//! What hpm's daemon and its clients agree on: typed reports ([`report`],
+//! [`release`]) and events ([`event`]), the changes a client asks for ([`Change`]),
 //! error codes and kinds ([`codes`], [`ErrorKind`]), and, with the `rpc`
 //! feature, the JSON-RPC API (one jsonrpsee trait, served by `hpmd`, called
 //! by `hpmctl` and editors) and where the socket lives ([`rpc`]).
@@ -11,6 +11,7 @@
 
 pub mod env;
 pub mod event;
+pub mod release;
 pub mod report;
 #[cfg(feature = "rpc")]
 pub mod rpc;

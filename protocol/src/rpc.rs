@@ -6,6 +6,7 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 
+use crate::release::ApplyReport;
 use crate::report::{
     CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
     RegistryUpdate, ReleaseApplyRequest, SyncReport,
@@ -127,7 +128,7 @@ pub trait HpmApi {
         workspace: PathBuf,
         request: ReleaseApplyRequest,
         env: Option<ClientEnv>,
-    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned>;
+    ) -> Result<ApplyReport, ErrorObjectOwned>;
 
     /// `hpmctl doctor` from the daemon's side: git and uv as the caller's
     /// jobs would find them, the daemon's version, and for each remote the

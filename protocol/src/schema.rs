@@ -6,6 +6,7 @@
 
 use schemars::{schema_for, Schema};
 
+use crate::release::{AbortReport, ApplyReport, ImportReport, NotesReport, PlanReport};
 use crate::report::{
     CheckReport, DoctorReport, DryRunReport, ExportReport, ImageReport, RegistryUpdate,
     StatusReport, SyncReport,
@@ -29,5 +30,10 @@ pub fn documents() -> Vec<(&'static str, Schema)> {
         ("hello.schema.json", schema_for!(Hello)),
         ("doctor.schema.json", schema_for!(DoctorReport)),
         ("client-env.schema.json", schema_for!(crate::ClientEnv)),
+        ("import.schema.json", schema_for!(ImportReport)),
+        ("release-plan.schema.json", schema_for!(PlanReport)),
+        ("release-notes.schema.json", schema_for!(NotesReport)),
+        ("release-apply.schema.json", schema_for!(ApplyReport)),
+        ("release-abort.schema.json", schema_for!(AbortReport)),
     ]
 }

@@ -1311,6 +1311,7 @@ fn tags_are_signed_when_git_is_configured_to_sign_and_keep_their_headings() -> R
 
 #[test]
 fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps_and_waits() -> Result<()> {
+    use hpm_protocol::release::Outcome;
     use hpm_protocol::report::ReleaseApplyRequest;
     use hpm_protocol::HpmApiClient;
     let fixture = fixture()?;
@@ -1333,7 +1334,7 @@ fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps_and_waits() -> Re
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report: Value = runtime.block_on(async {
+    let report = runtime.block_on(async {
         let client = hpm_tests::rpc_client(&fixture.world.socket()).await?;
         let request = ReleaseApplyRequest {
             id: id.clone(),
@@ -1341,12 +1342,13 @@ fn the_daemon_applies_a_release_as_a_job_and_streams_its_steps_and_waits() -> Re
             notes_auto: true,
             token: Some(TOKEN.to_string()),
         };
-        let raw = client
-            .release_apply(fixture.world.core(), request, None)
-            .await?;
-        anyhow::Ok(serde_json::from_str(raw.get())?)
+        anyhow::Ok(
+            client
+                .release_apply(fixture.world.core(), request, None)
+                .await?,
+        )
     })?;
-    assert_eq!(report["outcome"], "complete", "{report}");
+    assert_eq!(report.outcome, Outcome::Complete, "{report:?}");
     let finished = events.wait(mark, "release_finished", |e| {
         e["event"] == "release_finished"
     })?;

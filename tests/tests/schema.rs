@@ -121,3 +121,72 @@ fn what_hpm_prints_validates_against_the_published_schemas() -> anyhow::Result<(
     let _ = world.run(&["daemon", "stop"]);
     Ok(())
 }
+
+/// The reports of `release` (plan, notes, a dry run, a run, status,
+/// abort) and of `import` (a dry run and a run) validate against their
+/// published schemas, and so does every event a release streams.
+#[test]
+fn release_and_import_reports_validate_against_their_schemas() -> anyhow::Result<()> {
+    use hpm_tests::release::{ReleaseWorld, GITHUB};
+    let fixture = ReleaseWorld::new(&[("alpha", &[]), ("beta", &["alpha"])], GITHUB)?;
+    let plan = json(&fixture.ok(&["--json", "release", "plan", "alpha", "--mode", "staging"])?)?;
+    assert_valid(
+        &validator("release-plan.schema.json")?,
+        "release plan",
+        &plan,
+    );
+    let id = plan["id"].as_str().unwrap_or_default().to_string();
+    let notes = json(&fixture.ok(&["--json", "release", "notes", &id])?)?;
+    assert_valid(
+        &validator("release-notes.schema.json")?,
+        "release notes",
+        &notes,
+    );
+    let apply = validator("release-apply.schema.json")?;
+    let (_, dry) = fixture.apply(&id, true)?;
+    assert_valid(&apply, "release apply --dry-run", &dry);
+    let (_, done) = fixture.apply(&id, false)?;
+    assert_eq!(done["outcome"], "complete", "{done}");
+    assert_valid(&apply, "release apply", &done);
+    let status = json(&fixture.ok(&["--json", "release", "status", &id])?)?;
+    assert_valid(&apply, "release status", &status);
+    // The outcome and each step's state are closed lists.
+    for wrong in [
+        serde_json::json!({"id": id, "outcome": "finished", "steps": []}),
+        serde_json::json!({"id": id, "outcome": "complete", "steps": [{"step": "alpha:tag", "state": "half"}]}),
+    ] {
+        assert!(!apply.is_valid(&wrong), "{wrong} passed the apply schema");
+    }
+    // An abort of a second release, left partly done: the tag is local.
+    let second = fixture.plan(&["beta", "--mode", "staging"])?;
+    let crashed = fixture
+        .hpmctl(&["release", "apply", &second, "--yes", "--notes", "auto"])
+        .env(hpm_engine::ops::release::CRASH_AFTER, "beta:tag")
+        .output()?;
+    assert!(
+        crashed.status.code().is_none(),
+        "{}",
+        hpm_tests::describe(&crashed)
+    );
+    let abort = json(&fixture.ok(&["--json", "release", "abort", &second])?)?;
+    assert_valid(
+        &validator("release-abort.schema.json")?,
+        "release abort",
+        &abort,
+    );
+    assert!(
+        abort["undone"]
+            .as_array()
+            .is_some_and(|undone| !undone.is_empty()),
+        "{abort}"
+    );
+
+    let world = hpm_tests::submodules::product()?;
+    let import = validator("import.schema.json")?;
+    let dry = json(&world.ok(&["--no-daemon", "--json", "import", "--dry-run"])?)?;
+    assert_valid(&import, "import --dry-run", &dry);
+    let imported = json(&world.ok(&["--no-daemon", "--json", "import", "--detach-submodules"])?)?;
+    assert!(imported["synced"].is_object(), "{imported}");
+    assert_valid(&import, "import", &imported);
+    Ok(())
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hpm_engine::caller::Caller;
 use hpm_engine::ops;
 use hpm_engine::ops::release::ReleaseProgress;
+use hpm_protocol::release::ApplyReport;
 use hpm_protocol::report::{
     CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
     RegistryUpdate, ReleaseApplyRequest, SyncReport,
@@ -230,7 +231,7 @@ impl HpmApiServer for Rpc {
         workspace: PathBuf,
         request: ReleaseApplyRequest,
         env: Option<ClientEnv>,
-    ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned> {
+    ) -> Result<ApplyReport, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
         let workspace = handle.for_request(env.as_ref());
         let events = self.daemon.events.clone();
@@ -247,7 +248,7 @@ impl HpmApiServer for Rpc {
                     ReleaseProgress::Step(step) => EventBody::ReleaseStep {
                         id: id.clone(),
                         step: step.step.clone(),
-                        state: step.state.as_str().to_string(),
+                        state: step.state,
                         detail: step.detail.clone(),
                     },
                     ReleaseProgress::Waiting(message) => EventBody::ReleaseWaiting {
@@ -261,12 +262,11 @@ impl HpmApiServer for Rpc {
                 &root,
                 EventBody::ReleaseFinished {
                     id: id.clone(),
-                    outcome: report.outcome.as_str().to_string(),
+                    outcome: report.outcome,
                 },
             );
             handle.notify_live(LiveNotice::JobEnded { changed: true });
-            serde_json::value::to_raw_value(&report)
-                .map_err(|e| hpm_engine::Error::internal(e.to_string()))
+            Ok(report)
         })
         .await
     }

@@ -13,7 +13,7 @@ pub enum Level {
 }
 
 /// A commit as git gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Commit {
     pub id: String,
     pub message: String,

@@ -11,7 +11,7 @@ use super::versions::ReleaseKind;
 use crate::manifest::ForgeKind;
 
 /// The whole release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleasePlan {
     pub id: String,
     pub kind: ReleaseKind,
@@ -32,7 +32,7 @@ pub struct ReleasePlan {
 }
 
 /// One package's release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageRelease {
     /// As the registry writes it (the core: its project name).
     pub name: String,
@@ -74,7 +74,7 @@ pub struct PackageRelease {
 }
 
 /// Where a registry entry is edited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RegistryTarget {
     /// A file of a registry folder (absolute path).
@@ -88,7 +88,7 @@ pub enum RegistryTarget {
 }
 
 /// One entry's source moved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistryEdit {
     pub package: String,
     pub target: RegistryTarget,
@@ -156,7 +156,7 @@ impl ReleasePlan {
 }
 
 /// What one step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
     Preflight,
@@ -172,7 +172,7 @@ pub enum StepKind {
 }
 
 /// A step of the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     pub kind: StepKind,
     pub package: Option<String>,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::commits::Level;
 
 /// What a release makes: a staging (`.devN`) or a prod (final) version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReleaseKind {
     Staging,

@@ -20,7 +20,8 @@ use hpm_core::metadata::ProjectMeta;
 use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::registry::{GitRef, SourceSpec};
 use hpm_core::{Mode, Problem};
-use hpm_protocol::report::{FileDiff, Progress, SyncReport};
+pub use hpm_protocol::release::{ImportReport, ImportedPackage};
+use hpm_protocol::report::{FileDiff, Progress};
 
 use crate::caller::Caller;
 use crate::error::{Error, Result};
@@ -41,30 +42,6 @@ pub struct ImportRequest {
     pub dry_run: bool,
     /// Write the files only: no first sync.
     pub no_sync: bool,
-}
-
-/// What an import found, wrote (or would write), and could not map.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ImportReport {
-    pub packages: Vec<ImportedPackage>,
-    pub written: Vec<PathBuf>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub diffs: Vec<FileDiff>,
-    pub notes: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub detached: Vec<String>,
-    /// The first sync, of the mode the manifest names (none with `no_sync`
-    /// or a dry run).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub synced: Option<SyncReport>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ImportedPackage {
-    pub name: String,
-    pub path: String,
-    pub url: Option<String>,
-    pub submodule: bool,
 }
 
 const REGISTRY_FOLDER: &str = "hpm-registry";

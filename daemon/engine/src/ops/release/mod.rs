@@ -22,37 +22,21 @@ use hpm_core::release::plan::{PackageRelease, ReleasePlan, StepKind};
 use hpm_core::release::version_file::{read_version, set_version};
 use hpm_core::Problem;
 use nix::fcntl::{Flock, FlockArg};
-use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_atomic, write_through};
 use crate::git::history;
 use crate::workspace::Workspace;
+pub use hpm_protocol::release::{
+    AbortReport, ApplyReport, Effect, NotesReport, Outcome, PlanReport, StepReport, StepState,
+};
 use journal::{Entry, Journal};
 pub use planning::PlanRequest;
-use steps::{remote_refs, run_git, Effect, Observed, Runner};
+use steps::{remote_refs, run_git, Observed, Runner};
 
 /// The test seam that kills the process right after a step is journaled
 /// done (`package:step`, or `registry`), as a crash there would.
 pub const CRASH_AFTER: &str = "HPM_RELEASE_CRASH_AFTER";
-
-/// What `plan` wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanReport {
-    pub id: String,
-    pub dir: PathBuf,
-    pub plan: ReleasePlan,
-    pub steps: Vec<String>,
-}
-
-/// What `notes` wrote or found.
-#[derive(Debug, Clone, Serialize)]
-pub struct NotesReport {
-    pub id: String,
-    pub folders: Vec<PathBuf>,
-    /// Per package: whether its `release-notes.md` is filled (and valid).
-    pub filled: BTreeMap<String, bool>,
-}
 
 /// How `apply` runs.
 #[derive(Clone, Default)]
@@ -73,94 +57,6 @@ impl std::fmt::Debug for ApplyOptions {
             .field("token", &self.token.as_ref().map(|_| "(redacted)"))
             .finish()
     }
-}
-
-/// A step as a run (or an observation) found or left it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    pub step: String,
-    pub state: StepState,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub effects: Vec<Effect>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepState {
-    /// Found done (by an earlier run, or by someone else).
-    Done,
-    /// Done by this run.
-    Applied,
-    /// Still to do (a dry run, a status, or after a failure).
-    Todo,
-    Failed,
-    Conflict,
-}
-
-impl StepState {
-    /// The name the JSON report and the daemon's events use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepState::Done => "done",
-            StepState::Applied => "applied",
-            StepState::Todo => "todo",
-            StepState::Failed => "failed",
-            StepState::Conflict => "conflict",
-        }
-    }
-}
-
-/// How a run ended; the client's exit code follows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Complete,
-    DryRun,
-    /// Nothing was changed.
-    PreflightFailed,
-    /// Some steps are done; `hpmctl release resume <id>` finishes.
-    Partial,
-    /// A state a person must sort out.
-    Conflict,
-    /// A dry run could not reach a remote or the forge to observe a step:
-    /// nothing was changed, and nothing is to resume.
-    Unreachable,
-}
-
-impl Outcome {
-    /// The name the JSON report and the daemon's events use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Complete => "complete",
-            Outcome::DryRun => "dry-run",
-            Outcome::PreflightFailed => "preflight-failed",
-            Outcome::Partial => "partial",
-            Outcome::Conflict => "conflict",
-            Outcome::Unreachable => "unreachable",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplyReport {
-    pub id: String,
-    pub outcome: Outcome,
-    pub steps: Vec<StepReport>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<Problem>,
-    /// The command that finishes a partial run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resume: Option<String>,
-}
-
-/// What `abort` undid and what it left because it is public.
-#[derive(Debug, Clone, Serialize)]
-pub struct AbortReport {
-    pub id: String,
-    pub undone: Vec<String>,
-    pub kept: Vec<String>,
 }
 
 /// `.hpm/releases/`.

@@ -19,8 +19,7 @@ use hpm_core::release::plan::{
 use hpm_core::release::version_file::{read_version, set_version};
 use hpm_core::release::versions::ReleaseKind;
 use hpm_core::{Mode, Problem};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::forge::{token_variable, Forge, Waiting};
 use crate::caller::Caller;
@@ -28,27 +27,10 @@ use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_through};
 use crate::git::history;
 use crate::process::{CancelToken, RunOptions};
+pub use hpm_protocol::release::Effect;
 
 /// How many times a registry push that lost a race is tried again.
 const REGISTRY_PUSH_ATTEMPTS: usize = 5;
-
-/// One exact thing a step does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Effect {
-    /// A file replaced (atomically), shown as a unified diff.
-    Write { path: String, diff: String },
-    /// `git ARGV` run in `dir`.
-    Git { dir: String, argv: Vec<String> },
-    /// `uv ARGV` run in `dir`.
-    Uv { dir: String, argv: Vec<String> },
-    /// A forge call; the token is never part of it.
-    Http {
-        method: String,
-        url: String,
-        body: Value,
-    },
-}
 
 /// What a step finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
