@@ -61,6 +61,14 @@ impl Journal {
             .collect())
     }
 
+    /// Whether an earlier run finished any step.
+    pub fn begun(&self) -> Result<bool> {
+        Ok(self
+            .entries()?
+            .iter()
+            .any(|entry| matches!(entry, Entry::Done { .. })))
+    }
+
     pub fn append(&self, entry: &Entry) -> Result<()> {
         let line = serde_json::to_string(entry).map_err(|e| Error::internal(e.to_string()))? + "\n";
         let mut file = std::fs::OpenOptions::new()

@@ -9,6 +9,7 @@
 //! A dry run prints each step's effects and changes nothing anywhere.
 
 pub mod bundle;
+mod driver;
 pub mod forge;
 pub mod journal;
 pub mod planning;
@@ -27,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_atomic, write_through};
 use crate::git::history;
 use crate::workspace::Workspace;
+use driver::{Driver, Pass};
 pub use hpm_protocol::release::{
     AbortReport, ApplyReport, Effect, NotesReport, Outcome, PlanReport, StepReport, StepState,
 };
@@ -276,29 +278,16 @@ pub fn apply(
     // step reports: never at the same time as one.
     let on_progress = std::cell::RefCell::new(on_progress);
     let waiting = |message: &str| (on_progress.borrow_mut())(ReleaseProgress::Waiting(message));
-    let on_step = &mut |step: &StepReport| (on_progress.borrow_mut())(ReleaseProgress::Step(step));
     let (plan, dir) = load(workspace, id)?;
-    let mut report = ApplyReport {
-        id: id.to_string(),
-        outcome: Outcome::Complete,
-        steps: Vec::new(),
-        problems: Vec::new(),
-        resume: None,
-    };
     let texts = match resolve_notes(&plan, &dir, options.notes_auto) {
         Ok(texts) => texts,
-        Err(Error::Invalid { problems }) => {
-            report.outcome = Outcome::PreflightFailed;
-            report.problems = problems;
-            return Ok(report);
-        }
+        Err(Error::Invalid { problems }) => return Ok(refused(id, problems, false)),
         Err(other) => return Err(other),
     };
     // One run of a release at a time; the kernel lets go of a killed one.
-    let _running = if options.dry_run {
-        None
-    } else {
-        Some(lock_release(&dir, id)?)
+    let _running = match options.dry_run {
+        true => None,
+        false => Some(lock_release(&dir, id)?),
     };
     let mut runner = Runner {
         plan: &plan,
@@ -311,162 +300,45 @@ pub fn apply(
         observe_only: options.dry_run,
         waiting: &waiting,
     };
-    let steps = plan.steps();
-    let journal = if options.dry_run {
-        None
-    } else {
-        Some(Journal::open(&dir, &plan.hash())?)
+    let journal = match options.dry_run {
+        true => None,
+        false => Some(Journal::open(&dir, &plan.hash())?),
     };
     // Every preflight before any change.
+    let mut problems = Vec::new();
     for p in &plan.packages {
-        report.problems.extend(preflight(&runner, p)?);
+        problems.extend(preflight(&runner, p)?);
     }
-    if !report.problems.is_empty() {
-        // A release an earlier run took part of the way (some of it may be
-        // public by now) is partly done, never "nothing was changed".
+    if !problems.is_empty() {
         let begun = match &journal {
-            Some(journal) => journal
-                .entries()?
-                .iter()
-                .any(|entry| matches!(entry, Entry::Done { .. })),
+            Some(journal) => journal.begun()?,
             None => false,
         };
-        report.outcome = match begun {
-            true => Outcome::Partial,
-            false => Outcome::PreflightFailed,
-        };
-        if begun {
-            report.resume = Some(format!("hpmctl release resume {id}"));
-        }
-        return Ok(report);
+        return Ok(refused(id, problems, begun));
     }
-    let crash_after = std::env::var(CRASH_AFTER).ok();
-    let mut core_notes_gathered = false;
-    for step in steps.iter().filter(|s| s.kind != StepKind::Preflight) {
-        let key = step.key();
-        let of_core = step
-            .package
-            .as_deref()
-            .and_then(|n| plan.package(n))
-            .is_some_and(|p| p.core);
-        if of_core && !core_notes_gathered {
-            core_notes_gathered = true;
-            // The packages are tagged by now: their commits go in the table.
-            with_core_notes(&plan, &mut runner.notes);
-        }
-        let observed = match runner.observe(step) {
-            Ok(observed) => observed,
-            // A dry run that cannot look is not a conflict, and has
-            // nothing to resume: it says what did not answer.
-            Err(Error::Network { problems }) if options.dry_run => {
-                unreachable(&mut report, key, problems, on_step);
-                break;
-            }
-            Err(error) if options.dry_run => return Err(error),
-            Err(error) => {
-                fail(&mut report, journal.as_ref(), &key, &error)?;
-                break;
-            }
-        };
-        let entry = match observed {
-            Observed::Done => StepReport {
-                step: key,
-                state: StepState::Done,
-                effects: Vec::new(),
-                detail: None,
-            },
-            Observed::Conflict(why) => {
-                let entry = StepReport {
-                    step: key,
-                    state: StepState::Conflict,
-                    effects: Vec::new(),
-                    detail: Some(why),
-                };
-                on_step(&entry);
-                report.steps.push(entry);
-                report.outcome = Outcome::Conflict;
-                break;
-            }
-            Observed::Todo if options.dry_run => {
-                let effects = runner.effects(step).unwrap_or_default();
-                StepReport {
-                    step: key,
-                    state: StepState::Todo,
-                    effects,
-                    detail: None,
-                }
-            }
-            Observed::Todo => {
-                if let Some(journal) = &journal {
-                    journal.append(&Entry::Started { step: key.clone() })?;
-                }
-                match runner.apply(step) {
-                    Ok(effects) => {
-                        if let Some(journal) = &journal {
-                            journal.append(&Entry::Done {
-                                step: key.clone(),
-                                effects: effects.clone(),
-                            })?;
-                        }
-                        if crash_after.as_deref() == Some(key.as_str()) {
-                            std::process::abort();
-                        }
-                        StepReport {
-                            step: key,
-                            state: StepState::Applied,
-                            effects,
-                            detail: None,
-                        }
-                    }
-                    Err(error) => {
-                        fail(&mut report, journal.as_ref(), &key, &error)?;
-                        break;
-                    }
-                }
-            }
-        };
-        on_step(&entry);
-        report.steps.push(entry);
-    }
-    if options.dry_run && report.outcome == Outcome::Complete {
-        report.outcome = Outcome::DryRun;
-    }
-    if matches!(report.outcome, Outcome::Partial | Outcome::Conflict) {
-        report.resume = Some(format!("hpmctl release resume {id}"));
-    }
-    Ok(report)
+    let pass = match options.dry_run {
+        true => Pass::DryRun,
+        false => Pass::Run,
+    };
+    Driver::new(&mut runner, pass, journal)
+        .drive(&mut |step| (on_progress.borrow_mut())(ReleaseProgress::Step(step)))
 }
 
-/// Ends a dry run whose observation of step `key` could not reach a
-/// remote or the forge: the step failed, the problems say what did not
-/// answer, and a hint to resume (a real run's recovery) becomes one to run
-/// the dry run again.
-fn unreachable(
-    report: &mut ApplyReport,
-    key: String,
-    mut problems: Vec<Problem>,
-    on_step: &mut dyn FnMut(&StepReport),
-) {
-    for problem in &mut problems {
-        if problem
-            .hint
-            .as_deref()
-            .is_some_and(|hint| hint.contains("release resume"))
-        {
-            problem.hint =
-                Some("nothing was changed: run the dry run again once it answers".to_string());
-        }
+/// A run refused before its first step for `problems`: nothing was
+/// changed, unless an earlier run took the release part of the way
+/// (`begun`; some of it may be public by now): then it is partly done,
+/// never "nothing was changed".
+fn refused(id: &str, problems: Vec<Problem>, begun: bool) -> ApplyReport {
+    ApplyReport {
+        id: id.to_string(),
+        outcome: match begun {
+            true => Outcome::Partial,
+            false => Outcome::PreflightFailed,
+        },
+        steps: Vec::new(),
+        problems,
+        resume: begun.then(|| format!("hpmctl release resume {id}")),
     }
-    let entry = StepReport {
-        step: key,
-        state: StepState::Failed,
-        effects: Vec::new(),
-        detail: problems.first().map(|problem| problem.message.clone()),
-    };
-    on_step(&entry);
-    report.steps.push(entry);
-    report.problems.extend(problems);
-    report.outcome = Outcome::Unreachable;
 }
 
 /// Holds `.hpm/releases/<id>/lock` (`flock`) for the run; a second run of
@@ -485,34 +357,6 @@ fn lock_release(dir: &Path, id: &str) -> Result<Flock<std::fs::File>> {
             "wait for it to end, then `hpmctl release status {id}`"
         )),
     })
-}
-
-fn fail(
-    report: &mut ApplyReport,
-    journal: Option<&Journal>,
-    key: &str,
-    error: &Error,
-) -> Result<()> {
-    if let Some(journal) = journal {
-        journal.append(&Entry::Failed {
-            step: key.to_string(),
-            error: error.to_string(),
-        })?;
-    }
-    let mut problem = Problem::new(error.to_string());
-    if let Some(hint) = error.hint() {
-        problem = problem.hint(hint);
-    }
-    report.problems.push(problem);
-    report.problems.extend(error.problems().iter().cloned());
-    report.steps.push(StepReport {
-        step: key.to_string(),
-        state: StepState::Failed,
-        effects: Vec::new(),
-        detail: Some(error.to_string()),
-    });
-    report.outcome = Outcome::Partial;
-    Ok(())
 }
 
 /// What must hold before a package's first change: the clone where the
@@ -646,64 +490,18 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
 pub fn status(workspace: &Workspace, id: &str) -> Result<ApplyReport> {
     let (plan, dir) = load(workspace, id)?;
     let texts = resolve_notes(&plan, &dir, true)?;
-    let mut notes = texts.notes;
-    with_core_notes(&plan, &mut notes);
-    let runner = Runner {
+    let mut runner = Runner {
         plan: &plan,
         root: workspace.root().to_path_buf(),
         dir,
-        notes,
+        notes: texts.notes,
         work_messages: texts.work,
         token: None,
         caller: workspace.caller().clone(),
         observe_only: true,
         waiting: &log_wait,
     };
-    let mut report = ApplyReport {
-        id: id.to_string(),
-        outcome: Outcome::Complete,
-        steps: Vec::new(),
-        problems: Vec::new(),
-        resume: None,
-    };
-    let mut any_done = false;
-    for step in plan
-        .steps()
-        .iter()
-        .filter(|s| s.kind != StepKind::Preflight)
-    {
-        let (state, detail) = match runner.observe(step) {
-            Ok(Observed::Done) => (StepState::Done, None),
-            Ok(Observed::Todo) => (StepState::Todo, None),
-            Ok(Observed::Conflict(why)) => (StepState::Conflict, Some(why)),
-            Err(error) => (StepState::Failed, Some(error.to_string())),
-        };
-        any_done |= state == StepState::Done;
-        if state != StepState::Done && report.outcome == Outcome::Complete {
-            report.outcome = if state == StepState::Conflict {
-                Outcome::Conflict
-            } else {
-                Outcome::Partial
-            };
-        }
-        report.steps.push(StepReport {
-            step: step.key(),
-            state,
-            effects: Vec::new(),
-            detail,
-        });
-    }
-    if report.outcome == Outcome::Partial && !any_done {
-        report.outcome = Outcome::PreflightFailed;
-        report.problems.push(
-            Problem::new("nothing of this release is done yet")
-                .hint(format!("`hpmctl release apply {id}` starts it")),
-        );
-    }
-    if report.outcome == Outcome::Partial {
-        report.resume = Some(format!("hpmctl release resume {id}"));
-    }
-    Ok(report)
+    Driver::new(&mut runner, Pass::Status, None).drive(&mut |_| {})
 }
 
 /// Undoes what is not public yet: local release commits and tags, the
