@@ -10,14 +10,17 @@
 //! | conflict | stop: a person decides | stop | go on |
 //! | cannot look | failed, journaled; stop | unreachable, stop (network) | failed, go on |
 //!
-//! Every step that ends is told (`on_step`) as it ends.
+//! Every step that ends is told (`on_step`) as it ends. `abort` goes
+//! through the steps the other way ([`undo`]).
 
 use hpm_core::release::plan::{Step, StepKind};
 use hpm_core::Problem;
 
 use super::journal::{Entry, Journal};
-use super::steps::{Observed, Runner};
-use super::{with_core_notes, ApplyReport, Outcome, StepReport, StepState, CRASH_AFTER};
+use super::steps::{Observed, Runner, Undo};
+use super::{
+    with_core_notes, AbortReport, ApplyReport, Outcome, StepReport, StepState, CRASH_AFTER,
+};
 use crate::error::{Error, Result};
 
 /// How the driver goes through the steps.
@@ -237,6 +240,35 @@ impl<'r, 'a> Driver<'r, 'a> {
         }
         self.report
     }
+}
+
+/// `abort`: every step undone, last first, except what is public: once a
+/// package's push is found done, its earlier steps (the tag, the commit)
+/// stay with it.
+pub fn undo(runner: &Runner) -> Result<AbortReport> {
+    let mut report = AbortReport {
+        id: runner.plan.id.clone(),
+        undone: Vec::new(),
+        kept: Vec::new(),
+    };
+    let mut public: Vec<Option<String>> = Vec::new();
+    let steps = runner.plan.steps();
+    for step in steps.iter().rev() {
+        if public.contains(&step.package) {
+            continue;
+        }
+        for undo in runner.undo(step)? {
+            match undo {
+                Undo::Undone(what) => report.undone.push(what),
+                Undo::Kept(what) => report.kept.push(what),
+                Undo::Public(what) => {
+                    report.kept.push(what);
+                    public.push(step.package.clone());
+                }
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// What `status` says of the steps it observed: complete when all are

@@ -19,13 +19,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hpm_core::release::notes::{auto_notes, core_notes, Released};
-use hpm_core::release::plan::{PackageRelease, ReleasePlan, StepKind};
-use hpm_core::release::version_file::{read_version, set_version};
+use hpm_core::release::plan::{PackageRelease, ReleasePlan};
 use hpm_core::Problem;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Error, Result};
-use crate::fsutil::{read_text, write_atomic, write_through};
+use crate::fsutil::{read_text, write_atomic};
 use crate::git::history;
 use crate::workspace::Workspace;
 use driver::{Driver, Pass};
@@ -34,7 +33,7 @@ pub use hpm_protocol::release::{
 };
 use journal::{Entry, Journal};
 pub use planning::PlanRequest;
-use steps::{remote_refs, run_git, Observed, Runner};
+use steps::{remote_refs, Runner};
 
 /// The test seam that kills the process right after a step is journaled
 /// done (`package:step`, or `registry`), as a crash there would.
@@ -526,135 +525,7 @@ pub fn abort(workspace: &Workspace, id: &str) -> Result<AbortReport> {
         observe_only: false,
         waiting: &log_wait,
     };
-    let mut report = AbortReport {
-        id: id.to_string(),
-        undone: Vec::new(),
-        kept: Vec::new(),
-    };
-    for p in plan.packages.iter().rev() {
-        let clone = Path::new(&p.clone);
-        let step = |kind| hpm_core::release::plan::Step {
-            kind,
-            package: Some(p.name.clone()),
-        };
-        if plan.forge != hpm_core::manifest::ForgeKind::None {
-            if let Ok(forge) = runner.forge(p) {
-                if let Some(found) = forge.find(&hpm_core::release::notes::marker(id, &p.name))? {
-                    if found.draft {
-                        forge.delete(found.id)?;
-                        report.undone.push(format!(
-                            "{}: deleted the draft release of {}",
-                            p.name, p.tag
-                        ));
-                    } else {
-                        report
-                            .kept
-                            .push(format!("{}: the release of {} is published", p.name, p.tag));
-                    }
-                }
-            }
-        }
-        if runner.observe(&step(StepKind::Push))? == Observed::Done {
-            report.kept.push(format!("{}: {} is pushed", p.name, p.tag));
-            continue;
-        }
-        let repo = history::open(clone)?;
-        let release_commit = history::commit_with_trailer(
-            &repo,
-            history::head(&repo)?.1,
-            git2::Oid::from_str(&p.head).map_err(|e| Error::internal(e.to_string()))?,
-            &steps::trailer(id),
-        );
-        if let (Some(at), Some(commit)) = (history::tag_commit(&repo, &p.tag), release_commit) {
-            if at == commit {
-                run_git(
-                    &runner.caller,
-                    clone,
-                    &["tag".into(), "-d".into(), "--".into(), p.tag.clone()],
-                )?;
-                report
-                    .undone
-                    .push(format!("{}: deleted the local tag {}", p.name, p.tag));
-            }
-        }
-        if let Some(commit) = release_commit {
-            if history::head(&repo)?.1 == commit {
-                run_git(
-                    &runner.caller,
-                    clone,
-                    &[
-                        "reset".into(),
-                        "-q".into(),
-                        "--keep".into(),
-                        "HEAD~1".into(),
-                    ],
-                )?;
-                report.undone.push(format!(
-                    "{}: removed the release commit {}",
-                    p.name,
-                    &commit.to_string()[..12]
-                ));
-            } else {
-                report.kept.push(format!(
-                    "{}: the release commit {commit} has commits on top; left as it is",
-                    p.name
-                ));
-            }
-        }
-        // A version written but not committed goes back.
-        let path = clone.join(&p.version_file);
-        if let Ok(text) = read_text(&path) {
-            if read_version(&p.version_file, &text).as_deref() == Some(p.version.as_str())
-                && p.current_version != p.version
-            {
-                if let Ok(back) = set_version(&p.version_file, &text, &p.current_version) {
-                    write_through(&path, back.as_bytes()).map_err(|e| Error::write(&path, e))?;
-                    report.undone.push(format!(
-                        "{}: {} back to {}",
-                        p.name, p.version_file, p.current_version
-                    ));
-                }
-            }
-        }
-    }
-    for edit in &plan.registry {
-        if let hpm_core::release::plan::RegistryTarget::Folder { file } = &edit.target {
-            let (Ok(text), Some(previous)) = (read_text(Path::new(file)), &edit.previous) else {
-                continue;
-            };
-            let mode =
-                hpm_core::Mode::new(&edit.mode).map_err(|e| Error::internal(e.to_string()))?;
-            let origin = hpm_core::registry::EntryOrigin::File(PathBuf::from(file));
-            let to = if edit.from.starts_with("pypi") {
-                hpm_core::release::entry_edit::MovedTo::Version(previous.clone())
-            } else {
-                hpm_core::release::entry_edit::MovedTo::Tag(previous.clone())
-            };
-            if text.contains(&edit.to) {
-                if let Ok(back) = hpm_core::release::entry_edit::move_source(
-                    &text,
-                    &origin,
-                    &edit.package,
-                    &mode,
-                    &to,
-                ) {
-                    if back != text {
-                        write_through(Path::new(file), back.as_bytes())
-                            .map_err(|e| Error::write(file, e))?;
-                        report.undone.push(format!(
-                            "{}: registry entry back to {previous}",
-                            edit.package
-                        ));
-                    }
-                }
-            }
-        } else {
-            report.kept.push(format!(
-                "{}: a git registry's pushed commit is public",
-                edit.package
-            ));
-        }
-    }
+    let report = driver::undo(&runner)?;
     if let Ok(journal) = Journal::open(&dir, &plan.hash()) {
         journal.append(&Entry::Aborted)?;
     }

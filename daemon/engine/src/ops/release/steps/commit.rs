@@ -2,10 +2,13 @@
 //! `uv.lock`, the plan's extra files), carrying [`trailer`] so a later
 //! run finds it.
 
+use std::path::Path;
+
 use hpm_core::release::plan::{PackageRelease, ReleasePlan, Step};
 
-use super::{commit_files, trailer, Effect, Observed, Runner, StepType};
+use super::{commit_files, run_git, trailer, Effect, Observed, Runner, StepType, Undo};
 use crate::error::Result;
+use crate::git::history;
 
 pub struct Commit;
 
@@ -34,6 +37,33 @@ impl StepType for Commit {
         let p = run.package(step)?;
         run.write_message(&p.name, "commit", &commit_message(run.plan, p))?;
         run.perform(effects)
+    }
+
+    /// The release commit goes when it is the clone's head; with commits
+    /// on top it stays.
+    fn undo(&self, run: &Runner, step: &Step) -> Result<Vec<Undo>> {
+        let p = run.package(step)?;
+        let Some(commit) = run.trailer_commit(p)? else {
+            return Ok(Vec::new());
+        };
+        let clone = Path::new(&p.clone);
+        let repo = history::open(clone)?;
+        if history::head(&repo)?.1 != commit {
+            return Ok(vec![Undo::Kept(format!(
+                "{}: the release commit {commit} has commits on top; left as it is",
+                p.name
+            ))]);
+        }
+        run_git(
+            &run.caller,
+            clone,
+            &["reset", "-q", "--keep", "HEAD~1"].map(String::from),
+        )?;
+        Ok(vec![Undo::Undone(format!(
+            "{}: removed the release commit {}",
+            p.name,
+            &commit.to_string()[..12]
+        ))])
     }
 }
 

@@ -9,7 +9,7 @@ use hpm_core::release::plan::Step;
 use hpm_core::release::versions::ReleaseKind;
 use serde_json::json;
 
-use super::{Effect, Observed, Runner, StepType};
+use super::{Effect, Observed, Runner, StepType, Undo};
 use crate::error::{Error, Result};
 use crate::ops::release::forge::Forge;
 
@@ -74,6 +74,29 @@ impl StepType for Draft {
             }
         }
         Ok(())
+    }
+
+    /// A draft is deleted; a published release stays.
+    fn undo(&self, run: &Runner, step: &Step) -> Result<Vec<Undo>> {
+        let p = run.package(step)?;
+        // Without a token there is no draft of hpm's to find either.
+        let Ok(forge) = run.forge(p) else {
+            return Ok(Vec::new());
+        };
+        Ok(match forge.find(&marker(&run.plan.id, &p.name))? {
+            Some(found) if found.draft => {
+                forge.delete(found.id)?;
+                vec![Undo::Undone(format!(
+                    "{}: deleted the draft release of {}",
+                    p.name, p.tag
+                ))]
+            }
+            Some(_) => vec![Undo::Kept(format!(
+                "{}: the release of {} is published",
+                p.name, p.tag
+            ))],
+            None => Vec::new(),
+        })
     }
 }
 

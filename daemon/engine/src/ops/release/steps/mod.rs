@@ -39,6 +39,21 @@ trait StepType {
     /// Applies the step: exactly `effects`, which [`StepType::effects`]
     /// has just described.
     fn apply(&self, run: &Runner, step: &Step, effects: &[Effect]) -> Result<()>;
+    /// `abort`: undoes what the step did, unless it is public; says each
+    /// thing undone or kept (nothing: there was nothing to undo).
+    fn undo(&self, _run: &Runner, _step: &Step) -> Result<Vec<Undo>> {
+        Ok(Vec::new())
+    }
+}
+
+/// One thing undoing a step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    Undone(String),
+    /// Left as it is, and why.
+    Kept(String),
+    /// Public: this step and the package's earlier ones stay.
+    Public(String),
 }
 
 /// The type of each kind of step.
@@ -117,6 +132,11 @@ impl<'a> Runner<'a> {
         step_type(step.kind).effects(self, step)
     }
 
+    /// Undoes what `step` did, unless it is public.
+    pub fn undo(&self, step: &Step) -> Result<Vec<Undo>> {
+        step_type(step.kind).undo(self, step)
+    }
+
     /// Applies `step` and returns what it did (its effects, as
     /// [`Runner::effects`] described them before).
     pub fn apply(&self, step: &Step) -> Result<Vec<Effect>> {
@@ -142,18 +162,26 @@ impl<'a> Runner<'a> {
     /// carrying this release's trailer), else, when the version needed no
     /// commit, the commit of the user's work or the plan's head.
     fn release_commit(&self, p: &PackageRelease) -> Result<Option<git2::Oid>> {
-        let repo = history::open(Path::new(&p.clone))?;
-        let (_, head) = history::head(&repo)?;
-        let base = oid(&p.head)?;
-        if let Some(found) =
-            history::commit_with_trailer(&repo, head, base, &trailer(&self.plan.id))
-        {
+        if let Some(found) = self.trailer_commit(p)? {
             return Ok(Some(found));
         }
-        let base = self.work_commit(p)?.unwrap_or(base);
+        let repo = history::open(Path::new(&p.clone))?;
+        let base = self.work_commit(p)?.unwrap_or(oid(&p.head)?);
         let committed = history::file_at(&repo, base, &p.version_file)
             .and_then(|text| read_version(&p.version_file, &text));
         Ok((committed.as_deref() == Some(p.version.as_str())).then_some(base))
+    }
+
+    /// The commit carrying this release's trailer, once made.
+    fn trailer_commit(&self, p: &PackageRelease) -> Result<Option<git2::Oid>> {
+        let repo = history::open(Path::new(&p.clone))?;
+        let (_, head) = history::head(&repo)?;
+        Ok(history::commit_with_trailer(
+            &repo,
+            head,
+            oid(&p.head)?,
+            &trailer(&self.plan.id),
+        ))
     }
 
     /// The commit of the package's uncommitted work, once made (it carries

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hpm_core::release::plan::Step;
 
-use super::{remote_refs, Effect, Observed, Runner, StepType};
+use super::{remote_refs, Effect, Observed, Runner, StepType, Undo};
 use crate::error::Result;
 use crate::git::history;
 
@@ -57,5 +57,13 @@ impl StepType for Push {
 
     fn apply(&self, run: &Runner, _step: &Step, effects: &[Effect]) -> Result<()> {
         run.perform(effects)
+    }
+
+    fn undo(&self, run: &Runner, step: &Step) -> Result<Vec<Undo>> {
+        let p = run.package(step)?;
+        Ok(match self.observe(run, step)? {
+            Observed::Done => vec![Undo::Public(format!("{}: {} is pushed", p.name, p.tag))],
+            _ => Vec::new(),
+        })
     }
 }

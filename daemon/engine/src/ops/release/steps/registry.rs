@@ -11,7 +11,7 @@ use hpm_core::release::entry_edit::{move_source, MovedTo};
 use hpm_core::release::plan::{RegistryEdit, RegistryTarget, ReleasePlan, Step};
 use hpm_core::{Mode, Problem};
 
-use super::{run_git, trailer, Effect, Observed, Runner, StepType};
+use super::{run_git, trailer, Effect, Observed, Runner, StepType, Undo};
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_through};
 use crate::git::history;
@@ -96,6 +96,63 @@ impl StepType for Registry {
             push_git_registry(run, &work, &branch, &edits)?;
         }
         Ok(())
+    }
+
+    /// A folder registry's entries go back to what they were; a git
+    /// registry's pushed commit is public.
+    fn undo(&self, run: &Runner, _step: &Step) -> Result<Vec<Undo>> {
+        let (folder, git) = targets(run.plan);
+        let mut undone = Vec::new();
+        for (edit, file) in folder {
+            if let Some(previous) = put_back(edit, file)? {
+                undone.push(Undo::Undone(format!(
+                    "{}: registry entry back to {previous}",
+                    edit.package
+                )));
+            }
+        }
+        for edit in git.values().flatten() {
+            undone.push(Undo::Kept(format!(
+                "{}: a git registry's pushed commit is public",
+                edit.package
+            )));
+        }
+        Ok(undone)
+    }
+}
+
+/// Moves a folder registry's entry in `file` back to the source it had
+/// before the release; answers that source when it did.
+fn put_back<'e>(edit: &'e RegistryEdit, file: &str) -> Result<Option<&'e String>> {
+    let (Ok(text), Some(previous)) = (read_text(Path::new(file)), &edit.previous) else {
+        return Ok(None);
+    };
+    if !text.contains(&edit.to) {
+        return Ok(None);
+    }
+    let mode = Mode::new(&edit.mode).map_err(|e| Error::internal(e.to_string()))?;
+    let origin = EntryOrigin::File(PathBuf::from(file));
+    let Ok(back) = move_source(
+        &text,
+        &origin,
+        &edit.package,
+        &mode,
+        &moved_to(edit, previous),
+    ) else {
+        return Ok(None);
+    };
+    if back == text {
+        return Ok(None);
+    }
+    write_through(Path::new(file), back.as_bytes()).map_err(|e| Error::write(file, e))?;
+    Ok(Some(previous))
+}
+
+/// The source `reference` of `edit`'s kind: a PyPI version, else a tag.
+fn moved_to(edit: &RegistryEdit, reference: &str) -> MovedTo {
+    match edit.from.starts_with("pypi") {
+        true => MovedTo::Version(reference.to_string()),
+        false => MovedTo::Tag(reference.to_string()),
     }
 }
 
@@ -248,15 +305,17 @@ fn registry_text(run: &Runner, edit: &RegistryEdit) -> Result<(EntryOrigin, Stri
 /// The entry's text with its source moved to the release.
 fn edited(origin: &EntryOrigin, text: &str, edit: &RegistryEdit) -> Result<String> {
     let mode = Mode::new(&edit.mode).map_err(|e| Error::internal(e.to_string()))?;
-    let to = if edit.from.starts_with("pypi") {
-        MovedTo::Version(edit.to.clone())
-    } else {
-        MovedTo::Tag(edit.to.clone())
-    };
     if already_moved(origin, text, edit, &mode) {
         return Ok(text.to_string());
     }
-    move_source(text, origin, &edit.package, &mode, &to).map_err(Error::invalid)
+    move_source(
+        text,
+        origin,
+        &edit.package,
+        &mode,
+        &moved_to(edit, &edit.to),
+    )
+    .map_err(Error::invalid)
 }
 
 fn already_moved(origin: &EntryOrigin, text: &str, edit: &RegistryEdit, mode: &Mode) -> bool {

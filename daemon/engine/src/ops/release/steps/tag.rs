@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hpm_core::release::plan::Step;
 
-use super::{Effect, Observed, Runner, StepType};
+use super::{run_git, Effect, Observed, Runner, StepType, Undo};
 use crate::error::Result;
 use crate::git::history;
 
@@ -51,5 +51,24 @@ impl StepType for Tag {
         let notes = run.notes.get(&p.name).cloned().unwrap_or_default();
         run.write_message(&p.name, "tag", &notes)?;
         run.perform(effects)
+    }
+
+    /// The local tag goes when it is on this release's commit.
+    fn undo(&self, run: &Runner, step: &Step) -> Result<Vec<Undo>> {
+        let p = run.package(step)?;
+        let repo = history::open(Path::new(&p.clone))?;
+        let ours = run.trailer_commit(p)?;
+        if ours.is_none() || history::tag_commit(&repo, &p.tag) != ours {
+            return Ok(Vec::new());
+        }
+        run_git(
+            &run.caller,
+            Path::new(&p.clone),
+            &["tag", "-d", "--", &p.tag].map(String::from),
+        )?;
+        Ok(vec![Undo::Undone(format!(
+            "{}: deleted the local tag {}",
+            p.name, p.tag
+        ))])
     }
 }

@@ -7,7 +7,7 @@ use hpm_core::release::plan::Step;
 use hpm_core::release::version_file::{read_version, set_version};
 use hpm_core::Problem;
 
-use super::{Effect, Observed, Runner, StepType};
+use super::{Effect, Observed, Runner, StepType, Undo};
 use crate::error::{Error, Result};
 use crate::fsutil::{read_text, write_through};
 use crate::process::{CancelToken, RunOptions};
@@ -72,5 +72,26 @@ impl StepType for SetVersion {
             )?;
         }
         Ok(())
+    }
+
+    /// A version written but not committed goes back.
+    fn undo(&self, run: &Runner, step: &Step) -> Result<Vec<Undo>> {
+        let p = run.package(step)?;
+        let path = Path::new(&p.clone).join(&p.version_file);
+        let Ok(text) = read_text(&path) else {
+            return Ok(Vec::new());
+        };
+        let written = read_version(&p.version_file, &text).as_deref() == Some(p.version.as_str());
+        if !written || p.current_version == p.version {
+            return Ok(Vec::new());
+        }
+        let Ok(back) = set_version(&p.version_file, &text, &p.current_version) else {
+            return Ok(Vec::new());
+        };
+        write_through(&path, back.as_bytes()).map_err(|e| Error::write(&path, e))?;
+        Ok(vec![Undo::Undone(format!(
+            "{}: {} back to {}",
+            p.name, p.version_file, p.current_version
+        ))])
     }
 }
