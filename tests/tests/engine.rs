@@ -346,7 +346,7 @@ fn a_journal_left_by_a_killed_run_is_rolled_back() -> anyhow::Result<()> {
     let output = world.hpmctl_in_process().arg("sync").output()?;
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
-        stderr(&output).contains("interrupted; restored"),
+        stderr(&output).contains("interrupted; put back"),
         "{}",
         describe(&output)
     );

@@ -2,7 +2,7 @@
 
 use super::Context;
 
-pub async fn run(context: &Context) -> anyhow::Result<()> {
+async fn run(context: &Context) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let was_running = context.backend().await?.cancel(&workspace).await?;
     eprintln!(
@@ -14,4 +14,14 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// Cancel the workspace's running sync (files are restored).
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+impl Args {
+    pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
+        run(context).await
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use hpm_protocol::{codes, Change};
+use hpm_protocol::{codes, AddPackage, Change, RemovePackage};
 
 use super::Context;
 use crate::failure::Failure;
@@ -100,5 +100,155 @@ async fn dry_run(
         )
         .into()),
         _ => Ok(()),
+    }
+}
+
+/// Commands that change the environment: each is one reconcile.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Reconcile the environment with the manifest now.
+    Sync {
+        /// The mode for this run only (also `RUN_MODE`).
+        #[arg(long, env = "RUN_MODE")]
+        mode: Option<String>,
+        /// Run uv even when nothing changed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set the workspace's mode and sync.
+    Switch { mode: String },
+    /// Put one package in a mode of its own and sync.
+    Use { package: String, mode: String },
+    /// Put packages into dev mode (cloning missing ones) and sync.
+    Dev {
+        #[arg(required = true)]
+        packages: Vec<String>,
+        /// Clone missing packages without asking.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Drop a package's own mode (it follows the workspace again) and sync.
+    Reset { package: String },
+    /// Add a package: write its registry entry (refs checked on the remote; without --prod/--staging the highest stable and .devN tags are proposed), list it in hpm.yaml, and sync.
+    Add {
+        package: String,
+        /// Its git repository (also the clone URL for dev).
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// The prod ref (default: the remote's highest stable tag).
+        #[arg(long, value_name = "REF")]
+        prod: Option<String>,
+        /// The staging ref (default: the remote's highest .devN tag).
+        #[arg(long, value_name = "REF")]
+        staging: Option<String>,
+        /// The dev folder (default: packages_dir/NAME).
+        #[arg(long, value_name = "PATH")]
+        dev: Option<String>,
+        /// Prod from PyPI at this version instead of a git ref.
+        #[arg(long, value_name = "VERSION")]
+        pypi: Option<String>,
+        /// Add it as an option of this group instead of to `packages:`.
+        #[arg(long)]
+        group: Option<String>,
+        /// The registry folder for the entry (default: the manifest's first folder).
+        #[arg(long, value_name = "DIR")]
+        registry: Option<String>,
+        /// Write the files only.
+        #[arg(long)]
+        no_sync: bool,
+        /// Clone it when its dev folder is missing, without asking.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Take a package out of hpm.yaml (its registry entry stays unless --registry-too) and sync.
+    Remove {
+        package: String,
+        /// Delete its registry entry file too.
+        #[arg(long)]
+        registry_too: bool,
+        /// Write the files only.
+        #[arg(long)]
+        no_sync: bool,
+    },
+}
+
+impl Command {
+    pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
+        let (change, offer_clone) = protocol_change(self);
+        apply(context, change, offer_clone).await
+    }
+}
+
+/// The protocol change a command asks for, and whether to offer cloning.
+fn protocol_change(command: Command) -> (Change, bool) {
+    match command {
+        Command::Sync { mode, force } => (Change::Sync { mode, force }, false),
+        Command::Switch { mode } => (Change::Switch { mode }, false),
+        Command::Use { package, mode } => (
+            Change::Use {
+                packages: vec![package],
+                mode: Some(mode),
+                clone: false,
+            },
+            false,
+        ),
+        Command::Dev { packages, yes } => (
+            Change::Use {
+                packages,
+                mode: Some("dev".into()),
+                clone: yes,
+            },
+            !yes,
+        ),
+        Command::Reset { package } => (
+            Change::Use {
+                packages: vec![package],
+                mode: None,
+                clone: false,
+            },
+            false,
+        ),
+        Command::Add {
+            package,
+            git,
+            prod,
+            staging,
+            dev,
+            pypi,
+            group,
+            registry,
+            no_sync,
+            yes,
+        } => (
+            Change::Add {
+                spec: AddPackage {
+                    package,
+                    git,
+                    prod,
+                    staging,
+                    dev,
+                    pypi,
+                    group,
+                    registry,
+                },
+                sync: !no_sync,
+                clone: yes,
+            },
+            !yes,
+        ),
+        Command::Remove {
+            package,
+            registry_too,
+            no_sync,
+        } => (
+            Change::Remove {
+                spec: RemovePackage {
+                    package,
+                    registry_too,
+                },
+                sync: !no_sync,
+            },
+            false,
+        ),
     }
 }

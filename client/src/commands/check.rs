@@ -10,7 +10,7 @@ use crate::failure::Failure;
 use crate::render;
 
 /// What to check.
-pub enum Which {
+enum Which {
     /// The current mode.
     Current,
     /// Another mode, without switching.
@@ -21,7 +21,7 @@ pub enum Which {
     Staged,
 }
 
-pub async fn run(context: &Context, which: Which) -> anyhow::Result<()> {
+async fn run(context: &Context, which: Which) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let backend = context.backend().await?;
     let reports = match &which {
@@ -48,5 +48,36 @@ pub async fn run(context: &Context, which: Which) -> anyhow::Result<()> {
     match failed {
         None => Ok(()),
         Some(failures) => Err(Failure::user(codes::INVALID_INPUT, failures, None).into()),
+    }
+}
+
+/// For CI: manifest valid, pyproject.toml matches the plan, lock current, no local sources outside dev, no internal package from an index.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Check this mode without switching (also `RUN_MODE`): its plan validates, and its export folder is current, or what a switch would write resolves.
+    #[arg(
+        long,
+        env = "RUN_MODE",
+        value_name = "MODE",
+        conflicts_with = "all_modes"
+    )]
+    mode: Option<String>,
+    /// Check every mode the workspace names, the current one first.
+    #[arg(long)]
+    all_modes: bool,
+    /// For a pre-commit hook: the pyproject.toml staged for commit is what hpm writes for hpm.yaml's mode, whatever mode this clone is in.
+    #[arg(long, conflicts_with_all = ["mode", "all_modes"])]
+    staged: bool,
+}
+
+impl Args {
+    pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
+        let which = match (self.mode, self.all_modes, self.staged) {
+            (_, _, true) => Which::Staged,
+            (_, true, _) => Which::AllModes,
+            (Some(mode), _, _) => Which::Mode(mode),
+            (None, false, false) => Which::Current,
+        };
+        run(context, which).await
     }
 }

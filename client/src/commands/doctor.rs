@@ -15,7 +15,7 @@ use crate::backend::client_env;
 use crate::failure::Failure;
 use crate::render;
 
-pub async fn run(context: &Context) -> anyhow::Result<()> {
+async fn run(context: &Context) -> anyhow::Result<()> {
     // Outside a workspace the tools are still worth checking.
     let workspace = context.workspace().ok();
     let report = if context.no_daemon {
@@ -66,5 +66,15 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         Ok(())
     } else {
         Err(Failure::user(codes::INVALID_INPUT, "a check failed".to_string(), None).into())
+    }
+}
+
+/// Whether hpm can work here: git and uv found, the daemon reachable, each remote of the workspace answering with your credentials.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+impl Args {
+    pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
+        run(context).await
     }
 }

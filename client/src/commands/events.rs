@@ -9,7 +9,7 @@ use crate::failure::Failure;
 use crate::{connect, render};
 
 /// Prints every event until the daemon goes away or the user stops it.
-pub async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
+async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
     let (client, _) = connect::connect_or_start(socket).await?;
     let mut subscription = client.subscribe_events().await?;
     let mut last_seq: Option<u64> = None;
@@ -42,4 +42,14 @@ pub async fn run(socket: &Path, json: bool) -> anyhow::Result<()> {
         Some("run `hpmctl events` again to follow the new daemon".to_string()),
     )
     .into())
+}
+
+/// Follow the daemon's event stream.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+impl Args {
+    pub async fn exec(self, context: &super::Context) -> anyhow::Result<()> {
+        run(&context.socket, context.json).await
+    }
 }

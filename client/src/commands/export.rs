@@ -11,7 +11,7 @@ use super::Context;
 use crate::failure::Failure;
 use crate::render;
 
-pub async fn run(
+async fn run(
     context: &Context,
     mode: &str,
     out: Option<PathBuf>,
@@ -32,4 +32,25 @@ pub async fn run(
         return render::json(&report);
     }
     render::out(&render::export(&report, context.dry_run))
+}
+
+/// Write MODE/pyproject.toml and MODE/uv.lock: the core with every managed package pinned to MODE, for `uv sync --frozen` without hpm.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    mode: String,
+    /// The folder to write into (default: MODE/ in the workspace).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Include the core project itself (by its folder).
+    #[arg(long)]
+    with_core: bool,
+    /// Replace a pyproject.toml there that hpm did not write (saved under .hpm/backup/).
+    #[arg(long)]
+    force: bool,
+}
+
+impl Args {
+    pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
+        run(context, &self.mode, self.out, self.with_core, self.force).await
+    }
 }

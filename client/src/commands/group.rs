@@ -8,7 +8,7 @@ use super::Context;
 use crate::failure::Failure;
 use crate::render;
 
-pub fn list(context: &Context) -> anyhow::Result<()> {
+fn list(context: &Context) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let groups = ops::group::list(&workspace).map_err(Failure::from)?;
     if context.json {
@@ -17,7 +17,7 @@ pub fn list(context: &Context) -> anyhow::Result<()> {
     render::out(&render::groups(&groups))
 }
 
-pub async fn select(
+async fn select(
     context: &Context,
     group: String,
     option: String,
@@ -29,4 +29,44 @@ pub async fn select(
         select,
     };
     super::change::apply(context, change, false).await
+}
+
+/// Plugin groups: select, deselect, list.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Select an option (an exclusive group's selection is replaced) and sync.
+    Add {
+        group: String,
+        #[arg(long)]
+        option: String,
+    },
+    /// Deselect an option and sync.
+    Remove {
+        group: String,
+        #[arg(long)]
+        option: String,
+    },
+    /// Each group with its options, the selected ones marked.
+    List,
+}
+
+impl Args {
+    /// Whether it changes the environment (`--dry-run` applies).
+    pub fn changes(&self) -> bool {
+        !matches!(self.action, Action::List)
+    }
+
+    pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
+        match self.action {
+            Action::List => list(context),
+            Action::Add { group, option } => select(context, group, option, true).await,
+            Action::Remove { group, option } => select(context, group, option, false).await,
+        }
+    }
 }

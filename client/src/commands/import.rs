@@ -11,7 +11,7 @@ use super::Context;
 use crate::failure::Failure;
 use crate::render;
 
-pub fn run(
+fn run(
     context: &Context,
     modes: &[String],
     uv_args: Vec<String>,
@@ -109,4 +109,33 @@ pub fn run(
         None => {}
     }
     render::out(&out)
+}
+
+/// Move a product in the submodule / staging+prod layout to hpm: registry entries, hpm.yaml, the core's pyproject.toml.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Another hand-kept mode file, NAME=PATH (staging/ and prod/ are found by themselves).
+    #[arg(long = "mode", value_name = "NAME=PATH")]
+    modes: Vec<String>,
+    /// An argument for every `uv sync` (settings.uv_args), e.g. --uv-arg=--extra --uv-arg=cu124.
+    #[arg(long = "uv-arg", value_name = "ARG", allow_hyphen_values = true)]
+    uv_args: Vec<String>,
+    /// Make each submodule an independent clone in place (nothing committed).
+    #[arg(long)]
+    detach_submodules: bool,
+    /// Write the files only; without it the workspace is synced in the mode hpm.yaml names (a failure undoes the import).
+    #[arg(long)]
+    no_sync: bool,
+}
+
+impl Args {
+    pub fn exec(self, context: &Context) -> anyhow::Result<()> {
+        run(
+            context,
+            &self.modes,
+            self.uv_args,
+            self.detach_submodules,
+            self.no_sync,
+        )
+    }
 }

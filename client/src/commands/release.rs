@@ -19,15 +19,110 @@ use super::Context;
 use crate::failure::{Exit, Failure};
 use crate::render;
 
-/// What `plan` and `run` are asked for.
-#[derive(Debug, Clone)]
+/// Releases across the packages' repositories, in dependency order: plan, notes, apply, resume, status, abort, run.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Decide versions, tags, layers and registry edits; write .hpm/releases/<id>/plan.json.
+    Plan(PlanArgs),
+    /// Write the LLM bundle (context, commits, diff, prompts, empty slots); `--check` validates what was filled in.
+    Notes {
+        id: String,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the plan (with the global --dry-run: print every effect, change nothing).
+    Apply {
+        id: String,
+        /// Apply without asking (needed without a terminal).
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long, value_enum, default_value = "files")]
+        notes: NotesSource,
+    },
+    /// Finish a release that stopped, from what is observed.
+    Resume {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long, value_enum, default_value = "files")]
+        notes: NotesSource,
+    },
+    /// Each step: done, to do, or in conflict (observed now).
+    Status { id: String },
+    /// Undo what is not public yet: local commits and tags, drafts, version files.
+    Abort { id: String },
+    /// plan + notes (pausing for the LLM files unless --notes auto) + apply.
+    Run {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[arg(long, value_enum, default_value = "files")]
+        notes: NotesSource,
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+/// `--notes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NotesSource {
+    /// Notes grouped by commit type, from the commits.
+    Auto,
+    /// The LLM bundle's filled files (the default).
+    Files,
+}
+
+impl Args {
+    /// Whether it changes the environment (`--dry-run` applies).
+    pub fn changes(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Apply { .. } | Action::Resume { .. } | Action::Run { .. }
+        )
+    }
+
+    pub fn exec(self, context: &Context) -> anyhow::Result<()> {
+        match self.action {
+            Action::Plan(args) => plan(context, &args),
+            Action::Notes { id, check } => notes(context, &id, check),
+            Action::Apply { id, yes, notes } | Action::Resume { id, yes, notes } => {
+                apply(context, &id, yes, notes == NotesSource::Auto)
+            }
+            Action::Status { id } => status(context, &id),
+            Action::Abort { id } => abort(context, &id),
+            Action::Run { plan, notes, yes } => {
+                run(context, &plan, notes == NotesSource::Auto, yes)
+            }
+        }
+    }
+}
+
+/// What `plan` and `run` take.
+#[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
-    pub packages: Vec<String>,
-    pub mode: String,
-    pub bump: String,
-    pub with_core: bool,
-    pub with_dependents: bool,
-    pub allow_changes: bool,
+    /// The packages to release (registry names).
+    #[arg(required = true)]
+    packages: Vec<String>,
+    /// `staging` (X.Y.Z.devN tags) or `prod` (X.Y.Z).
+    #[arg(long)]
+    mode: String,
+    /// auto (from Conventional Commits), patch, minor, major, dev, stable, or =X.Y.Z.
+    #[arg(long, default_value = "auto")]
+    bump: String,
+    /// Release the core (the workspace's own repository) last.
+    #[arg(long)]
+    with_core: bool,
+    /// Release the manifest's packages that depend on these too.
+    #[arg(long)]
+    with_dependents: bool,
+    /// Let a prod release differ from its last staging tag in more than the version files.
+    #[arg(long)]
+    allow_changes: bool,
 }
 
 fn request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
@@ -46,7 +141,7 @@ fn request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
     })
 }
 
-pub fn plan(context: &Context, args: &PlanArgs) -> anyhow::Result<()> {
+fn plan(context: &Context, args: &PlanArgs) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let report = release::plan(&workspace, &request(args)?).map_err(Failure::from)?;
     if context.json {
@@ -55,7 +150,7 @@ pub fn plan(context: &Context, args: &PlanArgs) -> anyhow::Result<()> {
     render::out(&(render_plan(&report) + &format!("next: `hpmctl release notes {0}` (LLM notes) or `hpmctl release apply {0} --dry-run`\n", report.id)))
 }
 
-pub fn notes(context: &Context, id: &str, check: bool) -> anyhow::Result<()> {
+fn notes(context: &Context, id: &str, check: bool) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let report = release::notes(&workspace, id, check).map_err(Failure::from)?;
     if context.json {
@@ -82,7 +177,7 @@ pub fn notes(context: &Context, id: &str, check: bool) -> anyhow::Result<()> {
     render::out(&out)
 }
 
-pub fn apply(context: &Context, id: &str, yes: bool, notes_auto: bool) -> anyhow::Result<()> {
+fn apply(context: &Context, id: &str, yes: bool, notes_auto: bool) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let options = ApplyOptions {
         dry_run: context.dry_run,
@@ -103,13 +198,13 @@ pub fn apply(context: &Context, id: &str, yes: bool, notes_auto: bool) -> anyhow
     finish(context, &report)
 }
 
-pub fn status(context: &Context, id: &str) -> anyhow::Result<()> {
+fn status(context: &Context, id: &str) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let report = release::status(&workspace, id).map_err(Failure::from)?;
     finish(context, &report)
 }
 
-pub fn abort(context: &Context, id: &str) -> anyhow::Result<()> {
+fn abort(context: &Context, id: &str) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let report = release::abort(&workspace, id).map_err(Failure::from)?;
     if context.json {
@@ -129,7 +224,7 @@ pub fn abort(context: &Context, id: &str) -> anyhow::Result<()> {
 }
 
 /// `run`: plan, notes (pausing for the LLM unless `--notes auto`), apply.
-pub fn run(context: &Context, args: &PlanArgs, notes_auto: bool, yes: bool) -> anyhow::Result<()> {
+fn run(context: &Context, args: &PlanArgs, notes_auto: bool, yes: bool) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
     let planned = release::plan(&workspace, &request(args)?).map_err(Failure::from)?;
     if !context.json {
