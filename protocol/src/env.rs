@@ -51,6 +51,12 @@ pub const FORWARDED: &[&str] = &[
     "UV_CONCURRENT_DOWNLOADS",
     "UV_CONCURRENT_BUILDS",
     "UV_OFFLINE",
+    // Where uv puts the environment: hpm reads it there too.
+    "UV_PROJECT_ENVIRONMENT",
+    // hpm's own choices a job makes for its caller: the container engine
+    // of `image build`, the forge API a release plan names.
+    "HPM_ENGINE",
+    "HPM_FORGE_API",
 ];
 
 /// Variables that travel by prefix: git's numbered config pairs

@@ -846,3 +846,40 @@ fn events_arrive_on_the_wire_as_hpm_event_notifications() -> anyhow::Result<()> 
     let _ = world.run(&["daemon", "stop"]);
     Ok(())
 }
+
+/// Regression: the daemon read `UV_PROJECT_ENVIRONMENT` from its own
+/// environment, so a client that set it got its environment in `.venv`
+/// (uv ran without it) while hpm looked elsewhere. It travels with the
+/// request: the daemon's uv and its status use the client's.
+#[test]
+fn the_daemon_syncs_into_the_clients_uv_project_environment() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    let started = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env_remove("UV_PROJECT_ENVIRONMENT")
+        .output()?;
+    assert!(started.status.success(), "{}", describe(&started));
+    let synced = world
+        .hpmctl()
+        .arg("sync")
+        .env("UV_PROJECT_ENVIRONMENT", "env-of-the-client")
+        .output()?;
+    assert!(synced.status.success(), "{}", describe(&synced));
+    let core = world.core();
+    assert!(core.join("env-of-the-client/bin/python").exists());
+    assert!(!core.join(".venv").exists(), "uv synced .venv");
+    let status = world
+        .hpmctl()
+        .args(["status", "--json"])
+        .env("UV_PROJECT_ENVIRONMENT", "env-of-the-client")
+        .output()?;
+    let status = json(&status)?;
+    let installed = status["packages"][0]["installed_version"].clone();
+    assert!(
+        installed.is_string(),
+        "status reads the client's environment: {status}"
+    );
+    world.ok(&["daemon", "stop"])?;
+    Ok(())
+}

@@ -825,3 +825,41 @@ fn the_build_context_holds_only_the_files_git_tracks() -> Result<()> {
     assert!(!listed.contains("s3cret"), "{listed}");
     Ok(())
 }
+
+/// Regression: `HPM_ENGINE` was read from the daemon's environment, so a
+/// client's choice of engine (podman, say) was ignored when the daemon
+/// built. It travels with the request: the daemon runs the client's.
+#[test]
+fn the_daemon_runs_the_engine_the_clients_hpm_engine_names() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let world = product()?;
+    let ran = world.root().join("engine-ran");
+    let engine = world.root().join("clients-engine");
+    std::fs::write(
+        &engine,
+        format!(
+            "#!/bin/sh\ntouch '{}'\necho 'the fake engine builds nothing' >&2\nexit 1\n",
+            ran.display()
+        ),
+    )?;
+    std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o755))?;
+    let started = world
+        .hpmctl()
+        .args(["daemon", "start"])
+        .env_remove("HPM_ENGINE")
+        .output()?;
+    assert!(started.status.success(), "{}", describe(&started));
+    let built = world
+        .hpmctl()
+        .args(["image", "build"])
+        .env("HPM_ENGINE", &engine)
+        .output()?;
+    let _ = world.run(&["daemon", "stop"]);
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    assert!(
+        ran.exists(),
+        "the daemon did not run the client's engine:\n{}",
+        describe(&built)
+    );
+    Ok(())
+}

@@ -127,11 +127,13 @@ impl Workspace {
             .join(format!("{mode}.uv.lock"))
     }
 
-    /// The virtual environment uv syncs (`UV_PROJECT_ENVIRONMENT` or `.venv`).
+    /// The virtual environment uv syncs: the caller's
+    /// `UV_PROJECT_ENVIRONMENT` (the uv hpm runs for it gets the same), or
+    /// `.venv`.
     pub fn venv_path(&self) -> PathBuf {
-        match std::env::var_os("UV_PROJECT_ENVIRONMENT") {
-            Some(path) => self.root.join(path),
-            None => self.root.join(".venv"),
+        match self.caller.var("UV_PROJECT_ENVIRONMENT") {
+            Some(path) if !path.is_empty() => self.root.join(path),
+            _ => self.root.join(".venv"),
         }
     }
 

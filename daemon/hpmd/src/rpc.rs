@@ -95,13 +95,16 @@ impl HpmApiServer for Rpc {
         fresh: Option<bool>,
     ) -> Result<Box<serde_json::value::RawValue>, ErrorObjectOwned> {
         let handle = self.open(&workspace).await?;
+        // As the last client that asked sees it (where its uv put the
+        // environment, `UV_PROJECT_ENVIRONMENT`), as an auto-sync does.
+        let workspace = handle.for_request(None);
         let fresh = fresh.unwrap_or(false);
         if !fresh {
-            if let Some(report) = status_cache::cached_status(&handle.workspace, &handle.live) {
+            if let Some(report) = status_cache::cached_status(&workspace, &handle.live) {
                 return Ok(report);
             }
         }
-        blocking(move || status_cache::status_cached(&handle.workspace, &handle.live, fresh)).await
+        blocking(move || status_cache::status_cached(&workspace, &handle.live, fresh)).await
     }
 
     async fn apply(

@@ -21,6 +21,7 @@ use hpm_core::mode::Mode;
 use hpm_core::name::normalize_name;
 use hpm_protocol::report::{ImageBuildRequest, ImagePackage, ImageReport, PushedTag};
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::inputs::Inputs;
@@ -462,13 +463,13 @@ fn image_dir(workspace: &Workspace, mode: &Mode) -> PathBuf {
     workspace.state_dir().join("image").join(mode.as_str())
 }
 
-/// The engine program: the request's, `HPM_ENGINE`, or `docker`; a bare
-/// name is looked up on `PATH`.
-fn engine_program(request: &ImageBuildRequest) -> Result<PathBuf> {
+/// The engine program: the request's, the caller's `HPM_ENGINE`, or
+/// `docker`; a bare name is looked up on `PATH`.
+fn engine_program(caller: &Caller, request: &ImageBuildRequest) -> Result<PathBuf> {
     let named = request
         .engine
         .clone()
-        .or_else(|| std::env::var("HPM_ENGINE").ok().filter(|v| !v.is_empty()))
+        .or_else(|| caller.var("HPM_ENGINE").filter(|v| !v.is_empty()))
         .unwrap_or_else(|| DEFAULT_ENGINE.to_string());
     if named.contains('/') {
         return Ok(PathBuf::from(named));
@@ -542,7 +543,7 @@ pub fn build(
     cancel: &CancelToken,
 ) -> Result<ImageReport> {
     let prepared = prepare(workspace, &request.mode, &ImageOptions::from(request))?;
-    let program = engine_program(request)?;
+    let program = engine_program(workspace.caller(), request)?;
     let tags = if !request.tags.is_empty() {
         request.tags.clone()
     } else if !prepared.tags.is_empty() {

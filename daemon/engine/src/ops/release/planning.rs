@@ -175,8 +175,9 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
             hint: Some("commit the changes to release first, or name other packages".to_string()),
         });
     }
-    let from_environment = std::env::var("HPM_FORGE_API")
-        .ok()
+    let from_environment = workspace
+        .caller()
+        .var("HPM_FORGE_API")
         .filter(|v| !v.is_empty());
     let api_from_environment = from_environment.is_some();
     let api = from_environment
