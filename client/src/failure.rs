@@ -127,8 +127,18 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl From<&hpm_engine::Error> for Failure {
+    /// An error of the engine run in this process: the same code, kind and
+    /// data the daemon would send for it.
     fn from(error: &hpm_engine::Error) -> Failure {
-        Failure::from(hpmd::errors::to_rpc_error(error))
+        let data = error.data();
+        Failure {
+            code: error.code(),
+            kind: error.kind(),
+            message: error.to_string(),
+            hint: error.hint(),
+            problems: error.problems().to_vec(),
+            data,
+        }
     }
 }
 

@@ -65,7 +65,8 @@ pub mod codes {
 }
 
 /// What kind of failure an error is: it decides the exit code (internal:
-/// 2, the rest: 1) and how a client words it.
+/// 2, the rest: 1) and how a client words it; `--json` prints it as
+/// `error.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -75,8 +76,15 @@ pub enum ErrorKind {
     Network,
     /// Someone else changed a file or holds the workspace: wait or retry.
     Conflict,
-    /// uv is missing, too old, or failed.
+    /// uv (or the container engine) is missing, too old, or failed.
     Backend,
+    /// A file could not be read or written (disk space, permissions, a
+    /// folder in the way), including while putting files back or recording
+    /// a sync: the machine's, not the inputs'.
+    Io,
+    /// hpm's own record of an interrupted run (its journal) cannot be
+    /// trusted: a person compares the files and its copies.
+    Damaged,
     /// The user cancelled.
     Cancelled,
     /// A bug in hpm.

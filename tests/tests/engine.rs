@@ -614,6 +614,7 @@ fn a_read_only_pyproject_is_a_clear_error_and_stays_as_it_is() -> anyhow::Result
     let before = world.bytes("pyproject.toml");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))?;
     let output = world.run(&["sync"]);
+    let as_json = world.run(&["sync", "--json"]);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
@@ -621,6 +622,9 @@ fn a_read_only_pyproject_is_a_clear_error_and_stays_as_it_is() -> anyhow::Result
         "{}",
         describe(&output)
     );
+    // The machine's, not the inputs': `kind` says so.
+    let error: serde_json::Value = serde_json::from_str(&stdout(&as_json))?;
+    assert_eq!(error["error"]["kind"], "io", "{error}");
     assert_eq!(world.bytes("pyproject.toml"), before);
     assert!(
         !world.core().join(".hpm/journal").exists(),

@@ -205,6 +205,8 @@ fn a_damaged_journal_copy_stops_recovery_and_touches_nothing() -> anyhow::Result
         hpm_protocol::codes::INTERRUPTED,
         "{error}"
     );
+    // Not the user's inputs: hpm's own record, for a person to look at.
+    assert_eq!(error["error"]["kind"], "damaged", "{error}");
     assert!(
         error["error"]["message"]
             .to_string()

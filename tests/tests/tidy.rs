@@ -1,8 +1,9 @@
 //! Tidy checks, in rust-analyzer's manner: the layers the crates promise,
 //! read from the crates' own files. The core's dependency list holds no IO
 //! crate, the engine's no async runtime, RPC or watcher, the core's
-//! `clippy.toml` forbids file, process, environment and clock access, and
-//! no crate's modules, at any depth, import each other in a cycle.
+//! `clippy.toml` forbids file, process, environment and clock access, no
+//! crate's modules, at any depth, import each other in a cycle, and the
+//! binaries users install carry no test seam.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ const IO_CRATES: &[&str] = &[
     "hpm-engine",
     "hpmd",
     "hpm-protocol",
+    "ureq",
+    "ignore",
 ];
 
 #[test]
@@ -53,6 +56,40 @@ fn the_core_depends_on_data_crates_only() -> Result<()> {
     assert!(
         deps.contains("toml_edit") && deps.contains("pep508_rs"),
         "{deps:?}"
+    );
+    Ok(())
+}
+
+/// `cargo tree -e features` of `packages`, one line per package and
+/// feature.
+fn feature_tree(packages: &[&str]) -> Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["tree", "--offline", "-e", "features", "--prefix", "none"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let output = command.current_dir(repo()).output()?;
+    if !output.status.success() {
+        bail!("cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The test seams (`HPM_RELEASE_CRASH_AFTER`, `HPMD_REPORT_VERSION`) are
+/// compiled into the binaries built beside the tests, never into those
+/// users install: built alone, as the wheel builds it, `hpmctl` (which
+/// carries `hpmd` too) has no `test-seams` feature anywhere in its graph.
+#[test]
+fn the_binaries_users_install_have_no_test_seams() -> Result<()> {
+    let alone = feature_tree(&["hpmctl"])?;
+    assert!(alone.contains("hpm-engine feature"), "{alone}");
+    assert!(!alone.contains("test-seams"), "{alone}");
+    // Beside the tests they are there: the check above can fail.
+    let with_tests = feature_tree(&["hpmctl", "hpm-tests"])?;
+    assert!(
+        with_tests.contains("hpm-engine feature \"test-seams\""),
+        "{with_tests}"
     );
     Ok(())
 }

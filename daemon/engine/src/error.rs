@@ -155,14 +155,14 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotAWorkspace { .. }
-            | Error::Read { .. }
-            | Error::Write { .. }
             | Error::Invalid { .. }
-            | Error::DamagedJournal { .. }
             | Error::CloneNeeded { .. }
-            | Error::Refused { .. }
+            | Error::Refused { .. } => ErrorKind::User,
+            Error::Read { .. }
+            | Error::Write { .. }
             | Error::RollbackFailed { .. }
-            | Error::NotRecorded { .. } => ErrorKind::User,
+            | Error::NotRecorded { .. } => ErrorKind::Io,
+            Error::DamagedJournal { .. } => ErrorKind::Damaged,
             Error::Network { .. } => ErrorKind::Network,
             Error::Busy { .. } | Error::Conflict { .. } => ErrorKind::Conflict,
             Error::UvMissing { .. } | Error::UvTooOld { .. } | Error::UvFailed { .. } => {
@@ -200,6 +200,48 @@ impl Error {
             | Error::BuildCancelled
             | Error::Internal { .. } => return None,
         })
+    }
+
+    /// hpm's error code for it ([`hpm_protocol::codes`]), the same over
+    /// JSON-RPC and in `hpmctl --json`.
+    pub fn code(&self) -> i32 {
+        use hpm_protocol::codes;
+        match self {
+            Error::NotAWorkspace { .. } => codes::NOT_A_WORKSPACE,
+            Error::Read { .. } | Error::Write { .. } => codes::IO,
+            Error::Invalid { .. } | Error::Refused { .. } => codes::INVALID_INPUT,
+            Error::Network { .. } => codes::NETWORK,
+            Error::Busy { .. } => codes::BUSY,
+            Error::Conflict { .. } => codes::CONFLICT,
+            Error::DamagedJournal { .. } | Error::RollbackFailed { .. } => codes::INTERRUPTED,
+            Error::NotRecorded { .. } => codes::IO,
+            Error::UvMissing { .. } | Error::UvTooOld { .. } => codes::BACKEND_UNAVAILABLE,
+            Error::UvFailed { .. } | Error::EngineFailed { .. } => codes::BACKEND_FAILED,
+            Error::Cancelled | Error::BuildCancelled => codes::CANCELLED,
+            Error::CloneNeeded { .. } => codes::CLONE_NEEDED,
+            Error::Internal { .. } => codes::INTERNAL,
+        }
+    }
+
+    /// What travels beside the message (a JSON-RPC error's `data`,
+    /// `hpmctl --json`'s `error`): its kind, hint and problems, uv's own
+    /// reason apart (a client that streamed uv's lines shows the message
+    /// without them), and the clones it needs.
+    pub fn data(&self) -> serde_json::Value {
+        let mut data = serde_json::json!({
+            "kind": self.kind(),
+            "problems": self.problems(),
+        });
+        if let Some(hint) = self.hint() {
+            data["hint"] = hint.into();
+        }
+        if let Error::UvFailed { reason, .. } = self {
+            data["uv_reason"] = reason.clone().into();
+        }
+        if let Error::CloneNeeded { clones } = self {
+            data["clones"] = serde_json::to_value(clones).unwrap_or_default();
+        }
+        data
     }
 
     /// The problems behind an invalid input or an unreachable remote,

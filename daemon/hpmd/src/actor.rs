@@ -279,7 +279,7 @@ fn finish(
                 root,
                 EventBody::JobFailed {
                     job,
-                    code: crate::errors::code(&error),
+                    code: error.code(),
                     message: error.to_string(),
                     kind: Some(error.kind()),
                     hint: error.hint(),

@@ -60,13 +60,21 @@ impl Rpc {
     }
 }
 
+/// The version `hello` says: the protocol's; with the test seams, what
+/// `HPMD_REPORT_VERSION` says (the tests stand up "another version").
+fn reported_version() -> String {
+    #[cfg(feature = "test-seams")]
+    if let Ok(version) = std::env::var("HPMD_REPORT_VERSION") {
+        return version;
+    }
+    PROTOCOL_VERSION.to_string()
+}
+
 #[async_trait]
 impl HpmApiServer for Rpc {
     async fn hello(&self) -> Result<Hello, ErrorObjectOwned> {
         Ok(Hello {
-            // Tests stand up "another version" of hpmd with this variable.
-            version: std::env::var("HPMD_REPORT_VERSION")
-                .unwrap_or_else(|_| PROTOCOL_VERSION.to_string()),
+            version: reported_version(),
             pid: std::process::id(),
             capabilities: [
                 "status",
