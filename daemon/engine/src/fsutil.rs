@@ -113,6 +113,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Creates `path` with `bytes` as [`write_atomic`] writes, but never over
+/// anything already there: an existing file (or link, or folder) is an
+/// `AlreadyExists` error and stays as it is.
+pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    record_own_write(path, bytes);
+    temp.persist_noclobber(path).map_err(|error| error.error)?;
+    sync_dir(dir)
+}
+
 /// Replaces a user's file as [`write_atomic`] does, but through a symbolic
 /// link: a `pyproject.toml` or `hpm.yaml` that is a link stays a link, and
 /// its target is replaced atomically (the temporary file beside the

@@ -897,7 +897,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
     }
-    std::fs::write(path, bytes).map_err(|e| Error::write(path, e))
+    crate::fsutil::write_atomic(path, bytes).map_err(|e| Error::write(path, e))
 }
 
 /// The core's files that git tracks (its index: committed or staged),

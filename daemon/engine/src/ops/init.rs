@@ -1,7 +1,6 @@
 //! `hpmctl init`: a starting `hpm.yaml` and an empty registry folder beside
 //! an existing `pyproject.toml`; never overwrites.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hpm_core::manifest::MANIFEST_FILE;
@@ -44,12 +43,7 @@ pub fn init(root: &Path) -> Result<PathBuf> {
     }
     let registry = root.join(REGISTRY_FOLDER);
     std::fs::create_dir_all(&registry).map_err(|error| Error::write(&registry, error))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&manifest)
-        .map_err(|error| Error::write(&manifest, error))?;
-    file.write_all(INITIAL_MANIFEST.as_bytes())
+    crate::fsutil::create_atomic(&manifest, INITIAL_MANIFEST.as_bytes())
         .map_err(|error| Error::write(&manifest, error))?;
     Ok(manifest)
 }

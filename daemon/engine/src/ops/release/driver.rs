@@ -18,9 +18,7 @@ use hpm_core::Problem;
 
 use super::journal::{Entry, Journal};
 use super::steps::{Observed, Runner, Undo};
-use super::{
-    with_core_notes, AbortReport, ApplyReport, Outcome, StepReport, StepState, CRASH_AFTER,
-};
+use super::{with_core_notes, AbortReport, ApplyReport, Outcome, StepReport, StepState};
 use crate::error::{Error, Result};
 
 /// How the driver goes through the steps.
@@ -297,7 +295,7 @@ fn status_outcome(report: &mut ApplyReport) -> Outcome {
 /// done, as a crash there would. Compiled only for the tests.
 #[cfg(feature = "test-seams")]
 fn crash_after_for_tests(key: &str) {
-    if std::env::var(CRASH_AFTER).is_ok_and(|after| after == key) {
+    if std::env::var(super::CRASH_AFTER).is_ok_and(|after| after == key) {
         std::process::abort();
     }
 }
