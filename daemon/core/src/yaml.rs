@@ -1,35 +1,61 @@
-//! What serde's view of YAML hides: a mapping that gives a key twice.
-//! YAML forbids it, but a map deserialized by serde keeps the last value
-//! silently and a struct's duplicate field is reported at 1:1. hpm refuses
-//! both, naming the two lines, before the typed parse.
+//! YAML as text, where serde's view is not enough: one walk over a text's
+//! scalars with where each stands ([`scalars`], on saphyr-parser's
+//! events), used to refuse a mapping that gives a key twice
+//! ([`duplicate_keys`]: YAML forbids it, but a map deserialized by serde
+//! keeps the last value silently and a struct's duplicate field is
+//! reported at 1:1) and to find the one scalar a release edits in place
+//! (`release::entry_edit`).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 
-use saphyr_parser::{Event, Parser};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::problem::Problem;
 
-/// The first key some mapping of `text` (read from `path`) gives twice, as
-/// a problem at its second place naming the first. A text that does not
-/// parse is left to the typed parse, whose message is the one users know.
-pub fn duplicate_keys(text: &str, path: &Path) -> Result<(), Problem> {
-    enum Frame {
-        Sequence,
-        /// The keys seen (with their line) and whether a key comes next.
-        Mapping {
-            keys: HashMap<String, usize>,
-            key_next: bool,
-        },
-    }
+/// A scalar of a YAML text, and where it stands, as [`scalars`] meets it.
+#[derive(Debug)]
+pub struct ScalarAt<'w> {
+    /// The keys leading to the mapping it is in, outermost first (a
+    /// sequence adds none).
+    pub path: &'w [&'w str],
+    /// Which mapping it is in (each mapping of the text has a number of
+    /// its own); `None` outside any mapping.
+    pub mapping: Option<usize>,
+    /// For a value in a mapping: its key and where that stands.
+    pub key: Option<(&'w str, Span)>,
+    /// Whether it is a key of its mapping.
+    pub is_key: bool,
+    pub value: &'w str,
+    pub span: Span,
+    pub style: ScalarStyle,
+}
+
+enum Frame {
+    Sequence,
+    Mapping {
+        id: usize,
+        /// The key whose value comes (or is being read), and its span.
+        key: Option<(String, Span)>,
+        key_next: bool,
+    },
+}
+
+/// Walks the scalars of `text` in order, each with where it stands, until
+/// `visit` breaks (answering what it broke with). `Err(())` when the text
+/// does not parse: the typed parse says why, in the words users know.
+pub fn scalars<B>(
+    text: &str,
+    mut visit: impl FnMut(ScalarAt<'_>) -> ControlFlow<B>,
+) -> Result<Option<B>, ()> {
     let mut stack: Vec<Frame> = Vec::new();
+    let mut mappings = 0;
     for event in Parser::new_from_str(text) {
-        let Ok((event, span)) = event else {
-            return Ok(());
-        };
-        // The node this event opens or is, in its parent mapping: a key
-        // (scalar keys are checked) or a value.
-        let as_key = match stack.last_mut() {
+        let (event, span) = event.map_err(|_| ())?;
+        // The node this event opens or is, in its parent mapping: a key or
+        // a value.
+        let is_key = match stack.last_mut() {
             Some(Frame::Mapping { key_next, .. })
                 if matches!(
                     event,
@@ -41,39 +67,106 @@ pub fn duplicate_keys(text: &str, path: &Path) -> Result<(), Problem> {
             {
                 let is_key = *key_next;
                 *key_next = !is_key;
-                is_key
+                Some(is_key)
             }
-            _ => false,
+            _ => None,
         };
         match event {
-            Event::Scalar(value, ..) if as_key => {
-                let Some(Frame::Mapping { keys, .. }) = stack.last_mut() else {
-                    continue;
+            Event::Scalar(value, style, ..) => {
+                let parents = stack.len().saturating_sub(1);
+                let path: Vec<&str> = stack[..parents]
+                    .iter()
+                    .filter_map(|frame| match frame {
+                        Frame::Mapping {
+                            key: Some((key, _)),
+                            ..
+                        } => Some(key.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let (mapping, key) = match stack.last() {
+                    Some(Frame::Mapping { id, key, .. }) => (
+                        Some(*id),
+                        key.as_ref()
+                            .filter(|_| is_key == Some(false))
+                            .map(|(k, span)| (k.as_str(), *span)),
+                    ),
+                    _ => (None, None),
                 };
-                let line = span.start.line();
-                if let Some(first) = keys.insert(value.to_string(), line) {
-                    return Err(Problem::new(format!(
-                        "`{value}` is given twice in one mapping, at lines {first} and {line}"
-                    ))
-                    .in_file(path)
-                    .at(line, span.start.col() + 1)
-                    .hint(
-                        "keep one of them: YAML would take the last silently, hpm does not guess",
-                    ));
+                let at = ScalarAt {
+                    path: &path,
+                    mapping,
+                    key,
+                    is_key: is_key == Some(true),
+                    value: &value,
+                    span,
+                    style,
+                };
+                if let ControlFlow::Break(found) = visit(at) {
+                    return Ok(Some(found));
+                }
+                if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
+                    match is_key {
+                        Some(true) => *key = Some((value.to_string(), span)),
+                        Some(false) => *key = None,
+                        None => {}
+                    }
                 }
             }
-            Event::MappingStart(..) => stack.push(Frame::Mapping {
-                keys: HashMap::new(),
-                key_next: true,
-            }),
+            Event::MappingStart(..) => {
+                mappings += 1;
+                stack.push(Frame::Mapping {
+                    id: mappings,
+                    key: None,
+                    key_next: true,
+                });
+            }
             Event::SequenceStart(..) => stack.push(Frame::Sequence),
             Event::MappingEnd | Event::SequenceEnd => {
                 stack.pop();
+                // The value this collection was is done: its parent's key too.
+                if let Some(Frame::Mapping {
+                    key,
+                    key_next: true,
+                    ..
+                }) = stack.last_mut()
+                {
+                    *key = None;
+                }
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// The first key some mapping of `text` (read from `path`) gives twice, as
+/// a problem at its second place naming the first. A text that does not
+/// parse is left to the typed parse, whose message is the one users know.
+pub fn duplicate_keys(text: &str, path: &Path) -> Result<(), Problem> {
+    let mut seen: HashMap<(usize, String), usize> = HashMap::new();
+    let twice = scalars(text, |at| {
+        let (true, Some(mapping)) = (at.is_key, at.mapping) else {
+            return ControlFlow::Continue(());
+        };
+        let line = at.span.start.line();
+        match seen.insert((mapping, at.value.to_string()), line) {
+            Some(first) => ControlFlow::Break(
+                Problem::new(format!(
+                    "`{}` is given twice in one mapping, at lines {first} and {line}",
+                    at.value
+                ))
+                .in_file(path)
+                .at(line, at.span.start.col() + 1)
+                .hint("keep one of them: YAML would take the last silently, hpm does not guess"),
+            ),
+            None => ControlFlow::Continue(()),
+        }
+    });
+    match twice {
+        Ok(Some(problem)) => Err(problem),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

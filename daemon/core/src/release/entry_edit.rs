@@ -5,7 +5,9 @@
 //! events), so comments, layout and flow mappings stay; the result is
 //! parsed again and must differ from the entry in that source only.
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use std::ops::ControlFlow;
+
+use saphyr_parser::{ScalarStyle, Span};
 
 use crate::mode::Mode;
 use crate::problem::Problem;
@@ -137,92 +139,25 @@ pub fn move_source(
 
 /// The key and value scalars of `sources.<mode>.<one of keys>`.
 fn find(text: &str, mode: &str, keys: &[&str]) -> Option<Found> {
-    enum Frame {
-        Sequence,
-        Mapping {
-            key: Option<(String, Span)>,
-            key_next: bool,
-        },
-    }
-    let mut stack: Vec<Frame> = Vec::new();
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.ok()?;
-        // The keys leading to the innermost mapping.
-        let parents = stack.len().saturating_sub(1);
-        let path: Vec<&str> = stack[..parents]
-            .iter()
-            .filter_map(|f| match f {
-                Frame::Mapping {
-                    key: Some((k, _)), ..
-                } => Some(k.as_str()),
-                _ => None,
-            })
-            .collect();
-        let in_source = path == ["sources", mode];
-        let role = match stack.last_mut() {
-            Some(Frame::Mapping { key_next, .. })
-                if matches!(
-                    event,
-                    Event::Scalar(..)
-                        | Event::Alias(_)
-                        | Event::MappingStart(..)
-                        | Event::SequenceStart(..)
-                ) =>
+    let found = crate::yaml::scalars(text, |at| {
+        let quoted_or_plain = matches!(
+            at.style,
+            ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted
+        );
+        match at.key {
+            Some((key, key_span))
+                if at.path == ["sources", mode] && keys.contains(&key) && quoted_or_plain =>
             {
-                let is_key = *key_next;
-                *key_next = !is_key;
-                Some(is_key)
+                ControlFlow::Break(Found {
+                    key: key_span,
+                    value: at.span,
+                    style: at.style,
+                })
             }
-            _ => None,
-        };
-        match event {
-            Event::Scalar(value, style, ..) => {
-                if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
-                    match role {
-                        Some(true) => *key = Some((value.to_string(), span)),
-                        Some(false) => {
-                            if let (true, Some((k, key_span))) = (in_source, key.as_ref()) {
-                                if keys.contains(&k.as_str())
-                                    && matches!(
-                                        style,
-                                        ScalarStyle::Plain
-                                            | ScalarStyle::SingleQuoted
-                                            | ScalarStyle::DoubleQuoted
-                                    )
-                                {
-                                    return Some(Found {
-                                        key: *key_span,
-                                        value: span,
-                                        style,
-                                    });
-                                }
-                            }
-                            *key = None;
-                        }
-                        None => {}
-                    }
-                }
-            }
-            Event::MappingStart(..) => stack.push(Frame::Mapping {
-                key: None,
-                key_next: true,
-            }),
-            Event::SequenceStart(..) => stack.push(Frame::Sequence),
-            Event::MappingEnd | Event::SequenceEnd => {
-                stack.pop();
-                // The value this collection was is done: its parent's key too.
-                if let Some(Frame::Mapping {
-                    key,
-                    key_next: true,
-                }) = stack.last_mut()
-                {
-                    *key = None;
-                }
-            }
-            _ => {}
+            _ => ControlFlow::Continue(()),
         }
-    }
-    None
+    });
+    found.ok().flatten()
 }
 
 /// `value` written as the scalar it replaces was: quotes kept when the

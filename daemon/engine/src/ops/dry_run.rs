@@ -14,7 +14,7 @@ use hpm_core::pyproject::{render, PYPROJECT_FILE};
 use hpm_protocol::report::{DryRunReport, FileDiff};
 
 use super::clone::missing_clones;
-use super::sync::{changed_sources, Intent, Request};
+use super::sync::{changed_sources, plan_with, Intent, Planned, Request};
 use crate::error::{Error, Result};
 use crate::inputs::Inputs;
 use crate::process::{CancelToken, RunOptions};
@@ -48,12 +48,14 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
     };
     let mut inputs = Inputs::read_with(workspace, manifest, true)?;
     inputs.registry = edits.registry().merged_with(inputs.registry);
-    let modes = request.modes();
-    let mode = inputs.mode(&modes);
-    let overrides = inputs.overrides(&modes);
-    let resolved = inputs.resolve(workspace, &mode, &overrides)?;
-    inputs.registry = resolved.registry;
-    let plan = resolved.plan;
+    let Planned {
+        inputs,
+        mode,
+        plan,
+        problems,
+        warnings,
+        ..
+    } = plan_with(workspace, request, inputs)?;
     let up_to_date = !request.options.force
         && matches!(
             request.intent,
@@ -71,7 +73,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         .iter()
         .map(|clone| hpm_core::PackageName::key(&clone.package))
         .collect();
-    let pinned = validate_except(workspace, plan.clone(), resolved.problems, &cloned)?;
+    let pinned = validate_except(workspace, plan.clone(), problems, &cloned)?;
     let text = inputs.pyproject_text(workspace)?;
     let rendered = inputs.render_pyproject(workspace, &pinned)?;
     if rendered.text != text {
@@ -80,7 +82,7 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
             diff: unified("pyproject.toml", text, &rendered.text),
         });
     }
-    let mut warnings = resolved.warnings;
+    let mut warnings = warnings;
     warnings.extend(rendered.notes);
     let reinstalled = changed_sources(&inputs.state, &pinned);
     let (resolves, uv_reason) = if up_to_date || !clones.is_empty() {

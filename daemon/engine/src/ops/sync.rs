@@ -325,13 +325,13 @@ fn edited_only(workspace: &Workspace, request: &Request, edits: FileEdits) -> Re
 }
 
 /// The request resolved against the inputs.
-struct Planned {
-    inputs: Inputs,
-    mode: Mode,
-    plan: Plan,
+pub(crate) struct Planned {
+    pub(crate) inputs: Inputs,
+    pub(crate) mode: Mode,
+    pub(crate) plan: Plan,
     /// The closure's problems, which validation reports with its own.
-    problems: Vec<Problem>,
-    warnings: Vec<String>,
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) warnings: Vec<String>,
     /// The state to remember once the sync succeeds.
     new_state: LocalState,
 }
@@ -444,7 +444,17 @@ pub(crate) fn reconcile(
 
 /// Reads the inputs and resolves the plan the request asks for.
 fn plan_request(workspace: &Workspace, request: &Request) -> Result<Planned> {
-    let mut inputs = Inputs::read(workspace)?;
+    plan_with(workspace, request, Inputs::read(workspace)?)
+}
+
+/// `request` resolved against `inputs` (read from the workspace, or, for a
+/// dry run, with the change's edits read as if written): the one place a
+/// request becomes a plan.
+pub(crate) fn plan_with(
+    workspace: &Workspace,
+    request: &Request,
+    mut inputs: Inputs,
+) -> Result<Planned> {
     let modes = request.modes();
     let mode = inputs.mode(&modes);
     let overrides = inputs.overrides(&modes);
