@@ -42,17 +42,21 @@ enum Frame {
     },
 }
 
+/// A text [`scalars`] could not walk: the typed parse says why, in the
+/// words users know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unparsable;
+
 /// Walks the scalars of `text` in order, each with where it stands, until
-/// `visit` breaks (answering what it broke with). `Err(())` when the text
-/// does not parse: the typed parse says why, in the words users know.
+/// `visit` breaks (answering what it broke with).
 pub fn scalars<B>(
     text: &str,
     mut visit: impl FnMut(ScalarAt<'_>) -> ControlFlow<B>,
-) -> Result<Option<B>, ()> {
+) -> Result<Option<B>, Unparsable> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut mappings = 0;
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|_| ())?;
+        let (event, span) = event.map_err(|_| Unparsable)?;
         // The node this event opens or is, in its parent mapping: a key or
         // a value.
         let is_key = match stack.last_mut() {
