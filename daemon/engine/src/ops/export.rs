@@ -29,12 +29,56 @@ const LOCK_FILE: &str = "uv.lock";
 
 /// Exports the mode `request` names into its folder.
 pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportReport> {
-    let root = workspace.root();
     crate::transaction::refuse_interrupted(workspace)?;
     let inputs = Inputs::read(workspace)?;
+    let out = out_folder(workspace.root(), request)?;
+    let (plan, exported) = rendered(workspace, request, &inputs, &out)?;
+    let target = Target::read(&out)?;
+    target.refuse_what_hpm_did_not_write(request.force)?;
+    let mut report = ExportReport {
+        mode: request.mode.clone(),
+        out,
+        changed: Vec::new(),
+        diffs: Vec::new(),
+        plan,
+        notes: exported.notes,
+        saved: None,
+    };
+    let changes = target.pyproject.as_deref() != Some(exported.text.as_bytes());
+    if request.dry_run {
+        if changes {
+            let old = String::from_utf8_lossy(target.pyproject.as_deref().unwrap_or_default());
+            let label = display(&target.pyproject_path, workspace.root());
+            report.diffs.push(FileDiff {
+                path: target.pyproject_path.clone(),
+                diff: unified(&label, &old, &exported.text),
+            });
+            report.changed.push(target.pyproject_path);
+            report.changed.push(target.lock_path);
+        }
+        return Ok(report);
+    }
+    write_and_lock(
+        workspace,
+        request,
+        &inputs,
+        &target,
+        &exported.text,
+        &mut report,
+    )?;
+    Ok(report)
+}
+
+/// The plan of the mode, checked on its remotes, and the folder's
+/// `pyproject.toml` rendered from it.
+fn rendered(
+    workspace: &Workspace,
+    request: &ExportRequest,
+    inputs: &Inputs,
+    out: &Path,
+) -> Result<(hpm_core::plan::Plan, hpm_core::export::Exported)> {
     let resolved = inputs.resolve(workspace, &request.mode, &BTreeMap::new())?;
-    let out = out_folder(root, request)?;
-    let to_core = to_core(root, &out);
+    let to_core = to_core(workspace.root(), out);
     let text = inputs.pyproject_text(workspace)?;
     let options = ExportOptions {
         mode: request.mode.as_str(),
@@ -62,67 +106,85 @@ pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportRe
         ));
     }
     let exported = export_text(text, &pinned, &options, &workspace.pyproject_path())?;
+    Ok((pinned.into_plan(), exported))
+}
 
-    let pyproject_path = out.join(PYPROJECT_FILE);
-    let lock_path = out.join(LOCK_FILE);
-    let old_pyproject = read(&pyproject_path)?;
-    let old_lock = read(&lock_path)?;
-    let hpms = old_pyproject
-        .as_deref()
-        .is_none_or(|bytes| bytes.starts_with(HEADER.as_bytes()));
-    if !hpms && !request.force {
-        return Err(Error::invalid(
-            Problem::new("was not written by `hpmctl export`; hpm does not replace it")
-                .in_file(&pyproject_path)
-                .hint("move it away, export to another folder with `--out DIR`, or pass `--force` (the old file is saved under `.hpm/backup/`)"),
-        ));
+/// The export folder's two files, as they are now.
+struct Target {
+    pyproject_path: PathBuf,
+    lock_path: PathBuf,
+    pyproject: Option<Vec<u8>>,
+    lock: Option<Vec<u8>>,
+}
+
+impl Target {
+    fn read(out: &Path) -> Result<Target> {
+        let pyproject_path = out.join(PYPROJECT_FILE);
+        let lock_path = out.join(LOCK_FILE);
+        Ok(Target {
+            pyproject: read(&pyproject_path)?,
+            lock: read(&lock_path)?,
+            pyproject_path,
+            lock_path,
+        })
     }
-    let pyproject_changes = old_pyproject.as_deref() != Some(exported.text.as_bytes());
-    let mut report = ExportReport {
-        mode: request.mode.clone(),
-        out: out.clone(),
-        changed: Vec::new(),
-        diffs: Vec::new(),
-        plan: pinned.into_plan(),
-        notes: exported.notes,
-        saved: None,
-    };
-    if request.dry_run {
-        if pyproject_changes {
-            let old = String::from_utf8_lossy(old_pyproject.as_deref().unwrap_or_default());
-            report.diffs.push(FileDiff {
-                path: pyproject_path.clone(),
-                diff: unified(&display(&pyproject_path, root), &old, &exported.text),
-            });
-            report.changed.push(pyproject_path);
-            report.changed.push(lock_path);
+
+    /// Whether the folder's `pyproject.toml` is absent or one `export`
+    /// wrote (it starts with hpm's header).
+    fn is_hpms(&self) -> bool {
+        self.pyproject
+            .as_deref()
+            .is_none_or(|bytes| bytes.starts_with(HEADER.as_bytes()))
+    }
+
+    fn refuse_what_hpm_did_not_write(&self, force: bool) -> Result<()> {
+        if self.is_hpms() || force {
+            return Ok(());
         }
-        return Ok(report);
+        Err(Error::invalid(
+            Problem::new("was not written by `hpmctl export`; hpm does not replace it")
+                .in_file(&self.pyproject_path)
+                .hint("move it away, export to another folder with `--out DIR`, or pass `--force` (the old file is saved under `.hpm/backup/`)"),
+        ))
     }
+}
 
-    std::fs::create_dir_all(&out).map_err(|e| Error::write(&out, e))?;
-    if !hpms {
-        let backup = crate::transaction::backup_path(workspace, &pyproject_path);
+/// Writes the folder's `pyproject.toml` (a file hpm did not write saved
+/// under `.hpm/backup/` first), seeds `uv.lock` from the mode's last lock,
+/// and locks; a failed lock puts both files back.
+fn write_and_lock(
+    workspace: &Workspace,
+    request: &ExportRequest,
+    inputs: &Inputs,
+    target: &Target,
+    text: &str,
+    report: &mut ExportReport,
+) -> Result<()> {
+    let out = &report.out;
+    std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
+    if !target.is_hpms() {
+        let backup = crate::transaction::backup_path(workspace, &target.pyproject_path);
         let folder = workspace.backup_dir();
         std::fs::create_dir_all(&folder).map_err(|e| Error::write(&folder, e))?;
-        let bytes = old_pyproject.as_deref().unwrap_or_default();
+        let bytes = target.pyproject.as_deref().unwrap_or_default();
         write_atomic(&backup, bytes).map_err(|e| Error::write(&backup, e))?;
         report.saved = Some(backup);
     }
-    if pyproject_changes {
-        write_atomic(&pyproject_path, exported.text.as_bytes())
-            .map_err(|e| Error::write(&pyproject_path, e))?;
+    let (pyproject_path, lock_path) = (&target.pyproject_path, &target.lock_path);
+    if target.pyproject.as_deref() != Some(text.as_bytes()) {
+        write_atomic(pyproject_path, text.as_bytes())
+            .map_err(|e| Error::write(pyproject_path, e))?;
         report.changed.push(pyproject_path.clone());
     }
-    if old_lock.is_none() {
+    if target.lock.is_none() {
         // Start from the versions the mode last locked in the workspace.
-        if let Some(seed) = mode_lock(workspace, &inputs, request)? {
-            write_atomic(&lock_path, &seed).map_err(|e| Error::write(&lock_path, e))?;
+        if let Some(seed) = mode_lock(workspace, inputs, request)? {
+            write_atomic(lock_path, &seed).map_err(|e| Error::write(lock_path, e))?;
         }
     }
     let locked = Uv::find().and_then(|uv| {
         uv.run(
-            &out,
+            out,
             &["lock".to_string()],
             &RunOptions::for_caller(workspace.caller()),
             &mut |_| {},
@@ -130,14 +192,14 @@ pub fn export(workspace: &Workspace, request: &ExportRequest) -> Result<ExportRe
         )
     });
     if let Err(error) = locked {
-        put_back(&pyproject_path, old_pyproject.as_deref())?;
-        put_back(&lock_path, old_lock.as_deref())?;
+        put_back(pyproject_path, target.pyproject.as_deref())?;
+        put_back(lock_path, target.lock.as_deref())?;
         return Err(error);
     }
-    if read(&lock_path)? != old_lock {
-        report.changed.push(lock_path);
+    if read(lock_path)? != target.lock {
+        report.changed.push(lock_path.clone());
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The export's folder: the request's (relative to the root) or `MODE/`.
