@@ -5,6 +5,7 @@
 //! then written under the workspace lock, and undone when the sync fails
 //! (a file the user changed again meanwhile is left as it is).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hpm_core::manifest::{Manifest, RegistryLocation};
@@ -217,77 +218,9 @@ fn registry_folder(root: &Path, manifest: &Manifest, spec: &AddPackage) -> Resul
 fn new_entry(workspace: &Workspace, spec: &AddPackage) -> Result<(RegistryEntry, Vec<String>)> {
     let name = &spec.package;
     let mut notes = Vec::new();
-    let mut sources = std::collections::BTreeMap::new();
-    let mode = |name: &str| Mode::new(name).map_err(Error::internal);
+    let mut sources = BTreeMap::new();
     if let Some(url) = &spec.git {
-        check_git_url(url).map_err(|problem| Error::invalid(problem.for_package(name)))?;
-        let refs = crate::git::remote::list_remote(workspace.caller(), url).map_err(|failure| {
-            Error::Network {
-                problems: vec![
-                    Problem::new(format!("cannot list the refs of `{url}`: {failure}"))
-                        .for_package(name)
-                        .hint(failure.hint()),
-                ],
-            }
-        })?;
-        let (stable, dev) = proposed_tags(&refs.tags);
-        let known = |reference: &str| {
-            refs.tags.contains(reference)
-                || refs.branches.contains(reference)
-                || (reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit()))
-        };
-        for (mode_name, given, proposed, kind) in [
-            ("prod", &spec.prod, stable, "stable"),
-            ("staging", &spec.staging, dev, "`.devN`"),
-        ] {
-            if mode_name == "prod" && spec.pypi.is_some() {
-                continue;
-            }
-            let reference = match given {
-                Some(reference) if known(reference) => reference.clone(),
-                Some(reference) => {
-                    return Err(Error::invalid(
-                        Problem::new(format!("`{reference}` is not a tag or branch of `{url}`"))
-                            .for_package(name)
-                            .hint(format!(
-                                "its highest {kind} tag is {}",
-                                proposed
-                                    .as_deref()
-                                    .map_or("none".to_string(), |t| format!("`{t}`"))
-                            )),
-                    ))
-                }
-                None => match proposed {
-                    Some(tag) => {
-                        notes.push(format!(
-                            "{mode_name}: `{tag}`, the highest {kind} tag of `{url}` (`--{mode_name} REF` chooses another)"
-                        ));
-                        tag
-                    }
-                    None => {
-                        notes.push(format!(
-                            "{mode_name}: none, `{url}` has no {kind} tag (`--{mode_name} REF` gives one)"
-                        ));
-                        continue;
-                    }
-                },
-            };
-            let reference = if refs.tags.contains(&reference) {
-                GitRef::Tag(reference)
-            } else if refs.branches.contains(&reference) {
-                GitRef::Branch(reference)
-            } else {
-                GitRef::Rev(reference)
-            };
-            sources.insert(
-                mode(mode_name)?,
-                SourceSpec::Git {
-                    url: url.clone(),
-                    reference,
-                    subdirectory: None,
-                },
-            );
-        }
+        sources.extend(git_sources(workspace, spec, url, &mut notes)?);
     }
     if let Some(version) = &spec.pypi {
         if spec.prod.is_some() {
@@ -332,6 +265,97 @@ fn new_entry(workspace: &Workspace, spec: &AddPackage) -> Result<(RegistryEntry,
             sources,
         },
         notes,
+    ))
+}
+
+fn mode(name: &str) -> Result<Mode> {
+    Mode::new(name).map_err(Error::internal)
+}
+
+/// The prod and staging git sources of a package added with `--git URL`:
+/// the refs given (each checked on the remote), else its highest stable
+/// and `.devN` tags, said in `notes`.
+fn git_sources(
+    workspace: &Workspace,
+    spec: &AddPackage,
+    url: &str,
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<Mode, SourceSpec>> {
+    let name = &spec.package;
+    check_git_url(url).map_err(|problem| Error::invalid(problem.for_package(name)))?;
+    let refs = crate::git::remote::list_remote(workspace.caller(), url).map_err(|failure| {
+        Error::Network {
+            problems: vec![
+                Problem::new(format!("cannot list the refs of `{url}`: {failure}"))
+                    .for_package(name)
+                    .hint(failure.hint()),
+            ],
+        }
+    })?;
+    let (stable, dev) = proposed_tags(&refs.tags);
+    let mut sources = BTreeMap::new();
+    for (mode_name, given, proposed, kind) in [
+        ("prod", &spec.prod, stable, "stable"),
+        ("staging", &spec.staging, dev, "`.devN`"),
+    ] {
+        if mode_name == "prod" && spec.pypi.is_some() {
+            continue;
+        }
+        let reference = match (given, proposed) {
+            (Some(reference), proposed) => {
+                checked_ref(&refs, url, name, reference, proposed, kind)?
+            }
+            (None, Some(tag)) => {
+                notes.push(format!(
+                    "{mode_name}: `{tag}`, the highest {kind} tag of `{url}` (`--{mode_name} REF` chooses another)"
+                ));
+                GitRef::Tag(tag)
+            }
+            (None, None) => {
+                notes.push(format!(
+                    "{mode_name}: none, `{url}` has no {kind} tag (`--{mode_name} REF` gives one)"
+                ));
+                continue;
+            }
+        };
+        sources.insert(
+            mode(mode_name)?,
+            SourceSpec::Git {
+                url: url.to_string(),
+                reference,
+                subdirectory: None,
+            },
+        );
+    }
+    Ok(sources)
+}
+
+/// A ref given for a mode, as the remote has it: a tag, a branch, or a
+/// commit id; anything else is refused with the tag hpm would propose.
+fn checked_ref(
+    refs: &hpm_core::pin::RemoteRefs,
+    url: &str,
+    name: &str,
+    reference: &str,
+    proposed: Option<String>,
+    kind: &str,
+) -> Result<GitRef> {
+    if refs.tags.contains(reference) {
+        return Ok(GitRef::Tag(reference.to_string()));
+    }
+    if refs.branches.contains(reference) {
+        return Ok(GitRef::Branch(reference.to_string()));
+    }
+    if reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(GitRef::Rev(reference.to_string()));
+    }
+    Err(Error::invalid(
+        Problem::new(format!("`{reference}` is not a tag or branch of `{url}`"))
+            .for_package(name)
+            .hint(format!(
+                "its highest {kind} tag is {}",
+                proposed.map_or("none".to_string(), |t| format!("`{t}`"))
+            )),
     ))
 }
 
