@@ -10,6 +10,7 @@
 //! only (checked by `tests/tests/tidy.rs`), and its `clippy.toml` forbids
 //! `std::fs`, `std::process`, `std::env` and the clocks.
 
+pub mod closure;
 pub mod diff;
 pub mod export;
 pub mod fingerprint;

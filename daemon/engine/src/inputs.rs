@@ -3,13 +3,14 @@
 //! winning), `.hpm/state.json`, and the two files hpm manages. Resolving
 //! them is the core's work; this module only reads.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hpm_core::manifest::{DevLink, Manifest, RegistryLocation};
-use hpm_core::metadata::{tag_matches_version, Dependency, ProjectMeta};
+use hpm_core::closure::{Closure, Metas, Step};
+use hpm_core::manifest::{Manifest, RegistryLocation};
+use hpm_core::metadata::ProjectMeta;
 use hpm_core::pin::PinnedPlan;
-use hpm_core::plan::{self, Plan, PlannedPackage, PlannedSource, Required, ResolveInput};
+use hpm_core::plan::{self, Plan, PlannedPackage, PlannedSource};
 use hpm_core::pyproject::{render, Rendered, PYPROJECT_FILE};
 use hpm_core::registry::GitRef;
 use hpm_core::registry::{parse_entry, EntryFiles, EntryOrigin, Registry};
@@ -115,138 +116,35 @@ impl Inputs {
         overrides: &BTreeMap<PackageName, Mode>,
     ) -> Result<Resolved> {
         let manifest_path = workspace.manifest_path();
-        // The overrides this request sets, not stored by an earlier one.
-        let requested: BTreeSet<PackageName> = overrides
-            .iter()
-            .filter(|(name, mode)| self.state.overrides.get(*name) != Some(*mode))
-            .map(|(name, _)| name.clone())
-            .collect();
+        let mut closure = Closure::new(
+            &self.manifest,
+            &manifest_path,
+            mode,
+            overrides,
+            &self.state.overrides,
+        );
+        // The resolver decides; this loop reads what it asks for.
         let mut registry = self.registry.clone();
-        let mut required: BTreeMap<PackageName, Required> = BTreeMap::new();
-        // Packages dev packages name with `{ workspace = true }`, and by whom.
-        let mut linked: BTreeMap<PackageName, Vec<String>> = BTreeMap::new();
-        let dev_link = self.manifest.settings.dev_link;
-        // Each package's own pyproject.toml, by its source: linking may move
-        // a package to dev, where its file is another.
-        let mut read: HashMap<PlannedSource, Option<ProjectMeta>> = HashMap::new();
-        // Terminates: every round adds a registry package or a link, and
-        // there are finitely many.
+        let mut metas = Metas::new();
         loop {
-            let mut plan = plan::resolve(ResolveInput {
-                requested: &requested,
-                manifest: &self.manifest,
-                manifest_path: &manifest_path,
-                registry: &registry,
-                mode,
-                overrides,
-                required: &required,
-                linked: &linked,
-            })?;
-            let mut unread: Vec<&PlannedPackage> = Vec::new();
-            for package in &plan.packages {
-                if !read.contains_key(&package.source)
-                    && !unread.iter().any(|other| other.source == package.source)
-                {
-                    unread.push(package);
+            match closure.step(&registry, &metas)? {
+                Step::Metas(packages) => {
+                    let packages: Vec<&PlannedPackage> = packages.iter().collect();
+                    metas.extend(package_metas(workspace, &registry, &packages)?);
                 }
-            }
-            read.extend(package_metas(workspace, &registry, &unread)?);
-            let metas: BTreeMap<PackageName, Option<ProjectMeta>> = plan
-                .packages
-                .iter()
-                .map(|package| (package.key.clone(), read[&package.source].clone()))
-                .collect();
-            let mut wanted: Vec<(Dependency, String)> = Vec::new();
-            let mut siblings: Vec<(String, String)> = Vec::new();
-            for package in &plan.packages {
-                let Some(Some(meta)) = metas.get(&package.key) else {
-                    continue;
-                };
-                for dependency in meta.requirements(&package.extras) {
-                    wanted.push((dependency, package.name.clone()));
+                Step::Entries(names) => {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let more = load_registry(workspace, &self.manifest, &names, self.read_only)?;
+                    registry = registry.merged_with(more);
                 }
-                if package.source.local_path().is_some() && dev_link != DevLink::Path {
-                    for sibling in &meta.workspace_sources {
-                        siblings.push((sibling.clone(), package.name.clone()));
-                    }
+                Step::Done(done) => {
+                    return Ok(Resolved {
+                        plan: done.plan,
+                        registry,
+                        problems: done.problems,
+                        warnings: done.warnings,
+                    })
                 }
-            }
-            let missing: Vec<&str> = wanted
-                .iter()
-                .map(|(d, _)| d.name.as_str())
-                .chain(siblings.iter().map(|(name, _)| name.as_str()))
-                .filter(|name| !registry.contains(name))
-                .collect();
-            if !missing.is_empty() {
-                let more = load_registry(workspace, &self.manifest, &missing, self.read_only)?;
-                registry = registry.merged_with(more);
-            }
-            let mut grew = false;
-            for (sibling, by) in &siblings {
-                if registry.get(sibling).is_none() {
-                    continue;
-                }
-                let slot = linked.entry(PackageName::key(sibling)).or_default();
-                if !slot.contains(by) {
-                    slot.push(by.clone());
-                    grew = true;
-                }
-            }
-            for (dependency, by) in &wanted {
-                let Some((entry, _)) = registry.get(&dependency.name) else {
-                    continue;
-                };
-                if plan
-                    .get(&dependency.name)
-                    .is_some_and(|p| p.required_by.is_empty())
-                {
-                    continue;
-                }
-                let slot = required.entry(dependency.key.clone()).or_insert_with(|| {
-                    grew = true;
-                    Required {
-                        name: entry.name.clone(),
-                        ..Required::default()
-                    }
-                });
-                if !slot.required_by.contains(by) {
-                    slot.required_by.push(by.clone());
-                    grew = true;
-                }
-                for extra in &dependency.extras {
-                    if !slot.extras.contains(extra) {
-                        slot.extras.push(extra.clone());
-                        grew = true;
-                    }
-                }
-            }
-            if !grew {
-                let (mut problems, mut warnings) = closure_checks(&plan, &metas, &wanted);
-                let named = named_siblings(&plan, &metas, &registry);
-                problems.extend(plan::link_members(
-                    &mut plan,
-                    &named,
-                    dev_link,
-                    &manifest_path,
-                ));
-                for package in plan.packages.iter().filter(|p| !p.linked_by.is_empty()) {
-                    warnings.push(format!(
-                        "`{}` goes into dev with {}: its `pyproject.toml` names it with `{{ workspace = true }}`, which uv installs only as a workspace member",
-                        package.name,
-                        package
-                            .linked_by
-                            .iter()
-                            .map(|by| format!("`{by}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                return Ok(Resolved {
-                    plan,
-                    registry,
-                    problems,
-                    warnings,
-                });
             }
         }
     }
@@ -398,95 +296,6 @@ fn package_meta(
         PlannedSource::Index { .. } => None,
     };
     Ok(text.and_then(|text| ProjectMeta::read(&text).ok()))
-}
-
-/// Per dev package, the planned registry siblings its own `pyproject.toml`
-/// names with `{ workspace = true }` (under `dev_link: path` too, so that
-/// [`plan::link_members`] can refuse them).
-fn named_siblings(
-    plan: &Plan,
-    metas: &BTreeMap<PackageName, Option<ProjectMeta>>,
-    registry: &Registry,
-) -> BTreeMap<PackageName, Vec<PackageName>> {
-    plan.packages
-        .iter()
-        .filter(|package| package.source.local_path().is_some())
-        .filter_map(|package| {
-            let meta = metas.get(&package.key)?.as_ref()?;
-            let siblings: Vec<PackageName> = meta
-                .workspace_sources
-                .iter()
-                .filter(|name| registry.contains(name) && plan.get(name).is_some())
-                .map(|name| PackageName::key(name))
-                .collect();
-            (!siblings.is_empty()).then(|| (package.key.clone(), siblings))
-        })
-        .collect()
-}
-
-/// The closure's checks on the planned git sources: a `pyproject.toml` with
-/// `{ workspace = true }` sources cannot be installed outside its own uv
-/// workspace (uv fails after hpm wrote the files); a requirement on an
-/// internal package whose planned ref has a version it does not accept is
-/// refused (uv ignores version ranges of git sources); a tag whose
-/// `pyproject.toml` says another version is a warning.
-fn closure_checks(
-    plan: &Plan,
-    metas: &BTreeMap<PackageName, Option<ProjectMeta>>,
-    wanted: &[(Dependency, String)],
-) -> (Vec<Problem>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    for package in &plan.packages {
-        let PlannedSource::Git { url, reference, .. } = &package.source else {
-            continue;
-        };
-        let Some(Some(meta)) = metas.get(&package.key) else {
-            continue;
-        };
-        let at = reference.name().unwrap_or("the default branch");
-        if !meta.workspace_sources.is_empty() {
-            problems.push(
-                Problem::new(format!(
-                    "its `pyproject.toml` at `{at}` of `{url}` names {} with `{{ workspace = true }}` in `[tool.uv.sources]`, which only its own uv workspace can install",
-                    meta.workspace_sources
-                        .iter()
-                        .map(|name| format!("`{name}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-                .for_package(&package.name)
-                .hint(format!(
-                    "release a tag without those entries and point the registry at it, or put the package in dev (`hpmctl dev {}`)",
-                    package.name
-                )),
-            );
-        }
-        if let (Some(version), GitRef::Tag(tag) | GitRef::Ref(tag)) = (&meta.version, reference) {
-            if tag_matches_version(tag, version) == Some(false) {
-                warnings.push(format!(
-                    "package `{}`: tag `{tag}` has version `{version}` in its `pyproject.toml`",
-                    package.name
-                ));
-            }
-        }
-        for (dependency, by) in wanted.iter().filter(|(d, _)| d.key == package.key) {
-            let (Some(specifiers), Some(version)) = (&dependency.specifiers, &meta.version) else {
-                continue;
-            };
-            if !hpm_core::version::satisfies(version, specifiers) {
-                problems.push(
-                    Problem::new(format!(
-                        "`{by}` requires `{}{specifiers}`, but the planned `{at}` of `{url}` is version `{version}`",
-                        package.name
-                    ))
-                    .for_package(&package.name)
-                    .hint("point the registry at a ref whose version satisfies it, or relax the requirement"),
-                );
-            }
-        }
-    }
-    (problems, warnings)
 }
 
 /// The fingerprint of everything a sync's result depends on (see
