@@ -329,11 +329,12 @@ fn an_import_killed_in_its_first_sync_is_put_back_by_the_next_command() -> anyho
     for left in ["hpm.yaml", "hpm-registry", "uv.lock"] {
         assert!(!core.join(left).exists(), "{left} was left behind");
     }
+    // Stopped by the sync that put the import back (it is gone once the
+    // kernel has reaped it).
     let uv_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
-    assert!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(uv_pid), None).is_err(),
-        "the killed import's uv still runs"
-    );
+    hpm_tests::wait_for("the killed import's uv to be stopped", || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(uv_pid), None).is_err()
+    })?;
 
     world.ok(&[
         "--no-daemon",

@@ -127,3 +127,26 @@ fn man_into_a_folder_it_cannot_make_names_it() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `hpm-bench --help` prints its usage and exits 0 (it printed an error
+/// and a backtrace); an unknown argument still fails with the usage.
+#[test]
+fn the_benchmark_says_how_to_use_it() -> anyhow::Result<()> {
+    let bench = target_dir().join("hpm-bench");
+    let help = Command::new(&bench).arg("--help").output()?;
+    assert!(help.status.success(), "{}", describe(&help));
+    assert!(
+        stdout(&help).starts_with("usage: hpm-bench [--sizes 10,50,200]"),
+        "{}",
+        describe(&help)
+    );
+    assert!(!stdout(&help).contains("backtrace"), "{}", describe(&help));
+    let wrong = Command::new(&bench).arg("--no-such-flag").output()?;
+    assert!(!wrong.status.success(), "{}", describe(&wrong));
+    assert!(
+        hpm_tests::stderr(&wrong).contains("usage: hpm-bench"),
+        "{}",
+        describe(&wrong)
+    );
+    Ok(())
+}

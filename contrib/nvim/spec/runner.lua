@@ -2,7 +2,7 @@
 --   nvim -u NONE --headless -l spec/runner.lua [SPEC_FILE_OR_FOLDER]
 -- BUSTED_LUA_DIR names busted's Lua folder (Debian's lua-busted:
 -- /usr/share/lua/5.1, the default); the C modules it loads come from the
--- matching lib folder. The end-to-end spec needs HPM_TEST_WORKSPACE (a
+-- matching lib folder, found for this machine's architecture. The end-to-end spec needs HPM_TEST_WORKSPACE (a
 -- synced workspace), HPMCTL and HPM_SOCKET: tests/tests/editors.rs sets
 -- them. With HPM_NVIM_API=0.9 the plugin is loaded without the Lua API
 -- newer than Neovim 0.9 and without the calls that would block the editor
@@ -15,8 +15,16 @@ package.path = table.concat({
   lua_dir .. "/?/init.lua",
   package.path,
 }, ";")
-local lib_dir = lua_dir:gsub("/share/lua/", "/lib/x86_64-linux-gnu/lua/")
-package.cpath = lib_dir .. "/?.so;" .. package.cpath
+-- The matching C modules: under lib/<multiarch triplet>/lua/<version> on
+-- Debian (whatever the machine), else lib/lua/<version>.
+local prefix, version = lua_dir:match("^(.*)/share/lua/(.*)$")
+if prefix then
+  local lib_dirs = vim.fn.glob(prefix .. "/lib/*/lua/" .. version, false, true)
+  table.insert(lib_dirs, prefix .. "/lib/lua/" .. version)
+  for _, lib_dir in ipairs(lib_dirs) do
+    package.cpath = lib_dir .. "/?.so;" .. package.cpath
+  end
+end
 
 vim.opt.runtimepath:prepend(plugin)
 if os.getenv("HPM_NVIM_API") == "0.9" then

@@ -108,6 +108,9 @@ const RPC_RUNS: usize = 200;
 const CLIENTS: usize = 32;
 const REQUESTS_PER_CLIENT: usize = 500;
 
+/// What `--help` prints, and an unknown argument's error.
+const USAGE: &str = "usage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image | --polling 10,50,200 | --ssh-remotes 10,50,200]\n\nTimes hpm against the real binaries of the tools it is compared with (uv, git), in worlds of 10, 50 and 200 packages by default; --write puts the results in BENCHMARKS.md with the command that made them.";
+
 fn main() -> Result<()> {
     let mut sizes = vec![10, 50, 200];
     let mut write_to: Option<PathBuf> = None;
@@ -117,10 +120,14 @@ fn main() -> Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--sizes" => {
-                let list = args.next().context("--sizes needs a list such as 10,50,200")?;
+                let list = args
+                    .next()
+                    .context("--sizes needs a list such as 10,50,200")?;
                 sizes = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
             }
-            "--write" => write_to = Some(PathBuf::from(args.next().context("--write needs a file")?)),
+            "--write" => {
+                write_to = Some(PathBuf::from(args.next().context("--write needs a file")?))
+            }
             "--daemon-only" => daemon_only = true,
             "--make-world" => {
                 // A world to profile by hand, left on disk: its path is printed.
@@ -147,16 +154,30 @@ fn main() -> Result<()> {
             }
             "--image" => return image_times(),
             "--ssh-remotes" => {
-                let list = args.next().context("--ssh-remotes needs a list such as 10,50,200")?;
-                let sizes = list.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>()?;
+                let list = args
+                    .next()
+                    .context("--ssh-remotes needs a list such as 10,50,200")?;
+                let sizes = list
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<Vec<usize>, _>>()?;
                 return ssh_remote_times(&sizes);
             }
             "--polling" => {
-                let list = args.next().context("--polling needs a list such as 10,50,200")?;
-                let sizes = list.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>()?;
+                let list = args
+                    .next()
+                    .context("--polling needs a list such as 10,50,200")?;
+                let sizes = list
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<Vec<usize>, _>>()?;
                 return polling_times(&sizes);
             }
-            other => bail!("unknown argument `{other}`\nusage: hpm-bench [--sizes 10,50,200] [--write BENCHMARKS.md | --daemon-only | --make-world N | --closure N | --release N | --binaries N [LABEL] | --image | --polling 10,50,200 | --ssh-remotes 10,50,200]"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
     let uv = uv_binary()?;
