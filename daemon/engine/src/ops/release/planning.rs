@@ -56,38 +56,9 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
     })?;
     let inputs = Inputs::read(workspace)?;
     let settings = &inputs.manifest.release;
-    let root = workspace.root();
-    let mut problems = Vec::new();
-    let mut read: BTreeMap<PackageName, Read> = BTreeMap::new();
-    for name in &request.packages {
-        match read_package(workspace, &inputs, name) {
-            Ok(r) => {
-                read.insert(PackageName::key(&r.name), r);
-            }
-            Err(Error::Invalid { problems: found }) => problems.extend(found),
-            Err(other) => return Err(other),
-        }
-    }
-    hpm_core::Invalid::check(problems.clone())?;
     let mut warnings = Vec::new();
-    if request.with_dependents {
-        add_dependents(workspace, &inputs, &mut read, &mut warnings)?;
-    }
-    // Dependencies among the release's packages, for the layers.
-    let keys: BTreeSet<PackageName> = read.keys().cloned().collect();
-    let graph: BTreeMap<String, BTreeSet<String>> = read
-        .values()
-        .map(|r| {
-            let deps = r
-                .meta
-                .requirements(&[])
-                .into_iter()
-                .filter(|d| keys.contains(&d.key) && d.key != PackageName::key(&r.name))
-                .filter_map(|d| read.get(&d.key).map(|dep| dep.name.clone()))
-                .collect();
-            (r.name.clone(), deps)
-        })
-        .collect();
+    let read = read_packages(workspace, &inputs, request, &mut warnings)?;
+    let graph = dependency_graph(&read);
     let ordered = layers(&graph).map_err(|cycle| {
         Error::invalid(
             Problem::new(format!(
@@ -97,8 +68,7 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
             .hint("release them in separate runs, or break the cycle in their dependencies"),
         )
     })?;
-    let mut packages = Vec::new();
-    let mut registry = Vec::new();
+    let mut planned = Planned::default();
     for (layer, names) in ordered.iter().enumerate() {
         for name in names {
             let Some(r) = read.get(&PackageName::key(name)) else {
@@ -113,32 +83,128 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
                 depends_on,
                 core: false,
             };
-            match release_of(workspace.caller(), r, kind, request, settings, place) {
-                Ok(Some(release)) => {
-                    if let Some((entry, origin)) = &r.entry {
-                        match registry_edit(
-                            &inputs.manifest,
-                            entry,
-                            origin,
-                            &request.mode,
-                            &release,
-                        ) {
-                            Ok(edit) => registry.push(edit),
-                            Err(problem) => problems.push(problem),
-                        }
-                    }
-                    packages.push(release);
-                }
-                Ok(None) => warnings.push(format!(
-                    "{name}: no commits since its last tag; left out of the release"
-                )),
-                Err(problem) => problems.push(problem),
-            }
+            let release = release_of(workspace.caller(), r, kind, request, settings, place);
+            planned.package(&inputs, request, r, release, &mut warnings);
         }
     }
     if request.with_core {
+        planned.core(workspace, kind, request, settings, ordered.len())?;
+    }
+    hpm_core::Invalid::check(planned.problems)?;
+    if planned.packages.is_empty() {
+        return Err(Error::Refused {
+            message: "nothing to release: no package has commits since its last tag".to_string(),
+            hint: Some("commit the changes to release first, or name other packages".to_string()),
+        });
+    }
+    let (api, api_from_environment) = forge_api(workspace, settings)?;
+    Ok(ReleasePlan {
+        id: id.to_string(),
+        kind,
+        tag_prefix: settings.tag_prefix.clone(),
+        forge: settings.forge,
+        api,
+        api_from_environment,
+        packages: planned.packages,
+        registry: planned.registry,
+        warnings,
+    })
+}
+
+/// The packages named (and with `--with-dependents`, those that depend on
+/// them), each read from its dev clone; every problem found together.
+fn read_packages(
+    workspace: &Workspace,
+    inputs: &Inputs,
+    request: &PlanRequest,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<PackageName, Read>> {
+    let mut problems = Vec::new();
+    let mut read: BTreeMap<PackageName, Read> = BTreeMap::new();
+    for name in &request.packages {
+        match read_package(workspace, inputs, name) {
+            Ok(r) => {
+                read.insert(PackageName::key(&r.name), r);
+            }
+            Err(Error::Invalid { problems: found }) => problems.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    hpm_core::Invalid::check(problems)?;
+    if request.with_dependents {
+        add_dependents(workspace, inputs, &mut read, warnings)?;
+    }
+    Ok(read)
+}
+
+/// Dependencies among the release's packages, for the layers.
+fn dependency_graph(read: &BTreeMap<PackageName, Read>) -> BTreeMap<String, BTreeSet<String>> {
+    let keys: BTreeSet<PackageName> = read.keys().cloned().collect();
+    read.values()
+        .map(|r| {
+            let deps = r
+                .meta
+                .requirements(&[])
+                .into_iter()
+                .filter(|d| keys.contains(&d.key) && d.key != PackageName::key(&r.name))
+                .filter_map(|d| read.get(&d.key).map(|dep| dep.name.clone()))
+                .collect();
+            (r.name.clone(), deps)
+        })
+        .collect()
+}
+
+/// What the plan gathers, package by package.
+#[derive(Default)]
+struct Planned {
+    packages: Vec<PackageRelease>,
+    registry: Vec<RegistryEdit>,
+    problems: Vec<Problem>,
+}
+
+impl Planned {
+    /// A package's release (and its registry entry's edit), or why it is
+    /// left out.
+    fn package(
+        &mut self,
+        inputs: &Inputs,
+        request: &PlanRequest,
+        r: &Read,
+        release: Result<Option<PackageRelease>, Problem>,
+        warnings: &mut Vec<String>,
+    ) {
+        match release {
+            Ok(Some(release)) => {
+                if let Some((entry, origin)) = &r.entry {
+                    match registry_edit(&inputs.manifest, entry, origin, &request.mode, &release) {
+                        Ok(edit) => self.registry.push(edit),
+                        Err(problem) => self.problems.push(problem),
+                    }
+                }
+                self.packages.push(release);
+            }
+            Ok(None) => warnings.push(format!(
+                "{}: no commits since its last tag; left out of the release",
+                r.name
+            )),
+            Err(problem) => self.problems.push(problem),
+        }
+    }
+
+    /// The core, last (`--with-core`): its commit also carries the folder
+    /// registry's edited entries.
+    fn core(
+        &mut self,
+        workspace: &Workspace,
+        kind: ReleaseKind,
+        request: &PlanRequest,
+        settings: &hpm_core::manifest::ReleaseSettings,
+        layer: usize,
+    ) -> Result<()> {
+        let root = workspace.root();
         let core = core_read(root)?;
-        let extra: Vec<String> = registry
+        let extra: Vec<String> = self
+            .registry
             .iter()
             .filter_map(|edit| match &edit.target {
                 RegistryTarget::Folder { file } => Path::new(file)
@@ -148,33 +214,35 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
                 RegistryTarget::Git { .. } => None,
             })
             .collect();
-        let depends_on = packages.iter().map(|p| p.name.clone()).collect();
         let place = Place {
-            layer: ordered.len(),
-            depends_on,
+            layer,
+            depends_on: self.packages.iter().map(|p| p.name.clone()).collect(),
             core: true,
         };
         match release_of(workspace.caller(), &core, kind, request, settings, place) {
             Ok(Some(mut release)) => {
                 release.extra_files = extra;
-                packages.push(release);
+                self.packages.push(release);
             }
-            Ok(None) => problems.push(
+            Ok(None) => self.problems.push(
                 Problem::new(
                     "the core has no commits since its last tag and no package is released",
                 )
                 .hint("leave out `--with-core`"),
             ),
-            Err(problem) => problems.push(problem),
+            Err(problem) => self.problems.push(problem),
         }
+        Ok(())
     }
-    hpm_core::Invalid::check(problems)?;
-    if packages.is_empty() {
-        return Err(Error::Refused {
-            message: "nothing to release: no package has commits since its last tag".to_string(),
-            hint: Some("commit the changes to release first, or name other packages".to_string()),
-        });
-    }
+}
+
+/// The forge's API address: the caller's `HPM_FORGE_API` (said so: only
+/// the user's own setting may send the token elsewhere than the remote's
+/// host), else `release.api`, else GitHub's.
+fn forge_api(
+    workspace: &Workspace,
+    settings: &hpm_core::manifest::ReleaseSettings,
+) -> Result<(Option<String>, bool)> {
     let from_environment = workspace
         .caller()
         .var("HPM_FORGE_API")
@@ -191,17 +259,7 @@ pub fn plan(workspace: &Workspace, request: &PlanRequest, id: &str) -> Result<Re
             hint: Some("set `release.api` in hpm.yaml (e.g. `https://gitea.example.com`) or `HPM_FORGE_API`".to_string()),
         });
     }
-    Ok(ReleasePlan {
-        id: id.to_string(),
-        kind,
-        tag_prefix: settings.tag_prefix.clone(),
-        forge: settings.forge,
-        api,
-        api_from_environment,
-        packages,
-        registry,
-        warnings,
-    })
+    Ok((api, api_from_environment))
 }
 
 /// A registry package's dev clone (cloned when missing) and its metadata.
