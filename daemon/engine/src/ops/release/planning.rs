@@ -14,7 +14,7 @@ use hpm_core::pyproject::PYPROJECT_FILE;
 use hpm_core::registry::{EntryOrigin, RegistryEntry, SourceSpec};
 use hpm_core::release::entry_edit::{move_source, MovedTo};
 use hpm_core::release::plan::{PackageRelease, RegistryEdit, RegistryTarget, ReleasePlan};
-use hpm_core::release::versions::{next_version, read_tags, tag_name, Bump, ReleaseKind};
+use hpm_core::release::versions::{next_version, read_tags, tag_name, Bump, ReleaseKind, Tagged};
 use hpm_core::release::{commits, forge_repo, layers::layers, version_file};
 use hpm_core::{Mode, PackageName, Problem};
 use hpm_protocol::report::PlannedClone;
@@ -402,20 +402,7 @@ fn release_of(
     let problem = |message: String| Problem::new(message).for_package(&r.name);
     let repo = history::open(&r.clone).map_err(|e| problem(e.to_string()))?;
     let (branch, head) = history::head(&repo).map_err(|e| problem(e.to_string()))?;
-    let Some(branch) = branch else {
-        return Err(
-            problem(format!("`{}` is on a detached HEAD", r.clone.display()))
-                .hint("check out the branch to release from"),
-        );
-    };
-    if !settings.branches.contains(&branch) {
-        return Err(problem(format!(
-            "`{}` is on branch `{branch}`, which releases are not made from (allowed: {})",
-            r.clone.display(),
-            settings.branches.join(", ")
-        ))
-        .hint("check out an allowed branch, or add it to `release.branches` in hpm.yaml"));
-    }
+    let branch = releasable_branch(r, branch, settings)?;
     let remote = history::origin_url(&repo).ok_or_else(|| {
         problem(format!(
             "`{}` has no `origin` remote to push the release to",
@@ -423,35 +410,8 @@ fn release_of(
         ))
         .hint("add it: `git remote add origin URL`")
     })?;
-    let pyproject_text =
-        read_text(&r.clone.join(PYPROJECT_FILE)).map_err(|e| problem(e.to_string()))?;
-    let file = version_file::version_file(&pyproject_text)
-        .map_err(|e| problem(format!("`{}` {e}", r.clone.join(PYPROJECT_FILE).display())).hint("give `[project]` a static `version`, or point `[tool.hatch.version] path` at a file with `__version__`"))?;
-    let file_text = read_text(&r.clone.join(&file))
-        .map_err(|e| problem(format!("`{}`: {e}", r.clone.join(&file).display())))?;
-    let current_version = version_file::read_version(&file, &file_text).ok_or_else(|| {
-        problem(format!(
-            "`{}` holds no version hpm can read",
-            r.clone.join(&file).display()
-        ))
-    })?;
-    let mut tag_names: BTreeSet<String> = history::tags(&repo)
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    match crate::git::remote::list_remote_oids(caller, &remote) {
-        Ok(refs) => tag_names.extend(
-            refs.keys()
-                .filter_map(|r| r.strip_prefix("refs/tags/"))
-                .map(|t| t.trim_end_matches("^{}").to_string()),
-        ),
-        Err(failure) => {
-            return Err(Problem::new(format!("cannot list `{remote}`: {failure}"))
-                .for_package(&r.name)
-                .hint(failure.hint()));
-        }
-    }
-    let tags = read_tags(tag_names.iter().map(String::as_str), &settings.tag_prefix);
+    let (file, current_version) = version_of(r)?;
+    let tags = known_tags(caller, &repo, &remote, r, &settings.tag_prefix)?;
     let previous = tags
         .iter()
         .max_by(|a, b| a.version.cmp(&b.version))
@@ -473,28 +433,12 @@ fn release_of(
     // pushed or shown by a release: it stops the plan. The core's files
     // are hpm's to write (its pyproject for the mode), so its tree must be
     // clean but for them.
-    let untracked = history::untracked(&repo);
-    if !core && !untracked.is_empty() {
-        let shown: Vec<String> = untracked
-            .iter()
-            .take(10)
-            .map(|path| format!("`{}`", path.escape_debug()))
-            .collect();
-        let more = untracked.len().saturating_sub(shown.len());
-        return Err(problem(format!(
-            "has files git does not track in `{}`: {}{}",
-            r.clone.display(),
-            shown.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
-        ))
-        .hint("a release commits only what git tracks and what hpm changes: commit them (`git add`), ignore them (`.gitignore`), or remove them, then plan again"));
+    let mut work = Vec::new();
+    if !core {
+        refuse_untracked(&repo, r)?;
+        work = history::tracked_changes(&repo);
+        work.sort();
     }
-    let mut work = if core {
-        Vec::new()
-    } else {
-        history::tracked_changes(&repo)
-    };
-    work.sort();
     let explicit = matches!(request.bump, Bump::Exact(_));
     let promoting =
         kind == ReleaseKind::Prod && previous.as_ref().is_some_and(|p| p.version.is_dev());
@@ -503,24 +447,12 @@ fn release_of(
     }
     let level = commits::level(&commits);
     let next = next_version(&tags, kind, &request.bump, level).map_err(|e| problem(e.0))?;
-    if promoting && !request.allow_changes {
-        if let (Some(previous), Some(since)) = (&previous, since) {
-            let changed =
-                history::changed_paths(&repo, since, head).map_err(|e| problem(e.to_string()))?;
-            let extra: Vec<&String> = changed
-                .iter()
-                .filter(|p| !settings.version_files.contains(p) && **p != file)
-                .collect();
-            if !extra.is_empty() {
-                let listed: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
-                return Err(problem(format!(
-                    "differs from its staged tag `{}` in more than the version files: {}",
-                    previous.tag,
-                    listed.join(", ")
-                ))
-                .hint("stage those changes first (`--mode staging`), or pass `--allow-changes` to release them to prod untested"));
-            }
-        }
+    if let (true, false, Some(previous), Some(since)) =
+        (promoting, request.allow_changes, &previous, since)
+    {
+        let changed =
+            history::changed_paths(&repo, since, head).map_err(|e| problem(e.to_string()))?;
+        refuse_changes_beyond_versions(r, &previous.tag, &changed, settings, &file)?;
     }
     Ok(Some(PackageRelease {
         name: r.name.clone(),
@@ -543,6 +475,123 @@ fn release_of(
         extra_files: Vec::new(),
         work,
     }))
+}
+
+/// The branch the clone is on, when releases may be made from it.
+fn releasable_branch(
+    r: &Read,
+    branch: Option<String>,
+    settings: &hpm_core::manifest::ReleaseSettings,
+) -> Result<String, Problem> {
+    let Some(branch) = branch else {
+        return Err(
+            Problem::new(format!("`{}` is on a detached HEAD", r.clone.display()))
+                .for_package(&r.name)
+                .hint("check out the branch to release from"),
+        );
+    };
+    if !settings.branches.contains(&branch) {
+        return Err(Problem::new(format!(
+            "`{}` is on branch `{branch}`, which releases are not made from (allowed: {})",
+            r.clone.display(),
+            settings.branches.join(", ")
+        ))
+        .for_package(&r.name)
+        .hint("check out an allowed branch, or add it to `release.branches` in hpm.yaml"));
+    }
+    Ok(branch)
+}
+
+/// The package's version file and the version it holds now.
+fn version_of(r: &Read) -> Result<(String, String), Problem> {
+    let problem = |message: String| Problem::new(message).for_package(&r.name);
+    let pyproject = r.clone.join(PYPROJECT_FILE);
+    let pyproject_text = read_text(&pyproject).map_err(|e| problem(e.to_string()))?;
+    let file = version_file::version_file(&pyproject_text)
+        .map_err(|e| problem(format!("`{}` {e}", pyproject.display())).hint("give `[project]` a static `version`, or point `[tool.hatch.version] path` at a file with `__version__`"))?;
+    let path = r.clone.join(&file);
+    let file_text = read_text(&path).map_err(|e| problem(format!("`{}`: {e}", path.display())))?;
+    let current_version = version_file::read_version(&file, &file_text).ok_or_else(|| {
+        problem(format!(
+            "`{}` holds no version hpm can read",
+            path.display()
+        ))
+    })?;
+    Ok((file, current_version))
+}
+
+/// The release tags the clone and its remote know (the remote's too: a
+/// tag someone pushed is taken into account).
+fn known_tags(
+    caller: &Caller,
+    repo: &git2::Repository,
+    remote: &str,
+    r: &Read,
+    prefix: &str,
+) -> Result<Vec<Tagged>, Problem> {
+    let mut names: BTreeSet<String> = history::tags(repo)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let refs = crate::git::remote::list_remote_oids(caller, remote).map_err(|failure| {
+        Problem::new(format!("cannot list `{remote}`: {failure}"))
+            .for_package(&r.name)
+            .hint(failure.hint())
+    })?;
+    names.extend(
+        refs.keys()
+            .filter_map(|r| r.strip_prefix("refs/tags/"))
+            .map(|t| t.trim_end_matches("^{}").to_string()),
+    );
+    Ok(read_tags(names.iter().map(String::as_str), prefix))
+}
+
+/// A file git does not track stops the plan: a release commits only what
+/// git tracks and what hpm changes.
+fn refuse_untracked(repo: &git2::Repository, r: &Read) -> Result<(), Problem> {
+    let untracked = history::untracked(repo);
+    if untracked.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = untracked
+        .iter()
+        .take(10)
+        .map(|path| format!("`{}`", path.escape_debug()))
+        .collect();
+    let more = untracked.len().saturating_sub(shown.len());
+    Err(Problem::new(format!(
+        "has files git does not track in `{}`: {}{}",
+        r.clone.display(),
+        shown.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    ))
+    .for_package(&r.name)
+    .hint("a release commits only what git tracks and what hpm changes: commit them (`git add`), ignore them (`.gitignore`), or remove them, then plan again"))
+}
+
+/// A prod release promoting a staged tag may differ from it in its
+/// version files only (`--allow-changes` lifts this).
+fn refuse_changes_beyond_versions(
+    r: &Read,
+    staged: &str,
+    changed: &[String],
+    settings: &hpm_core::manifest::ReleaseSettings,
+    version_file: &str,
+) -> Result<(), Problem> {
+    let extra: Vec<&str> = changed
+        .iter()
+        .filter(|p| !settings.version_files.contains(p) && p.as_str() != version_file)
+        .map(String::as_str)
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::new(format!(
+        "differs from its staged tag `{staged}` in more than the version files: {}",
+        extra.join(", ")
+    ))
+    .for_package(&r.name)
+    .hint("stage those changes first (`--mode staging`), or pass `--allow-changes` to release them to prod untested"))
 }
 
 /// The registry edit a package's release makes, checked now against the
