@@ -398,84 +398,19 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
             .hint("make a new plan: `hpmctl release plan …`"),
         );
     }
-    let untracked = history::untracked(&repo);
-    if !untracked.is_empty() {
-        let shown: Vec<String> = untracked
-            .iter()
-            .map(|f| f.escape_debug().to_string())
-            .collect();
+    problems.extend(work_tree_problems(&repo, p));
+    problems.extend(remote_problems(runner, &repo, head, p));
+    if let Some(at) = history::tag_commit(&repo, &p.tag).filter(|at| *at != head) {
         problems.push(
             problem(format!(
-                "`{}` has files git does not track: {}",
-                p.clone,
-                shown.join(", ")
+                "the tag `{}` exists in `{}` at {at}",
+                p.tag, p.clone
             ))
-            .hint("a release commits and shows only what git tracks and what hpm changes: commit them (`git add`), ignore them (`.gitignore`), or remove them"),
+            .hint(format!(
+                "delete the local tag if it is a mistake: `git tag -d {}`",
+                p.tag
+            )),
         );
-    }
-    let ours = steps::commit_files(p);
-    let foreign: Vec<String> = history::tracked_changes(&repo)
-        .into_iter()
-        .filter(|f| !ours.contains(f) && !p.work.contains(f))
-        .collect();
-    if !foreign.is_empty() {
-        problems.push(
-            problem(format!(
-                "`{}` has uncommitted changes the plan did not see: {}",
-                p.clone,
-                foreign.join(", ")
-            ))
-            .hint("commit or stash them, or plan again to release them too; a release commits only the files it planned and the ones it changes"),
-        );
-    }
-    match remote_refs(&runner.caller, &p.remote) {
-        Ok(refs) => {
-            if let Some(tip) = refs.get(&format!("refs/heads/{}", p.branch)) {
-                if !history::contains(&repo, head, *tip) {
-                    problems.push(
-                        problem(format!(
-                            "`{}` is behind `origin/{}` (the remote has {tip})",
-                            p.clone, p.branch
-                        ))
-                        .hint("pull first, then plan again"),
-                    );
-                }
-            }
-            let tag = refs
-                .get(&format!("refs/tags/{}^{{}}", p.tag))
-                .or_else(|| refs.get(&format!("refs/tags/{}", p.tag)));
-            if let Some(at) = tag {
-                if *at != head {
-                    problems.push(
-                        problem(format!(
-                            "the tag `{}` is already on `{}` at {at}",
-                            p.tag, p.remote
-                        ))
-                        .hint("hpm never moves a public tag; plan again for the next version"),
-                    );
-                }
-            }
-        }
-        Err(error) => problems.extend(
-            error
-                .problems()
-                .iter()
-                .map(|pr| pr.clone().for_package(&p.name)),
-        ),
-    }
-    if let Some(at) = history::tag_commit(&repo, &p.tag) {
-        if at != head {
-            problems.push(
-                problem(format!(
-                    "the tag `{}` exists in `{}` at {at}",
-                    p.tag, p.clone
-                ))
-                .hint(format!(
-                    "delete the local tag if it is a mistake: `git tag -d {}`",
-                    p.tag
-                )),
-            );
-        }
     }
     if runner.plan.forge != hpm_core::manifest::ForgeKind::None {
         if let Err(error) = runner.forge(p) {
@@ -483,6 +418,92 @@ fn preflight(runner: &Runner<'_>, p: &PackageRelease) -> Result<Vec<Problem>> {
         }
     }
     Ok(problems)
+}
+
+/// The clone's work tree holds only what the plan saw: no file git does
+/// not track, no change to a tracked file but the planned work and hpm's.
+fn work_tree_problems(repo: &git2::Repository, p: &PackageRelease) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let untracked = history::untracked(repo);
+    if !untracked.is_empty() {
+        let shown: Vec<String> = untracked
+            .iter()
+            .map(|f| f.escape_debug().to_string())
+            .collect();
+        problems.push(
+            Problem::new(format!(
+                "`{}` has files git does not track: {}",
+                p.clone,
+                shown.join(", ")
+            ))
+            .for_package(&p.name)
+            .hint("a release commits and shows only what git tracks and what hpm changes: commit them (`git add`), ignore them (`.gitignore`), or remove them"),
+        );
+    }
+    let ours = steps::commit_files(p);
+    let foreign: Vec<String> = history::tracked_changes(repo)
+        .into_iter()
+        .filter(|f| !ours.contains(f) && !p.work.contains(f))
+        .collect();
+    if !foreign.is_empty() {
+        problems.push(
+            Problem::new(format!(
+                "`{}` has uncommitted changes the plan did not see: {}",
+                p.clone,
+                foreign.join(", ")
+            ))
+            .for_package(&p.name)
+            .hint("commit or stash them, or plan again to release them too; a release commits only the files it planned and the ones it changes"),
+        );
+    }
+    problems
+}
+
+/// The remote answers, the clone is not behind its branch there, and the
+/// tag is not on it elsewhere (hpm never moves a public tag).
+fn remote_problems(
+    runner: &Runner<'_>,
+    repo: &git2::Repository,
+    head: git2::Oid,
+    p: &PackageRelease,
+) -> Vec<Problem> {
+    let refs = match remote_refs(&runner.caller, &p.remote) {
+        Ok(refs) => refs,
+        Err(error) => {
+            return error
+                .problems()
+                .iter()
+                .map(|pr| pr.clone().for_package(&p.name))
+                .collect()
+        }
+    };
+    let mut problems = Vec::new();
+    if let Some(tip) = refs.get(&format!("refs/heads/{}", p.branch)) {
+        if !history::contains(repo, head, *tip) {
+            problems.push(
+                Problem::new(format!(
+                    "`{}` is behind `origin/{}` (the remote has {tip})",
+                    p.clone, p.branch
+                ))
+                .for_package(&p.name)
+                .hint("pull first, then plan again"),
+            );
+        }
+    }
+    let tag = refs
+        .get(&format!("refs/tags/{}^{{}}", p.tag))
+        .or_else(|| refs.get(&format!("refs/tags/{}", p.tag)));
+    if let Some(at) = tag.filter(|at| **at != head) {
+        problems.push(
+            Problem::new(format!(
+                "the tag `{}` is already on `{}` at {at}",
+                p.tag, p.remote
+            ))
+            .for_package(&p.name)
+            .hint("hpm never moves a public tag; plan again for the next version"),
+        );
+    }
+    problems
 }
 
 /// Observes every step.
