@@ -116,16 +116,7 @@ impl PyprojectMut {
         before: &OwnedMembers,
         path: &Path,
     ) -> Result<OwnedMembers> {
-        let wanted: Vec<&str> = plan
-            .packages
-            .iter()
-            .filter_map(|package| match &package.source {
-                PlannedSource::Path {
-                    path, member: true, ..
-                } => Some(path.as_str()),
-                _ => None,
-            })
-            .collect();
+        let wanted = member_folders(plan);
         let exists = self
             .doc
             .get("tool")
@@ -147,14 +138,7 @@ impl PyprojectMut {
             table: before.table && exists,
             key: before.key && exists,
         };
-        let tool = self.doc.entry("tool").or_insert_with(implicit_table);
-        let tool = tool
-            .as_table_like_mut()
-            .ok_or_else(|| not_a_table("tool"))?;
-        let uv = tool.entry("uv").or_insert(implicit_table());
-        let uv = uv
-            .as_table_like_mut()
-            .ok_or_else(|| not_a_table("tool.uv"))?;
+        let uv = uv_table_mut(&mut self.doc, &not_a_table)?;
         if !exists {
             uv.insert("workspace", Item::Table(Table::new()));
             owned.table = true;
@@ -192,42 +176,20 @@ impl PyprojectMut {
             };
             users.iter().any(matches) && !excludes.iter().any(matches)
         };
-        let mut index = 0;
-        while index < members.len() {
-            let value = members
-                .get(index)
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let keep = !hpms(value) || (wanted.contains(&value) && !covered(value));
-            if keep {
-                index += 1;
-            } else {
-                members.remove(index);
-            }
-        }
+        // hpm's own entries stay while they are wanted and no glob of the
+        // user's covers them.
+        members.retain(|value| {
+            let value = value.as_str().unwrap_or_default();
+            !hpms(value) || (wanted.contains(&value) && !covered(value))
+        });
         for folder in wanted {
             if covered(folder) {
                 continue;
             }
             owned.members.push(folder.to_string());
-            if members.iter().any(|v| v.as_str() == Some(folder)) {
-                continue;
+            if !members.iter().any(|v| v.as_str() == Some(folder)) {
+                push_member(members, folder);
             }
-            let indentation = members
-                .iter()
-                .last()
-                .and_then(|last| last.decor().prefix())
-                .and_then(|prefix| prefix.as_str())
-                .and_then(|prefix| prefix.rfind('\n').map(|at| prefix[at..].to_string()));
-            let mut value = Value::from(folder);
-            let prefix = match indentation {
-                Some(indentation) => indentation,
-                None if members.is_empty() => String::new(),
-                None => " ".to_string(),
-            };
-            value.decor_mut().set_prefix(prefix);
-            value.decor_mut().set_suffix("");
-            members.push_formatted(value);
         }
         if members.is_empty() && (owned.key || owned.table) {
             workspace.remove("members");
@@ -905,6 +867,53 @@ fn sources_table<'a>(
         .as_table_like_mut()
         .ok_or_else(|| not_a_table("tool.uv.sources"))?;
     Ok(Some(sources))
+}
+
+/// The folders of the plan's packages that are workspace members (dev
+/// packages linked as members).
+fn member_folders(plan: &Plan) -> Vec<&str> {
+    plan.packages
+        .iter()
+        .filter_map(|package| match &package.source {
+            PlannedSource::Path {
+                path, member: true, ..
+            } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `[tool.uv]`, made (implicit, as `[tool]`) when absent.
+fn uv_table_mut<'d>(
+    doc: &'d mut DocumentMut,
+    not_a_table: &dyn Fn(&str) -> Invalid,
+) -> Result<&'d mut dyn TableLike> {
+    let tool = doc.entry("tool").or_insert_with(implicit_table);
+    let tool = tool
+        .as_table_like_mut()
+        .ok_or_else(|| not_a_table("tool"))?;
+    let uv = tool.entry("uv").or_insert(implicit_table());
+    uv.as_table_like_mut().ok_or_else(|| not_a_table("tool.uv"))
+}
+
+/// Appends `folder` to `members` in the array's own layout: on a line of
+/// its own when the items are, else after a space.
+fn push_member(members: &mut Array, folder: &str) {
+    let indentation = members
+        .iter()
+        .last()
+        .and_then(|last| last.decor().prefix())
+        .and_then(|prefix| prefix.as_str())
+        .and_then(|prefix| prefix.rfind('\n').map(|at| prefix[at..].to_string()));
+    let mut value = Value::from(folder);
+    let prefix = match indentation {
+        Some(indentation) => indentation,
+        None if members.is_empty() => String::new(),
+        None => " ".to_string(),
+    };
+    value.decor_mut().set_prefix(prefix);
+    value.decor_mut().set_suffix("");
+    members.push_formatted(value);
 }
 
 fn implicit_table() -> Item {
