@@ -122,7 +122,7 @@ fn assert_all_passed(output: &Output, expected: usize) {
 fn neovim_plugin_units_pass() -> anyhow::Result<()> {
     let world = World::new()?;
     let output = run_specs("spec/unit_spec.lua", &world.hpmctl(), &[])?;
-    assert_all_passed(&output, 6);
+    assert_all_passed(&output, 7);
     Ok(())
 }
 
@@ -171,7 +171,7 @@ fn neovim_plugin_keeps_to_the_api_of_neovim_0_9_and_never_blocks() -> anyhow::Re
         "{}",
         describe(&output)
     );
-    assert_all_passed(&output, 6);
+    assert_all_passed(&output, 7);
     drive_and_follow_the_real_daemon(Some("0.9"))
 }
 

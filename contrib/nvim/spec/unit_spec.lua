@@ -98,3 +98,31 @@ describe("the status window", function()
     assert.are.equal(6, vim.api.nvim_buf_line_count(buffer))
   end)
 end)
+
+describe("the status window's actions", function()
+  it("are <Plug> mappings of its buffer, the default keys mapped to them unless turned off", function()
+    local function mapped(buf)
+      local found = {}
+      for _, map in ipairs(vim.api.nvim_buf_get_keymap(buf, "n")) do
+        found[map.lhs] = map.rhs or ""
+      end
+      return found
+    end
+    local with_keys = vim.api.nvim_create_buf(false, true)
+    view.map_actions(with_keys, hpm)
+    local keys = mapped(with_keys)
+    for _, name in ipairs({ "close", "refresh", "reset", "use-dev", "use-staging", "use-prod" }) do
+      assert.is_not_nil(keys["<Plug>(hpm-" .. name .. ")"], name)
+    end
+    assert.are.equal("<Plug>(hpm-use-dev)", keys["d"])
+    assert.are.equal("<Plug>(hpm-reset)", keys["x"])
+
+    hpm.options().default_mappings = false
+    local without = vim.api.nvim_create_buf(false, true)
+    view.map_actions(without, hpm)
+    local plugs = mapped(without)
+    hpm.options().default_mappings = true
+    assert.is_not_nil(plugs["<Plug>(hpm-use-prod)"])
+    assert.is_nil(plugs["p"], "a default key was mapped")
+  end)
+end)

@@ -21,6 +21,9 @@ local config = {
   backoff_max_ms = 10000,
   -- Notify failures (vim.notify at ERROR); successes stay quiet.
   notify = true,
+  -- Map the status window's keys (q r d s p x) to its <Plug>(hpm-…)
+  -- actions; false leaves the keys to you.
+  default_mappings = true,
 }
 
 local state = {
@@ -37,7 +40,8 @@ local state = {
 
 M.modes = { "dev", "staging", "prod" }
 
---- Options: `hpmctl`, `debounce_ms`, `backoff_max_ms`, `notify`.
+--- Options: `hpmctl`, `debounce_ms`, `backoff_max_ms`, `notify`,
+--- `default_mappings`.
 function M.setup(options)
   config = vim.tbl_extend("force", config, options or {})
   M.attach()

@@ -117,6 +117,45 @@ local function package_under_cursor()
   return line:match("^(%S+)%s")
 end
 
+--- The status window's actions, each a `<Plug>(hpm-…)` mapping of the
+--- window's buffer; the default keys (`q`, `r`, `d`, `s`, `p`, `x`) map to
+--- them unless the option `default_mappings` is false.
+---@param buf integer the status window's buffer
+---@param hpm table the `hpm` module (for its commands and options)
+function M.map_actions(buf, hpm)
+  local function on_package(run)
+    return function()
+      local name = package_under_cursor()
+      if name and name ~= "hpm:" then
+        run(name)
+      end
+    end
+  end
+  local actions = {
+    { "q", "close", "<cmd>close<cr>", "close the window" },
+    { "r", "refresh", function() hpm.refresh() end, "read the status again" },
+    { "x", "reset", on_package(function(name) hpm.command({ "reset", name }) end),
+      "the package follows the workspace's mode again" },
+  }
+  for key, mode in pairs({ d = "dev", s = "staging", p = "prod" }) do
+    table.insert(actions, {
+      key,
+      "use-" .. mode,
+      on_package(function(name) hpm.command({ "use", name, mode }) end),
+      "put the package in " .. mode,
+    })
+  end
+  local defaults = hpm.options().default_mappings ~= false
+  for _, action in ipairs(actions) do
+    local key, name, run, desc = action[1], action[2], action[3], action[4]
+    local plug = "<Plug>(hpm-" .. name .. ")"
+    vim.keymap.set("n", plug, run, { buffer = buf, silent = true, desc = "hpm: " .. desc })
+    if defaults then
+      vim.keymap.set("n", key, plug, { buffer = buf, nowait = true, remap = true, desc = "hpm: " .. desc })
+    end
+  end
+end
+
 function M.open(state, hpm)
   if M.visible() then
     vim.fn.win_gotoid(vim.fn.bufwinid(buffer))
@@ -127,27 +166,7 @@ function M.open(state, hpm)
     vim.api.nvim_buf_set_name(buffer, "hpm://status")
     vim.bo[buffer].bufhidden = "hide"
     vim.bo[buffer].filetype = "hpm"
-    local function map(key, run)
-      vim.keymap.set("n", key, run, { buffer = buffer, nowait = true, silent = true })
-    end
-    map("q", "<cmd>close<cr>")
-    map("r", function()
-      hpm.refresh()
-    end)
-    for key, mode in pairs({ d = "dev", s = "staging", p = "prod" }) do
-      map(key, function()
-        local name = package_under_cursor()
-        if name and name ~= "hpm:" then
-          hpm.command({ "use", name, mode })
-        end
-      end)
-    end
-    map("x", function()
-      local name = package_under_cursor()
-      if name and name ~= "hpm:" then
-        hpm.command({ "reset", name })
-      end
-    end)
+    M.map_actions(buffer, hpm)
   end
   vim.cmd("botright split")
   vim.api.nvim_win_set_buf(0, buffer)
