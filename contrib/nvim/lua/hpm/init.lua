@@ -12,6 +12,19 @@ local view = require("hpm.view")
 
 local M = {}
 
+---@class hpm.Options
+---@field hpmctl? string the hpmctl to run (else `vim.g.hpm_hpmctl`, else PATH)
+---@field debounce_ms? integer coalesce a burst of events into one status read
+---@field backoff_max_ms? integer reconnect forever, waiting at most this long
+---@field notify? boolean `vim.notify` failures (successes stay quiet)
+---@field default_mappings? boolean map the status window's keys to its `<Plug>` actions
+
+---@class hpm.Failure
+---@field message string
+---@field hint? string
+---@field problems? table[] each with `message`, and `file`, `line`, `column`, `hint` when known
+
+---@type hpm.Options
 local config = {
   -- The hpmctl to run (else `vim.g.hpm_hpmctl`, else PATH).
   hpmctl = nil,
@@ -42,6 +55,7 @@ M.modes = { "dev", "staging", "prod" }
 
 --- Options: `hpmctl`, `debounce_ms`, `backoff_max_ms`, `notify`,
 --- `default_mappings`.
+---@param options? hpm.Options
 function M.setup(options)
   config = vim.tbl_extend("force", config, options or {})
   M.attach()
@@ -71,6 +85,7 @@ local function call_config()
 end
 
 --- Re-reads the status now.
+---@param done? fun() called once it is read (or failed)
 function M.refresh(done)
   if not state.root then
     if done then
@@ -114,6 +129,7 @@ local function refresh_soon()
 end
 
 --- One event from the daemon.
+---@param event table an event of `hpmctl events --json` (`seq`, `event`, its fields)
 function M.on_event(event)
   if state.last_seq and event.seq ~= state.last_seq + 1 then
     -- Events were missed (or the daemon is a new one): the status we hold
@@ -213,11 +229,13 @@ function M.attach()
 end
 
 --- The options in effect (read-only): `:checkhealth hpm` reads `hpmctl`.
+---@return hpm.Options
 function M.options()
   return config
 end
 
 --- The state the status window and the statusline show (read-only).
+---@return table state `root`, `status`, `failure`, `job`
 function M.state()
   return state
 end
@@ -226,6 +244,7 @@ local spinner = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇",
 
 --- For the statusline: `hpm: <mode>`, with a spinner while a job runs and
 --- `*` when an input changed since the last sync; "" outside a workspace.
+---@return string
 function M.statusline()
   local status = state.status
   if not state.root or not status then
@@ -300,6 +319,7 @@ local usage = {
 }
 
 --- `:Hpm ARGS`.
+---@param fargs string[] the words after `:Hpm`
 function M.command(fargs)
   local verb = fargs[1] or "status"
   local action = M.actions[verb]
@@ -325,6 +345,9 @@ local function package_names()
 end
 
 --- Completion for `:Hpm`: the verbs, then packages and modes where they go.
+---@param lead string the word being completed
+---@param line string the whole command line
+---@return string[]
 function M.complete(lead, line)
   local words = vim.split(line, "%s+", { trimempty = true })
   -- The word being completed is not typed yet when the line ends in a space.
