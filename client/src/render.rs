@@ -692,6 +692,7 @@ mod tests {
             in_sync: false,
             interrupted: None,
             watching: Some(WatchMode::Native),
+            modes: Vec::new(),
             packages: vec![
                 PackageStatus {
                     name: "plugin-a".into(),

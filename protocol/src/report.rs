@@ -154,6 +154,11 @@ pub struct StatusReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watching: Option<WatchMode>,
     pub packages: Vec<PackageStatus>,
+    /// The modes the workspace names (`dev`, the current one, and every
+    /// mode a registry entry gives a source for; `dev`, `staging`, `prod`
+    /// first, then the others by name): what an editor offers to switch to.
+    #[serde(default)]
+    pub modes: Vec<Mode>,
     /// Clones on disk that the current plan does not use: a registry
     /// entry's local source in another mode, or a folder in `packages_dir`.
     pub unused_clones: Vec<UnusedClone>,

@@ -883,3 +883,37 @@ fn the_daemon_syncs_into_the_clients_uv_project_environment() -> anyhow::Result<
     world.ok(&["daemon", "stop"])?;
     Ok(())
 }
+
+/// Status names the workspace's modes (any name a registry entry uses, a
+/// fourth mode `qa` here), so that editors offer exactly those; the same
+/// through the daemon and in-process. A switch to `qa` installs its tag.
+#[test]
+fn status_names_every_mode_the_workspace_uses_and_a_fourth_one_switches() -> anyhow::Result<()> {
+    let world = world_with_plugins()?;
+    for name in ["plugin-a", "plugin-b"] {
+        let url = world.remote_url(name);
+        world.write_registry_entry(
+            name,
+            &format!(
+                "name: {name}\nrepo: {url}\nsources:\n  dev:     {{ type: local, path: ./packages/{name}, editable: true }}\n  staging: {{ type: git, url: \"{url}\", ref: v1.1.0.dev0 }}\n  prod:    {{ type: git, url: \"{url}\", ref: v1.0.0 }}\n  qa:      {{ type: git, url: \"{url}\", ref: v1.1.0.dev0 }}\n"
+            ),
+        )?;
+    }
+    for args in [
+        &["status", "--json"][..],
+        &["--no-daemon", "status", "--json"],
+    ] {
+        let status = json(&world.ok(args)?)?;
+        assert_eq!(
+            status["modes"],
+            serde_json::json!(["dev", "staging", "prod", "qa"]),
+            "{args:?}: {status}"
+        );
+    }
+    world.ok(&["switch", "qa"])?;
+    assert_eq!(world.imported_version("plugin-a")?, "1.1.0.dev0");
+    let status = json(&world.ok(&["status", "--json"])?)?;
+    assert_eq!(status["mode"], "qa", "{status}");
+    world.ok(&["daemon", "stop"])?;
+    Ok(())
+}

@@ -53,6 +53,10 @@ describe(":Hpm completion", function()
     assert.are.same({ "plugin-a", "plugin-b" }, hpm.complete("", "Hpm use "))
     assert.are.same({ "dev", "staging", "prod" }, hpm.complete("", "Hpm use plugin-a "))
     assert.are.same({ "prod" }, hpm.complete("p", "Hpm switch p"))
+    -- Any mode the workspace names, as its status says.
+    state.status.modes = { "dev", "staging", "prod", "qa" }
+    assert.are.same({ "qa" }, hpm.complete("q", "Hpm switch q"))
+    assert.are.same({ "dev", "staging", "prod", "qa" }, hpm.complete("", "Hpm use plugin-a "))
     state.status = nil
   end)
 end)

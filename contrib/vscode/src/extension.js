@@ -11,7 +11,6 @@ const vscode = require('vscode');
 const { Connection, hpmctl } = require('./client');
 const model = require('./model');
 
-const MODES = ['dev', 'staging', 'prod'];
 
 class PackagesView {
   constructor() {
@@ -270,7 +269,7 @@ function activate(context) {
   const session = new Session(context, fs.realpathSync(folder.uri.fsPath));
   const register = (name, run) => context.subscriptions.push(vscode.commands.registerCommand(name, run));
   register('hpm.switch', async () => {
-    const mode = await vscode.window.showQuickPick(MODES, { placeHolder: 'Switch the workspace to' });
+    const mode = await vscode.window.showQuickPick(model.modesOf(session.status), { placeHolder: 'Switch the workspace to' });
     if (mode) {
       await session.apply({ kind: 'switch', mode });
     }
@@ -284,7 +283,7 @@ function activate(context) {
   });
   register('hpm.use', async (row) => {
     const name = packageName(row) || await pickPackage(session, 'Package');
-    const mode = name && await vscode.window.showQuickPick(MODES, { placeHolder: `Mode for ${name}` });
+    const mode = name && await vscode.window.showQuickPick(model.modesOf(session.status), { placeHolder: `Mode for ${name}` });
     if (name && mode) {
       await session.apply({ kind: 'use', packages: [name], mode, clone: false });
     }

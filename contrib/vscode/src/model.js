@@ -170,4 +170,10 @@ function failureOf(event) {
   return null;
 }
 
-module.exports = { rows, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon };
+/** The modes to offer: those the workspace's status names (any name its
+ * registry uses), else the usual three. */
+function modesOf(status) {
+  return status && Array.isArray(status.modes) && status.modes.length > 0 ? status.modes : ['dev', 'staging', 'prod'];
+}
+
+module.exports = { rows, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon, modesOf };

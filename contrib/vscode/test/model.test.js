@@ -87,3 +87,9 @@ test('uv, the engine and a release write to the output channel; only failures no
   assert.equal(model.failureOf({ event: 'job_failed', message: 'uv failed', hint: 'see the log' }), 'hpm: uv failed — see the log');
   assert.equal(model.failureOf({ event: 'image_built', image_id: 'x', tags: [] }), null);
 });
+
+test('the modes offered are those the status names, else the usual three', () => {
+  assert.deepEqual(model.modesOf({ modes: ['dev', 'staging', 'prod', 'qa'] }), ['dev', 'staging', 'prod', 'qa']);
+  assert.deepEqual(model.modesOf({ modes: [] }), ['dev', 'staging', 'prod']);
+  assert.deepEqual(model.modesOf(null), ['dev', 'staging', 'prod']);
+});

@@ -291,6 +291,28 @@ impl Registry {
     }
 
     /// Every entry read.
+    /// The modes a workspace with this registry names: `dev`, `current`,
+    /// and every mode an entry gives a source for; `dev`, `staging` and
+    /// `prod` first (those present), then the others by name.
+    pub fn modes(&self, current: &Mode) -> Vec<Mode> {
+        let mut named: std::collections::BTreeSet<&Mode> = self
+            .entries()
+            .flat_map(|entry| entry.sources.keys())
+            .collect();
+        let dev = Mode::dev();
+        named.insert(&dev);
+        named.insert(current);
+        let rank = |mode: &Mode| match mode.as_str() {
+            "dev" => 0,
+            "staging" => 1,
+            "prod" => 2,
+            _ => 3,
+        };
+        let mut modes: Vec<Mode> = named.into_iter().cloned().collect();
+        modes.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+        modes
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &RegistryEntry> {
         self.entries.values().map(|(entry, _)| entry)
     }
@@ -480,6 +502,41 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_modes_are_dev_staging_prod_first_then_every_other_an_entry_names() {
+        let entries: Vec<RegistryEntry> = serde_yaml_ng::from_str(
+            r#"
+- name: a
+  sources:
+    qa: { type: git, url: "file:///r/a.git", tag: v1.1.0.qa1 }
+    prod: { type: git, url: "file:///r/a.git", tag: v1.0.0 }
+- name: b
+  sources:
+    staging: { type: git, url: "file:///r/b.git", tag: v2.0.0.dev1 }
+    beta: { type: pypi, version: "2.0.0b1" }
+"#,
+        )
+        .unwrap();
+        let registry = Registry::from_entries(
+            entries
+                .into_iter()
+                .map(|e| (e, EntryOrigin::File("reg.yaml".into()))),
+        );
+        let names = |current: &str| -> Vec<String> {
+            registry
+                .modes(&Mode::new(current).unwrap())
+                .iter()
+                .map(|m| m.as_str().to_string())
+                .collect()
+        };
+        assert_eq!(names("prod"), ["dev", "staging", "prod", "beta", "qa"]);
+        // The current mode is named even when no entry names it.
+        assert_eq!(
+            names("demo"),
+            ["dev", "staging", "prod", "beta", "demo", "qa"]
+        );
+    }
 
     #[test]
     fn parses_the_documented_entry() {

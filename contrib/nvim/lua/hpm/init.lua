@@ -51,7 +51,20 @@ local state = {
   problems_from_status = false, -- the diagnostics shown came from a failed read
 }
 
+-- The modes offered before the first status is read (or by an hpmctl
+-- whose status names none).
 M.modes = { "dev", "staging", "prod" }
+
+--- The modes the workspace names (its status's `modes`: any name its
+--- registry uses, `qa` say), else the usual three.
+---@return string[]
+function M.workspace_modes()
+  local named = state.status and state.status.modes
+  if type(named) == "table" and #named > 0 then
+    return named
+  end
+  return M.modes
+end
 
 --- Options: `hpmctl`, `debounce_ms`, `backoff_max_ms`, `notify`,
 --- `default_mappings`.
@@ -285,7 +298,7 @@ M.actions = {
   end,
   switch = function(args)
     if not args[1] then
-      vim.ui.select(M.modes, { prompt = "hpm: switch the workspace to" }, function(mode)
+      vim.ui.select(M.workspace_modes(), { prompt = "hpm: switch the workspace to" }, function(mode)
         if mode then
           change({ "switch", mode }, "switch " .. mode)
         end
@@ -359,9 +372,9 @@ function M.complete(lead, line)
   else
     local verb = words[2]
     if verb == "switch" then
-      candidates = position == 3 and M.modes or {}
+      candidates = position == 3 and M.workspace_modes() or {}
     elseif verb == "use" then
-      candidates = position == 3 and package_names() or (position == 4 and M.modes or {})
+      candidates = position == 3 and package_names() or (position == 4 and M.workspace_modes() or {})
     elseif verb == "dev" or verb == "reset" then
       candidates = package_names()
     else

@@ -75,6 +75,7 @@ pub fn status_with(
     );
     Ok(StatusReport {
         workspace: workspace.root().display().to_string(),
+        modes: inputs.registry.modes(&mode),
         mode,
         in_sync,
         interrupted: crate::transaction::interrupted(workspace),
