@@ -1,7 +1,8 @@
 -- The plugin against the real hpmd, in a real workspace (made and synced
 -- by tests/tests/editors.rs, which passes HPM_TEST_WORKSPACE, HPMCTL and
 -- HPM_SOCKET): the status window lists the packages, `:Hpm use PKG prod`
--- changes it, the window's keys (p, d, x) act on the package under the cursor,
+-- changes it, a fourth mode the workspace names (`qa`) is offered and
+-- switched to, the window's keys (p, d, x) act on the package under the cursor,
 -- events arrive after a switch made on the command line, a
 -- broken hpm.yaml becomes a diagnostic at its line and goes away when it
 -- is fixed, a stopped daemon is started again and followed, and
@@ -82,6 +83,19 @@ describe("the plugin against hpmd", function()
     vim.cmd("Hpm reset plugin-a")
     wait_for("plugin-a back in dev", function()
       return package_mode("plugin-a") == "dev"
+    end)
+  end)
+
+  it("offers the modes the workspace names, a fourth one (qa) included, and switches to it", function()
+    assert.are.same({ "dev", "staging", "prod", "qa" }, hpm.complete("", "Hpm switch "))
+    vim.cmd("Hpm switch qa")
+    wait_for("the workspace in qa", function()
+      return (hpm.state().status or {}).mode == "qa" and package_mode("plugin-a") == "qa"
+    end)
+    assert.are.equal("hpm: qa", hpm.statusline())
+    vim.cmd("Hpm switch dev")
+    wait_for("the workspace back in dev", function()
+      return (hpm.state().status or {}).mode == "dev"
     end)
   end)
 

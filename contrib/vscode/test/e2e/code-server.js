@@ -4,7 +4,8 @@
 // extension's setting), driven by headless Chromium (CHROMIUM) through
 // playwright-core (PLAYWRIGHT_CORE, its folder). Checks: the tree shows the
 // packages with their modes, a switch from the palette changes the status
-// bar and the tree, the status bar item opens the mode pick and its
+// bar and the tree, a fourth mode the workspace names (qa) is offered and
+// switched to, the status bar item opens the mode pick and its
 // setting hides it, an inline "Put in Dev" action works, the language
 // server restart is offered, a broken hpm.yaml shows in the Problems panel
 // at its line, Cancel on a job's progress stops it, "Open the Clone" opens
@@ -173,6 +174,15 @@ async function main() {
     await shows(first, 'prod');
     console.log('ok - a switch from the palette changes the status bar and the tree');
 
+    // A fourth mode the workspace names (its registry entries give `qa`
+    // sources): offered by the pick, and switched to; then back to prod.
+    await switchFromPalette('qa');
+    await page.locator('.statusbar-item', { hasText: 'hpm: qa' }).first().waitFor({ timeout: 120000 });
+    await shows(first, 'qa');
+    await switchFromPalette('prod');
+    await page.locator('.statusbar-item', { hasText: 'hpm: prod' }).first().waitFor({ timeout: 120000 });
+    console.log('ok - the mode pick offers the modes the workspace names: a fourth one, qa, switches');
+
     // A click on the status bar item opens the same mode pick; turning the
     // setting hpm.showStatusBar off (in the Settings editor) hides it, live,
     // and turning it on again (in settings.json, edited in the editor) shows
@@ -185,7 +195,10 @@ async function main() {
     await page.keyboard.press('Escape');
     await page.keyboard.press('F1');
     await page.keyboard.type('Preferences: Open User Settings');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: /^Preferences: Open User Settings$/ }).first().click({ timeout: 20000 });
+    // The row of that command, not its (JSON) sibling; a focused row may
+    // carry its keybinding's text too.
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Preferences: Open User Settings' })
+      .filter({ hasNotText: 'JSON' }).first().click({ timeout: 20000 });
     await page.waitForSelector('.settings-editor', { timeout: 60000 });
     await page.keyboard.type('hpm.showStatusBar');
     const checkbox = page.locator('.setting-item-bool .setting-value-checkbox').first();
