@@ -277,9 +277,9 @@ fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Resul
     let _ = world.run(&["daemon", "stop"]);
     let text = stdout(&output);
     assert!(output.status.success(), "{}", describe(&output));
-    // 5 model tests, and the daemon test with its 7 subtests: 13, all run.
+    // 6 model tests, and the daemon test with its 7 subtests: 14, all run.
     assert!(
-        text.contains("# pass 13") && text.contains("# fail 0"),
+        text.contains("# pass 14") && text.contains("# fail 0"),
         "{}",
         describe(&output)
     );
