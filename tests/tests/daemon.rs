@@ -890,15 +890,7 @@ fn the_daemon_syncs_into_the_clients_uv_project_environment() -> anyhow::Result<
 #[test]
 fn status_names_every_mode_the_workspace_uses_and_a_fourth_one_switches() -> anyhow::Result<()> {
     let world = world_with_plugins()?;
-    for name in ["plugin-a", "plugin-b"] {
-        let url = world.remote_url(name);
-        world.write_registry_entry(
-            name,
-            &format!(
-                "name: {name}\nrepo: {url}\nsources:\n  dev:     {{ type: local, path: ./packages/{name}, editable: true }}\n  staging: {{ type: git, url: \"{url}\", ref: v1.1.0.dev0 }}\n  prod:    {{ type: git, url: \"{url}\", ref: v1.0.0 }}\n  qa:      {{ type: git, url: \"{url}\", ref: v1.1.0.dev0 }}\n"
-            ),
-        )?;
-    }
+    world.register_with_qa(&["plugin-a", "plugin-b"])?;
     for args in [
         &["status", "--json"][..],
         &["--no-daemon", "status", "--json"],

@@ -177,24 +177,10 @@ fn neovim_plugin_keeps_to_the_api_of_neovim_0_9_and_never_blocks() -> anyhow::Re
 
 /// The end-to-end specs against a synced world's daemon (on the API of
 /// Neovim `api` when given), then what they did checked on the world.
-/// The plugins' entries gain a fourth mode, `qa` (at their `.dev0` tag):
-/// the editors must offer it, as status names it.
-fn with_a_fourth_mode(world: &World) -> anyhow::Result<()> {
-    for name in ["plugin-a", "plugin-b"] {
-        let url = world.remote_url(name);
-        world.write_registry_entry(
-            name,
-            &format!(
-                "name: {name}\nrepo: {url}\nsources:\n  dev:     {{ type: local, path: ./packages/{name}, editable: true }}\n  staging: {{ type: git, url: \"{url}\", ref: v1.1.0.dev0 }}\n  prod:    {{ type: git, url: \"{url}\", ref: v1.0.0 }}\n  qa:      {{ type: git, url: \"{url}\", ref: v1.1.0.dev0 }}\n"
-            ),
-        )?;
-    }
-    Ok(())
-}
-
 fn drive_and_follow_the_real_daemon(api: Option<&str>) -> anyhow::Result<()> {
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
-    with_a_fourth_mode(&world)?;
+    // A fourth mode only the registry names: the editors must offer it.
+    world.register_with_qa(&["plugin-a", "plugin-b"])?;
     world.ok(&["sync"])?;
     let hpmctl = hpm_tests::hpmctl_path();
     let core = world.core();
@@ -315,7 +301,8 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
     assert!(packaged.status.success(), "{}", describe(&packaged));
 
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
-    with_a_fourth_mode(&world)?;
+    // A fourth mode only the registry names: the editors must offer it.
+    world.register_with_qa(&["plugin-a", "plugin-b"])?;
     world.ok(&["sync"])?;
     // The daemon code-server's extension starts runs the held uv below.
     world.ok(&["daemon", "stop"])?;

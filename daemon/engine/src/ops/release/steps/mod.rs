@@ -174,13 +174,19 @@ impl<'a> Runner<'a> {
 
     /// The commit carrying this release's trailer, once made.
     fn trailer_commit(&self, p: &PackageRelease) -> Result<Option<git2::Oid>> {
+        self.commit_carrying(p, &trailer(&self.plan.id))
+    }
+
+    /// The commit since the plan's head on the clone's branch that carries
+    /// `trailer`, if any.
+    fn commit_carrying(&self, p: &PackageRelease, trailer: &str) -> Result<Option<git2::Oid>> {
         let repo = history::open(Path::new(&p.clone))?;
         let (_, head) = history::head(&repo)?;
         Ok(history::commit_with_trailer(
             &repo,
             head,
             oid(&p.head)?,
-            &trailer(&self.plan.id),
+            trailer,
         ))
     }
 
@@ -190,14 +196,7 @@ impl<'a> Runner<'a> {
         if p.work.is_empty() {
             return Ok(None);
         }
-        let repo = history::open(Path::new(&p.clone))?;
-        let (_, head) = history::head(&repo)?;
-        Ok(history::commit_with_trailer(
-            &repo,
-            head,
-            oid(&p.head)?,
-            &work_trailer(&self.plan.id),
-        ))
+        self.commit_carrying(p, &work_trailer(&self.plan.id))
     }
 
     /// Runs the git effects, in order.
