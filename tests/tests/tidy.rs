@@ -2,8 +2,9 @@
 //! read from the crates' own files. The core's dependency list holds no IO
 //! crate, the engine's no async runtime, RPC or watcher, the core's
 //! `clippy.toml` forbids file, process, environment and clock access, no
-//! crate's modules, at any depth, import each other in a cycle, and the
-//! binaries users install carry no test seam.
+//! crate's modules, at any depth, import each other in a cycle, the
+//! binaries users install carry no test seam, and one module reads and
+//! edits `pyproject.toml`'s TOML.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -300,6 +301,40 @@ fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// The files of the shipped crates (tests left out) that use `toml_edit`,
+/// relative to the repository.
+fn toml_edit_users(crates: &[&str]) -> Result<BTreeSet<String>> {
+    let mut users = BTreeSet::new();
+    for dir in crates {
+        for file in rust_files(&repo().join(dir).join("src"))? {
+            let text = std::fs::read_to_string(&file)?;
+            if without_tests_and_comments(&text).contains("toml_edit") {
+                let relative = file.strip_prefix(repo())?;
+                users.insert(relative.display().to_string());
+            }
+        }
+    }
+    Ok(users)
+}
+
+#[test]
+fn only_the_pyproject_model_walks_toml() -> Result<()> {
+    let users = toml_edit_users(&["daemon/core", "daemon/engine", "daemon/hpmd", "client"])?;
+    let expected: BTreeSet<String> = [
+        "daemon/core/src/lockfile.rs",
+        "daemon/core/src/pyproject.rs",
+        "daemon/core/src/pyproject/model.rs",
+        "daemon/core/src/pyproject/verbs.rs",
+    ]
+    .map(str::to_string)
+    .into();
+    assert_eq!(
+        users, expected,
+        "read or edit `pyproject.toml` through `hpm_core::pyproject` (its model and verbs), not toml_edit"
+    );
+    Ok(())
 }
 
 /// A cycle in `graph`, if there is one, as the modules along it.

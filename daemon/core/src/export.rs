@@ -16,8 +16,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use toml_edit::{InlineTable, Item, Value};
-
 use crate::pin::PinnedPlan;
 use crate::plan::Plan;
 use crate::problem::{Invalid, Problem};
@@ -58,63 +56,24 @@ pub fn export(
     let mut pyproject = PyprojectMut::parse(text, path)?;
     let (mut notes, _) =
         pyproject.apply_with_members(plan, options.previously_managed, options.owned, path)?;
-    let core_name = pyproject.project_name().map(str::to_string);
-    let doc = pyproject.doc_mut();
-    if let Some(uv) = doc
-        .get_mut("tool")
-        .and_then(|t| t.get_mut("uv"))
-        .and_then(Item::as_table_like_mut)
-    {
-        if uv.remove("workspace").is_some() {
-            notes.push(
-                "left out `[tool.uv.workspace]`: its members are folders of the core, not of the export"
-                    .to_string(),
-            );
-        }
-        refuse_local_sources(uv, path)?;
-        notes.extend(rebase_paths(uv, options.to_core));
+    if pyproject.remove_uv_key("workspace") {
+        notes.push(
+            "left out `[tool.uv.workspace]`: its members are folders of the core, not of the export"
+                .to_string(),
+        );
     }
-    doc.remove("build-system");
-    if let Some(project) = doc.get_mut("project").and_then(Item::as_table_like_mut) {
-        for key in ["scripts", "gui-scripts", "entry-points"] {
-            if project.remove(key).is_some() {
-                notes.push(format!(
-                    "left out `[project.{key}]`: the export is not a package that installs them"
-                ));
-            }
-        }
-        if options.with_core {
-            include_core(project, core_name.as_deref(), options, path)?;
+    refuse_local_sources(&pyproject, path)?;
+    notes.extend(rebase_paths(&mut pyproject, options.to_core));
+    pyproject.remove_table("build-system");
+    for key in ["scripts", "gui-scripts", "entry-points"] {
+        if pyproject.remove_project_key(key) {
+            notes.push(format!(
+                "left out `[project.{key}]`: the export is not a package that installs them"
+            ));
         }
     }
     if options.with_core {
-        let Some(core) = &core_name else {
-            return Err(Invalid::from(
-                Problem::new("has no `[project].name`").in_file(path),
-            ));
-        };
-        let sources = doc
-            .entry("tool")
-            .or_insert_with(implicit_table)
-            .as_table_like_mut()
-            .and_then(|t| {
-                t.entry("uv")
-                    .or_insert_with(implicit_table)
-                    .as_table_like_mut()
-            })
-            .and_then(|uv| {
-                uv.entry("sources")
-                    .or_insert(Item::Table(toml_edit::Table::new()))
-                    .as_table_like_mut()
-            })
-            .ok_or_else(|| {
-                Invalid::from(Problem::new("`[tool.uv.sources]` is not a table").in_file(path))
-            })?;
-        let mut table = InlineTable::new();
-        table.insert("path", options.to_core.into());
-        table.insert("editable", false.into());
-        table.fmt();
-        sources.insert(core, Item::Value(Value::InlineTable(table)));
+        include_core(&mut pyproject, options, path)?;
     }
     let body = pyproject.to_string();
     let newline = if body.contains("\r\n") { "\r\n" } else { "\n" };
@@ -149,53 +108,31 @@ pub fn refuse_local_packages(plan: &Plan, mode: &str) -> Result<(), Invalid> {
     Invalid::check(problems)
 }
 
-fn implicit_table() -> Item {
-    let mut table = toml_edit::Table::new();
-    table.set_implicit(true);
-    Item::Table(table)
-}
-
-/// The core as a dependency of the export, which takes `<core>-<mode>` as
-/// its own name (a project cannot depend on itself).
+/// The core as a dependency of the export, by its folder, which takes
+/// `<core>-<mode>` as its own name (a project cannot depend on itself).
 fn include_core(
-    project: &mut dyn toml_edit::TableLike,
-    core: Option<&str>,
+    pyproject: &mut PyprojectMut,
     options: &ExportOptions<'_>,
     path: &Path,
 ) -> Result<(), Invalid> {
-    let Some(core) = core else {
-        return Err(Invalid::from(
-            Problem::new("has no `[project].name`").in_file(path),
-        ));
-    };
-    project.insert(
-        "name",
-        Item::Value(Value::from(format!("{core}-{}", options.mode))),
-    );
-    if let Some(dependencies) = project.get_mut("dependencies").and_then(Item::as_array_mut) {
-        dependencies.push(core);
-    }
-    Ok(())
+    let no_name = || Invalid::from(Problem::new("has no `[project].name`").in_file(path));
+    let core = pyproject.project_name().ok_or_else(no_name)?.to_string();
+    pyproject
+        .set_project_text("name", &format!("{core}-{}", options.mode))
+        .map_err(|_| no_name())?;
+    pyproject.push_dependency(&core, path)?;
+    pyproject.set_path_source(&core, options.to_core, false, path)
 }
 
 /// A source of the core's own (not hpm's) that is a local folder cannot be
 /// exported.
-fn refuse_local_sources(uv: &dyn toml_edit::TableLike, path: &Path) -> Result<(), Invalid> {
-    let Some(sources) = uv.get("sources").and_then(Item::as_table_like) else {
-        return Ok(());
-    };
-    let problems: Vec<Problem> = sources
+fn refuse_local_sources(pyproject: &PyprojectMut, path: &Path) -> Result<(), Invalid> {
+    let problems: Vec<Problem> = pyproject
+        .sources()
         .iter()
-        .filter(|(_, item)| {
-            let local = |t: &dyn toml_edit::TableLike| t.contains_key("path");
-            match item {
-                Item::Value(Value::Array(array)) => array
-                    .iter()
-                    .any(|v| v.as_inline_table().is_some_and(|t| local(t))),
-                item => item.as_table_like().is_some_and(local),
-            }
-        })
-        .map(|(name, _)| {
+        .filter(|entry| entry.is_local())
+        .map(|entry| {
+            let name = entry.key();
             Problem::new(format!(
                 "`[tool.uv.sources]` gives `{name}` a local folder, which an exported file cannot carry"
             ))
@@ -210,14 +147,11 @@ fn refuse_local_sources(uv: &dyn toml_edit::TableLike, path: &Path) -> Result<()
 
 /// Relative folders of `[[tool.uv.index]]` URLs and `find-links`, rebased
 /// onto `to_core` so they point where they did; answers a note per change.
-fn rebase_paths(uv: &mut dyn toml_edit::TableLike, to_core: &str) -> Vec<String> {
+fn rebase_paths(pyproject: &mut PyprojectMut, to_core: &str) -> Vec<String> {
     let mut notes = Vec::new();
-    let mut rebase = |value: &mut Value, place: &str| {
-        let Some(text) = value.as_str() else {
-            return;
-        };
+    pyproject.rewrite_uv_locations(|text, place| {
         if text.contains("://") || Path::new(text).is_absolute() {
-            return;
+            return None;
         }
         let rebased = format!(
             "{}/{}",
@@ -225,30 +159,8 @@ fn rebase_paths(uv: &mut dyn toml_edit::TableLike, to_core: &str) -> Vec<String>
             text.trim_start_matches("./")
         );
         notes.push(format!("{place}: `{text}` is `{rebased}` from the export"));
-        let decor = value.decor().clone();
-        *value = Value::from(rebased);
-        *value.decor_mut() = decor;
-    };
-    if let Some(links) = uv.get_mut("find-links").and_then(Item::as_array_mut) {
-        for value in links.iter_mut() {
-            rebase(value, "`[tool.uv] find-links`");
-        }
-    }
-    if let Some(indexes) = uv.get_mut("index") {
-        let mut each = |table: &mut dyn toml_edit::TableLike| {
-            if let Some(value) = table.get_mut("url").and_then(Item::as_value_mut) {
-                rebase(value, "`[[tool.uv.index]] url`");
-            }
-        };
-        match indexes {
-            Item::ArrayOfTables(tables) => tables.iter_mut().for_each(|t| each(t)),
-            Item::Value(Value::Array(array)) => array
-                .iter_mut()
-                .filter_map(Value::as_inline_table_mut)
-                .for_each(|t| each(t)),
-            _ => {}
-        }
-    }
+        Some(rebased)
+    });
     notes
 }
 

@@ -12,16 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
-
-use toml_edit::{DocumentMut, Item, Value};
 
 use crate::mode::Mode;
 use crate::name::normalize_name;
 use crate::problem::{Invalid, Problem};
-use crate::pyproject::{parse_requirement, strings, written_name};
+use crate::pyproject::{parse_requirement, written_name, PyprojectMut};
 use crate::registry::{GitRef, RegistryEntry, SourceSpec};
-use crate::text::TextLayout;
 
 /// An internal package found in the core's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,34 +148,26 @@ fn mode_sources(
     packages: &BTreeMap<String, &FoundPackage>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<(String, SourceSpec)>, Invalid> {
-    let path = Path::new(&file.path);
-    let (_, text) = TextLayout::detect(&file.text);
-    let doc = DocumentMut::from_str(&text).map_err(|error| {
-        Invalid::from(Problem::new(error.message().trim().to_string()).in_file(path))
-    })?;
-    let dependencies: BTreeMap<String, (String, Option<String>)> =
-        strings(doc.get("project").and_then(|p| p.get("dependencies")))
-            .iter()
-            .filter_map(|text| {
-                let requirement = parse_requirement(text)?;
-                let specifiers = match &requirement.version_or_url {
-                    Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) if !s.is_empty() => {
-                        Some(s.to_string())
-                    }
-                    _ => None,
-                };
-                let written = written_name(text).to_string();
-                Some((requirement.name.to_string(), (written, specifiers)))
-            })
-            .collect();
+    let pyproject = PyprojectMut::parse(&file.text, Path::new(&file.path))?;
+    let dependencies: BTreeMap<String, (String, Option<String>)> = pyproject
+        .project_strings("dependencies")
+        .iter()
+        .filter_map(|text| {
+            let requirement = parse_requirement(text)?;
+            let specifiers = match &requirement.version_or_url {
+                Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) if !s.is_empty() => {
+                    Some(s.to_string())
+                }
+                _ => None,
+            };
+            let written = written_name(text).to_string();
+            Some((requirement.name.to_string(), (written, specifiers)))
+        })
+        .collect();
     let mut found = Vec::new();
-    let sources = doc
-        .get("tool")
-        .and_then(|t| t.get("uv"))
-        .and_then(|u| u.get("sources"))
-        .and_then(Item::as_table_like);
     let mut with_source = std::collections::BTreeSet::new();
-    for (key, item) in sources.iter().flat_map(|s| s.iter()) {
+    for entry in pyproject.sources() {
+        let key = entry.key();
         let name = normalize_name(key);
         let Some(package) = packages.get(&name) else {
             continue;
@@ -198,20 +186,14 @@ fn mode_sources(
                 file.path, file.mode
             ));
         }
-        let Some(table) = item.as_table_like() else {
+        if !entry.is_table() {
             notes.push(format!(
                 "`{}`: the source of `{key}` is not a table (not mapped)",
                 file.path
             ));
             continue;
-        };
-        let text = |k: &str| {
-            table
-                .get(k)
-                .and_then(Item::as_value)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        }
+        let text = |field: &str| entry.text(field).map(str::to_string);
         match text("git") {
             Some(url) => {
                 let reference = match (text("tag"), text("branch"), text("rev")) {
@@ -230,9 +212,8 @@ fn mode_sources(
                 ));
             }
             None => notes.push(format!(
-                "`{}`: the source of `{key}` is not a git ref (`{}`; not mapped)",
-                file.path,
-                item.to_string().trim()
+                "`{}`: the source of `{key}` is not a git ref (`{entry}`; not mapped)",
+                file.path
             )),
         }
     }
@@ -272,15 +253,6 @@ fn spelled_two_ways(place: &str, written: &str, name: &str) -> Option<String> {
         .then(|| format!("{place}: `{written}` there is `{name}` (one name, spelled two ways)"))
 }
 
-/// Whether a `[tool.uv.sources]` entry is `{ workspace = true }`.
-fn is_workspace_source(item: &Item) -> bool {
-    item.as_table_like()
-        .and_then(|table| table.get("workspace"))
-        .and_then(Item::as_value)
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
 /// The core's file without the workspace wiring of internal packages, and
 /// the normalized internal names it depends on.
 fn core_pyproject(
@@ -289,17 +261,18 @@ fn core_pyproject(
     packages: &[FoundPackage],
     notes: &mut Vec<String>,
 ) -> Result<(String, Vec<String>), Invalid> {
-    let (layout, plain) = TextLayout::detect(text);
-    let mut doc = DocumentMut::from_str(&plain).map_err(|error| {
-        Invalid::from(Problem::new(error.message().trim().to_string()).in_file(path))
-    })?;
-    let internal: Vec<String> = packages.iter().map(|p| normalize_name(&p.name)).collect();
+    let mut pyproject = PyprojectMut::parse(text, path)?;
+    let internal = |key: &str| {
+        packages
+            .iter()
+            .find(|p| normalize_name(&p.name) == normalize_name(key))
+    };
     let mut core_deps = Vec::new();
-    for text in strings(doc.get("project").and_then(|p| p.get("dependencies"))) {
+    for text in pyproject.project_strings("dependencies") {
         let Some(name) = parse_requirement(&text).map(|r| r.name.to_string()) else {
             continue;
         };
-        let Some(package) = packages.iter().find(|p| normalize_name(&p.name) == name) else {
+        let Some(package) = internal(&name) else {
             continue;
         };
         notes.extend(spelled_two_ways(
@@ -309,109 +282,53 @@ fn core_pyproject(
         ));
         core_deps.push(name);
     }
-    if let Some(uv) = doc
-        .get_mut("tool")
-        .and_then(|t| t.get_mut("uv"))
-        .and_then(Item::as_table_like_mut)
-    {
-        if let Some(sources) = uv.get_mut("sources").and_then(Item::as_table_like_mut) {
-            let wired: Vec<String> = sources
-                .iter()
-                .filter(|(key, _)| internal.contains(&normalize_name(key)))
-                .map(|(key, _)| key.to_string())
-                .collect();
-            for key in wired {
-                let Some(package) = packages
-                    .iter()
-                    .find(|p| normalize_name(&p.name) == normalize_name(&key))
-                else {
-                    continue;
-                };
-                notes.extend(spelled_two_ways(
-                    "`pyproject.toml` (the core)",
-                    &key,
-                    &package.name,
-                ));
-                // Only what hpm will manage (the core's dependencies) moves to
-                // hpm; a source a dependency group or an extra uses stays.
-                let managed = core_deps.is_empty() || core_deps.contains(&normalize_name(&key));
-                if managed {
-                    sources.remove(&key);
-                    notes.push(format!(
-                        "`pyproject.toml`: took out `{key}`'s source; hpm writes it per mode now"
-                    ));
-                    continue;
-                }
-                let Some(item) = sources.get_mut(&key) else {
-                    continue;
-                };
-                if is_workspace_source(item) {
-                    // Its folder stops being a member below: the same
-                    // folder, installed as a path.
-                    let mut path = toml_edit::InlineTable::new();
-                    path.insert("path", package.path.as_str().into());
-                    path.insert("editable", true.into());
-                    let decor = item.as_value().map(|value| value.decor().clone());
-                    let mut value = Value::InlineTable(path);
-                    if let Some(decor) = decor {
-                        *value.decor_mut() = decor;
-                    }
-                    *item = Item::Value(value);
-                    notes.push(format!(
-                        "`pyproject.toml`: kept `{key}`'s source as `{{ path = \"{}\", editable = true }}`: the core's dependencies do not name it (a dependency group or an extra does), so it stays yours, and its folder is no longer a workspace member",
-                        package.path
-                    ));
-                } else {
-                    notes.push(format!(
-                        "`pyproject.toml`: kept `{key}`'s source: the core's dependencies do not name it (a dependency group or an extra does), so it stays yours"
-                    ));
-                }
-            }
-        }
-        let mut drop_table = false;
-        if let Some(workspace) = uv.get_mut("workspace").and_then(Item::as_table_like_mut) {
-            if let Some(members) = workspace.get_mut("members").and_then(Item::as_array_mut) {
-                let covers = |pattern: &str| {
-                    glob::Pattern::new(pattern.trim_end_matches('/'))
-                        .is_ok_and(|pattern| packages.iter().any(|p| pattern.matches(&p.path)))
-                };
-                let before = members.len();
-                members.retain(|value| !value.as_str().is_some_and(covers));
-                if members.len() != before {
-                    notes.push(
-                        "`pyproject.toml`: took the internal packages' folders out of `[tool.uv.workspace] members`; hpm adds a dev package back as a member where it needs one (settings.dev_link)"
-                            .to_string(),
-                    );
-                }
-                drop_table = members.is_empty() && workspace.len() == 1;
-            }
-        }
-        // A comment of the user's above the table or in the list keeps
-        // it, with its now empty list: nothing they wrote is deleted.
-        let commented = uv.get("workspace").is_some_and(|item| {
-            let above = item
-                .as_table()
-                .and_then(|table| table.decor().prefix())
-                .and_then(|prefix| prefix.as_str())
-                .is_some_and(|prefix| prefix.contains('#'));
-            let inside = item
-                .get("members")
-                .and_then(Item::as_array)
-                .and_then(|members| members.trailing().as_str())
-                .is_some_and(|trailing| trailing.contains('#'));
-            let over_members = item
-                .as_table_like()
-                .and_then(|table| table.key("members"))
-                .and_then(|key| key.leaf_decor().prefix())
-                .and_then(|prefix| prefix.as_str())
-                .is_some_and(|prefix| prefix.contains('#'));
-            above || inside || over_members
-        });
-        if drop_table && !commented {
-            uv.remove("workspace");
+    let wired: Vec<(String, bool, &FoundPackage)> = pyproject
+        .sources()
+        .iter()
+        .filter_map(|entry| {
+            let package = internal(entry.key())?;
+            Some((entry.key().to_string(), entry.is_workspace(), package))
+        })
+        .collect();
+    for (key, workspace, package) in wired {
+        notes.extend(spelled_two_ways(
+            "`pyproject.toml` (the core)",
+            &key,
+            &package.name,
+        ));
+        // Only what hpm will manage (the core's dependencies) moves to
+        // hpm; a source a dependency group or an extra uses stays.
+        let managed = core_deps.is_empty() || core_deps.contains(&normalize_name(&key));
+        if managed {
+            pyproject.remove_source(&key);
+            notes.push(format!(
+                "`pyproject.toml`: took out `{key}`'s source; hpm writes it per mode now"
+            ));
+        } else if workspace {
+            // Its folder stops being a member below: the same folder,
+            // installed as a path.
+            pyproject.set_path_source(&key, &package.path, true, path)?;
+            notes.push(format!(
+                "`pyproject.toml`: kept `{key}`'s source as `{{ path = \"{}\", editable = true }}`: the core's dependencies do not name it (a dependency group or an extra does), so it stays yours, and its folder is no longer a workspace member",
+                package.path
+            ));
+        } else {
+            notes.push(format!(
+                "`pyproject.toml`: kept `{key}`'s source: the core's dependencies do not name it (a dependency group or an extra does), so it stays yours"
+            ));
         }
     }
-    Ok((layout.restore(&doc.to_string()), core_deps))
+    let covers = |pattern: &str| {
+        glob::Pattern::new(pattern.trim_end_matches('/'))
+            .is_ok_and(|pattern| packages.iter().any(|p| pattern.matches(&p.path)))
+    };
+    if pyproject.remove_workspace_members(covers) {
+        notes.push(
+            "`pyproject.toml`: took the internal packages' folders out of `[tool.uv.workspace] members`; hpm adds a dev package back as a member where it needs one (settings.dev_link)"
+                .to_string(),
+        );
+    }
+    Ok((pyproject.to_string(), core_deps))
 }
 
 #[cfg(test)]

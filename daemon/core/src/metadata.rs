@@ -6,11 +6,8 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use toml_edit::DocumentMut;
-
 use crate::name::PackageName;
-use crate::pyproject::parse_requirement;
-use crate::text::without_bom;
+use crate::pyproject::{parse_requirement, PyprojectMut};
 
 /// A package's own `pyproject.toml`, as far as hpm needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,59 +39,19 @@ pub struct Dependency {
 impl ProjectMeta {
     /// Reads `text`, a `pyproject.toml`; `Err` says why it is not one.
     pub fn read(text: &str) -> Result<ProjectMeta, String> {
-        let doc = DocumentMut::from_str(without_bom(text)).map_err(|e| e.message().to_string())?;
-        let project = doc.get("project");
-        let strings = |item: Option<&toml_edit::Item>| -> Vec<String> {
-            item.and_then(|i| i.as_array())
-                .map(|array| {
-                    array
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let optional = project
-            .and_then(|p| p.get("optional-dependencies"))
-            .and_then(|o| o.as_table_like())
-            .map(|table| {
-                table
-                    .iter()
-                    .map(|(extra, list)| (extra.to_string(), strings(Some(list))))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let workspace_sources = doc
-            .get("tool")
-            .and_then(|t| t.get("uv"))
-            .and_then(|u| u.get("sources"))
-            .and_then(|s| s.as_table_like())
-            .map(|sources| {
-                sources
-                    .iter()
-                    .filter(|(_, source)| {
-                        source
-                            .as_table_like()
-                            .and_then(|t| t.get("workspace"))
-                            .and_then(|w| w.as_bool())
-                            == Some(true)
-                    })
-                    .map(|(name, _)| name.to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pyproject = PyprojectMut::read(text)?;
+        let owned = |text: Option<&str>| text.map(str::to_string);
         Ok(ProjectMeta {
-            name: project
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-                .map(str::to_string),
-            version: project
-                .and_then(|p| p.get("version"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            dependencies: strings(project.and_then(|p| p.get("dependencies"))),
-            optional,
-            workspace_sources,
+            name: owned(pyproject.project_text("name")),
+            version: owned(pyproject.project_text("version")),
+            dependencies: pyproject.project_strings("dependencies"),
+            optional: pyproject.optional_dependencies(),
+            workspace_sources: pyproject
+                .sources()
+                .iter()
+                .filter(|entry| entry.is_workspace())
+                .map(|entry| entry.key().to_string())
+                .collect(),
         })
     }
 

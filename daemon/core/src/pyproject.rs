@@ -10,6 +10,11 @@
 //!
 //! Only a [`PinnedPlan`] can be applied: every git reference written is a
 //! tag, branch or commit.
+//!
+//! It is also the one reader of the file (`model`: where each thing lives)
+//! and holds hpm's other edits of it as verbs (`verbs`: set a `[project]`
+//! string, set or remove a source, take out workspace members…): no other
+//! module walks a `pyproject.toml`'s TOML.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -23,6 +28,11 @@ use crate::plan::{Plan, PlannedPackage, PlannedSource};
 use crate::problem::{Invalid, Problem};
 use crate::registry::GitRef;
 use crate::text::TextLayout;
+
+mod model;
+mod verbs;
+
+pub use model::SourceEntry;
 
 type Result<T, E = Invalid> = std::result::Result<T, E>;
 
@@ -55,9 +65,13 @@ impl PyprojectMut {
         Ok(PyprojectMut { doc, layout })
     }
 
-    /// The document, for the other edits of the core (the export).
-    pub(crate) fn doc_mut(&mut self) -> &mut DocumentMut {
-        &mut self.doc
+    /// Parses `text` where there is no file to name; `Err` says why it is
+    /// not TOML.
+    pub fn read(text: &str) -> Result<PyprojectMut, String> {
+        let (layout, text) = TextLayout::detect(text);
+        let doc =
+            DocumentMut::from_str(&text).map_err(|error| error.message().trim().to_string())?;
+        Ok(PyprojectMut { doc, layout })
     }
 
     /// `[project].name`, when there is one.
@@ -359,69 +373,34 @@ impl PyprojectMut {
     }
 
     /// `[tool.uv.sources]`'s entry for `name` (any spelling).
-    fn source_item(&self, name: &str) -> Option<&Item> {
+    fn source_entry(&self, name: &str) -> Option<SourceEntry<'_>> {
         let name = normalize_name(name);
-        let sources = self
-            .doc
-            .get("tool")?
-            .get("uv")?
-            .get("sources")?
-            .as_table_like()?;
-        sources
-            .iter()
-            .find(|(key, _)| normalize_name(key) == name)
-            .map(|(_, item)| item)
+        self.sources()
+            .into_iter()
+            .find(|entry| normalize_name(entry.key()) == name)
     }
 
     /// The names `[tool.uv.sources]` gives a source of their own (a path,
     /// git, a URL, the workspace): the core's internal packages. An entry
     /// that only names an index (`{ index = "pytorch" }`) is not one.
     pub fn sourced_names(&self) -> Vec<String> {
-        let own = |table: &dyn TableLike| {
-            ["path", "git", "url", "workspace"]
-                .iter()
-                .any(|key| table.contains_key(key))
-        };
-        let Some(sources) = self
-            .doc
-            .get("tool")
-            .and_then(|t| t.get("uv"))
-            .and_then(|u| u.get("sources"))
-            .and_then(|s| s.as_table_like())
-        else {
-            return Vec::new();
-        };
-        sources
+        self.sources()
             .iter()
-            .filter(|(_, item)| match item {
-                Item::Value(Value::Array(array)) => array
-                    .iter()
-                    .any(|value| value.as_inline_table().is_some_and(|t| own(t))),
-                Item::ArrayOfTables(tables) => tables.iter().any(|t| own(t)),
-                item => item.as_table_like().is_some_and(own),
-            })
-            .map(|(name, _)| name.to_string())
+            .filter(|entry| entry.names_own_source())
+            .map(|entry| entry.key().to_string())
             .collect()
     }
 
     /// The source entry for `name` as TOML text, for tests and messages.
     pub fn source_of(&self, name: &str) -> Option<String> {
-        self.source_item(name)
-            .map(|item| item.to_string().trim().to_string())
+        self.source_entry(name).map(|entry| entry.to_string())
     }
 
     /// Whether `name`'s source entry is a local folder (`path = ...`, in
     /// the table or any of its entries when it is a list of sources).
     pub fn has_local_source(&self, name: &str) -> bool {
-        let is_local = |table: &dyn TableLike| table.contains_key("path");
-        match self.source_item(name) {
-            Some(Item::Value(Value::Array(array))) => array
-                .iter()
-                .any(|value| value.as_inline_table().is_some_and(|t| is_local(t))),
-            Some(Item::ArrayOfTables(tables)) => tables.iter().any(|t| is_local(t)),
-            Some(item) => item.as_table_like().is_some_and(is_local),
-            None => false,
-        }
+        self.source_entry(name)
+            .is_some_and(|entry| entry.is_local())
     }
 }
 
@@ -473,7 +452,7 @@ pub fn render(
 }
 
 /// The strings of an array item (none when it is not one).
-pub(crate) fn strings(item: Option<&Item>) -> Vec<String> {
+fn strings(item: Option<&Item>) -> Vec<String> {
     item.and_then(Item::as_array)
         .map(|array| {
             array

@@ -3,31 +3,21 @@
 //! rest of the file as it was), or, for a dynamic version, the file
 //! `[tool.hatch.version] path` names (its `__version__ = "…"` line).
 
-use std::str::FromStr;
-
-use toml_edit::DocumentMut;
-
-use crate::pyproject::PYPROJECT_FILE;
-use crate::text::without_bom;
+use crate::pyproject::{PyprojectMut, PYPROJECT_FILE};
 
 /// The file that holds the version, relative to the package's root.
 pub fn version_file(pyproject: &str) -> Result<String, String> {
-    let doc = DocumentMut::from_str(without_bom(pyproject)).map_err(|e| e.message().to_string())?;
-    let project = doc.get("project").ok_or("has no `[project]` table")?;
-    if project.get("version").and_then(|v| v.as_str()).is_some() {
+    let pyproject = PyprojectMut::read(pyproject)?;
+    if !pyproject.has_project() {
+        return Err("has no `[project]` table".to_string());
+    }
+    if pyproject.project_text("version").is_some() {
         return Ok(PYPROJECT_FILE.to_string());
     }
-    let dynamic = project
-        .get("dynamic")
-        .and_then(|d| d.as_array())
-        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")));
-    let path = doc
-        .get("tool")
-        .and_then(|t| t.get("hatch"))
-        .and_then(|h| h.get("version"))
-        .and_then(|v| v.get("path"))
-        .and_then(|p| p.as_str());
-    match (dynamic, path) {
+    match (
+        pyproject.is_dynamic("version"),
+        pyproject.hatch_version_path(),
+    ) {
         (true, Some(path)) => Ok(path.to_string()),
         (true, None) => Err(
             "takes its version from somewhere hpm does not write (no `[tool.hatch.version] path`)"
@@ -40,12 +30,8 @@ pub fn version_file(pyproject: &str) -> Result<String, String> {
 /// The version `text` (the version file `file`) holds.
 pub fn read_version(file: &str, text: &str) -> Option<String> {
     if file.ends_with(PYPROJECT_FILE) {
-        let doc = DocumentMut::from_str(without_bom(text)).ok()?;
-        return doc
-            .get("project")?
-            .get("version")?
-            .as_str()
-            .map(str::to_string);
+        let pyproject = PyprojectMut::read(text).ok()?;
+        return pyproject.project_text("version").map(str::to_string);
     }
     python_version_line(text).map(|(_, value)| value)
 }
@@ -53,21 +39,15 @@ pub fn read_version(file: &str, text: &str) -> Option<String> {
 /// `text` with its version set to `version`; only that value changes.
 pub fn set_version(file: &str, text: &str, version: &str) -> Result<String, String> {
     if file.ends_with(PYPROJECT_FILE) {
-        let mut doc = DocumentMut::from_str(text).map_err(|e| e.message().to_string())?;
-        let project = doc
-            .get_mut("project")
-            .and_then(|p| p.as_table_like_mut())
-            .ok_or("has no `[project]` table")?;
-        let Some(item) = project.get_mut("version") else {
-            return Err("has no `version` in `[project]`".to_string());
-        };
-        let decor = item.as_value().map(|v| v.decor().clone());
-        let mut value = toml_edit::Value::from(version);
-        if let Some(decor) = decor {
-            *value.decor_mut() = decor;
+        let mut pyproject = PyprojectMut::read(text)?;
+        if !pyproject.has_project() {
+            return Err("has no `[project]` table".to_string());
         }
-        *item = toml_edit::Item::Value(value);
-        return Ok(doc.to_string());
+        if pyproject.project_text("version").is_none() {
+            return Err("has no `version` in `[project]`".to_string());
+        }
+        pyproject.set_project_text("version", version)?;
+        return Ok(pyproject.to_string());
     }
     let Some((range, _)) = python_version_line(text) else {
         return Err("has no `__version__ = \"…\"` line".to_string());

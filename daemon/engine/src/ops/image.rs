@@ -19,6 +19,7 @@ use hpm_core::export::{export as export_text, refuse_local_packages, ExportOptio
 use hpm_core::image::{dockerfile as render, DockerContext, GitAuth, ImageSpec, GIT_TOKEN_SECRET};
 use hpm_core::mode::Mode;
 use hpm_core::name::normalize_name;
+use hpm_core::pyproject::PyprojectMut;
 use hpm_protocol::report::{ImageBuildRequest, ImagePackage, ImageReport, PushedTag};
 
 use crate::caller::Caller;
@@ -97,20 +98,14 @@ struct Prepared {
 
 /// The core's `[project]` name, version and first script, when written.
 fn core_project(pyproject: &str) -> (Option<String>, Option<String>, Option<String>) {
-    let Ok(document) = pyproject.parse::<toml_edit::DocumentMut>() else {
+    let Ok(pyproject) = PyprojectMut::read(pyproject) else {
         return (None, None, None);
     };
-    let project = document.get("project");
-    let text = |key: &str| {
-        project
-            .and_then(|project| project.get(key))
-            .and_then(|item| item.as_str())
-            .map(str::to_string)
-    };
-    let script = project
-        .and_then(|project| project.get("scripts"))
-        .and_then(|scripts| scripts.as_table_like())
-        .and_then(|scripts| scripts.iter().next().map(|(name, _)| name.to_string()));
+    let text = |key: &str| pyproject.project_text(key).map(str::to_string);
+    let script = pyproject
+        .script_names()
+        .first()
+        .map(|name| name.to_string());
     (text("name"), text("version"), script)
 }
 

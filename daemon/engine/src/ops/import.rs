@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use hpm_core::import::{import as compute, FoundPackage, ImportInput, ModeFile};
 use hpm_core::metadata::ProjectMeta;
-use hpm_core::pyproject::PYPROJECT_FILE;
+use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::registry::{GitRef, SourceSpec};
 use hpm_core::{Mode, Problem};
 pub use hpm_protocol::release::{ImportReport, ImportedPackage};
@@ -445,23 +445,9 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
             );
         }
     }
-    let doc: toml_edit::DocumentMut = core_text.parse().map_err(|e: toml_edit::TomlError| {
-        Error::invalid(
-            Problem::new(e.message().trim().to_string()).in_file(root.join(PYPROJECT_FILE)),
-        )
-    })?;
-    let members = doc
-        .get("tool")
-        .and_then(|t| t.get("uv"))
-        .and_then(|u| u.get("workspace"))
-        .and_then(|w| w.get("members"))
-        .and_then(toml_edit::Item::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+    let members = PyprojectMut::parse(core_text, &root.join(PYPROJECT_FILE))
+        .map_err(Error::from)?
+        .workspace_members();
     for pattern in members {
         let Ok(pattern) = glob::Pattern::new(pattern.trim_end_matches('/')) else {
             continue;
