@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use hpm_core::plan::PlannedSource;
-use hpm_engine::ops::group::GroupListing;
+use hpm_protocol::report::GroupListing;
 use hpm_protocol::report::{
     CheckReport, DoctorReport, DoctorSubject, DryRunReport, ExportReport, ImageReport, Progress,
     Recovery, RegistryUpdate, RepoState, StatusReport, SyncOutcome, SyncReport,

@@ -125,6 +125,15 @@ impl fmt::Display for Phase {
 }
 
 /// What was found and done when a leftover journal was rolled back.
+/// One group of the manifest, as `hpmctl group list --json` prints it
+/// (by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GroupListing {
+    pub options: Vec<String>,
+    pub selected: Vec<String>,
+    pub multiple: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recovery {
     /// Files put back to their content before the interrupted run.

@@ -1,5 +1,6 @@
 //! The JSON-RPC API (`hpm_*` methods) and the socket path rule.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use jsonrpsee::core::SubscriptionResult;
@@ -8,8 +9,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 
 use crate::release::ApplyReport;
 use crate::report::{
-    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
-    RegistryUpdate, ReleaseApplyRequest, SyncReport,
+    CheckReport, DoctorReport, ExportReport, ExportRequest, GroupListing, ImageBuildRequest,
+    ImageReport, RegistryUpdate, ReleaseApplyRequest, SyncReport,
 };
 use crate::{Change, ClientEnv, Event, Hello};
 
@@ -92,6 +93,14 @@ pub trait HpmApi {
         request: ExportRequest,
         env: Option<ClientEnv>,
     ) -> Result<ExportReport, ErrorObjectOwned>;
+
+    /// The manifest's groups by name, each with its options and selection
+    /// (`hpmctl group list`).
+    #[method(name = "groupList")]
+    async fn group_list(
+        &self,
+        workspace: PathBuf,
+    ) -> Result<BTreeMap<String, GroupListing>, ErrorObjectOwned>;
 
     /// Fetches the workspace's git registries, moves their pins to what each
     /// `ref` names now, and answers what changed (`[{url, from, to, added,

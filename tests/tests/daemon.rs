@@ -677,6 +677,32 @@ fn completions_are_generated_from_the_commands() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `group list` is one call on the backend both ways: the daemon answers
+/// `groupList` itself, and says what the engine in-process says.
+#[test]
+fn the_daemon_lists_groups_as_hpmctl_in_process_does() -> anyhow::Result<()> {
+    use hpm_protocol::HpmApiClient;
+    let world = world_with_plugins()?;
+    world.write_manifest("version: 1\nmode: dev\nregistry: ./hpm-registry\ngroups:\n  slot:\n    options: [plugin-a, plugin-b]\n    selected: plugin-b\n  extras:\n    options: [plugin-a]\n    multiple: true\n")?;
+    let through_daemon = json(&world.ok(&["--json", "group", "list"])?)?;
+    let in_process = world
+        .hpmctl_in_process()
+        .args(["--json", "group", "list"])
+        .output()?;
+    assert!(in_process.status.success(), "{}", describe(&in_process));
+    assert_eq!(through_daemon, json(&in_process)?);
+    assert_eq!(through_daemon["slot"]["selected"], serde_json::json!(["plugin-b"]));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answered = runtime.block_on(async {
+        let client = hpm_tests::rpc_client(&world.socket()).await?;
+        anyhow::Ok(client.group_list(world.core()).await?)
+    })?;
+    assert_eq!(serde_json::to_value(answered)?, through_daemon);
+    Ok(())
+}
+
 #[test]
 fn group_add_switches_the_selected_option_keeping_the_manifest_layout() -> anyhow::Result<()> {
     let world = world_with_plugins()?;

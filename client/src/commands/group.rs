@@ -1,16 +1,15 @@
 //! `hpmctl group add|remove|list`: select and deselect a group's options
-//! (a sync), or list them (read from the manifest).
+//! (a sync), or list them (read from the manifest, by the daemon or
+//! in-process as any read).
 
-use hpm_engine::ops;
 use hpm_protocol::Change;
 
 use super::Context;
-use crate::failure::Failure;
 use crate::render;
 
-fn list(context: &Context) -> anyhow::Result<()> {
+async fn list(context: &Context) -> anyhow::Result<()> {
     let workspace = context.workspace()?;
-    let groups = ops::group::list(&workspace).map_err(Failure::from)?;
+    let groups = context.backend().await?.group_list(&workspace).await?;
     if context.json {
         return render::json(&groups);
     }
@@ -64,7 +63,7 @@ impl Args {
 
     pub async fn exec(self, context: &Context) -> anyhow::Result<()> {
         match self.action {
-            Action::List => list(context),
+            Action::List => list(context).await,
             Action::Add { group, option } => select(context, group, option, true).await,
             Action::Remove { group, option } => select(context, group, option, false).await,
         }

@@ -62,7 +62,8 @@ impl Context {
         self.workspace.as_deref().unwrap_or(&self.start)
     }
 
-    pub async fn backend(&self) -> anyhow::Result<crate::backend::Backend> {
-        crate::backend::Backend::new(self.no_daemon, &self.socket).await
+    /// The daemon, or this process with `--no-daemon`.
+    pub async fn backend(&self) -> anyhow::Result<Box<dyn crate::backend::Backend>> {
+        crate::backend::backend(self.no_daemon, &self.socket).await
     }
 }

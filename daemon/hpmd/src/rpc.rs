@@ -1,6 +1,7 @@
 //! The JSON-RPC handlers (`hpm_*`): each opens the workspace and asks its
 //! actor, or runs an engine operation on a blocking thread.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,8 +10,8 @@ use hpm_engine::ops;
 use hpm_engine::ops::release::ReleaseProgress;
 use hpm_protocol::release::ApplyReport;
 use hpm_protocol::report::{
-    CheckReport, DoctorReport, ExportReport, ExportRequest, ImageBuildRequest, ImageReport,
-    RegistryUpdate, ReleaseApplyRequest, SyncReport,
+    CheckReport, DoctorReport, ExportReport, ExportRequest, GroupListing, ImageBuildRequest,
+    ImageReport, RegistryUpdate, ReleaseApplyRequest, SyncReport,
 };
 use hpm_protocol::{
     codes, Change, ClientEnv, Event, EventBody, Hello, HpmApiServer, PROTOCOL_VERSION,
@@ -83,6 +84,7 @@ impl HpmApiServer for Rpc {
                 "check",
                 "export",
                 "events",
+                "group_list",
                 "registry_update",
                 "image_build",
                 "release_apply",
@@ -169,6 +171,14 @@ impl HpmApiServer for Rpc {
     ) -> Result<ExportReport, ErrorObjectOwned> {
         let workspace = self.open(&workspace).await?.for_request(env.as_ref());
         blocking(move || ops::export::export(&workspace, &request)).await
+    }
+
+    async fn group_list(
+        &self,
+        workspace: PathBuf,
+    ) -> Result<BTreeMap<String, GroupListing>, ErrorObjectOwned> {
+        let workspace = self.open(&workspace).await?.for_request(None);
+        blocking(move || ops::group::list(&workspace)).await
     }
 
     async fn registry_update(

@@ -3,18 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use hpm_protocol::report::GroupListing;
 
 use crate::error::Result;
 use crate::workspace::Workspace;
-
-/// One group as `group list --json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupListing {
-    pub options: Vec<String>,
-    pub selected: Vec<String>,
-    pub multiple: bool,
-}
 
 /// The manifest's groups, by name.
 pub fn list(workspace: &Workspace) -> Result<BTreeMap<String, GroupListing>> {
