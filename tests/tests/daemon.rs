@@ -596,6 +596,53 @@ fn init_writes_a_manifest_once() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A file hpm makes is the user's: it gets the permissions their umask
+/// gives a new file (as git and uv make one), not a private 0600.
+#[test]
+fn files_hpm_creates_get_the_users_umask() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (umask, expected) in [("022", 0o644), ("077", 0o600)] {
+        let world = World::new()?;
+        let command = world.hpmctl_in_process();
+        let program = command.get_program().to_owned();
+        let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+        let output = command_in_shell(
+            &world,
+            &format!("umask {umask} && exec \"$0\" \"$@\" init"),
+            &program,
+            &args,
+        )?;
+        assert!(output.status.success(), "{}", describe(&output));
+        let mode = std::fs::metadata(world.core().join("hpm.yaml"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, expected, "hpm.yaml under umask {umask}: {mode:o}");
+    }
+    Ok(())
+}
+
+/// `sh -c SCRIPT PROGRAM ARGS…` in the world's core, with the environment
+/// hpmctl's commands get.
+fn command_in_shell(
+    world: &World,
+    script: &str,
+    program: &std::ffi::OsStr,
+    args: &[std::ffi::OsString],
+) -> anyhow::Result<std::process::Output> {
+    let template = world.hpmctl();
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(script).arg(program).args(args);
+    shell.current_dir(world.core());
+    for (key, value) in template.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    Ok(shell.output()?)
+}
+
 #[test]
 fn no_daemon_runs_leave_no_daemon_behind_and_the_daemon_exits_when_idle() -> anyhow::Result<()> {
     let world = world_with_plugins()?;
@@ -691,7 +738,10 @@ fn the_daemon_lists_groups_as_hpmctl_in_process_does() -> anyhow::Result<()> {
         .output()?;
     assert!(in_process.status.success(), "{}", describe(&in_process));
     assert_eq!(through_daemon, json(&in_process)?);
-    assert_eq!(through_daemon["slot"]["selected"], serde_json::json!(["plugin-b"]));
+    assert_eq!(
+        through_daemon["slot"]["selected"],
+        serde_json::json!(["plugin-b"])
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -100,9 +100,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
         Err(error) => return Err(error),
     };
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)?;
+    let mut temp = temp_in(dir)?;
     temp.write_all(bytes)?;
     if let Some(permissions) = permissions {
         temp.as_file().set_permissions(permissions)?;
@@ -113,6 +111,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// A temporary file in `dir` that becomes a file of the user's: made with
+/// the permissions the user's umask gives a new file (as git, uv and an
+/// editor make one, 0644 with the usual 022), not tempfile's private 0600.
+fn temp_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
 /// Creates `path` with `bytes` as [`write_atomic`] writes, but never over
 /// anything already there: an existing file (or link, or folder) is an
 /// `AlreadyExists` error and stays as it is.
@@ -121,9 +130,7 @@ pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)?;
+    let mut temp = temp_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     record_own_write(path, bytes);
