@@ -8,7 +8,7 @@ describe("the event stream's chunks", function()
   it("are put back together into whole lines, wherever they split", function()
     local lines = client.lines()
     assert.are.same({}, lines:feed({ '{"seq":1,' }))
-    assert.are.same({ '{"seq":1,"event":"a"}' }, lines:feed({ '"event":"a"}', '{"seq":2', }))
+    assert.are.same({ '{"seq":1,"event":"a"}' }, lines:feed({ '"event":"a"}', '{"seq":2' }))
     assert.are.same({ '{"seq":2,"event":"b"}', '{"seq":3}' }, lines:feed({ ',"event":"b"}', '{"seq":3}', "" }))
     assert.are.same({}, lines:feed({ "" }))
   end)
@@ -34,10 +34,14 @@ describe("a gap in seq", function()
     for seq = 1, 3 do
       hpm.on_event({ seq = seq, workspace = state.root, event = "watch_degraded" })
     end
-    vim.wait(400, function() return false end)
+    vim.wait(400, function()
+      return false
+    end)
     assert.are.equal(0, reads)
     hpm.on_event({ seq = 7, workspace = state.root, event = "watch_degraded" })
-    vim.wait(2000, function() return reads > 0 end)
+    vim.wait(2000, function()
+      return reads > 0
+    end)
     assert.are.equal(1, reads)
     hpm.refresh = original
     state.root = nil

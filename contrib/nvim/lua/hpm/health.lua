@@ -48,7 +48,8 @@ function M.check()
   local code, version, why = run({ hpmctl, "--version" })
   if code ~= 0 then
     fail(("`%s` cannot be run %s"):format(hpmctl, why), {
-      "install hpm (`uv tool install hpmctl`), or name it: require('hpm').setup({ hpmctl = '/path/to/hpmctl' }) or vim.g.hpm_hpmctl",
+      "install hpm (`uv tool install hpmctl`), or name it: "
+        .. "require('hpm').setup({ hpmctl = '/path/to/hpmctl' }) or vim.g.hpm_hpmctl",
     })
     return
   end
@@ -60,7 +61,8 @@ function M.check()
   local hello = reply and reply.hello
   if not hello then
     warn("hpmd is not running " .. daemon_why, {
-      "it starts on the first request (:Hpm status), or run `hpmctl daemon start`; `hpmctl daemon status` says why it cannot",
+      "it starts on the first request (:Hpm status), or run `hpmctl daemon start`; "
+        .. "`hpmctl daemon status` says why it cannot",
     })
   else
     local daemon_version = ("hpmd %s"):format(hello.version or "?")

@@ -337,7 +337,8 @@ function M.command(fargs)
   local verb = fargs[1] or "status"
   local action = M.actions[verb]
   if not action then
-    vim.notify(("hpm: unknown command `%s` (status, switch, sync, dev, use, reset, cancel)"):format(verb), vim.log.levels.ERROR)
+    local known = "status, switch, sync, dev, use, reset, cancel"
+    vim.notify(("hpm: unknown command `%s` (%s)"):format(verb, known), vim.log.levels.ERROR)
     return
   end
   local args = vim.list_slice(fargs, 2)

@@ -79,13 +79,16 @@ function M.lines(state)
     "",
   }
   for _, package in ipairs(status.packages or {}) do
-    table.insert(lines, ("%-24s %-8s %-28s %-12s %s"):format(
-      package.name,
-      package.mode or "?",
-      source_text(package.source),
-      package.installed_version or "-",
-      repo_text(package.repo)
-    ))
+    table.insert(
+      lines,
+      ("%-24s %-8s %-28s %-12s %s"):format(
+        package.name,
+        package.mode or "?",
+        source_text(package.source),
+        package.installed_version or "-",
+        repo_text(package.repo)
+      )
+    )
   end
   if state.job then
     table.insert(lines, "")
@@ -133,15 +136,30 @@ function M.map_actions(buf, hpm)
   end
   local actions = {
     { "q", "close", "<cmd>close<cr>", "close the window" },
-    { "r", "refresh", function() hpm.refresh() end, "read the status again" },
-    { "x", "reset", on_package(function(name) hpm.command({ "reset", name }) end),
-      "the package follows the workspace's mode again" },
+    {
+      "r",
+      "refresh",
+      function()
+        hpm.refresh()
+      end,
+      "read the status again",
+    },
+    {
+      "x",
+      "reset",
+      on_package(function(name)
+        hpm.command({ "reset", name })
+      end),
+      "the package follows the workspace's mode again",
+    },
   }
   for key, mode in pairs({ d = "dev", s = "staging", p = "prod" }) do
     table.insert(actions, {
       key,
       "use-" .. mode,
-      on_package(function(name) hpm.command({ "use", name, mode }) end),
+      on_package(function(name)
+        hpm.command({ "use", name, mode })
+      end),
       "put the package in " .. mode,
     })
   end

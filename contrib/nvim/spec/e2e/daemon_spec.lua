@@ -7,7 +7,8 @@
 -- broken hpm.yaml becomes a diagnostic at its line and goes away when it
 -- is fixed, a stopped daemon is started again and followed, and
 -- `:checkhealth hpm` reports hpmctl, the daemon and the workspace.
-local workspace = assert(os.getenv("HPM_TEST_WORKSPACE"), "HPM_TEST_WORKSPACE is not set (tests/tests/editors.rs sets it)")
+local workspace =
+  assert(os.getenv("HPM_TEST_WORKSPACE"), "HPM_TEST_WORKSPACE is not set (tests/tests/editors.rs sets it)")
 local hpmctl = assert(os.getenv("HPMCTL"), "HPMCTL is not set")
 assert(os.getenv("HPM_SOCKET"), "HPM_SOCKET is not set")
 
