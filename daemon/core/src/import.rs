@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::mode::Mode;
 use crate::name::normalize_name;
 use crate::problem::{Invalid, Problem};
-use crate::pyproject::{parse_requirement, written_name, PyprojectMut};
+use crate::pyproject::{parse_requirement, written_name, PyprojectMut, SourceEntry};
 use crate::registry::{GitRef, RegistryEntry, SourceSpec};
 
 /// An internal package found in the core's tree.
@@ -149,21 +149,7 @@ fn mode_sources(
     notes: &mut Vec<String>,
 ) -> Result<Vec<(String, SourceSpec)>, Invalid> {
     let pyproject = PyprojectMut::parse(&file.text, Path::new(&file.path))?;
-    let dependencies: BTreeMap<String, (String, Option<String>)> = pyproject
-        .project_strings("dependencies")
-        .iter()
-        .filter_map(|text| {
-            let requirement = parse_requirement(text)?;
-            let specifiers = match &requirement.version_or_url {
-                Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) if !s.is_empty() => {
-                    Some(s.to_string())
-                }
-                _ => None,
-            };
-            let written = written_name(text).to_string();
-            Some((requirement.name.to_string(), (written, specifiers)))
-        })
-        .collect();
+    let dependencies = pinned_dependencies(&pyproject);
     let mut found = Vec::new();
     let mut with_source = std::collections::BTreeSet::new();
     for entry in pyproject.sources() {
@@ -193,24 +179,8 @@ fn mode_sources(
             ));
             continue;
         }
-        let text = |field: &str| entry.text(field).map(str::to_string);
-        match text("git") {
-            Some(url) => {
-                let reference = match (text("tag"), text("branch"), text("rev")) {
-                    (Some(tag), _, _) => GitRef::Tag(tag),
-                    (_, Some(branch), _) => GitRef::Branch(branch),
-                    (_, _, Some(rev)) => GitRef::Rev(rev),
-                    _ => GitRef::Default,
-                };
-                found.push((
-                    name,
-                    SourceSpec::Git {
-                        url,
-                        reference,
-                        subdirectory: text("subdirectory"),
-                    },
-                ));
-            }
+        match git_source(&entry) {
+            Some(source) => found.push((name, source)),
             None => notes.push(format!(
                 "`{}`: the source of `{key}` is not a git ref (`{entry}`; not mapped)",
                 file.path
@@ -244,6 +214,44 @@ fn mode_sources(
         }
     }
     Ok(found)
+}
+
+/// A mode file's dependencies by normalized name: as written, and their
+/// version specifiers when they have any.
+fn pinned_dependencies(pyproject: &PyprojectMut) -> BTreeMap<String, (String, Option<String>)> {
+    pyproject
+        .project_strings("dependencies")
+        .iter()
+        .filter_map(|text| {
+            let requirement = parse_requirement(text)?;
+            let specifiers = match &requirement.version_or_url {
+                Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) if !s.is_empty() => {
+                    Some(s.to_string())
+                }
+                _ => None,
+            };
+            let written = written_name(text).to_string();
+            Some((requirement.name.to_string(), (written, specifiers)))
+        })
+        .collect()
+}
+
+/// A `[tool.uv.sources]` entry as a registry entry's git source; `None`
+/// when it is not a git one.
+fn git_source(entry: &SourceEntry<'_>) -> Option<SourceSpec> {
+    let text = |field: &str| entry.text(field).map(str::to_string);
+    let url = text("git")?;
+    let reference = match (text("tag"), text("branch"), text("rev")) {
+        (Some(tag), _, _) => GitRef::Tag(tag),
+        (_, Some(branch), _) => GitRef::Branch(branch),
+        (_, _, Some(rev)) => GitRef::Rev(rev),
+        _ => GitRef::Default,
+    };
+    Some(SourceSpec::Git {
+        url,
+        reference,
+        subdirectory: text("subdirectory"),
+    })
 }
 
 /// A note when `written` (in `place`) is the package `name` spelled

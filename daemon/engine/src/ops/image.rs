@@ -281,29 +281,9 @@ fn install_selection(uv_args: &[String]) -> (Vec<String>, Vec<String>) {
 
 /// Reads and checks what a build of `mode` needs.
 fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result<Prepared> {
-    let root = workspace.root();
-    crate::transaction::refuse_interrupted(workspace)?;
-    let inputs = Inputs::read(workspace)?;
-    let resolved = inputs.resolve(workspace, mode, &BTreeMap::new())?;
-    refuse_local_packages(&resolved.plan, mode.as_str())?;
-    let pinned = validate::validate(workspace, resolved.plan, resolved.problems)?;
-    // The export's checks: no local source anywhere in the core's file.
-    let text = inputs.pyproject_text(workspace)?;
-    export_text(
-        text,
-        &pinned,
-        &ExportOptions {
-            mode: mode.as_str(),
-            to_core: "..",
-            with_core: false,
-            previously_managed: &inputs.state.managed,
-            owned: &inputs.state.workspace_members,
-        },
-        &workspace.pyproject_path(),
-    )?;
-    let pyproject = inputs.render_pyproject(workspace, &pinned)?.text;
-    let lock = mode_lock(workspace, &inputs, mode)?;
-    let plan = pinned.into_plan();
+    let checked = checked_mode(workspace, mode)?;
+    let lock = mode_lock(workspace, &checked.inputs, mode)?;
+    let plan = checked.pinned.into_plan();
     let managed: BTreeSet<String> = plan
         .packages
         .iter()
@@ -312,35 +292,15 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
     let (packages, git_urls) = locked(&lock, &managed);
     let remotes = local_remotes(&git_urls);
 
+    let inputs = &checked.inputs;
     let settings = &inputs.manifest.image;
-    let (name, version, script) = core_project(&pyproject);
-    let (revision, origin) = core_revision(root);
-    let uv = Uv::find()?;
+    let (name, version, script) = core_project(&checked.pyproject);
     let mut imports: Vec<String> = plan
         .packages
         .iter()
         .map(|package| module(&package.name))
         .collect();
-    if let Some(name) = &name {
-        imports.push(module(name));
-    }
-    let mut labels = Vec::new();
-    if let Some(origin) = origin {
-        labels.push(("org.opencontainers.image.source".to_string(), origin));
-    }
-    if let Some(revision) = revision {
-        labels.push(("org.opencontainers.image.revision".to_string(), revision));
-    }
-    if let Some(version) = &version {
-        labels.push((
-            "org.opencontainers.image.version".to_string(),
-            version.clone(),
-        ));
-    }
-    if let Some(name) = &name {
-        labels.push(("org.opencontainers.image.title".to_string(), name.clone()));
-    }
-    labels.push(("dev.hpm.mode".to_string(), mode.to_string()));
+    imports.extend(name.as_deref().map(module));
     let command = if settings.command.is_empty() {
         script.into_iter().collect()
     } else {
@@ -356,49 +316,22 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
         ssh: over(&["ssh://"]),
         token: options.git_token && over(&["https://", "http://"]),
     };
-    let mut provenance = Vec::new();
-    let base_image = match options
-        .base_image
-        .clone()
-        .or_else(|| settings.base_image.clone())
-    {
-        Some(named) => named,
-        None => {
-            let (base, why) = base_for_project(root);
-            provenance.push(why);
-            base
-        }
-    };
-    let (selection, left_out) = install_selection(&inputs.manifest.settings.uv_args);
-    if !selection.is_empty() {
-        provenance.push(format!(
-            "from hpm.yaml settings.uv_args, as `hpmctl switch {mode}` installs: {}",
-            selection.join(" ")
-        ));
-    }
-    if !left_out.is_empty() {
-        provenance.push(format!(
-            "left out of settings.uv_args (they do not choose what is installed): {}",
-            left_out.join(" ")
-        ));
-    }
-    let mut sync_args = selection;
-    sync_args.extend(settings.uv_args.iter().cloned());
+    let installing = Installing::of(workspace, inputs, mode, options);
     let spec = ImageSpec {
-        base_image,
+        base_image: installing.base_image,
         builder_image: options
             .builder_image
             .clone()
             .or_else(|| settings.builder_image.clone()),
-        uv_version: uv.version,
+        uv_version: Uv::find()?.version,
         python: options
             .python
             .clone()
             .or_else(|| settings.python.clone())
             .unwrap_or_else(|| DEFAULT_PYTHON.to_string()),
         builder_packages: settings.builder_packages.clone(),
-        sync_args,
-        provenance,
+        sync_args: installing.sync_args,
+        provenance: installing.provenance,
         command,
         imports,
         git_sources: !git_urls.is_empty(),
@@ -409,7 +342,7 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
             .iter()
             .map(|remote| (remote.url.clone(), remote.folder.clone()))
             .collect(),
-        labels,
+        labels: labels(workspace.root(), mode, name.as_deref(), version.as_deref()),
     };
     let default_tag = format!(
         "{}:{}",
@@ -421,13 +354,117 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
     Ok(Prepared {
         mode: mode.clone(),
         spec,
-        pyproject,
+        pyproject: checked.pyproject,
         lock,
         remotes,
         packages,
         default_tag,
         tags: settings.tags.clone(),
     })
+}
+
+/// A mode checked as a build needs it: its plan pinned, no local source
+/// anywhere (the export's checks), the core's file rendered for it.
+struct CheckedMode {
+    inputs: Inputs,
+    pinned: hpm_core::pin::PinnedPlan,
+    pyproject: String,
+}
+
+fn checked_mode(workspace: &Workspace, mode: &Mode) -> Result<CheckedMode> {
+    crate::transaction::refuse_interrupted(workspace)?;
+    let inputs = Inputs::read(workspace)?;
+    let resolved = inputs.resolve(workspace, mode, &BTreeMap::new())?;
+    refuse_local_packages(&resolved.plan, mode.as_str())?;
+    let pinned = validate::validate(workspace, resolved.plan, resolved.problems)?;
+    let text = inputs.pyproject_text(workspace)?;
+    export_text(
+        text,
+        &pinned,
+        &ExportOptions {
+            mode: mode.as_str(),
+            to_core: "..",
+            with_core: false,
+            previously_managed: &inputs.state.managed,
+            owned: &inputs.state.workspace_members,
+        },
+        &workspace.pyproject_path(),
+    )?;
+    let pyproject = inputs.render_pyproject(workspace, &pinned)?.text;
+    Ok(CheckedMode {
+        inputs,
+        pinned,
+        pyproject,
+    })
+}
+
+/// The image's OCI labels: where its source is and at which commit, the
+/// core's version and name, hpm's mode.
+fn labels(
+    root: &Path,
+    mode: &Mode,
+    name: Option<&str>,
+    version: Option<&str>,
+) -> Vec<(String, String)> {
+    let (revision, origin) = core_revision(root);
+    let oci = |key: &str, value: Option<String>| {
+        value.map(|value| (format!("org.opencontainers.image.{key}"), value))
+    };
+    [
+        oci("source", origin),
+        oci("revision", revision),
+        oci("version", version.map(str::to_string)),
+        oci("title", name.map(str::to_string)),
+        Some(("dev.hpm.mode".to_string(), mode.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// What the image is built on and installs with, and why: the base image
+/// (asked for, set in `hpm.yaml`, or matching the core's Python), and the
+/// `uv sync` arguments of `settings.uv_args` that choose what is installed.
+struct Installing {
+    base_image: String,
+    sync_args: Vec<String>,
+    provenance: Vec<String>,
+}
+
+impl Installing {
+    fn of(workspace: &Workspace, inputs: &Inputs, mode: &Mode, options: &ImageOptions) -> Self {
+        let settings = &inputs.manifest.image;
+        let mut provenance = Vec::new();
+        let named = options
+            .base_image
+            .clone()
+            .or_else(|| settings.base_image.clone());
+        let base_image = named.unwrap_or_else(|| {
+            let (base, why) = base_for_project(workspace.root());
+            provenance.push(why);
+            base
+        });
+        let (selection, left_out) = install_selection(&inputs.manifest.settings.uv_args);
+        if !selection.is_empty() {
+            provenance.push(format!(
+                "from hpm.yaml settings.uv_args, as `hpmctl switch {mode}` installs: {}",
+                selection.join(" ")
+            ));
+        }
+        if !left_out.is_empty() {
+            provenance.push(format!(
+                "left out of settings.uv_args (they do not choose what is installed): {}",
+                left_out.join(" ")
+            ));
+        }
+        let mut sync_args = selection;
+        sync_args.extend(settings.uv_args.iter().cloned());
+        Installing {
+            base_image,
+            sync_args,
+            provenance,
+        }
+    }
 }
 
 /// The Dockerfile and `.dockerignore` for `mode`.
@@ -539,13 +576,7 @@ pub fn build(
 ) -> Result<ImageReport> {
     let prepared = prepare(workspace, &request.mode, &ImageOptions::from(request))?;
     let program = engine_program(workspace.caller(), request)?;
-    let tags = if !request.tags.is_empty() {
-        request.tags.clone()
-    } else if !prepared.tags.is_empty() {
-        prepared.tags.clone()
-    } else {
-        vec![prepared.default_tag.clone()]
-    };
+    let tags = tags_of(request, &prepared);
     let dir = image_dir(workspace, &prepared.mode);
     let context = dir.join("context");
     let iidfile = dir.join("image-id");
@@ -594,17 +625,7 @@ pub fn build(
 
     workspace.ensure_state_dir()?;
     lay_out(workspace, &prepared, &dir, request.find_links.as_deref())?;
-    let pid_file = dir.join("engine.pid");
-    let mut env = Vec::new();
-    if is_docker(&program) {
-        env.push(("DOCKER_BUILDKIT".to_string(), "1".to_string()));
-    }
-    let options = RunOptions {
-        pid_file: Some(pid_file),
-        env,
-        caller: workspace.caller().clone(),
-        ..RunOptions::default()
-    };
+    let options = engine_options(workspace, &program, &dir);
     // The token reaches the build's engine alone, in its environment.
     let mut build_options = options.clone();
     if let (true, Some(token)) = (prepared.spec.git_auth.token, &request.git_token) {
@@ -629,41 +650,93 @@ pub fn build(
     report.size = inspect_size(&program, &image_id, &dir);
     report.image_id = Some(image_id);
     if request.push {
+        let pushing = Pushing {
+            program: &program,
+            dir: &dir,
+            digest_file: &digest_file,
+            options: &options,
+        };
         for tag in &tags {
-            let args = push_args(&program, tag, &digest_file);
-            let _ = std::fs::remove_file(&digest_file);
-            let mut digest = None;
-            run_engine(
-                &program,
-                &args,
-                &dir,
-                &options,
-                &mut |line| {
-                    if let Some(found) = push_digest(line) {
-                        digest = Some(found);
-                    }
-                    on_line(line);
-                },
-                cancel,
-            )?;
-            // Podman prints no digest; it writes it to `--digestfile`.
-            let written = std::fs::read_to_string(&digest_file)
-                .ok()
-                .map(|text| text.trim().to_string())
-                .filter(|text| text.starts_with("sha256:"));
-            let digest = digest.or(written).ok_or_else(|| Error::EngineFailed {
-                command: format!("{engine} push {tag}"),
-                status: "no digest".to_string(),
-                reason: format!("the push of `{tag}` ended without the registry's digest"),
-                hint: None,
-            })?;
-            report.pushed.push(PushedTag {
-                tag: tag.clone(),
-                digest,
-            });
+            report.pushed.push(pushing.push(tag, on_line, cancel)?);
         }
     }
     Ok(report)
+}
+
+/// The tags asked for, else `hpm.yaml`'s, else `<core>:<mode>`.
+fn tags_of(request: &ImageBuildRequest, prepared: &Prepared) -> Vec<String> {
+    if !request.tags.is_empty() {
+        request.tags.clone()
+    } else if !prepared.tags.is_empty() {
+        prepared.tags.clone()
+    } else {
+        vec![prepared.default_tag.clone()]
+    }
+}
+
+/// How the engine runs for the caller: its pid recorded in `dir` (for a
+/// cancel), BuildKit on for Docker.
+fn engine_options(workspace: &Workspace, program: &Path, dir: &Path) -> RunOptions {
+    let mut env = Vec::new();
+    if is_docker(program) {
+        env.push(("DOCKER_BUILDKIT".to_string(), "1".to_string()));
+    }
+    RunOptions {
+        pid_file: Some(dir.join("engine.pid")),
+        env,
+        caller: workspace.caller().clone(),
+        ..RunOptions::default()
+    }
+}
+
+/// Where and how the built image's tags are pushed.
+struct Pushing<'a> {
+    program: &'a Path,
+    dir: &'a Path,
+    digest_file: &'a Path,
+    options: &'a RunOptions,
+}
+
+impl Pushing<'_> {
+    /// Pushes `tag`; answers it with the registry's digest (Docker prints
+    /// it; Podman writes it to `--digestfile`).
+    fn push(
+        &self,
+        tag: &str,
+        on_line: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<PushedTag> {
+        let args = push_args(self.program, tag, self.digest_file);
+        let _ = std::fs::remove_file(self.digest_file);
+        let mut digest = None;
+        run_engine(
+            self.program,
+            &args,
+            self.dir,
+            self.options,
+            &mut |line| {
+                if let Some(found) = push_digest(line) {
+                    digest = Some(found);
+                }
+                on_line(line);
+            },
+            cancel,
+        )?;
+        let written = std::fs::read_to_string(self.digest_file)
+            .ok()
+            .map(|text| text.trim().to_string())
+            .filter(|text| text.starts_with("sha256:"));
+        let digest = digest.or(written).ok_or_else(|| Error::EngineFailed {
+            command: format!("{} push {tag}", self.program.display()),
+            status: "no digest".to_string(),
+            reason: format!("the push of `{tag}` ended without the registry's digest"),
+            hint: None,
+        })?;
+        Ok(PushedTag {
+            tag: tag.to_string(),
+            digest,
+        })
+    }
 }
 
 /// The engine's `push` argument vector: Podman writes the digest to a file.

@@ -394,34 +394,11 @@ fn refuse_paths_outside(root: &Path) -> Result<()> {
 
 /// The internal packages: submodules, then git clones in member folders.
 fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
-    let mut found: Vec<FoundPackage> = Vec::new();
-    // `tracked`: the branch `.gitmodules` names; else the one the clone is on.
-    let add = |path: String,
-               url: Option<String>,
-               submodule: bool,
-               tracked: Option<String>,
-               found: &mut Vec<FoundPackage>| {
-        if found.iter().any(|p| p.path == path) {
-            return;
-        }
-        let pyproject = root.join(&path).join(PYPROJECT_FILE);
-        let Some(name) = read_text(&pyproject)
-            .ok()
-            .and_then(|text| ProjectMeta::read(&text).ok())
-            .and_then(|meta| meta.name)
-        else {
-            return;
-        };
-        let branch = tracked.or_else(|| clone_branch(&root.join(&path)));
-        found.push(FoundPackage {
-            name,
-            path,
-            url,
-            submodule,
-            branch,
-        });
-    };
     refuse_paths_outside(root)?;
+    let mut found = Found {
+        root,
+        packages: Vec::new(),
+    };
     if let Ok(repo) = git2::Repository::open(root) {
         // A submodule is a gitlink in the core's index: one detached
         // already (its config section may stay) is a clone of its own.
@@ -433,50 +410,19 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
                 .is_some_and(|entry| entry.mode == 0o160000)
         };
         for submodule in repo.submodules().unwrap_or_default() {
-            let url = submodule.url().ok().flatten().map(str::to_string);
-            let is_submodule = gitlink(submodule.path());
-            let tracked = submodule.branch().ok().flatten().map(str::to_string);
-            add(
-                submodule.path().display().to_string(),
-                url,
-                is_submodule,
-                tracked,
-                &mut found,
-            );
+            found.add(Candidate {
+                path: submodule.path().display().to_string(),
+                url: submodule.url().ok().flatten().map(str::to_string),
+                submodule: gitlink(submodule.path()),
+                tracked: submodule.branch().ok().flatten().map(str::to_string),
+            });
         }
     }
     let members = PyprojectMut::parse(core_text, &root.join(PYPROJECT_FILE))
         .map_err(Error::from)?
         .workspace_members();
     for pattern in members {
-        let Ok(pattern) = glob::Pattern::new(pattern.trim_end_matches('/')) else {
-            continue;
-        };
-        // Member globs are folders: walk the pattern's literal parent.
-        let base = pattern
-            .as_str()
-            .split(['*', '?', '['])
-            .next()
-            .unwrap_or_default();
-        let base = base.rsplit_once('/').map_or("", |(parent, _)| parent);
-        let Ok(entries) = std::fs::read_dir(root.join(base)) else {
-            continue;
-        };
-        let mut folders: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if base.is_empty() {
-                    name
-                } else {
-                    format!("{base}/{name}")
-                }
-            })
-            .filter(|path| pattern.matches(path))
-            .collect();
-        folders.sort();
-        for path in folders {
+        for path in member_folders(root, &pattern) {
             let Ok(repo) = git2::Repository::open(root.join(&path)) else {
                 continue;
             };
@@ -489,10 +435,88 @@ fn find_packages(root: &Path, core_text: &str) -> Result<Vec<FoundPackage>> {
                 .find_remote("origin")
                 .ok()
                 .and_then(|remote| remote.url().ok().map(str::to_string));
-            add(path, url, false, None, &mut found);
+            found.add(Candidate {
+                path,
+                url,
+                submodule: false,
+                tracked: None,
+            });
         }
     }
-    Ok(found)
+    Ok(found.packages)
+}
+
+/// A folder that may hold an internal package.
+struct Candidate {
+    path: String,
+    url: Option<String>,
+    submodule: bool,
+    /// The branch `.gitmodules` names; else the one the clone is on.
+    tracked: Option<String>,
+}
+
+/// The packages found so far in the core at `root`.
+struct Found<'a> {
+    root: &'a Path,
+    packages: Vec<FoundPackage>,
+}
+
+impl Found<'_> {
+    /// Adds the candidate when its folder holds a named project and was
+    /// not found already.
+    fn add(&mut self, candidate: Candidate) {
+        if self.packages.iter().any(|p| p.path == candidate.path) {
+            return;
+        }
+        let folder = self.root.join(&candidate.path);
+        let Some(name) = read_text(&folder.join(PYPROJECT_FILE))
+            .ok()
+            .and_then(|text| ProjectMeta::read(&text).ok())
+            .and_then(|meta| meta.name)
+        else {
+            return;
+        };
+        let branch = candidate.tracked.or_else(|| clone_branch(&folder));
+        self.packages.push(FoundPackage {
+            name,
+            path: candidate.path,
+            url: candidate.url,
+            submodule: candidate.submodule,
+            branch,
+        });
+    }
+}
+
+/// The folders a `[tool.uv.workspace] members` glob matches, sorted
+/// (member globs are folders: the pattern's literal parent is walked).
+fn member_folders(root: &Path, pattern: &str) -> Vec<String> {
+    let Ok(pattern) = glob::Pattern::new(pattern.trim_end_matches('/')) else {
+        return Vec::new();
+    };
+    let base = pattern
+        .as_str()
+        .split(['*', '?', '['])
+        .next()
+        .unwrap_or_default();
+    let base = base.rsplit_once('/').map_or("", |(parent, _)| parent);
+    let Ok(entries) = std::fs::read_dir(root.join(base)) else {
+        return Vec::new();
+    };
+    let mut folders: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if base.is_empty() {
+                name
+            } else {
+                format!("{base}/{name}")
+            }
+        })
+        .filter(|path| pattern.matches(path))
+        .collect();
+    folders.sort();
+    folders
 }
 
 /// A note per tag a registry entry pins that its remote does not have.
