@@ -54,9 +54,10 @@ pub const FORWARDED: &[&str] = &[
     // Where uv puts the environment: hpm reads it there too.
     "UV_PROJECT_ENVIRONMENT",
     // hpm's own choices a job makes for its caller: the container engine
-    // of `image build`, the forge API a release plan names.
+    // of `image build`, the forge API a release plan names, the uv binary.
     "HPM_ENGINE",
     "HPM_FORGE_API",
+    "HPM_UV",
 ];
 
 /// Variables that travel by prefix: git's numbered config pairs

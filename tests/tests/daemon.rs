@@ -960,6 +960,42 @@ fn the_daemon_syncs_into_the_clients_uv_project_environment() -> anyhow::Result<
     Ok(())
 }
 
+/// Regression: the daemon found uv through its own `HPM_UV` (or `PATH`),
+/// so a terminal that chose its uv with `HPM_UV` got the daemon's. It
+/// travels with the request: the sync runs the client's uv.
+#[test]
+fn the_daemon_runs_the_uv_the_clients_hpm_uv_names() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let world = world_with_plugins()?;
+    let real = hpm_engine::uv::Uv::find()?.path;
+    let calls = world.root().join("client-uv.calls");
+    let wrapper = world.root().join("client-uv");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            real.display()
+        ),
+    )?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    let started = world.hpmctl().args(["daemon", "start"]).output()?;
+    assert!(started.status.success(), "{}", describe(&started));
+    let synced = world
+        .hpmctl()
+        .arg("sync")
+        .env("HPM_UV", &wrapper)
+        .output()?;
+    assert!(synced.status.success(), "{}", describe(&synced));
+    let ran = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(
+        ran.lines().any(|line| line == "sync"),
+        "the daemon did not run the client's uv for the sync: {ran:?}"
+    );
+    world.ok(&["daemon", "stop"])?;
+    Ok(())
+}
+
 /// Status names the workspace's modes (any name a registry entry uses, a
 /// fourth mode `qa` here), so that editors offer exactly those; the same
 /// through the daemon and in-process. A switch to `qa` installs its tag.

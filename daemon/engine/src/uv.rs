@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::process::{self, CancelToken, RunError, RunOptions};
 
@@ -44,11 +45,16 @@ pub struct Uv {
 }
 
 impl Uv {
-    /// `HPM_UV`, else `uv` on `PATH`, else the uv that `python3 -m pip
-    /// install uv` put beside a Python whose scripts are not on `PATH`;
-    /// checks the version.
+    /// [`Uv::for_caller`] for this process.
     pub fn find() -> Result<Uv> {
-        let path = match std::env::var_os("HPM_UV") {
+        Uv::for_caller(&Caller::this_process())
+    }
+
+    /// The caller's `HPM_UV` (a client's travels with its request), else
+    /// `uv` on `PATH`, else the uv that `python3 -m pip install uv` put
+    /// beside a Python whose scripts are not on `PATH`; checks the version.
+    pub fn for_caller(caller: &Caller) -> Result<Uv> {
+        let path = match caller.var("HPM_UV").filter(|path| !path.is_empty()) {
             Some(path) => PathBuf::from(path),
             None => which::which("uv")
                 .ok()

@@ -54,7 +54,7 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
         ));
     }
 
-    let uv = Uv::find()?;
+    let uv = Uv::for_caller(workspace.caller())?;
     let locked = uv.run(
         workspace.root(),
         &["lock".to_string(), "--locked".to_string()],
@@ -334,7 +334,7 @@ fn export_failures(workspace: &Workspace, mode: &Mode) -> Result<Vec<CheckFailur
         });
         return Ok(failures);
     }
-    let uv = Uv::find()?;
+    let uv = Uv::for_caller(workspace.caller())?;
     let locked = uv.run(
         &folder,
         &["lock".to_string(), "--locked".to_string()],

@@ -25,7 +25,7 @@ const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every check for `caller`, with `workspace`'s remotes when there is one.
 pub fn doctor(caller: &Caller, workspace: Option<&Workspace>) -> DoctorReport {
-    let mut checks = vec![git_check(caller), uv_check()];
+    let mut checks = vec![git_check(caller), uv_check(caller)];
     if let Some(workspace) = workspace {
         match remotes(workspace) {
             Ok(urls) => checks.extend(remote_checks(caller, &urls)),
@@ -68,9 +68,9 @@ fn git_check(caller: &Caller) -> DoctorCheck {
     }
 }
 
-fn uv_check() -> DoctorCheck {
+fn uv_check(caller: &Caller) -> DoctorCheck {
     let started = Instant::now();
-    let (name, ok, detail, hint) = match crate::uv::Uv::find() {
+    let (name, ok, detail, hint) = match crate::uv::Uv::for_caller(caller) {
         Ok(uv) => (
             uv.path.display().to_string(),
             true,

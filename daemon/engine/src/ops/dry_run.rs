@@ -163,7 +163,7 @@ pub(crate) fn resolves_on_a_scratch_copy(
         let copy = scratch.path().join("uv.lock");
         std::fs::write(&copy, lock).map_err(|e| Error::write(&copy, e))?;
     }
-    let uv = Uv::find()?;
+    let uv = Uv::for_caller(workspace.caller())?;
     match uv.run(
         scratch.path(),
         &["lock".to_string()],

@@ -182,7 +182,7 @@ fn write_and_lock(
             write_atomic(lock_path, &seed).map_err(|e| Error::write(lock_path, e))?;
         }
     }
-    let locked = Uv::find().and_then(|uv| {
+    let locked = Uv::for_caller(workspace.caller()).and_then(|uv| {
         uv.run(
             out,
             &["lock".to_string()],

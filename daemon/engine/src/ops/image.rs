@@ -323,7 +323,7 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
             .builder_image
             .clone()
             .or_else(|| settings.builder_image.clone()),
-        uv_version: Uv::find()?.version,
+        uv_version: Uv::for_caller(workspace.caller())?.version,
         python: options
             .python
             .clone()

@@ -551,7 +551,7 @@ fn missing_tags(caller: &Caller, entries: &[hpm_core::registry::RegistryEntry]) 
 /// A note per mode file uv cannot lock (asked with `uv lock --dry-run` in
 /// its folder, which writes nothing).
 fn unlockable(caller: &Caller, root: &Path, files: &[ModeFile]) -> Vec<String> {
-    let Ok(uv) = crate::uv::Uv::find() else {
+    let Ok(uv) = crate::uv::Uv::for_caller(caller) else {
         return vec![
             "uv was not found, so the mode files were not tried with `uv lock`".to_string(),
         ];

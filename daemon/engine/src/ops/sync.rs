@@ -577,7 +577,7 @@ fn validate_and_find_uv(
     lock: Option<&[u8]>,
 ) -> Result<(PinnedPlan, Uv)> {
     let (validated, found) = std::thread::scope(|scope| {
-        let finding = scope.spawn(Uv::find);
+        let finding = scope.spawn(|| Uv::for_caller(workspace.caller()));
         let validated = validate::validate_against_lock(
             workspace,
             planned.plan.clone(),

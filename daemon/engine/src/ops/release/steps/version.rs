@@ -62,7 +62,7 @@ impl StepType for SetVersion {
             .map_err(|e| Error::invalid(Problem::new(e).in_file(&path)))?;
         write_through(&path, new.as_bytes()).map_err(|e| Error::write(&path, e))?;
         if p.relock {
-            let uv = crate::uv::Uv::find()?;
+            let uv = crate::uv::Uv::for_caller(&run.caller)?;
             uv.run(
                 Path::new(&p.clone),
                 &["lock".to_string()],
