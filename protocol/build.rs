@@ -1,18 +1,27 @@
 //! Records the git commit this build comes from as `HPM_GIT_COMMIT`, for
 //! `hpmctl --version` and `hpmd --version`: `HPM_BUILD_COMMIT` when set (a
-//! packager building from a tarball), else `git rev-parse`, else `unknown`.
+//! packager building from a tarball), else the `BUILD_COMMIT` file an sdist
+//! carries at the workspace's root (`contrib/python/build-wheel` writes it),
+//! else `git rev-parse`, else `unknown`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=HPM_BUILD_COMMIT");
+    let sdist_commit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BUILD_COMMIT");
     let commit = match std::env::var("HPM_BUILD_COMMIT") {
         Ok(commit) if !commit.trim().is_empty() => commit.trim().to_string(),
-        _ => {
-            watch_head();
-            git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string())
-        }
+        _ => match std::fs::read_to_string(&sdist_commit) {
+            Ok(commit) if !commit.trim().is_empty() => {
+                println!("cargo:rerun-if-changed={}", sdist_commit.display());
+                commit.trim().to_string()
+            }
+            _ => {
+                watch_head();
+                git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string())
+            }
+        },
     };
     println!("cargo:rustc-env=HPM_GIT_COMMIT={commit}");
 }

@@ -117,6 +117,31 @@ fn assert_all_passed(output: &Output, expected: usize) {
     assert!(text.contains(&format!("1..{oks}")), "{}", describe(output));
 }
 
+/// The plugin's Lua passes luacheck (`.luacheckrc`) and is as StyLua
+/// formats it (`stylua.toml`).
+#[test]
+#[ignore = "needs luacheck and StyLua (tests/editor-tools installs them; tests/run as root includes ignored tests)"]
+fn neovim_plugin_is_linted_and_formatted() -> anyhow::Result<()> {
+    let stylua = std::env::var_os("HPM_STYLUA").map(PathBuf::from).ok_or_else(|| {
+        anyhow::anyhow!("HPM_STYLUA is not set: `. tests/editor-tools` installs StyLua and sets it (tests/run does as root)")
+    })?;
+    let checks = [
+        Command::new("luacheck")
+            .args(["--no-color", "."])
+            .current_dir(plugin_dir())
+            .output(),
+        Command::new(&stylua)
+            .args(["--check", "."])
+            .current_dir(plugin_dir())
+            .output(),
+    ];
+    for output in checks {
+        let output = output?;
+        assert!(output.status.success(), "{}", describe(&output));
+    }
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs Neovim 0.9+ and lua-busted (.ci/run installs them; tests/run as root includes ignored tests)"]
 fn neovim_plugin_units_pass() -> anyhow::Result<()> {
@@ -263,9 +288,9 @@ fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Resul
     let _ = world.run(&["daemon", "stop"]);
     let text = stdout(&output);
     assert!(output.status.success(), "{}", describe(&output));
-    // 6 model tests, and the daemon test with its 7 subtests: 14, all run.
+    // 7 model tests, and the daemon test with its 7 subtests: 15, all run.
     assert!(
-        text.contains("# pass 14") && text.contains("# fail 0"),
+        text.contains("# pass 15") && text.contains("# fail 0"),
         "{}",
         describe(&output)
     );
@@ -275,6 +300,31 @@ fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Resul
         "{}",
         describe(&output)
     );
+    Ok(())
+}
+
+/// The extension's JavaScript is type-checked (`// @ts-check` with the
+/// VS Code API's types, `jsconfig.json`) and linted (ESLint's recommended
+/// rules, `eslint.config.js`): `npm run lint` passes.
+#[test]
+#[ignore = "needs Node and `npm ci --prefix contrib/vscode` (.ci/run does both; tests/run as root includes ignored tests)"]
+fn vscode_extension_is_type_checked_and_linted() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        vscode_dir().join("node_modules/typescript").is_dir(),
+        "contrib/vscode has no node_modules: run `npm ci --prefix contrib/vscode` (.ci/run does)"
+    );
+    let output = Command::new("timeout")
+        .args(["--kill-after=10", "300", "npm", "run", "--silent", "lint"])
+        .current_dir(vscode_dir())
+        .output()?;
+    assert!(output.status.success(), "{}", describe(&output));
+    for source in ["src/extension.js", "src/client.js", "src/model.js"] {
+        let text = std::fs::read_to_string(vscode_dir().join(source))?;
+        assert!(
+            text.contains("// @ts-check"),
+            "{source} is not type-checked"
+        );
+    }
     Ok(())
 }
 
@@ -352,7 +402,10 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
         "ok - the problem clears",
         "ok - Cancel on a job's progress notification stops it and the switch is rolled back",
         "ok - Open the Clone opens the package's clone in a new window",
+        "ok - a window with two hpm roots shows each root with its packages, and a status bar item per root",
         "ok - a folder without hpm.yaml shows the welcome text",
+        "ok - an hpm.yaml made after the window opened starts the extension there, without a reload",
+        "ok - a changed hpm.hpmctlPath applies without a reload",
         "ok - with no daemon to reach or start, the view says hpmd is not answering",
         "ok - once hpmd can start again, the view reconnects and lists the packages by itself",
         "ok - in Restricted Mode the extension runs no hpmctl and shows nothing",

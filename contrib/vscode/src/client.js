@@ -5,6 +5,7 @@
 // notifications are `hpm_event`. The socket path and the daemon's start
 // come from `hpmctl` (`daemon status --json`, `daemon start`), so the rule
 // for where the socket lives is hpm's alone.
+// @ts-check
 'use strict';
 
 const { execFile } = require('node:child_process');
@@ -67,7 +68,7 @@ function call(socket, method, params = []) {
         let answer;
         try {
           answer = JSON.parse(text);
-        } catch (error) {
+        } catch {
           reject(new HpmError(0, `hpmd answered something that is not JSON: ${text.slice(0, 200)}`));
           return;
         }
@@ -99,7 +100,17 @@ async function daemonStatus(executable) {
  * `onState('connected' | 'disconnected')`.
  */
 class Connection {
-  constructor({ hpmctl: executable, onEvent, onResync, onState, maxBackoffMs = 10000, log = () => {} }) {
+  /**
+   * @param {{
+   *   hpmctl: string,
+   *   onEvent?: (event: any) => void,
+   *   onResync?: (reason: string) => void,
+   *   onState?: (state: 'connected' | 'disconnected') => void,
+   *   maxBackoffMs?: number,
+   *   log?: (line: string) => void,
+   * }} options
+   */
+  constructor({ hpmctl: executable, onEvent, onResync, onState, maxBackoffMs = 10000, log = (_line) => {} }) {
     this.executable = executable;
     this.onEvent = onEvent || (() => {});
     this.onResync = onResync || (() => {});
@@ -155,7 +166,7 @@ class Connection {
           this.lastSeq = null;
           this.onState('connected');
           this.onResync('connected');
-          resolve();
+          resolve(undefined);
           return;
         }
         if (message.method === 'hpm_event' && message.params) {

@@ -1,8 +1,11 @@
-// The VS Code side: the `hpm` view (one row per package), the status bar
-// item, the commands, the `hpm` output channel (uv's lines go there, never
-// to popups), diagnostics from `manifest_invalid`, and a cancellable
-// progress notification per job. All state comes from hpmd through
+// The VS Code side: the `hpm` view (one row per package; a row per hpm
+// root above them in a multi-root window), a status bar item per root, the
+// commands, the `hpm` log channel (uv's lines go there, never to popups),
+// diagnostics from `manifest_invalid`, and a cancellable progress
+// notification per job. A session starts for each window folder holding
+// `hpm.yaml`, also one made after the window opened. All state comes from hpmd through
 // `Connection` (src/client.js) and is shaped by src/model.js.
+// @ts-check
 'use strict';
 
 const fs = require('node:fs');
@@ -12,61 +15,88 @@ const { Connection, hpmctl } = require('./client');
 const model = require('./model');
 
 
+/** The `hpm` view: the packages of the window's one hpm root, or, when it
+ * has several, a row per root with its packages below. */
 class PackagesView {
-  constructor() {
+  constructor(sessions) {
+    this.sessions = sessions;
     this.changed = new vscode.EventEmitter();
     this.onDidChangeTreeData = this.changed.event;
-    this.rows = [];
   }
 
-  show(status) {
-    this.rows = model.rows(status);
-    this.changed.fire();
+  refresh() {
+    this.changed.fire(undefined);
   }
 
   getTreeItem(row) {
-    const item = new vscode.TreeItem(row.label, vscode.TreeItemCollapsibleState.None);
+    const state = row.children ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None;
+    const item = new vscode.TreeItem(row.label, state);
     item.description = row.description;
     item.tooltip = row.tooltip;
     item.iconPath = new vscode.ThemeIcon(row.icon);
     item.contextValue = row.contextValue;
-    item.id = row.name;
+    item.id = row.id;
     return item;
   }
 
-  getChildren() {
-    return this.rows;
+  getChildren(parent) {
+    const sessions = [...this.sessions.values()];
+    if (parent) {
+      const session = this.sessions.get(parent.root);
+      return session ? model.rows(session.status) : [];
+    }
+    if (sessions.length === 1) {
+      return model.rows(sessions[0].status);
+    }
+    return sessions.map((session) => model.rootRow(session.root, session.status));
   }
 }
 
-/** One workspace folder holding `hpm.yaml`, and everything shown for it. */
+/** One workspace folder holding `hpm.yaml`, and everything shown for it:
+ * its connection to hpmd, status, status bar item, problems and jobs. */
 class Session {
-  constructor(context, root) {
-    this.context = context;
+  constructor(shared, root) {
+    this.shared = shared;
     this.root = root;
     this.status = null;
     this.jobs = new Map(); // job id → { resolve } of its progress notification
-    this.output = vscode.window.createOutputChannel('hpm');
+    this.output = shared.output;
     this.diagnostics = vscode.languages.createDiagnosticCollection('hpm');
-    this.view = new PackagesView();
-    this.tree = vscode.window.createTreeView('hpm.packages', { treeDataProvider: this.view });
     this.bar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
-    this.bar.command = 'hpm.switch';
-    this.refreshTimer = null;
+    this.bar.command = { command: 'hpm.switch', title: 'Switch Workspace Mode', arguments: [{ root }] };
+    /** @type {NodeJS.Timeout | undefined} */
+    this.refreshTimer = undefined;
     this.problemsFromStatus = false;
-    this.connection = new Connection({
+    this.connection = this.connect();
+  }
+
+  /** A connection to hpmd through the configured hpmctl (read now: a
+   * changed `hpm.hpmctlPath` takes effect on the next one). */
+  connect() {
+    return new Connection({
       hpmctl: this.executable(),
       onEvent: (event) => this.onEvent(event),
       onResync: () => this.refreshSoon(),
       onState: (state) => this.onState(state),
-      log: (line) => this.output.appendLine(line),
+      log: (line) => this.output.info(line),
     });
-    context.subscriptions.push(this.output, this.diagnostics, this.tree, this.bar, { dispose: () => this.connection.close() });
-    this.tree.onDidChangeVisibility(() => {
-      if (this.tree.visible) {
-        this.refreshSoon();
-      }
-    });
+  }
+
+  /** The hpm.hpmctlPath setting changed: reconnect through the new one. */
+  reconnect() {
+    this.connection.close();
+    this.connection = this.connect();
+    this.start();
+  }
+
+  dispose() {
+    clearTimeout(this.refreshTimer);
+    this.connection.close();
+    this.diagnostics.dispose();
+    this.bar.dispose();
+    for (const { resolve } of this.jobs.values()) {
+      resolve();
+    }
   }
 
   executable() {
@@ -96,13 +126,13 @@ class Session {
 
   async refresh() {
     const barShown = vscode.workspace.getConfiguration('hpm').get('showStatusBar', true);
-    if (!this.tree.visible && !barShown && this.status) {
+    if (!this.shared.tree.visible && !barShown && this.status) {
       this.paintBar();
       return;
     }
     try {
       this.status = await this.connection.call('hpm_status', [this.root, false]);
-      this.view.show(this.status);
+      this.shared.view.refresh();
       // Problems a failed status read showed go once a read succeeds;
       // the watcher's (manifest_invalid) stay until manifest_valid.
       if (this.problemsFromStatus) {
@@ -114,7 +144,7 @@ class Session {
         this.diagnosticsFrom(error.data.problems);
         this.problemsFromStatus = true;
       }
-      this.output.appendLine(`hpm: status: ${error.message}`);
+      this.output.warn(`hpm: status: ${error.message}`);
     }
     this.paintBar();
   }
@@ -124,7 +154,8 @@ class Session {
       this.bar.hide();
       return;
     }
-    const shown = model.statusBar(this.status, this.jobs.size > 0);
+    const several = this.shared.sessions.size > 1;
+    const shown = model.statusBar(this.status, this.jobs.size > 0, several ? path.basename(this.root) : undefined);
     this.bar.text = shown.text;
     this.bar.tooltip = {
       'in-sync': 'hpm: in sync — click to switch the mode',
@@ -154,7 +185,7 @@ class Session {
     }
     const line = model.logLine(event);
     if (line !== null) {
-      this.output.appendLine(line);
+      this.output.info(line);
     }
     switch (event.event) {
       case 'job_started':
@@ -186,7 +217,7 @@ class Session {
         this.refreshSoon();
         break;
       case 'repo_changed':
-        if (this.tree.visible) {
+        if (this.shared.tree.visible) {
           this.refreshSoon();
         }
         break;
@@ -212,7 +243,7 @@ class Session {
       this.jobs.set(event.job, { resolve });
       this.paintBar();
       token.onCancellationRequested(() => {
-        this.connection.call('hpm_cancel', [this.root]).catch((error) => this.output.appendLine(`hpm: cancel: ${error.message}`));
+        this.connection.call('hpm_cancel', [this.root]).catch((error) => this.output.warn(`hpm: cancel: ${error.message}`));
       });
     }));
   }
@@ -251,6 +282,85 @@ class Session {
   }
 }
 
+/** The hpm roots among the window's folders: each folder holding `hpm.yaml`. */
+function hpmRoots() {
+  return (vscode.workspace.workspaceFolders || [])
+    .map((folder) => folder.uri.fsPath)
+    .filter((folder) => fs.existsSync(path.join(folder, 'hpm.yaml')))
+    .map((folder) => fs.realpathSync(folder));
+}
+
+/** Every session of the window, and what they share: the view, the log. */
+class Sessions {
+  constructor(context) {
+    this.sessions = new Map(); // root → Session
+    // A log channel: levels, timestamps, and the user's log-level setting
+    // ("Developer: Set Log Level…").
+    this.output = vscode.window.createOutputChannel('hpm', { log: true });
+    this.view = new PackagesView(this.sessions);
+    this.tree = vscode.window.createTreeView('hpm.packages', { treeDataProvider: this.view });
+    context.subscriptions.push(this.output, this.tree, { dispose: () => this.disposeAll() });
+    this.tree.onDidChangeVisibility(() => {
+      if (this.tree.visible) {
+        this.sessions.forEach((session) => session.refreshSoon());
+      }
+    });
+  }
+
+  /** Starts a session for each hpm root that has none, ends those whose
+   * `hpm.yaml` or folder went; the view and the palette follow. */
+  update() {
+    const roots = hpmRoots();
+    if (roots.length === 0) {
+      const folders = (vscode.workspace.workspaceFolders || []).map((folder) => folder.uri.toString());
+      this.output.info(`hpm: no hpm.yaml in the window's folders (${folders.join(', ') || 'none'})`);
+    }
+    for (const [root, session] of this.sessions) {
+      if (!roots.includes(root)) {
+        session.dispose();
+        this.sessions.delete(root);
+      }
+    }
+    for (const root of roots) {
+      if (!this.sessions.has(root)) {
+        const session = new Session(this, root);
+        this.sessions.set(root, session);
+        this.output.info(`hpm: workspace ${root}`);
+        session.start();
+      }
+    }
+    vscode.commands.executeCommand('setContext', 'hpm.workspace', this.sessions.size > 0);
+    this.sessions.forEach((session) => session.paintBar());
+    this.view.refresh();
+  }
+
+  /** The session a command is for: the row's, the only one, or the one
+   * the user picks; none (said) when the window has no hpm root. */
+  async pick(row) {
+    if (row && row.root && this.sessions.has(row.root)) {
+      return this.sessions.get(row.root);
+    }
+    const sessions = [...this.sessions.values()];
+    if (sessions.length === 0) {
+      vscode.window.showInformationMessage('hpm: no hpm.yaml in this workspace. Run `hpmctl init` or `hpmctl import` in the core\'s folder.');
+      return null;
+    }
+    if (sessions.length === 1) {
+      return sessions[0];
+    }
+    const picked = await vscode.window.showQuickPick(
+      sessions.map((session) => ({ label: path.basename(session.root), description: session.root, session })),
+      { placeHolder: 'Which hpm workspace' },
+    );
+    return picked ? picked.session : null;
+  }
+
+  disposeAll() {
+    this.sessions.forEach((session) => session.dispose());
+    this.sessions.clear();
+  }
+}
+
 function packageName(argument) {
   return argument && argument.name ? argument.name : null;
 }
@@ -260,35 +370,38 @@ async function pickPackage(session, prompt) {
   return vscode.window.showQuickPick(names, { placeHolder: prompt });
 }
 
-function activate(context) {
-  const folder = (vscode.workspace.workspaceFolders || []).find((candidate) => fs.existsSync(path.join(candidate.uri.fsPath, 'hpm.yaml')));
-  vscode.commands.executeCommand('setContext', 'hpm.workspace', Boolean(folder));
-  if (!folder) {
-    return;
-  }
-  const session = new Session(context, fs.realpathSync(folder.uri.fsPath));
+/** The commands, registered whether or not the window has an hpm root yet
+ * (the palette shows them only when it has: `hpm.workspace`). */
+function registerCommands(context, sessions) {
   const register = (name, run) => context.subscriptions.push(vscode.commands.registerCommand(name, run));
-  register('hpm.switch', async () => {
+  // `run(session, row)` for the session the row, the only root or a pick names.
+  const forSession = (name, run) => register(name, async (row) => {
+    const session = await sessions.pick(row);
+    if (session) {
+      await run(session, row);
+    }
+  });
+  forSession('hpm.switch', async (session) => {
     const mode = await vscode.window.showQuickPick(model.modesOf(session.status), { placeHolder: 'Switch the workspace to' });
     if (mode) {
       await session.apply({ kind: 'switch', mode });
     }
   });
-  register('hpm.sync', () => session.apply({ kind: 'sync', mode: null, force: false }));
-  register('hpm.dev', async (row) => {
+  forSession('hpm.sync', (session) => session.apply({ kind: 'sync', mode: null, force: false }));
+  forSession('hpm.dev', async (session, row) => {
     const name = packageName(row) || await pickPackage(session, 'Put in dev');
     if (name) {
       await session.apply({ kind: 'use', packages: [name], mode: 'dev', clone: true });
     }
   });
-  register('hpm.use', async (row) => {
+  forSession('hpm.use', async (session, row) => {
     const name = packageName(row) || await pickPackage(session, 'Package');
     const mode = name && await vscode.window.showQuickPick(model.modesOf(session.status), { placeHolder: `Mode for ${name}` });
     if (name && mode) {
       await session.apply({ kind: 'use', packages: [name], mode, clone: false });
     }
   });
-  register('hpm.reset', async (row) => {
+  forSession('hpm.reset', async (session, row) => {
     const name = packageName(row) || await pickPackage(session, 'Reset');
     if (name) {
       await session.apply({ kind: 'use', packages: [name], mode: null, clone: false });
@@ -299,27 +412,45 @@ function activate(context) {
       vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(row.clone), { forceNewWindow: true });
     }
   });
-  register('hpm.cancel', () => session.connection.call('hpm_cancel', [session.root]).catch(() => {}));
-  register('hpm.refresh', () => session.refresh());
-  register('hpm.showLog', () => session.output.show());
+  forSession('hpm.cancel', (session) => session.connection.call('hpm_cancel', [session.root]).catch(() => {}));
+  register('hpm.refresh', () => sessions.sessions.forEach((session) => session.refresh()));
+  register('hpm.showLog', () => sessions.output.show());
   register('hpm.restartDaemon', async () => {
-    session.connection.close();
+    const all = [...sessions.sessions.values()];
+    all.forEach((session) => session.connection.close());
     try {
-      await hpmctl(session.executable(), ['daemon', 'stop']);
+      await hpmctl(all.length ? all[0].executable() : 'hpmctl', ['daemon', 'stop']);
     } catch {
-      // Not running: start it below.
+      // Not running: the sessions start it below.
     }
-    session.start();
+    all.forEach((session) => session.start());
   });
-  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((change) => {
-    // Read afresh: an item shown again would hold a status not read while
-    // nothing showed it (a refresh always repaints, hidden or not).
-    if (change.affectsConfiguration('hpm')) {
-      session.refresh();
-    }
-  }));
-  session.start();
-  return session;
+}
+
+function activate(context) {
+  const sessions = new Sessions(context);
+  registerCommands(context, sessions);
+  // An hpm.yaml made or removed later (`hpmctl init` in a terminal), and
+  // folders added to or removed from the window, start or end sessions
+  // without a reload.
+  const watcher = vscode.workspace.createFileSystemWatcher('**/hpm.yaml', false, true, false);
+  watcher.onDidCreate(() => sessions.update());
+  watcher.onDidDelete(() => sessions.update());
+  context.subscriptions.push(
+    watcher,
+    vscode.workspace.onDidChangeWorkspaceFolders(() => sessions.update()),
+    vscode.workspace.onDidChangeConfiguration((change) => {
+      if (change.affectsConfiguration('hpm.hpmctlPath')) {
+        sessions.sessions.forEach((session) => session.reconnect());
+      } else if (change.affectsConfiguration('hpm')) {
+        // Read afresh: an item shown again would hold a status not read
+        // while nothing showed it (a refresh always repaints, hidden or not).
+        sessions.sessions.forEach((session) => session.refresh());
+      }
+    }),
+  );
+  sessions.update();
+  return sessions;
 }
 
 function deactivate() {}

@@ -1,6 +1,7 @@
 // What the hpm view shows, as plain data (no `vscode` here, so it is tested
 // on its own): one row per package from `hpm_status`, the status bar's
 // text and state, and `manifest_invalid` problems grouped by file.
+// @ts-check
 'use strict';
 
 const path = require('node:path');
@@ -80,6 +81,10 @@ function rows(status) {
     ].filter(Boolean).join('\n');
     const clone = item.repo && status.workspace ? path.resolve(status.workspace, item.repo.path) : null;
     return {
+      // Unique across the window's hpm roots (a multi-root window may
+      // hold one package name in two workspaces).
+      id: `${status.workspace || ''}\u0000${item.name}`,
+      root: status.workspace || null,
       name: item.name,
       label: item.name,
       description: parts.filter(Boolean).join(' · '),
@@ -93,19 +98,36 @@ function rows(status) {
   });
 }
 
-/** The status bar: `hpm: <mode>` and one of `running`, `out-of-sync`,
- * `in-sync`. */
-function statusBar(status, running) {
+/** The status bar: `hpm: <mode>` (`hpm (<root>): <mode>` when the window
+ * has several hpm roots, `root` naming this one) and one of `running`,
+ * `out-of-sync`, `in-sync`. */
+function statusBar(status, running, root) {
+  const hpm = root ? `hpm (${root})` : 'hpm';
   if (!status) {
-    return { text: 'hpm', state: 'unknown' };
+    return { text: hpm, state: 'unknown' };
   }
   if (running) {
-    return { text: `$(sync~spin) hpm: ${status.mode}`, state: 'running' };
+    return { text: `$(sync~spin) ${hpm}: ${status.mode}`, state: 'running' };
   }
   if (status.in_sync === false) {
-    return { text: `$(warning) hpm: ${status.mode}`, state: 'out-of-sync' };
+    return { text: `$(warning) ${hpm}: ${status.mode}`, state: 'out-of-sync' };
   }
-  return { text: `hpm: ${status.mode}`, state: 'in-sync' };
+  return { text: `${hpm}: ${status.mode}`, state: 'in-sync' };
+}
+
+/** The row of one hpm root in a window that has several: its folder's
+ * name, its mode, its packages below it. */
+function rootRow(root, status) {
+  return {
+    id: root,
+    root,
+    label: path.basename(root),
+    description: status ? `${status.mode} · ${(status.packages || []).length} packages` : 'reading…',
+    tooltip: root,
+    icon: 'root-folder',
+    contextValue: 'root',
+    children: true,
+  };
 }
 
 /** `manifest_invalid` problems by absolute file: `{ file: [{ line,
@@ -176,4 +198,4 @@ function modesOf(status) {
   return status && Array.isArray(status.modes) && status.modes.length > 0 ? status.modes : ['dev', 'staging', 'prod'];
 }
 
-module.exports = { rows, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon, modesOf };
+module.exports = { rows, rootRow, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon, modesOf };

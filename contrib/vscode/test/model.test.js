@@ -93,3 +93,17 @@ test('the modes offered are those the status names, else the usual three', () =>
   assert.deepEqual(model.modesOf({ modes: [] }), ['dev', 'staging', 'prod']);
   assert.deepEqual(model.modesOf(null), ['dev', 'staging', 'prod']);
 });
+
+test('several hpm roots: a row per root, package rows keyed by root, the status bar names the root', () => {
+  const root = model.rootRow('/w/core', status);
+  assert.deepEqual(
+    { id: root.id, label: root.label, description: root.description, contextValue: root.contextValue },
+    { id: '/w/core', label: 'core', description: 'dev · 3 packages', contextValue: 'root' },
+  );
+  assert.equal(model.rootRow('/w/other', null).description, 'reading…');
+  const [first] = model.rows(status);
+  assert.equal(first.root, '/w/core');
+  assert.notEqual(first.id, model.rows({ ...status, workspace: '/w/other' })[0].id);
+  assert.equal(model.statusBar(status, false, 'core').text, 'hpm (core): dev');
+  assert.equal(model.statusBar(status, false).text, 'hpm: dev');
+});

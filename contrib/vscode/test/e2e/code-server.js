@@ -11,7 +11,10 @@
 // at its line, Cancel on a job's progress stops it, "Open the Clone" opens
 // a new window on the clone, a folder without hpm.yaml and a daemon that
 // cannot be reached show their welcome texts (and the view reconnects by
-// itself), a repository's .vscode/settings.json cannot choose hpmctl, and
+// itself), an hpm.yaml made after the window opened starts the extension
+// there, a changed hpm.hpmctlPath applies without a reload, a window with
+// two hpm roots shows both, a repository's .vscode/settings.json cannot
+// choose hpmctl, and
 // in Restricted Mode (workspace trust on, the folder not trusted) the
 // extension runs nothing until the folder is trusted. Saves a screenshot
 // of the view
@@ -81,6 +84,12 @@ async function main() {
     'extensions.autoCheckUpdates': false,
     'extensions.autoUpdate': false,
     'workbench.tips.enabled': false,
+    // settings.json is edited below by typing into it: no brackets or
+    // quotes closed and no indentation added behind the typed text.
+    'editor.autoClosingBrackets': 'never',
+    'editor.autoClosingQuotes': 'never',
+    'editor.autoSurround': 'never',
+    'editor.autoIndent': 'none',
   }));
   // A repository's own settings naming another hpmctl: a machine setting,
   // it must never be run (it leaves a mark if it is).
@@ -91,8 +100,10 @@ async function main() {
   const env = { ...process.env, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data') };
   execFileSync(codeServer, ['--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix], { env, stdio: 'pipe' });
   const port = await freePort();
+  // No `--disable-telemetry` (the user setting turns telemetry off): with
+  // it, this code-server opens a .code-workspace without its folders.
   const server = spawn(codeServer, [
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry',
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
     '--disable-update-check', '--disable-workspace-trust',
     '--user-data-dir', userData, '--extensions-dir', extensions, workspace,
   ], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -295,6 +306,31 @@ async function main() {
     await window.close();
     console.log('ok - Open the Clone opens the package\'s clone in a new window');
 
+    // A multi-root window holding two hpm roots (the workspace, and a
+    // second one `hpmctl init` made): a row per root, each with its
+    // packages, and a status bar item per root.
+    const otherRoot = fs.mkdtempSync(path.join(home, 'second-'));
+    fs.writeFileSync(path.join(otherRoot, 'pyproject.toml'), '[project]\nname = "second"\nversion = "0.1.0"\nrequires-python = ">=3.8"\ndependencies = []\n');
+    execFileSync(hpmctlPath, ['init'], { cwd: otherRoot, env, stdio: 'pipe' });
+    const twoRoots = path.join(home, 'two.code-workspace');
+    fs.writeFileSync(twoRoots, JSON.stringify({ folders: [{ path: workspace }, { path: otherRoot }] }));
+    const multi = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await multi.goto(`http://127.0.0.1:${port}/?workspace=${encodeURIComponent(twoRoots)}`, { timeout: 60000 });
+    await multi.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    // Both folders in the Explorer first: the window has loaded them.
+    await multi.keyboard.press('Control+Shift+E');
+    for (const root of [workspace, otherRoot]) {
+      await multi.locator('.explorer-folders-view .monaco-list-row', { hasText: path.basename(root) }).first().waitFor({ timeout: 60000 });
+    }
+    await multi.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
+    for (const root of [workspace, otherRoot]) {
+      await multi.locator('.monaco-list-row', { hasText: path.basename(root) }).first().waitFor({ timeout: 120000 });
+      await multi.locator('.statusbar-item', { hasText: `hpm (${path.basename(root)}):` }).first().waitFor({ timeout: 120000 });
+    }
+    await multi.locator('.monaco-list-row', { hasText: first }).first().waitFor({ timeout: 120000 });
+    await multi.close();
+    console.log('ok - a window with two hpm roots shows each root with its packages, and a status bar item per root');
+
     // A folder without hpm.yaml: the view says what to do.
     const empty = fs.mkdtempSync(path.join(home, 'no-manifest-'));
     const bare = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -302,8 +338,40 @@ async function main() {
     await bare.waitForSelector('.monaco-workbench', { timeout: 60000 });
     await bare.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
     await bare.locator('.welcome-view-content', { hasText: 'No hpm.yaml in this workspace' }).first().waitFor({ timeout: 60000 });
-    await bare.close();
     console.log('ok - a folder without hpm.yaml shows the welcome text saying what to run');
+
+    // `hpmctl init` in that folder, from a terminal: the open window picks
+    // the new hpm.yaml up without a reload (its status bar item appears,
+    // the welcome text goes).
+    fs.writeFileSync(path.join(empty, 'pyproject.toml'), '[project]\nname = "later"\nversion = "0.1.0"\nrequires-python = ">=3.8"\ndependencies = []\n');
+    execFileSync(hpmctlPath, ['init'], { cwd: empty, env, stdio: 'pipe' });
+    await bare.locator('.statusbar-item', { hasText: 'hpm: dev' }).first().waitFor({ timeout: 120000 });
+    await bare.waitForFunction(() => ![...document.querySelectorAll('.welcome-view-content')].some((w) => /No hpm.yaml/.test(w.textContent)), null, { timeout: 60000 });
+    console.log('ok - an hpm.yaml made after the window opened starts the extension there, without a reload');
+
+    // hpm.hpmctlPath changed in settings.json applies at once: the
+    // extension reconnects through the new program (a wrapper that leaves
+    // a mark, then runs the real hpmctl).
+    const changedMark = path.join(home, 'changed-hpmctl.ran');
+    const changed = path.join(home, 'changed-hpmctl');
+    fs.writeFileSync(changed, `#!/bin/sh\ntouch '${changedMark}'\nexec '${hpmctlPath}' "$@"\n`, { mode: 0o755 });
+    // Edited in the settings.json editor, as a user does (a write behind
+    // the editor's back is not always noticed, see above). A machine
+    // setting: code-server keeps it in its Remote (machine) settings, which
+    // win over the user's.
+    await bare.keyboard.press('F1');
+    await bare.keyboard.type('Preferences: Open Remote Settings (JSON)');
+    await bare.locator('.quick-input-list .monaco-list-row', { hasText: 'Open Remote Settings (JSON)' }).first().click({ timeout: 20000 });
+    const settingsJson = bare.locator('.editor-instance .monaco-editor .view-lines').first();
+    await settingsJson.waitFor({ timeout: 60000 });
+    await settingsJson.click();
+    await bare.keyboard.press('Control+A');
+    await bare.keyboard.insertText(JSON.stringify({ 'hpm.hpmctlPath': changed }, null, 2));
+    await bare.keyboard.press('Control+S');
+    await waitFor('the extension to run the newly set hpmctl', () => fs.existsSync(changedMark));
+    await bare.close();
+    console.log('ok - a changed hpm.hpmctlPath applies without a reload');
+
 
     // No daemon, and none can start (a folder where its socket goes): a new
     // window on the workspace says hpmd is not answering; once the way is
@@ -337,8 +405,19 @@ async function main() {
     await restrictedMode(browser, home, env);
   } catch (error) {
     // What the page showed when it went wrong, beside the screenshot.
+    // The extension's own log (its LogOutputChannel), for the failure.
+    const logs = path.join(userData, 'logs');
+    const walk = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : [])
+      .flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]));
+    for (const file of walk(logs).filter((name) => /hpm/i.test(path.basename(name)))) {
+      console.error(`--- ${file}\n${fs.readFileSync(file, 'utf8').slice(-4000)}`);
+    }
     if (screenshot) {
-      await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-failure.png' }).catch(() => {});
+      const pages = browser.contexts().flatMap((context) => context.pages());
+      for (const [index, open] of pages.entries()) {
+        const name = index === 0 ? '-failure.png' : `-failure-${index}.png`;
+        await open.screenshot({ path: screenshot.replace(/\.png$/, '') + name }).catch(() => {});
+      }
     }
     throw error;
   } finally {
