@@ -288,9 +288,9 @@ fn vscode_extension_client_drives_and_follows_the_real_daemon() -> anyhow::Resul
     let _ = world.run(&["daemon", "stop"]);
     let text = stdout(&output);
     assert!(output.status.success(), "{}", describe(&output));
-    // 7 model tests, and the daemon test with its 7 subtests: 15, all run.
+    // 8 model tests, and the daemon test with its 7 subtests: 16, all run.
     assert!(
-        text.contains("# pass 15") && text.contains("# fail 0"),
+        text.contains("# pass 16") && text.contains("# fail 0"),
         "{}",
         describe(&output)
     );
@@ -407,6 +407,7 @@ fn vscode_extension_in_a_real_vs_code_shows_and_drives_the_workspace() -> anyhow
         "ok - an hpm.yaml made after the window opened starts the extension there, without a reload",
         "ok - a changed hpm.hpmctlPath applies without a reload",
         "ok - with no daemon to reach or start, the view says hpmd is not answering",
+        "ok - the multi-line error saying why shows whole, a row per line with its hint",
         "ok - once hpmd can start again, the view reconnects and lists the packages by itself",
         "ok - in Restricted Mode the extension runs no hpmctl and shows nothing",
         "ok - trusting the folder starts the extension, which runs hpmctl",

@@ -106,15 +106,19 @@ class Connection {
    *   onEvent?: (event: any) => void,
    *   onResync?: (reason: string) => void,
    *   onState?: (state: 'connected' | 'disconnected') => void,
+ *   onFailure?: (error: { message: string, data?: any } | null) => void,
    *   maxBackoffMs?: number,
    *   log?: (line: string) => void,
    * }} options
    */
-  constructor({ hpmctl: executable, onEvent, onResync, onState, maxBackoffMs = 10000, log = (_line) => {} }) {
+  constructor({ hpmctl: executable, onEvent, onResync, onState, onFailure, maxBackoffMs = 10000, log = (_line) => {} }) {
     this.executable = executable;
     this.onEvent = onEvent || (() => {});
     this.onResync = onResync || (() => {});
     this.onState = onState || (() => {});
+    // Why hpmd cannot be reached (the error of the last attempt), or null
+    // once it is.
+    this.onFailure = onFailure || (() => {});
     this.maxBackoffMs = maxBackoffMs;
     this.log = log;
     this.socket = null;
@@ -139,6 +143,7 @@ class Connection {
       await this.subscribe();
     } catch (error) {
       this.log(`hpm: cannot reach hpmd: ${error.message}`);
+      this.onFailure(error);
       // Also when it was never reached: the view then says so.
       this.onState('disconnected');
       this.retry();
@@ -165,6 +170,7 @@ class Connection {
           this.attempts = 0;
           this.lastSeq = null;
           this.onState('connected');
+          this.onFailure(null);
           this.onResync('connected');
           resolve(undefined);
           return;

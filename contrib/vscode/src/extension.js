@@ -43,10 +43,10 @@ class PackagesView {
     const sessions = [...this.sessions.values()];
     if (parent) {
       const session = this.sessions.get(parent.root);
-      return session ? model.rows(session.status) : [];
+      return session ? session.rows() : [];
     }
     if (sessions.length === 1) {
-      return model.rows(sessions[0].status);
+      return sessions[0].rows();
     }
     return sessions.map((session) => model.rootRow(session.root, session.status));
   }
@@ -67,6 +67,8 @@ class Session {
     /** @type {NodeJS.Timeout | undefined} */
     this.refreshTimer = undefined;
     this.problemsFromStatus = false;
+    /** Why hpmd cannot be reached, shown in the view line by line. */
+    this.failure = null;
     this.connection = this.connect();
   }
 
@@ -78,8 +80,18 @@ class Session {
       onEvent: (event) => this.onEvent(event),
       onResync: () => this.refreshSoon(),
       onState: (state) => this.onState(state),
+      onFailure: (failure) => {
+        this.failure = failure;
+        this.shared.view.refresh();
+      },
       log: (line) => this.output.info(line),
     });
+  }
+
+  /** The view's rows for this root: why hpmd cannot be reached, while
+   * it cannot, else the packages. */
+  rows() {
+    return this.failure ? model.failureRows(this.root, this.failure) : model.rows(this.status);
   }
 
   /** The hpm.hpmctlPath setting changed: reconnect through the new one. */

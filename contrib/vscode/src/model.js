@@ -115,6 +115,38 @@ function statusBar(status, running, root) {
   return { text: `${hpm}: ${status.mode}`, state: 'in-sync' };
 }
 
+/** Rows saying why hpmd cannot be reached: a first row, then each line of
+ * the error's message and of its hint (a message may span lines: the
+ * daemon refusing a socket folder says why, then what to do). */
+function failureRows(root, failure) {
+  const lines = String(failure.message || '').split('\n');
+  const hint = failure.data && failure.data.hint;
+  if (hint) {
+    lines.push(...String(hint).split('\n').map((line, index) => (index === 0 ? `hint: ${line}` : line)));
+  }
+  const rows = lines
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line, index) => ({
+      id: `${root}\u0000failure\u0000${index}`,
+      root,
+      label: line,
+      description: '',
+      tooltip: line,
+      icon: 'blank',
+      contextValue: 'failure',
+    }));
+  return [{
+    id: `${root}\u0000failure`,
+    root,
+    label: 'hpmd is not answering; the extension keeps trying',
+    description: '',
+    tooltip: 'Restart Daemon and Show Log are on this row',
+    icon: 'error',
+    contextValue: 'failure',
+  }, ...rows];
+}
+
 /** The row of one hpm root in a window that has several: its folder's
  * name, its mode, its packages below it. */
 function rootRow(root, status) {
@@ -198,4 +230,4 @@ function modesOf(status) {
   return status && Array.isArray(status.modes) && status.modes.length > 0 ? status.modes : ['dev', 'staging', 'prod'];
 }
 
-module.exports = { rows, rootRow, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon, modesOf };
+module.exports = { rows, rootRow, failureRows, statusBar, problemsByFile, changedInstalled, logLine, failureOf, sourceText, repoText, modeIcon, modesOf };

@@ -107,3 +107,20 @@ test('several hpm roots: a row per root, package rows keyed by root, the status 
   assert.equal(model.statusBar(status, false, 'core').text, 'hpm (core): dev');
   assert.equal(model.statusBar(status, false).text, 'hpm: dev');
 });
+
+test('a multi-line error with its hint is a row per line under "hpmd is not answering"', () => {
+  const failure = {
+    message: 'hpmd could not start on `/run/x/hpmd.sock`: refusing the folder\n  hint: chmod 700 /run/x',
+    data: { hint: 'set HPM_SOCKET\nor use --no-daemon' },
+  };
+  const rows = model.failureRows('/w/core', failure);
+  assert.deepEqual(rows.map((row) => row.label), [
+    'hpmd is not answering; the extension keeps trying',
+    'hpmd could not start on `/run/x/hpmd.sock`: refusing the folder',
+    'hint: chmod 700 /run/x',
+    'hint: set HPM_SOCKET',
+    'or use --no-daemon',
+  ]);
+  assert.equal(new Set(rows.map((row) => row.id)).size, rows.length);
+  assert.ok(rows.every((row) => !row.label.includes('\n') && row.contextValue === 'failure'));
+});

@@ -395,8 +395,13 @@ async function main() {
     await lost.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60000 });
     await lost.waitForSelector('.monaco-workbench', { timeout: 60000 });
     await lost.locator('.activitybar [aria-label^="hpm"]').first().click({ timeout: 60000 });
-    await lost.locator('.welcome-view-content', { hasText: 'hpmd is not answering' }).first().waitFor({ timeout: 120000 });
+    // Why, line by line: the message and its hint (hpmctl's error spans
+    // two lines), each a row.
+    for (const text of ['hpmd is not answering', 'hpmd could not start', 'hint: fix what it says']) {
+      await lost.locator('.monaco-list-row', { hasText: text }).first().waitFor({ timeout: 120000 });
+    }
     console.log('ok - with no daemon to reach or start, the view says hpmd is not answering');
+    console.log('ok - the multi-line error saying why shows whole, a row per line with its hint');
     fs.rmdirSync(socketPath);
     await lost.locator('.monaco-list-row', { hasText: first }).first().waitFor({ timeout: 120000 });
     await lost.close();
