@@ -51,10 +51,17 @@ impl Uv {
     }
 
     /// The caller's `HPM_UV` (a client's travels with its request), else
-    /// `uv` on `PATH`, else the uv that `python3 -m pip install uv` put
-    /// beside a Python whose scripts are not on `PATH`; checks the version.
+    /// this process's (unlike the credentials a client sends, a uv the
+    /// daemon was started with stays its uv for a client that names none),
+    /// else `uv` on `PATH`, else the uv that `python3 -m pip install uv`
+    /// put beside a Python whose scripts are not on `PATH`; checks the
+    /// version.
     pub fn for_caller(caller: &Caller) -> Result<Uv> {
-        let path = match caller.var("HPM_UV").filter(|path| !path.is_empty()) {
+        let named = caller
+            .var("HPM_UV")
+            .or_else(|| std::env::var("HPM_UV").ok())
+            .filter(|path| !path.is_empty());
+        let path = match named {
             Some(path) => PathBuf::from(path),
             None => which::which("uv")
                 .ok()
