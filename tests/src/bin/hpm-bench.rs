@@ -2,9 +2,12 @@
 //! in the same run on the same machine.
 //!
 //! ```sh
-//! cargo build --release --workspace
-//! target/release/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md
+//! cargo build --profile dist --workspace
+//! target/dist/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md
 //! ```
+//!
+//! (`dist`: the profile of the binaries users install, beside which
+//! hpm-bench finds hpmctl and hpmd.)
 //!
 //! For each world size N (N plugins, each a git repo with a prod and a
 //! staging tag, a bare `file://` remote, and a dev clone):
@@ -1077,7 +1080,7 @@ const NOTES_HEADING: &str = "## Notes";
 fn render(results: &[SizeResult], plan_write: Duration, uv: &UvBinary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(out, "Produced by `cargo build --release --workspace && target/release/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md`");
+    let _ = writeln!(out, "Produced by `cargo build --profile dist --workspace && target/dist/hpm-bench --sizes 10,50,200 --write BENCHMARKS.md`");
     let _ = writeln!(
         out,
         "(the source, `tests/src/bin/hpm-bench.rs`, says what each row measures).\n"
