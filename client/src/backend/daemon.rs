@@ -79,15 +79,7 @@ impl Backend for Daemon {
         json: bool,
     ) -> Result<ImageReport, Failure> {
         let mut stops = Stops::watch()?;
-        let root = workspace.root().display().to_string();
-        let mut subscription = self.0.subscribe_events().await?;
-        let printer = async {
-            while let Some(Ok(event)) = subscription.next().await {
-                if event.workspace == root {
-                    render::event_progress(&event, json);
-                }
-            }
-        };
+        let printer = self.progress_of(workspace, json).await?;
         let build = self
             .0
             .image_build(workspace.root().to_path_buf(), request, client_env());
@@ -116,15 +108,7 @@ impl Backend for Daemon {
         json: bool,
     ) -> Result<SyncReport, Failure> {
         let mut stops = Stops::watch()?;
-        let root = workspace.root().display().to_string();
-        let mut subscription = self.0.subscribe_events().await?;
-        let printer = async {
-            while let Some(Ok(event)) = subscription.next().await {
-                if event.workspace == root {
-                    render::event_progress(&event, json);
-                }
-            }
-        };
+        let printer = self.progress_of(workspace, json).await?;
         let apply = self
             .0
             .apply(workspace.root().to_path_buf(), change, client_env());
@@ -142,6 +126,27 @@ impl Backend for Daemon {
                 stop = stops.next() => return Err(left_to_the_daemon(stop)),
             }
         }
+    }
+}
+
+impl Daemon {
+    /// Prints the daemon's progress events for `workspace` to stderr,
+    /// until the event stream ends; subscribed before the job is asked for,
+    /// so that none of its events is missed.
+    async fn progress_of(
+        &self,
+        workspace: &Workspace,
+        json: bool,
+    ) -> Result<impl std::future::Future<Output = ()>, Failure> {
+        let root = workspace.root().display().to_string();
+        let mut subscription = self.0.subscribe_events().await?;
+        Ok(async move {
+            while let Some(Ok(event)) = subscription.next().await {
+                if event.workspace == root {
+                    render::event_progress(&event, json);
+                }
+            }
+        })
     }
 }
 

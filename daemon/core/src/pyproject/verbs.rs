@@ -50,11 +50,7 @@ impl PyprojectMut {
 
     /// Removes `[tool.uv] key` (`workspace`…); whether it was there.
     pub fn remove_uv_key(&mut self, key: &str) -> bool {
-        self.doc
-            .get_mut("tool")
-            .and_then(|tool| tool.get_mut("uv"))
-            .and_then(Item::as_table_like_mut)
-            .is_some_and(|uv| uv.remove(key).is_some())
+        self.uv_mut().is_some_and(|uv| uv.remove(key).is_some())
     }
 
     /// Sets `[tool.uv.sources] key` to `{ path = folder, editable = … }`
@@ -86,9 +82,7 @@ impl PyprojectMut {
     /// Removes `[tool.uv.sources] key` (spelled as the file spells it);
     /// whether it was there.
     pub fn remove_source(&mut self, key: &str) -> bool {
-        self.doc
-            .get_mut("tool")
-            .and_then(|tool| tool.get_mut("uv"))
+        self.uv_mut()
             .and_then(|uv| uv.get_mut("sources"))
             .and_then(Item::as_table_like_mut)
             .is_some_and(|sources| sources.remove(key).is_some())
@@ -99,12 +93,7 @@ impl PyprojectMut {
     /// empty list goes too, unless the user commented it (above the table,
     /// above `members` or in the list): nothing they wrote is deleted.
     pub fn remove_workspace_members(&mut self, covered: impl Fn(&str) -> bool) -> bool {
-        let Some(uv) = self
-            .doc
-            .get_mut("tool")
-            .and_then(|tool| tool.get_mut("uv"))
-            .and_then(Item::as_table_like_mut)
-        else {
+        let Some(uv) = self.uv_mut() else {
             return false;
         };
         let Some(workspace) = uv.get_mut("workspace").and_then(Item::as_table_like_mut) else {
@@ -127,12 +116,7 @@ impl PyprojectMut {
     /// `[[tool.uv.index]] url` that `rewrite` (given the value and where it
     /// is) answers a new value for; their decor is kept.
     pub fn rewrite_uv_locations(&mut self, mut rewrite: impl FnMut(&str, &str) -> Option<String>) {
-        let Some(uv) = self
-            .doc
-            .get_mut("tool")
-            .and_then(|tool| tool.get_mut("uv"))
-            .and_then(Item::as_table_like_mut)
-        else {
+        let Some(uv) = self.uv_mut() else {
             return;
         };
         let mut each = |value: &mut Value, place: &str| {
@@ -160,6 +144,16 @@ impl PyprojectMut {
                 .for_each(|t| url(t)),
             _ => {}
         }
+    }
+}
+
+impl PyprojectMut {
+    /// `[tool.uv]`, when the file has it as a table.
+    fn uv_mut(&mut self) -> Option<&mut dyn toml_edit::TableLike> {
+        self.doc
+            .get_mut("tool")
+            .and_then(|tool| tool.get_mut("uv"))
+            .and_then(Item::as_table_like_mut)
     }
 }
 
