@@ -28,8 +28,9 @@ pub trait HpmApi {
     /// The workspace's status (see the README for the fields). The daemon
     /// answers from its live view, which learns of a change in a dev clone
     /// when its watcher reports it (after a debounce of about 100 ms, with a
-    /// `repo_changed` event); `fresh: true` also checks each dev clone's git
-    /// files, so that a read right after a `git commit` sees it (`hpmctl
+    /// `repo_changed` event); `fresh: true` first waits for the watcher to
+    /// have seen every change made before the request (a sync cookie), so
+    /// that a read right after a save or a `git commit` sees it (`hpmctl
     /// status` asks for this). The report travels as it was serialized
     /// when computed, so a cached one costs no re-encoding.
     #[method(name = "status")]

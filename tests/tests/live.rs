@@ -235,10 +235,22 @@ fn a_dev_clones_edit_commit_and_branch_switch_are_seen_without_a_command() -> an
 
 /// The moment after a save, before the watcher's debounce has passed, a
 /// status (which `hpmctl status` asks to be fresh) already shows it; and the
-/// watcher still announces the change to everyone else afterwards.
+/// watcher still announces the change to everyone else afterwards. Each is
+/// answered by settling the watcher with a sync cookie, not by reading
+/// every clone's work tree again (the daemon's log says which).
 #[test]
 fn a_status_right_after_a_save_in_a_clone_is_already_right() -> anyhow::Result<()> {
-    let world = synced_world()?;
+    let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
+    world.write_manifest(ONE_PLUGIN)?;
+    let state = world.root().join("state");
+    let started = world
+        .hpmctl()
+        .env("XDG_STATE_HOME", &state)
+        .env("HPM_LOG", "debug")
+        .args(["daemon", "start"])
+        .output()?;
+    anyhow::ensure!(started.status.success(), "{}", describe(&started));
+    world.ok(&["sync"])?;
     let events = EventStream::follow(&world)?;
     let clone = world.core().join("packages/plugin-a");
     let module = clone.join(module_name("plugin-a")).join("__init__.py");
@@ -261,6 +273,10 @@ fn a_status_right_after_a_save_in_a_clone_is_already_right() -> anyhow::Result<(
             e["event"] == "repo_changed" && e["repo"]["dirty"] == false
         })?;
     }
+    let log = std::fs::read_to_string(state.join("hpm/hpmd.log"))?;
+    let settled = log.matches("a fresh status: the watcher settled").count();
+    assert_eq!(settled, 21, "each status settled the watcher:\n{log}");
+    assert!(!log.contains("reading every clone"), "{log}");
     Ok(())
 }
 
@@ -559,14 +575,16 @@ fn an_idle_workspace_is_closed_its_watches_released_and_reopened_on_use() -> any
         daemon_hello(&world)?["workspaces"],
         serde_json::json!([core])
     );
-    wait_for("the workspace's watches", || inotify_watches(pid) > 0)?;
+    // The daemon's own watch, its sync cookies' folder, is held throughout.
+    const OWN: usize = 1;
+    wait_for("the workspace's watches", || inotify_watches(pid) > OWN)?;
 
     // Closing needs quiet: reads of watched files (the daemon's own, git's,
     // Python's imports from the clone) must not count as changes.
     wait_for("the idle workspace to close", || {
         daemon_hello(&world).is_ok_and(|hello| hello["workspaces"] == serde_json::json!([]))
     })?;
-    wait_for("its watches to be released", || inotify_watches(pid) == 0)?;
+    wait_for("its watches to be released", || inotify_watches(pid) == OWN)?;
 
     // The next request reopens it from its files, watches and all.
     let status = status(&world)?;
@@ -576,7 +594,7 @@ fn an_idle_workspace_is_closed_its_watches_released_and_reopened_on_use() -> any
         serde_json::json!([core])
     );
     wait_for("the reopened workspace's watches", || {
-        inotify_watches(pid) > 0
+        inotify_watches(pid) > OWN
     })?;
     Ok(())
 }

@@ -80,7 +80,7 @@ fn run() -> anyhow::Result<()> {
         };
         tracing::info!(socket = %socket.display(), pid = std::process::id(), "hpmd listening");
         let shutdown = CancellationToken::new();
-        let daemon = Daemon::new(shutdown.clone(), WatchHub::new(args.max_watches));
+        let daemon = Daemon::new(shutdown.clone(), WatchHub::new(args.max_watches, bound.cookies.clone()));
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         tokio::spawn(async move {

@@ -1,15 +1,15 @@
 //! The daemon's one file watcher, shared by every open workspace.
 //!
-//! A single inotify instance (notify, debounced by notify-debouncer-full)
-//! watches folders, never recursively: each workspace names the folders it
+//! A single inotify instance (notify) watches folders, never recursively: each workspace names the folders it
 //! cares about (its root, registry folders, each dev clone's work-tree
 //! folders and git folders), so watches grow with folders, not with files,
 //! and a folder two workspaces share is watched once. Watching folders rather
 //! than files is what lets editors that save by writing a temp file and
 //! renaming it (vim, VS Code, JetBrains) be seen.
 //!
-//! Debounced events are routed by path to the workspaces that watch the
-//! event's folder. When the OS watch limit is hit (or `max_watches`, the
+//! Events are routed by path to the workspaces that watch the event's
+//! folder and debounced per workspace ([`native`], which also settles the
+//! watcher for a fresh `status` with a sync cookie). When the OS watch limit is hit (or `max_watches`, the
 //! daemon's own cap, is reached), the workspace that asked is moved to a
 //! polling watcher instead of going blind, and the caller gets a warning
 //! naming the inotify sysctl that lifts the limit.
@@ -21,13 +21,14 @@ use std::time::Duration;
 
 use hpm_protocol::report::WatchMode;
 use notify::event::{AccessKind, AccessMode};
-use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{
-    new_debouncer_opt, DebounceEventResult, Debouncer, NoCache, RecommendedCache,
-};
-use tokio::sync::mpsc;
+use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
+use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, NoCache};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::lock;
+
+mod native;
+use native::Batches;
 
 /// How long a path must be quiet before its events are delivered.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -35,13 +36,16 @@ pub const DEBOUNCE: Duration = Duration::from_millis(100);
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What the hub tells a workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Touched {
     /// These paths changed (files or folders, in watched folders).
     Paths(Vec<PathBuf>),
     /// Events may have been lost (queue overflow, watcher error): re-read
     /// everything.
     Rescan,
+    /// A sync cookie arrived: every change made before it was sent before
+    /// this. Answer once those are handled.
+    Settled(oneshot::Sender<()>),
 }
 
 /// Watches folders for every workspace and routes their events.
@@ -52,6 +56,8 @@ pub struct WatchHub {
     /// Folder → roots of the workspaces watching it; read by the debouncer
     /// threads to route events, so kept apart from `inner`.
     routes: Arc<Mutex<Routes>>,
+    /// The native watcher's held events and sync cookies.
+    batches: Arc<Batches>,
 }
 
 impl std::fmt::Debug for WatchHub {
@@ -61,13 +67,13 @@ impl std::fmt::Debug for WatchHub {
 }
 
 #[derive(Default)]
-struct Routes {
+pub(crate) struct Routes {
     owners: HashMap<PathBuf, BTreeSet<PathBuf>>,
     senders: HashMap<PathBuf, mpsc::UnboundedSender<Touched>>,
 }
 
 struct HubInner {
-    native: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    native: Option<RecommendedWatcher>,
     /// Created on the first fallback.
     poll: Option<Debouncer<PollWatcher, NoCache>>,
     /// Per workspace root: its folders and how they are watched.
@@ -87,18 +93,26 @@ struct Registration {
 }
 
 impl WatchHub {
-    /// A hub with at most `max_watches` native watches (`None`: the OS limit).
-    pub fn new(max_watches: Option<usize>) -> Arc<WatchHub> {
+    /// A hub with at most `max_watches` native watches (`None`: the OS
+    /// limit), settling with cookies made in `cookies` (a private folder of
+    /// the daemon's; `None`: a fresh status re-reads every clone).
+    pub fn new(max_watches: Option<usize>, cookies: Option<PathBuf>) -> Arc<WatchHub> {
         let routes = Arc::new(Mutex::new(Routes::default()));
-        let native = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
-            DEBOUNCE,
-            None,
-            router(routes.clone()),
-            RecommendedCache::new(),
+        let batches = Batches::start(routes.clone(), cookies);
+        let handler = batches.clone();
+        let native = RecommendedWatcher::new(
+            move |event| handler.on_event(event),
             notify::Config::default(),
         );
         let native = match native {
-            Ok(native) => Some(native),
+            Ok(mut native) => {
+                if let Some(folder) = batches.cookie_folder() {
+                    if let Err(error) = native.watch(folder, RecursiveMode::NonRecursive) {
+                        tracing::warn!(%error, folder = %folder.display(), "cannot watch the cookie folder; a fresh status re-reads every clone");
+                    }
+                }
+                Some(native)
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot start the file watcher; workspaces will be polled");
                 None
@@ -115,7 +129,27 @@ impl WatchHub {
                 routes: routes.clone(),
             }),
             routes,
+            batches,
         })
+    }
+
+    /// Settles the watcher for the workspace at `root`: the answer comes
+    /// once its live task has handled every change made before this call
+    /// ([`native`]). `None` when it cannot: the workspace is not watched
+    /// natively, or there is no cookie folder.
+    pub fn settle(&self, root: &Path) -> Option<oneshot::Receiver<()>> {
+        {
+            let inner = lock(&self.inner);
+            let native = inner.native.is_some()
+                && inner
+                    .workspaces
+                    .get(root)
+                    .is_some_and(|registration| registration.mode == WatchMode::Native);
+            if !native {
+                return None;
+            }
+        }
+        self.batches.cookie(root)
     }
 
     /// Makes `folders` the set watched for the workspace at `root`, whose
@@ -331,7 +365,18 @@ impl HubInner {
     }
 }
 
-/// Sends each debounced event to the workspaces watching its folder.
+/// The workspaces a path belongs to. A non-recursive watch reports a
+/// folder's entries and the folder itself: the first watched ancestor owns
+/// the path.
+fn owners_of<'a>(routes: &'a Routes, path: &Path) -> impl Iterator<Item = &'a PathBuf> {
+    path.ancestors()
+        .find_map(|folder| routes.owners.get(folder))
+        .into_iter()
+        .flatten()
+}
+
+/// Sends each of the polling watcher's debounced events to the workspaces
+/// watching its folder.
 fn router(routes: Arc<Mutex<Routes>>) -> impl FnMut(DebounceEventResult) + Send + 'static {
     move |result: DebounceEventResult| {
         let routes = lock(&routes);
@@ -347,13 +392,7 @@ fn router(routes: Arc<Mutex<Routes>>) -> impl FnMut(DebounceEventResult) + Send 
                         continue;
                     }
                     for path in &event.paths {
-                        // A non-recursive watch reports a folder's entries
-                        // and the folder itself: the first watched ancestor
-                        // owns the path.
-                        let owners = path
-                            .ancestors()
-                            .find_map(|folder| routes.owners.get(folder));
-                        for root in owners.into_iter().flatten() {
+                        for root in owners_of(&routes, path) {
                             by_workspace
                                 .entry(root.as_path())
                                 .or_default()

@@ -203,8 +203,14 @@ impl Live {
     }
 
     async fn on_touched(&mut self, touched: Touched) {
+        if let Touched::Settled(reply) = touched {
+            // Everything the hub sent before the cookie is handled.
+            let _ = reply.send(());
+            return;
+        }
         lock(&self.handle.live).changed();
         let paths = match touched {
+            Touched::Settled(_) => return,
             Touched::Rescan => {
                 tracing::info!(workspace = %self.workspace.root().display(), "watcher asked for a rescan");
                 self.known.clear();
@@ -345,7 +351,8 @@ impl Live {
     async fn rewatch(&mut self) {
         let root = self.workspace.root().to_path_buf();
         let graph = self.graph.clone();
-        let Some(folders) = blocking(move || folders_to_watch(&root, &graph)).await else {
+        let Some((folders, partly)) = blocking(move || folders_to_watch(&root, &graph)).await
+        else {
             return;
         };
         let (mode, warning) =
@@ -361,6 +368,7 @@ impl Live {
         }
         let mut view = lock(&self.handle.live);
         view.watching = Some(mode);
+        view.partly_watched = partly;
         view.changed();
     }
 
@@ -520,8 +528,9 @@ fn reread(workspace: &Workspace) -> Result<Reread, Error> {
 
 /// The folders a workspace watches: its root, its registry folders, and for
 /// each dev clone its work-tree folders (ignored ones left out), its git
-/// folder and the folders under `refs/`.
-fn folders_to_watch(root: &Path, graph: &Graph) -> BTreeSet<PathBuf> {
+/// folder and the folders under `refs/`; and whether a clone had more
+/// folders than [`MAX_FOLDERS_PER_CLONE`] (watched in part).
+fn folders_to_watch(root: &Path, graph: &Graph) -> (BTreeSet<PathBuf>, bool) {
     let mut folders = BTreeSet::new();
     folders.insert(root.to_path_buf());
     for folder in &graph.registry_folders {
@@ -529,28 +538,30 @@ fn folders_to_watch(root: &Path, graph: &Graph) -> BTreeSet<PathBuf> {
             folders.insert(folder.clone());
         }
     }
+    let mut partly = false;
     for clone in &graph.clones {
         let repository = git2::Repository::open(&clone.root).ok();
-        work_tree_folders(&clone.root, repository.as_ref(), &mut folders);
+        partly |= !work_tree_folders(&clone.root, repository.as_ref(), &mut folders);
         for dir in [&clone.git_dir, &clone.common_dir].into_iter().flatten() {
             folders.insert(dir.clone());
             let mut refs = BTreeSet::new();
-            work_tree_folders(&dir.join("refs"), None, &mut refs);
+            partly |= !work_tree_folders(&dir.join("refs"), None, &mut refs);
             folders.extend(refs);
         }
     }
-    folders
+    (folders, partly)
 }
 
 /// `top` and every folder under it, skipping symlinks, [`SKIPPED_FOLDERS`]
-/// and what git ignores, up to [`MAX_FOLDERS_PER_CLONE`].
+/// and what git ignores, up to [`MAX_FOLDERS_PER_CLONE`]; `false` when it
+/// stopped there.
 fn work_tree_folders(
     top: &Path,
     repository: Option<&git2::Repository>,
     folders: &mut BTreeSet<PathBuf>,
-) {
+) -> bool {
     if !top.is_dir() {
-        return;
+        return true;
     }
     let mut stack = vec![top.to_path_buf()];
     let mut count = 0;
@@ -558,7 +569,7 @@ fn work_tree_folders(
         count += 1;
         if count > MAX_FOLDERS_PER_CLONE {
             tracing::warn!(folder = %top.display(), "more than {MAX_FOLDERS_PER_CLONE} folders; the rest is not watched");
-            break;
+            return false;
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             folders.insert(dir);
@@ -585,6 +596,7 @@ fn work_tree_folders(
         }
         folders.insert(dir);
     }
+    true
 }
 
 /// Git writes `index.lock` while it changes the index; reading before it is

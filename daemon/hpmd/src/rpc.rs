@@ -108,7 +108,12 @@ impl HpmApiServer for Rpc {
         // As the last client that asked sees it (where its uv put the
         // environment, `UV_PROJECT_ENVIRONMENT`), as an auto-sync does.
         let workspace = handle.for_request(None);
-        let fresh = fresh.unwrap_or(false);
+        let mut fresh = fresh.unwrap_or(false);
+        if fresh && self.daemon.workspaces.settled(&handle).await {
+            // Every change made before this request is in the live view.
+            tracing::debug!(workspace = %workspace.root().display(), "a fresh status: the watcher settled");
+            fresh = false;
+        }
         if !fresh {
             if let Some(report) = status_cache::cached_status(&workspace, &handle.live) {
                 return Ok(report);

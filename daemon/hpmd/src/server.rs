@@ -40,6 +40,8 @@ pub struct Timeouts {
 pub struct Bound {
     pub listener: UnixListener,
     pub socket: PathBuf,
+    /// The file watcher's sync cookies ([`crate::hub`]), removed at exit.
+    pub cookies: Option<PathBuf>,
     /// Held for the daemon's life: a second `hpmd` finds it taken and exits.
     _lock: Flock<fs::File>,
 }
@@ -83,11 +85,36 @@ pub fn bind(socket: &Path) -> Result<Startup> {
     let listener = UnixListener::bind(socket)
         .with_context(|| format!("cannot listen on `{}`", socket.display()))?;
     fs::set_permissions(socket, fs::Permissions::from_mode(0o600))?;
+    let cookies = cookie_folder(socket);
     Ok(Startup::Bound(Bound {
         listener,
         socket: socket.to_path_buf(),
+        cookies,
         _lock: lock,
     }))
+}
+
+/// The folder of the watcher's sync cookies, `<socket>.cookies`, made anew
+/// (we hold the lock: one left behind is a dead daemon's). `None`, with a
+/// warning, when it cannot be made: a fresh status then re-reads every
+/// clone.
+fn cookie_folder(socket: &Path) -> Option<PathBuf> {
+    let mut name = socket.file_name().unwrap_or_default().to_os_string();
+    name.push(".cookies");
+    let folder = socket.with_file_name(name);
+    if folder.symlink_metadata().is_ok() {
+        if let Err(error) = fs::remove_dir_all(&folder) {
+            tracing::warn!(%error, folder = %folder.display(), "cannot remove the old cookie folder");
+            return None;
+        }
+    }
+    match DirBuilder::new().mode(0o700).create(&folder) {
+        Ok(()) => Some(folder),
+        Err(error) => {
+            tracing::warn!(%error, folder = %folder.display(), "cannot create the cookie folder; a fresh status re-reads every clone");
+            None
+        }
+    }
 }
 
 /// The single-instance lock of the daemon on `socket`: `<socket>.lock`.
@@ -176,6 +203,9 @@ pub async fn run(bound: Bound, daemon: Arc<Daemon>, timeouts: Timeouts) -> Resul
     }
     // Stop taking work, then end what is in flight: cancelled jobs roll back.
     let _ = fs::remove_file(&bound.socket);
+    if let Some(cookies) = &bound.cookies {
+        let _ = fs::remove_dir_all(cookies);
+    }
     for handle in daemon.workspaces.handles() {
         handle.cancel().await;
     }

@@ -7,12 +7,17 @@
 //! when the watcher reports it, after its debounce ([`crate::hub::DEBOUNCE`]).
 //!
 //! A `fresh` status (what `hpmctl status` asks for) is right at the moment
-//! it is asked: it reads every dev clone's work tree again through git2, so
-//! a file saved or a commit made just before is seen whether or not the
-//! watcher has reported it yet. The live view's repo states are left to the
-//! watcher, which still announces the change (`repo_changed`) to everyone.
-//! A workspace watched by polling, or not watched yet, is read afresh every
-//! time.
+//! it is asked: a file saved or a commit made just before is seen whether
+//! or not the watcher's debounce has passed. The RPC handler first settles
+//! the watcher with a sync cookie ([`crate::hub`]): once it answers, the
+//! live task has re-read every clone that changed before the request, and
+//! the status is served as any other, from the cache or the live view.
+//! Only when the watcher cannot settle (polled, not watched yet, a clone
+//! watched in part, no answer in time) does [`status_cached`] with `fresh`
+//! read every dev clone's work tree again through git2; the live view's
+//! repo states are then left to the watcher, which still announces the
+//! change (`repo_changed`) to everyone. A workspace watched by polling, or
+//! not watched yet, is read afresh every time.
 
 use hpm_engine::fsutil::{file_stamp, FileStamp};
 use hpm_engine::ops::status::{reread_repos, status_with};

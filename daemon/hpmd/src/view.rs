@@ -17,6 +17,9 @@ pub struct LiveView {
     pub repos: RepoCache,
     /// How the workspace is watched, once its watches are set.
     pub watching: Option<WatchMode>,
+    /// A dev clone has more folders than are watched: the watcher cannot
+    /// vouch for it, so a fresh status reads every clone.
+    pub partly_watched: bool,
     /// Rises with every change the watcher reported or a job made; a
     /// cached status of an older generation is stale.
     pub generation: u64,

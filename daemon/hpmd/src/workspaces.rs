@@ -20,6 +20,10 @@ use crate::live;
 use crate::lock;
 use crate::view::SharedLiveView;
 
+/// How long a fresh status waits for the watcher to settle (the live task
+/// may be re-reading a registry) before reading every clone itself.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Every open workspace's actor, by root.
 #[derive(Debug)]
 pub struct Workspaces {
@@ -91,6 +95,31 @@ impl Workspaces {
     /// job, no watched change) and those whose `hpm.yaml` is gone: their
     /// actors and live tasks end and their watches are released. The next
     /// request reopens a workspace from its files. Answers the closed roots.
+    /// Whether the watcher of `handle`'s workspace settled: its live task
+    /// has handled every change made before this call (a sync cookie,
+    /// [`WatchHub::settle`]). `false` when it cannot say (polled, not watched
+    /// yet, a clone watched in part, no cookie folder) or does not answer
+    /// within [`SETTLE_PATIENCE`]: the caller then reads every clone.
+    pub async fn settled(&self, handle: &WorkspaceHandle) -> bool {
+        let root = handle.workspace.root();
+        let answer = if lock(&handle.live).partly_watched {
+            None
+        } else {
+            self.hub.settle(root)
+        };
+        let Some(answer) = answer else {
+            tracing::debug!(workspace = %root.display(), "the watcher cannot settle; reading every clone");
+            return false;
+        };
+        match tokio::time::timeout(SETTLE_PATIENCE, answer).await {
+            Ok(Ok(())) => true,
+            _ => {
+                tracing::debug!(workspace = %root.display(), "the watcher did not settle in time; reading every clone");
+                false
+            }
+        }
+    }
+
     pub fn close_idle(&self, idle: Duration) -> Vec<PathBuf> {
         let mut actors = lock(&self.actors);
         let closing: Vec<PathBuf> = actors
