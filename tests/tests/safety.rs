@@ -341,6 +341,51 @@ fn a_lock_deleted_during_a_sync_is_not_recorded_as_synced() -> anyhow::Result<()
     Ok(())
 }
 
+/// Regression (the reliability suite's `kill -9 AroundTheWrite`, 1 trial in
+/// 17): hpm killed between starting uv and writing uv's pid file left a uv
+/// that no restart knew to stop; it wrote `uv.lock` after the next sync had
+/// read it ("changed by someone else"). A program hpm starts now dies with
+/// it. The fake uv waits a second, then leaves a mark; hpm dies (the test
+/// seam `HPM_CRASH_AFTER_SPAWN`) just after starting it.
+#[test]
+fn a_uv_started_just_before_hpm_is_killed_dies_with_it() -> anyhow::Result<()> {
+    let world = synced()?;
+    let mark = world.root().join("uv-outlived-hpm");
+    let uv = fake_uv(
+        world.root(),
+        "0.9.0",
+        &format!("sleep 1\ntouch {mark}", mark = mark.display()),
+    )?;
+    let name = uv.file_name().unwrap_or_default().to_owned();
+    let output = world
+        .hpmctl_in_process()
+        .args(["switch", "prod"])
+        .env("HPM_UV", &uv)
+        .env(hpm_engine::process::CRASH_AFTER_SPAWN, &name)
+        .output()?;
+    assert!(!output.status.success(), "{}", describe(&output));
+    // It was started (the seam fires after the spawn): once no process runs
+    // it any more, it either left its mark or was killed before.
+    wait_for("the fake uv to be gone", || !runs(&uv))?;
+    assert!(!mark.exists(), "uv outlived the hpm that started it");
+    Ok(())
+}
+
+/// Whether a process's command line names `program`.
+fn runs(program: &std::path::Path) -> bool {
+    let program = program.as_os_str().as_encoded_bytes();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        std::fs::read(process.path().join("cmdline")).is_ok_and(|cmdline| {
+            cmdline
+                .split(|&byte| byte == 0)
+                .any(|argument| argument == program)
+        })
+    })
+}
+
 /// Medium 12: a client of another version replaced the daemon while it ran
 /// a switch, cancelling it.
 #[test]

@@ -139,7 +139,9 @@ pub fn run(
         ]);
         detach_from_terminal(&mut command);
     }
+    die_with_this_thread(&mut command);
     let mut child = command.spawn().map_err(RunError::Spawn)?;
+    crash_after_spawn_for_tests(program);
     let pid = Pid::from_raw(child.id() as i32);
     // Its own group (a session leader leads one) dies whole; a program in
     // the terminal's group is killed alone.
@@ -235,6 +237,53 @@ pub fn run(
         }),
     }
 }
+
+/// Has the program killed when the thread that started it dies: a `kill -9`
+/// of hpm between the spawn and the pid file's write (which lets the next
+/// run stop it, [`stop_orphan`]) would otherwise leave a uv that writes
+/// after the restart has rolled its files back. The thread waits for the
+/// program, so it dies only with hpm. Linux only (`PR_SET_PDEATHSIG`); the
+/// pid file covers the rest of the run everywhere.
+fn die_with_this_thread(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = nix::unistd::getpid();
+        // Audited: the closure runs in the forked child before exec and
+        // calls only prctl(2) and getppid(2), async-signal-safe system
+        // calls; it allocates nothing and takes no lock.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                // hpm died before the line above: nothing would stop it.
+                if nix::unistd::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// The environment variable of the test seam below.
+#[cfg(feature = "test-seams")]
+pub const CRASH_AFTER_SPAWN: &str = "HPM_CRASH_AFTER_SPAWN";
+
+/// The test seam: the process dies right after starting a program whose
+/// file name `HPM_CRASH_AFTER_SPAWN` names, before its pid file is written,
+/// as a `kill -9` there would. Compiled only for the tests.
+#[cfg(feature = "test-seams")]
+fn crash_after_spawn_for_tests(program: &Path) {
+    let named = std::env::var_os(CRASH_AFTER_SPAWN);
+    if named.is_some_and(|name| program.file_name() == Some(name.as_os_str())) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "test-seams"))]
+fn crash_after_spawn_for_tests(_program: &Path) {}
 
 /// Starts the program in a new session: no controlling terminal (so no
 /// prompt can wait on one), and a process group of its own for the kill.
