@@ -77,9 +77,9 @@ fn feature_tree(packages: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The test seams (`HPM_RELEASE_CRASH_AFTER`, `HPMD_REPORT_VERSION`) are
-/// compiled into the binaries built beside the tests, never into those
-/// users install: built alone, as the wheel builds it, `hpmctl` (which
+/// The test seams (`HPM_RELEASE_CRASH_AFTER`, `HPM_CRASH_AFTER_SPAWN`,
+/// `HPMD_REPORT_VERSION`) are compiled into the binaries built beside the
+/// tests, never into those users install: built alone, as the wheel builds it, `hpmctl` (which
 /// carries `hpmd` too) has no `test-seams` feature anywhere in its graph.
 #[test]
 fn the_binaries_users_install_have_no_test_seams() -> Result<()> {

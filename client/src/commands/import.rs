@@ -6,6 +6,7 @@
 use hpm_core::Mode;
 use hpm_engine::ops::import::{import, ImportRequest};
 use hpm_protocol::codes;
+use hpm_protocol::release::ImportReport;
 
 use super::Context;
 use crate::failure::Failure;
@@ -18,22 +19,8 @@ fn run(
     detach_submodules: bool,
     no_sync: bool,
 ) -> anyhow::Result<()> {
-    let modes = modes
-        .iter()
-        .map(|text| {
-            let (name, path) = text.split_once('=').ok_or_else(|| {
-                Failure::user(
-                    codes::INVALID_INPUT,
-                    format!("`--mode {text}` is not NAME=PATH"),
-                    Some("for example `--mode qa=qa/pyproject.toml`".to_string()),
-                )
-            })?;
-            let mode = Mode::new(name).map_err(|e| Failure::user(codes::INVALID_INPUT, e, None))?;
-            Ok((mode, path.to_string()))
-        })
-        .collect::<Result<Vec<_>, Failure>>()?;
     let request = ImportRequest {
-        modes,
+        modes: parsed_modes(modes)?,
         uv_args,
         detach_submodules,
         dry_run: context.dry_run,
@@ -52,6 +39,30 @@ fn run(
     if context.json {
         return render::json(&report);
     }
+    render::out(&rendered(&report, context.dry_run))
+}
+
+/// `--mode NAME=PATH` arguments as modes and paths.
+fn parsed_modes(modes: &[String]) -> Result<Vec<(Mode, String)>, Failure> {
+    modes
+        .iter()
+        .map(|text| {
+            let (name, path) = text.split_once('=').ok_or_else(|| {
+                Failure::user(
+                    codes::INVALID_INPUT,
+                    format!("`--mode {text}` is not NAME=PATH"),
+                    Some("for example `--mode qa=qa/pyproject.toml`".to_string()),
+                )
+            })?;
+            let mode = Mode::new(name).map_err(|e| Failure::user(codes::INVALID_INPUT, e, None))?;
+            Ok((mode, path.to_string()))
+        })
+        .collect()
+}
+
+/// The report for people: the diffs, what was found, detached, noted and
+/// written, the sync's report, and what to do next.
+fn rendered(report: &ImportReport, dry_run: bool) -> String {
     let mut out = String::new();
     for diff in &report.diffs {
         out.push_str(&diff.diff);
@@ -77,7 +88,7 @@ fn run(
         ));
     }
     for path in &report.detached {
-        out.push_str(&match context.dry_run {
+        out.push_str(&match dry_run {
             true => format!(
                 "would detach {path}: its git folder moves from the core's .git/modules into {path}/.git (every commit, branch, stash and edit kept); .gitmodules and the core's index lose it; {path}/ goes into the core's .git/info/exclude\n"
             ),
@@ -87,15 +98,11 @@ fn run(
     for note in &report.notes {
         out.push_str(&format!("note: {note}\n"));
     }
-    let verb = if context.dry_run {
-        "would write"
-    } else {
-        "wrote"
-    };
+    let verb = if dry_run { "would write" } else { "wrote" };
     for path in &report.written {
         out.push_str(&format!("{verb} {}\n", path.display()));
     }
-    if context.dry_run && !report.detached.is_empty() {
+    if dry_run && !report.detached.is_empty() {
         out.push_str("nothing was changed\n");
     }
     match &report.synced {
@@ -103,12 +110,12 @@ fn run(
             out.push_str(&render::sync_report(synced));
             out.push_str("next: `hpmctl check`, then commit; `hpmctl switch prod` (or another mode) when you want it\n");
         }
-        None if !context.dry_run => {
+        None if !dry_run => {
             out.push_str("next: `hpmctl sync`, then `hpmctl check`\n");
         }
         None => {}
     }
-    render::out(&out)
+    out
 }
 
 /// Move a product in the submodule / staging+prod layout to hpm: registry entries, hpm.yaml, the core's pyproject.toml.

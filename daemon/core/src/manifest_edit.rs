@@ -136,26 +136,7 @@ fn replace_selected(text: &str, group: &str, value: &str) -> Option<String> {
     let mut out: Vec<String> = Vec::with_capacity(lines.len() + 1);
     match selected_line {
         Some(at) => {
-            let line = lines[at];
-            let (head, rest) = line.split_once(':')?;
-            let newline = if line.ends_with('\n') { "\n" } else { "" };
-            let rest = rest.trim_end_matches('\n');
-            // A trailing comment keeps its column (values are package names: no `#`).
-            let hash = rest
-                .find('#')
-                .filter(|&i| i > 0 && rest[..i].ends_with(char::is_whitespace));
-            let inline_value = rest[..hash.unwrap_or(rest.len())].trim();
-            let spacing = &rest[..rest.len() - rest.trim_start().len()];
-            let mut replaced = format!(
-                "{head}:{}{value}",
-                if spacing.is_empty() { " " } else { spacing }
-            );
-            if let Some(hash) = hash {
-                let column = head.len() + 1 + hash;
-                let pad = column.saturating_sub(replaced.len()).max(1);
-                replaced.push_str(&" ".repeat(pad));
-                replaced.push_str(&rest[hash..]);
-            }
+            let (replaced, inline_value) = with_value(lines[at], value)?;
             // A block list continues on deeper-indented `- ` lines.
             let list_end = if inline_value.is_empty() {
                 (at + 1..group_end)
@@ -169,7 +150,7 @@ fn replace_selected(text: &str, group: &str, value: &str) -> Option<String> {
                 at + 1
             };
             out.extend(lines[..at].iter().map(|l| l.to_string()));
-            out.push(format!("{replaced}{newline}"));
+            out.push(replaced);
             out.extend(lines[list_end..].iter().map(|l| l.to_string()));
         }
         None => {
@@ -185,6 +166,33 @@ fn replace_selected(text: &str, group: &str, value: &str) -> Option<String> {
         }
     }
     Some(out.concat())
+}
+
+/// The `key: old` line with `value` in place of `old` (a trailing comment
+/// keeps its column), and the old inline value (empty when a block list
+/// follows on the lines below).
+fn with_value<'a>(line: &'a str, value: &str) -> Option<(String, &'a str)> {
+    let (head, rest) = line.split_once(':')?;
+    let newline = if line.ends_with('\n') { "\n" } else { "" };
+    let rest = rest.trim_end_matches('\n');
+    // Values are package names: a `#` after a space starts a comment.
+    let hash = rest
+        .find('#')
+        .filter(|&i| i > 0 && rest[..i].ends_with(char::is_whitespace));
+    let inline_value = rest[..hash.unwrap_or(rest.len())].trim();
+    let spacing = &rest[..rest.len() - rest.trim_start().len()];
+    let mut replaced = format!(
+        "{head}:{}{value}",
+        if spacing.is_empty() { " " } else { spacing }
+    );
+    if let Some(hash) = hash {
+        let column = head.len() + 1 + hash;
+        let pad = column.saturating_sub(replaced.len()).max(1);
+        replaced.push_str(&" ".repeat(pad));
+        replaced.push_str(&rest[hash..]);
+    }
+    replaced.push_str(newline);
+    Some((replaced, inline_value))
 }
 
 /// `text` with `package` added to `packages:` (created when absent), or

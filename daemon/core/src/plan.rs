@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{DevLink, Manifest};
+use crate::manifest::{DevLink, Group, Manifest};
 use crate::mode::Mode;
 use crate::name::{check_package_name, PackageName};
 use crate::problem::{Invalid, Problem};
@@ -341,9 +341,51 @@ fn wanted_packages(
     manifest_path: &Path,
     problems: &mut Vec<Problem>,
 ) -> Vec<WantedPackage> {
-    let mut wanted: Vec<WantedPackage> = Vec::new();
-    let mut seen = BTreeMap::new();
-    let mut add = |package: WantedPackage, problems: &mut Vec<Problem>| {
+    let mut wanted = Wanted {
+        packages: Vec::new(),
+        seen: BTreeMap::new(),
+        manifest_path,
+    };
+    for package in &manifest.packages {
+        wanted.add(
+            WantedPackage {
+                name: package.name().to_string(),
+                extras: package.extras().to_vec(),
+                group: None,
+                required_by: Vec::new(),
+            },
+            problems,
+        );
+    }
+    for (group_name, group) in &manifest.groups {
+        for selected in selected_options(group_name, group, manifest_path, problems) {
+            wanted.add(
+                WantedPackage {
+                    name: selected.clone(),
+                    extras: Vec::new(),
+                    group: Some(group_name.clone()),
+                    required_by: Vec::new(),
+                },
+                problems,
+            );
+        }
+    }
+    wanted.packages
+}
+
+/// The packages wanted so far, each name once.
+struct Wanted<'a> {
+    packages: Vec<WantedPackage>,
+    /// Normalized name → the group that listed it (`None`: `packages`).
+    seen: BTreeMap<PackageName, Option<String>>,
+    manifest_path: &'a Path,
+}
+
+impl Wanted<'_> {
+    /// Adds `package` when its name and extras are valid and it is not
+    /// listed already; says why not otherwise.
+    fn add(&mut self, package: WantedPackage, problems: &mut Vec<Problem>) {
+        let manifest_path = self.manifest_path;
         if let Err(message) = check_package_name(&package.name) {
             problems.push(
                 Problem::new(message)
@@ -362,7 +404,7 @@ fn wanted_packages(
             }
         }
         let key = PackageName::key(&package.name);
-        if let Some(first) = seen.insert(key, package.group.clone()) {
+        if let Some(first) = self.seen.insert(key, package.group.clone()) {
             let place = |group: &Option<String>| match group {
                 Some(group) => format!("group `{group}`"),
                 None => "`packages`".to_string(),
@@ -379,65 +421,55 @@ fn wanted_packages(
             );
             return;
         }
-        wanted.push(package);
-    };
-    for package in &manifest.packages {
-        add(
-            WantedPackage {
-                name: package.name().to_string(),
-                extras: package.extras().to_vec(),
-                group: None,
-                required_by: Vec::new(),
-            },
-            problems,
+        self.packages.push(package);
+    }
+}
+
+/// The options `group` selects that are among its options, after checking
+/// its rules (options listed, one selected unless `multiple`).
+fn selected_options<'a>(
+    group_name: &str,
+    group: &'a Group,
+    manifest_path: &Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<&'a String> {
+    if group.options.is_empty() {
+        problems.push(
+            Problem::new(format!("group `{group_name}` has no options"))
+                .in_file(manifest_path)
+                .hint("list the packages it chooses from under `options:`"),
         );
     }
-    for (group_name, group) in &manifest.groups {
-        if group.options.is_empty() {
-            problems.push(
-                Problem::new(format!("group `{group_name}` has no options"))
-                    .in_file(manifest_path)
-                    .hint("list the packages it chooses from under `options:`"),
-            );
-        }
-        if !group.multiple && group.selected.len() > 1 {
+    if !group.multiple && group.selected.len() > 1 {
+        problems.push(
+            Problem::new(format!(
+                "group `{group_name}` selects {} options but allows one",
+                group.selected.len()
+            ))
+            .in_file(manifest_path)
+            .hint("select one option, or set `multiple: true` on the group"),
+        );
+    }
+    let mut known = Vec::new();
+    for selected in &group.selected {
+        let is_option = group
+            .options
+            .iter()
+            .any(|option| PackageName::key(option) == PackageName::key(selected));
+        if is_option {
+            known.push(selected);
+        } else {
             problems.push(
                 Problem::new(format!(
-                    "group `{group_name}` selects {} options but allows one",
-                    group.selected.len()
+                    "group `{group_name}` selects `{selected}`, which is not one of its options ({})",
+                    group.options.join(", ")
                 ))
                 .in_file(manifest_path)
-                .hint("select one option, or set `multiple: true` on the group"),
-            );
-        }
-        for selected in &group.selected {
-            let known = group
-                .options
-                .iter()
-                .any(|option| PackageName::key(option) == PackageName::key(selected));
-            if !known {
-                problems.push(
-                    Problem::new(format!(
-                        "group `{group_name}` selects `{selected}`, which is not one of its options ({})",
-                        group.options.join(", ")
-                    ))
-                    .in_file(manifest_path)
-                    .hint("select one of the options, or add it to `options:`"),
-                );
-                continue;
-            }
-            add(
-                WantedPackage {
-                    name: selected.clone(),
-                    extras: Vec::new(),
-                    group: Some(group_name.clone()),
-                    required_by: Vec::new(),
-                },
-                problems,
+                .hint("select one of the options, or add it to `options:`"),
             );
         }
     }
-    wanted
+    known
 }
 
 fn source_for(

@@ -176,35 +176,7 @@ impl PyprojectMut {
                         .hint("write it as `members = [\"packages/*\"]`"),
                 )
             })?;
-        let hpms = |value: &str| before.members.iter().any(|m| m == value);
-        let users: Vec<String> = members
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|value| !hpms(value))
-            .map(str::to_string)
-            .collect();
-        let covered = |folder: &str| {
-            let matches = |pattern: &String| {
-                glob::Pattern::new(pattern.trim_end_matches('/'))
-                    .is_ok_and(|p| p.matches(folder.trim_end_matches('/')))
-            };
-            users.iter().any(matches) && !excludes.iter().any(matches)
-        };
-        // hpm's own entries stay while they are wanted and no glob of the
-        // user's covers them.
-        members.retain(|value| {
-            let value = value.as_str().unwrap_or_default();
-            !hpms(value) || (wanted.contains(&value) && !covered(value))
-        });
-        for folder in wanted {
-            if covered(folder) {
-                continue;
-            }
-            owned.members.push(folder.to_string());
-            if !members.iter().any(|v| v.as_str() == Some(folder)) {
-                push_member(members, folder);
-            }
-        }
+        owned.members = reconcile_members(members, &wanted, &before.members, &excludes);
         if members.is_empty() && (owned.key || owned.table) {
             workspace.remove("members");
             owned.key = false;
@@ -310,57 +282,12 @@ impl PyprojectMut {
             .iter()
             .map(|(key, _)| (normalize_name(key), key.to_string()))
             .collect();
-        // In the file's order, so that the comments above a removed entry
-        // (the user's, such as "# managed by hpm below") move to the entry
-        // that follows it, or to the first one appended.
-        let order: Vec<String> = sources.iter().map(|(key, _)| key.to_string()).collect();
-        let mut orphaned = String::new();
-        for key in &order {
-            let name = normalize_name(key);
-            let removed = managed.contains(name.as_str())
-                && !wanted.contains_key(name.as_str())
-                && match still_used.get(&name) {
-                    Some(places) => {
-                        notes.push(format!(
-                            "kept `{key}` in `[tool.uv.sources]`: {} still require it; it is yours now \
-                             (remove it there, then its source, when it is no longer needed)",
-                            places.join(", ")
-                        ));
-                        false
-                    }
-                    None => true,
-                };
-            if removed {
-                orphaned.push_str(&comments_above(sources, key));
-                sources.remove(key);
-            } else {
-                give_comments(sources, key, &mut orphaned);
-            }
-        }
+        let mut orphaned = remove_sources(sources, managed, &wanted, still_used, &mut notes);
         // In plan order, so that new entries are appended as the manifest lists them.
         for package in &plan.packages {
-            let Some(desired) = wanted.get(package.key.as_str()) else {
-                continue;
-            };
-            match existing
-                .get(package.key.as_str())
-                .and_then(|key| sources.get_mut(key))
-            {
-                Some(item) if source_matches(item, desired) => {}
-                Some(Item::Value(value)) => {
-                    let decor = value.decor().clone();
-                    let mut new_value = Value::InlineTable(desired.clone());
-                    *new_value.decor_mut() = decor;
-                    *value = new_value;
-                }
-                Some(item) => *item = Item::Value(Value::InlineTable(desired.clone())),
-                None => {
-                    sources.insert(
-                        &package.name,
-                        Item::Value(Value::InlineTable(desired.clone())),
-                    );
-                    give_comments(sources, &package.name, &mut orphaned);
-                }
+            if let Some(desired) = wanted.get(package.key.as_str()) {
+                let key = existing.get(package.key.as_str());
+                set_source(sources, key, &package.name, desired, &mut orphaned);
             }
         }
         if !orphaned.is_empty() {
@@ -484,6 +411,20 @@ fn update_dependencies(
     managed: &HashSet<&str>,
 ) -> Vec<String> {
     let mut notes = Vec::new();
+    let named = update_existing(dependencies, planned, managed, &mut notes);
+    append_missing(dependencies, plan, &named);
+    notes
+}
+
+/// Rewrites each managed entry of `dependencies` to the plan's (dropping
+/// those of packages no longer planned, and duplicates); answers the names
+/// that have an entry now.
+fn update_existing(
+    dependencies: &mut Array,
+    planned: &HashMap<&str, &PlannedPackage>,
+    managed: &HashSet<&str>,
+    notes: &mut Vec<String>,
+) -> HashSet<String> {
     // (name, marker) pairs written, and the names with any entry.
     let mut written: HashSet<(String, Option<String>)> = HashSet::new();
     let mut named: HashSet<String> = HashSet::new();
@@ -526,6 +467,12 @@ fn update_dependencies(
         }
         index += 1;
     }
+    named
+}
+
+/// Appends an entry for each planned package not `named` yet, one entry
+/// per line when the array is laid out so.
+fn append_missing(dependencies: &mut Array, plan: &Plan, named: &HashSet<String>) {
     let was_empty = dependencies.is_empty();
     let trailing = dependencies
         .trailing()
@@ -577,7 +524,6 @@ fn update_dependencies(
             None => {}
         }
     }
-    notes
 }
 
 /// hpm's entry for a package combined with the user's: the user's extras
@@ -873,6 +819,113 @@ fn uv_table_mut<'d>(
         .ok_or_else(|| not_a_table("tool"))?;
     let uv = tool.entry("uv").or_insert(implicit_table());
     uv.as_table_like_mut().ok_or_else(|| not_a_table("tool.uv"))
+}
+
+/// `members` made to list the `wanted` folders: hpm's earlier entries
+/// (`before`) stay while they are wanted and no glob of the user's (less
+/// `excludes`) covers them; each wanted folder no glob covers is added.
+/// Answers the folders hpm owns in it now.
+fn reconcile_members(
+    members: &mut Array,
+    wanted: &[&str],
+    before: &[String],
+    excludes: &[String],
+) -> Vec<String> {
+    let hpms = |value: &str| before.iter().any(|m| m == value);
+    let users: Vec<String> = members
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|value| !hpms(value))
+        .map(str::to_string)
+        .collect();
+    let covered = |folder: &str| {
+        let matches = |pattern: &String| {
+            glob::Pattern::new(pattern.trim_end_matches('/'))
+                .is_ok_and(|p| p.matches(folder.trim_end_matches('/')))
+        };
+        users.iter().any(matches) && !excludes.iter().any(matches)
+    };
+    members.retain(|value| {
+        let value = value.as_str().unwrap_or_default();
+        !hpms(value) || (wanted.contains(&value) && !covered(value))
+    });
+    let mut owned = Vec::new();
+    for &folder in wanted {
+        if covered(folder) {
+            continue;
+        }
+        owned.push(folder.to_string());
+        if !members.iter().any(|v| v.as_str() == Some(folder)) {
+            push_member(members, folder);
+        }
+    }
+    owned
+}
+
+/// Removes the managed sources the plan no longer wants (one that an
+/// extra or a group still requires is kept, and said); answers the
+/// comments above the removed entries that found no entry to move to.
+/// In the file's order, so that the comments above a removed entry (the
+/// user's, such as "# managed by hpm below") move to the entry that
+/// follows it, or to the first one appended.
+fn remove_sources(
+    sources: &mut dyn TableLike,
+    managed: &HashSet<&str>,
+    wanted: &HashMap<&str, InlineTable>,
+    still_used: &HashMap<String, Vec<String>>,
+    notes: &mut Vec<String>,
+) -> String {
+    let order: Vec<String> = sources.iter().map(|(key, _)| key.to_string()).collect();
+    let mut orphaned = String::new();
+    for key in &order {
+        let name = normalize_name(key);
+        let removed = managed.contains(name.as_str())
+            && !wanted.contains_key(name.as_str())
+            && match still_used.get(&name) {
+                Some(places) => {
+                    notes.push(format!(
+                        "kept `{key}` in `[tool.uv.sources]`: {} still require it; it is yours now \
+                         (remove it there, then its source, when it is no longer needed)",
+                        places.join(", ")
+                    ));
+                    false
+                }
+                None => true,
+            };
+        if removed {
+            orphaned.push_str(&comments_above(sources, key));
+            sources.remove(key);
+        } else {
+            give_comments(sources, key, &mut orphaned);
+        }
+    }
+    orphaned
+}
+
+/// Makes the source of `name` (its entry at `key`, when it has one)
+/// `desired`, keeping the entry's decor; a new entry takes the `orphaned`
+/// comments.
+fn set_source(
+    sources: &mut dyn TableLike,
+    key: Option<&String>,
+    name: &str,
+    desired: &InlineTable,
+    orphaned: &mut String,
+) {
+    match key.and_then(|key| sources.get_mut(key)) {
+        Some(item) if source_matches(item, desired) => {}
+        Some(Item::Value(value)) => {
+            let decor = value.decor().clone();
+            let mut new_value = Value::InlineTable(desired.clone());
+            *new_value.decor_mut() = decor;
+            *value = new_value;
+        }
+        Some(item) => *item = Item::Value(Value::InlineTable(desired.clone())),
+        None => {
+            sources.insert(name, Item::Value(Value::InlineTable(desired.clone())));
+            give_comments(sources, name, orphaned);
+        }
+    }
 }
 
 /// Appends `folder` to `members` in the array's own layout: on a line of

@@ -57,46 +57,10 @@ pub fn scalars<B>(
     let mut mappings = 0;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|_| Unparsable)?;
-        // The node this event opens or is, in its parent mapping: a key or
-        // a value.
-        let is_key = match stack.last_mut() {
-            Some(Frame::Mapping { key_next, .. })
-                if matches!(
-                    event,
-                    Event::Scalar(..)
-                        | Event::Alias(_)
-                        | Event::MappingStart(..)
-                        | Event::SequenceStart(..)
-                ) =>
-            {
-                let is_key = *key_next;
-                *key_next = !is_key;
-                Some(is_key)
-            }
-            _ => None,
-        };
+        let is_key = key_or_value(&mut stack, &event);
         match event {
             Event::Scalar(value, style, ..) => {
-                let parents = stack.len().saturating_sub(1);
-                let path: Vec<&str> = stack[..parents]
-                    .iter()
-                    .filter_map(|frame| match frame {
-                        Frame::Mapping {
-                            key: Some((key, _)),
-                            ..
-                        } => Some(key.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                let (mapping, key) = match stack.last() {
-                    Some(Frame::Mapping { id, key, .. }) => (
-                        Some(*id),
-                        key.as_ref()
-                            .filter(|_| is_key == Some(false))
-                            .map(|(k, span)| (k.as_str(), *span)),
-                    ),
-                    _ => (None, None),
-                };
+                let (path, mapping, key) = place_in(&stack, is_key);
                 let at = ScalarAt {
                     path: &path,
                     mapping,
@@ -142,6 +106,53 @@ pub fn scalars<B>(
         }
     }
     Ok(None)
+}
+
+/// The node `event` opens or is, in its parent mapping: a key (`true`) or a
+/// value (`false`); `None` outside a mapping or for an event that is no
+/// node. Turns the mapping to expect the other next.
+fn key_or_value(stack: &mut [Frame], event: &Event) -> Option<bool> {
+    let is_node = matches!(
+        event,
+        Event::Scalar(..) | Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..)
+    );
+    match stack.last_mut() {
+        Some(Frame::Mapping { key_next, .. }) if is_node => {
+            let is_key = *key_next;
+            *key_next = !is_key;
+            Some(is_key)
+        }
+        _ => None,
+    }
+}
+
+/// Where a scalar stands: the keys leading to its mapping, the mapping's
+/// number, and (for a value) its key.
+fn place_in(
+    stack: &[Frame],
+    is_key: Option<bool>,
+) -> (Vec<&str>, Option<usize>, Option<(&str, Span)>) {
+    let parents = stack.len().saturating_sub(1);
+    let path: Vec<&str> = stack[..parents]
+        .iter()
+        .filter_map(|frame| match frame {
+            Frame::Mapping {
+                key: Some((key, _)),
+                ..
+            } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let (mapping, key) = match stack.last() {
+        Some(Frame::Mapping { id, key, .. }) => (
+            Some(*id),
+            key.as_ref()
+                .filter(|_| is_key == Some(false))
+                .map(|(k, span)| (k.as_str(), *span)),
+        ),
+        _ => (None, None),
+    };
+    (path, mapping, key)
 }
 
 /// The first key some mapping of `text` (read from `path`) gives twice, as

@@ -370,6 +370,83 @@ fn folder_files(folder: &Path) -> EntryFiles {
     EntryFiles::index(paths)
 }
 
+/// The manifest's registries, in its order, each with its entry files
+/// (a git registry opened at its pin).
+fn registry_sources(
+    workspace: &Workspace,
+    manifest: &Manifest,
+    read_only: bool,
+) -> Result<Vec<Source>> {
+    let root = workspace.root();
+    manifest
+        .registry
+        .iter()
+        .map(|location| {
+            Ok(match location {
+                RegistryLocation::Folder(path) | RegistryLocation::Path { path } => {
+                    // `./hpm-registry` is `<root>/hpm-registry` in every
+                    // path hpm shows.
+                    let folder =
+                        hpm_core::paths::normalize(root, path).unwrap_or_else(|| root.join(path));
+                    let files = folder_files(&folder);
+                    Source::Folder { folder, files }
+                }
+                RegistryLocation::Git { git, reference } => {
+                    let registry = PinnedRegistry::open_with(
+                        workspace,
+                        git,
+                        reference.as_deref(),
+                        !read_only,
+                    )?;
+                    let files = EntryFiles::index(registry.file_paths());
+                    Source::Git { registry, files }
+                }
+            })
+        })
+        .collect()
+}
+
+/// The first registry's entry file for `name`, where it came from and its
+/// text; `None` when no registry has one, or (said in `problems`) when a
+/// registry has two files for it.
+fn entry_file(
+    sources: &[Source],
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<(EntryOrigin, Result<String, Problem>)> {
+    for source in sources {
+        let lookup = match source {
+            Source::Folder { folder, files } => files.get(name).map(|file| {
+                file.map(|file| {
+                    let path = folder.join(file);
+                    let text = crate::fsutil::read_input(&path);
+                    (EntryOrigin::File(path), text)
+                })
+            }),
+            Source::Git { registry, files } => files.get(name).map(|file| {
+                file.and_then(|file| registry.file_text(file))
+                    .map(|(origin, text)| (origin, Ok(text)))
+            }),
+        };
+        match lookup {
+            Ok(Some(hit)) => return Some(hit),
+            Ok(None) => {}
+            Err((first, second)) => {
+                problems.push(
+                    Problem::new(format!(
+                        "two registry files are for this package: `{first}` and `{second}` (pip and uv read both names as one)"
+                    ))
+                    .in_file(source.label())
+                    .for_package(name)
+                    .hint("keep one of them"),
+                );
+                return None;
+            }
+        }
+    }
+    None
+}
+
 /// Reads the entries for `names` from the manifest's registries. A name
 /// with no entry is simply absent; resolving reports it with context. Only
 /// the entries named are read, so an unrelated broken file does not stop
@@ -380,27 +457,8 @@ pub fn load_registry(
     names: &[&str],
     read_only: bool,
 ) -> Result<Registry> {
-    let root = workspace.root();
     let manifest_path = workspace.manifest_path();
-    let mut sources = Vec::new();
-    for location in &manifest.registry {
-        sources.push(match location {
-            RegistryLocation::Folder(path) | RegistryLocation::Path { path } => {
-                // `./hpm-registry` is `<root>/hpm-registry` in every path
-                // hpm shows.
-                let folder =
-                    hpm_core::paths::normalize(root, path).unwrap_or_else(|| root.join(path));
-                let files = folder_files(&folder);
-                Source::Folder { folder, files }
-            }
-            RegistryLocation::Git { git, reference } => {
-                let registry =
-                    PinnedRegistry::open_with(workspace, git, reference.as_deref(), !read_only)?;
-                let files = EntryFiles::index(registry.file_paths());
-                Source::Git { registry, files }
-            }
-        });
-    }
+    let sources = registry_sources(workspace, manifest, read_only)?;
     let mut problems = Vec::new();
     let mut entries = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -419,42 +477,7 @@ pub fn load_registry(
         if !hpm_core::name::is_safe_file_stem(name) {
             continue;
         }
-        let mut found = None;
-        for source in &sources {
-            let lookup = match source {
-                Source::Folder { folder, files } => files.get(name).map(|file| {
-                    file.map(|file| {
-                        let path = folder.join(file);
-                        let text = crate::fsutil::read_input(&path);
-                        (EntryOrigin::File(path), text)
-                    })
-                }),
-                Source::Git { registry, files } => files.get(name).map(|file| {
-                    file.and_then(|file| registry.file_text(file))
-                        .map(|(origin, text)| (origin, Ok(text)))
-                }),
-            };
-            match lookup {
-                Ok(Some(hit)) => {
-                    found = Some(hit);
-                    break;
-                }
-                Ok(None) => {}
-                Err((first, second)) => {
-                    problems.push(
-                        Problem::new(format!(
-                            "two registry files are for this package: `{first}` and `{second}` (pip and uv read both names as one)"
-                        ))
-                        .in_file(source.label())
-                        .for_package(*name)
-                        .hint("keep one of them"),
-                    );
-                    found = None;
-                    break;
-                }
-            }
-        }
-        if let Some((origin, text)) = found {
+        if let Some((origin, text)) = entry_file(&sources, name, &mut problems) {
             match text.and_then(|text| parse_entry(&text, &origin, name)) {
                 Ok(entry) => entries.push((entry, origin)),
                 Err(problem) => problems.push(problem),

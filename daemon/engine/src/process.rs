@@ -114,6 +114,47 @@ pub fn run(
     on_line: &mut dyn FnMut(&str),
     cancel: &CancelToken,
 ) -> Result<Finished, RunError> {
+    let mut command = command_for(program, args, dir, options);
+    let mut child = command.spawn().map_err(RunError::Spawn)?;
+    crash_after_spawn_for_tests(program);
+    let pid = Pid::from_raw(child.id() as i32);
+    let interactive = options.caller.is_interactive();
+    // Its own group (a session leader leads one) dies whole; a program in
+    // the terminal's group is killed alone.
+    let stop = move || {
+        let _ = if interactive {
+            kill(pid, Signal::SIGKILL)
+        } else {
+            killpg(pid, Signal::SIGKILL)
+        };
+    };
+    if let Some(pid_file) = &options.pid_file {
+        if let Err(error) = record_pid(pid_file, pid) {
+            stop();
+            let _ = child.wait();
+            return Err(RunError::PidFile(pid_file.clone(), error));
+        }
+    }
+    let lines = lines_of(&mut child);
+    let (output, stopped) = follow(lines, options, on_line, cancel, stop);
+    let status = child.wait().map_err(RunError::Wait)?;
+    if let Some(pid_file) = &options.pid_file {
+        let _ = crate::fsutil::remove_durably(pid_file);
+    }
+    match stopped {
+        Some(stopped) => Err(stopped),
+        None => Ok(Finished {
+            status,
+            stderr_tail: output.tail.into(),
+            stdout: output.stdout,
+        }),
+    }
+}
+
+/// The command for `program ARGS` in `dir`: the caller's environment and
+/// the options' over it; the terminal when a person is at it, else none
+/// (and nothing that would prompt); killed with hpm when it has a pid file.
+fn command_for(program: &Path, args: &[String], dir: &Path, options: &RunOptions) -> Command {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -122,8 +163,7 @@ pub fn run(
         .stderr(Stdio::piped());
     options.caller.apply(&mut command);
     command.envs(options.env.iter().map(|(k, v)| (k, v)));
-    let interactive = options.caller.is_interactive();
-    if interactive {
+    if options.caller.is_interactive() {
         // In the terminal's foreground group, so that ssh or git may ask
         // the person there; Ctrl-C reaches it as it reaches hpmctl.
         command.stdin(Stdio::inherit());
@@ -139,28 +179,27 @@ pub fn run(
         ]);
         detach_from_terminal(&mut command);
     }
-    die_with_this_thread(&mut command);
-    let mut child = command.spawn().map_err(RunError::Spawn)?;
-    crash_after_spawn_for_tests(program);
-    let pid = Pid::from_raw(child.id() as i32);
-    // Its own group (a session leader leads one) dies whole; a program in
-    // the terminal's group is killed alone.
-    let stop = move || {
-        let _ = if interactive {
-            kill(pid, Signal::SIGKILL)
-        } else {
-            killpg(pid, Signal::SIGKILL)
-        };
-    };
-    if let Some(pid_file) = &options.pid_file {
-        let pid = child.id() as i32;
-        let record = format!("{pid} {}\n", start_time(pid).unwrap_or_default());
-        if let Err(error) = crate::fsutil::write_atomic(pid_file, record.as_bytes()) {
-            stop();
-            let _ = child.wait();
-            return Err(RunError::PidFile(pid_file.clone(), error));
-        }
+    if options.pid_file.is_some() {
+        die_with_this_thread(&mut command);
     }
+    command
+}
+
+/// Records the running program (pid and start time) in `pid_file`, for
+/// [`stop_orphan`].
+fn record_pid(pid_file: &Path, pid: Pid) -> std::io::Result<()> {
+    let record = format!("{pid} {}\n", start_time(pid.as_raw()).unwrap_or_default());
+    crate::fsutil::write_atomic(pid_file, record.as_bytes())
+}
+
+/// The program's output lines as they come, `true` for stderr's, each
+/// stream read by a thread of its own (joined by [`follow`]).
+struct Lines {
+    receiver: mpsc::Receiver<(bool, String)>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn lines_of(child: &mut std::process::Child) -> Lines {
     let (sender, receiver) = mpsc::channel::<(bool, String)>();
     let streams = [
         child
@@ -172,7 +211,7 @@ pub fn run(
             .take()
             .map(|s| (true, Box::new(s) as Box<dyn Read + Send>)),
     ];
-    let readers: Vec<_> = streams
+    let readers = streams
         .into_iter()
         .flatten()
         .map(|(is_stderr, stream)| {
@@ -182,24 +221,41 @@ pub fn run(
             })
         })
         .collect();
-    drop(sender);
+    Lines { receiver, readers }
+}
 
+/// What [`follow`] kept of the output.
+#[derive(Default)]
+struct Output {
+    tail: std::collections::VecDeque<String>,
+    stdout: String,
+}
+
+/// Passes each line on until both streams end, stopping the program
+/// (`stop`) when `cancel` fires or the timeout passes; says why it was
+/// stopped, if it was.
+fn follow(
+    lines: Lines,
+    options: &RunOptions,
+    on_line: &mut dyn FnMut(&str),
+    cancel: &CancelToken,
+    stop: impl Fn(),
+) -> (Output, Option<RunError>) {
     let started = Instant::now();
-    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let mut stdout = String::new();
+    let mut output = Output::default();
     let mut stopped: Option<RunError> = None;
     loop {
-        match receiver.recv_timeout(TICK) {
+        match lines.receiver.recv_timeout(TICK) {
             Ok((false, line)) if options.collect_stdout => {
-                stdout.push_str(&line);
-                stdout.push('\n');
+                output.stdout.push_str(&line);
+                output.stdout.push('\n');
             }
             Ok((is_stderr, line)) => {
                 on_line(&line);
                 if is_stderr {
-                    tail.push_back(line);
-                    if tail.len() > TAIL_LINES {
-                        tail.pop_front();
+                    output.tail.push_back(line);
+                    if output.tail.len() > TAIL_LINES {
+                        output.tail.pop_front();
                     }
                 }
             }
@@ -221,29 +277,21 @@ pub fn run(
             }
         }
     }
-    for reader in readers {
+    for reader in lines.readers {
         let _ = reader.join();
     }
-    let status = child.wait().map_err(RunError::Wait)?;
-    if let Some(pid_file) = &options.pid_file {
-        let _ = crate::fsutil::remove_durably(pid_file);
-    }
-    match stopped {
-        Some(stopped) => Err(stopped),
-        None => Ok(Finished {
-            status,
-            stderr_tail: tail.into(),
-            stdout,
-        }),
-    }
+    (output, stopped)
 }
 
-/// Has the program killed when the thread that started it dies: a `kill -9`
-/// of hpm between the spawn and the pid file's write (which lets the next
-/// run stop it, [`stop_orphan`]) would otherwise leave a uv that writes
-/// after the restart has rolled its files back. The thread waits for the
-/// program, so it dies only with hpm. Linux only (`PR_SET_PDEATHSIG`); the
-/// pid file covers the rest of the run everywhere.
+/// Has the program killed when the thread that started it dies, for a
+/// program run with a pid file (uv in a sync): a `kill -9` of hpm between
+/// the spawn and the pid file's write (which lets the next run stop it,
+/// [`stop_orphan`]) would otherwise leave a uv that writes after the
+/// restart has rolled its files back. The thread waits for the program,
+/// so it dies only with hpm. Linux only (`PR_SET_PDEATHSIG`); the pid file
+/// covers the rest of the run everywhere. Other programs (git) are left
+/// to finish: git killed mid-commit would leave its `index.lock` behind,
+/// and a release's resume reads what it did.
 fn die_with_this_thread(command: &mut Command) {
     #[cfg(target_os = "linux")]
     {

@@ -61,9 +61,9 @@ struct Running {
     handle: tokio::task::JoinHandle<Result<sync::Synced, Error>>,
 }
 
-/// Runs the actor until its workspace is closed (when idle) or every
-/// handle is gone.
-pub async fn run(mut actor: Actor) {
+/// Rolls back the journal a killed run left, before anything reads the
+/// workspace's files, and says so; then lets requests in.
+async fn recover_on_open(actor: &Actor) {
     let recovered = {
         let workspace = actor.workspace.clone();
         tokio::task::spawn_blocking(move || recover(&workspace)).await
@@ -75,6 +75,39 @@ pub async fn run(mut actor: Actor) {
         let _ = actor.notices.send(LiveNotice::JobEnded { changed: true });
     }
     let _ = actor.recovered.send(true);
+}
+
+/// Queues `change`, or merges it into an equal change already queued (the
+/// later caller's environment wins); answers whether it merged.
+fn enqueue(
+    queue: &mut VecDeque<Queued>,
+    change: Change,
+    caller: Option<Caller>,
+    reply: oneshot::Sender<JobResult>,
+) -> bool {
+    match queue.iter_mut().find(|queued| queued.change == change) {
+        Some(queued) => {
+            queued.replies.push(reply);
+            if caller.is_some() {
+                queued.caller = caller;
+            }
+            true
+        }
+        None => {
+            queue.push_back(Queued {
+                change,
+                caller,
+                replies: vec![reply],
+            });
+            false
+        }
+    }
+}
+
+/// Runs the actor until its workspace is closed (when idle) or every
+/// handle is gone.
+pub async fn run(mut actor: Actor) {
+    recover_on_open(&actor).await;
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut running: Option<Running> = None;
     // What the last no-op sync saw; the jobs take it in turn.
@@ -103,19 +136,7 @@ pub async fn run(mut actor: Actor) {
         tokio::select! {
             message = actor.receiver.recv() => match message {
                 Some(Message::Apply { change, caller, reply }) => {
-                    let merged = match queue.iter_mut().find(|queued| queued.change == change) {
-                        Some(queued) => {
-                            queued.replies.push(reply);
-                            if caller.is_some() {
-                                queued.caller = caller;
-                            }
-                            true
-                        }
-                        None => {
-                            queue.push_back(Queued { change: change.clone(), caller, replies: vec![reply] });
-                            false
-                        }
-                    };
+                    let merged = enqueue(&mut queue, change.clone(), caller, reply);
                     if running.is_some() {
                         actor.events.emit(actor.workspace.root(), EventBody::JobQueued { change, merged });
                     }

@@ -52,7 +52,49 @@ pub fn move_source(
             "the entry has no `{mode}` source to move to the release"
         )));
     };
-    let (keys, new_key, value, expected): (&[&str], Option<&str>, &str, SourceSpec) =
+    let planned = Move::of(source, to, mode).map_err(refuse)?;
+    let Some(found) = find(text, mode.as_str(), planned.keys) else {
+        return Err(refuse(format!(
+            "`sources.{mode}.{}` was not found as a plain or quoted value",
+            planned.keys[0]
+        )));
+    };
+    let mut edits = vec![(
+        found.value,
+        quoted(planned.value, found.style, text, found.value),
+    )];
+    if let Some(new_key) = planned.new_key {
+        edits.push((found.key, new_key.to_string()));
+    }
+    let Some(edited) = edited(text, edits) else {
+        return Err(refuse(
+            "the entry's text could not be edited in place".to_string(),
+        ));
+    };
+    let after = parse_entry(&edited, origin, name)?;
+    let mut wanted = before.clone();
+    wanted.sources.insert(mode.clone(), planned.expected);
+    if after != wanted {
+        return Err(refuse(
+            "editing the entry in place would change more than its source".to_string(),
+        ));
+    }
+    Ok(edited)
+}
+
+/// What moving a source changes: the value of one of `keys` becomes
+/// `value` (the key renamed to `new_key`, when given), and the entry then
+/// reads `expected` for the mode.
+struct Move<'a> {
+    keys: &'static [&'static str],
+    new_key: Option<&'static str>,
+    value: &'a str,
+    expected: SourceSpec,
+}
+
+impl<'a> Move<'a> {
+    /// The move of `source` to `to`, or why a release cannot make it.
+    fn of(source: &SourceSpec, to: &'a MovedTo, mode: &Mode) -> Result<Move<'a>, String> {
         match (source, to) {
             (
                 SourceSpec::Git {
@@ -62,27 +104,27 @@ pub fn move_source(
                 },
                 MovedTo::Tag(tag),
             ) => {
-                let expected_ref = match reference {
-                    GitRef::Ref(_) => GitRef::Ref(tag.clone()),
-                    _ => GitRef::Tag(tag.clone()),
-                };
-                let (keys, new_key): (&[&str], Option<&str>) = match reference {
-                    GitRef::Ref(_) => (&["ref"], None),
-                    GitRef::Tag(_) => (&["tag"], None),
-                    GitRef::Branch(_) => (&["branch"], Some("tag")),
-                    GitRef::Rev(_) => (&["rev"], Some("tag")),
+                let (keys, new_key, expected_ref): (&[&str], _, _) = match reference {
+                    GitRef::Ref(_) => (&["ref"], None, GitRef::Ref(tag.clone())),
+                    GitRef::Tag(_) => (&["tag"], None, GitRef::Tag(tag.clone())),
+                    GitRef::Branch(_) => (&["branch"], Some("tag"), GitRef::Tag(tag.clone())),
+                    GitRef::Rev(_) => (&["rev"], Some("tag"), GitRef::Tag(tag.clone())),
                     GitRef::Default => {
-                        return Err(refuse(format!(
-                        "the `{mode}` source follows the default branch; add `tag: {tag}` to it"
-                    )))
+                        return Err(format!(
+                            "the `{mode}` source follows the default branch; add `tag: {tag}` to it"
+                        ))
                     }
                 };
-                let expected = SourceSpec::Git {
-                    url: url.clone(),
-                    reference: expected_ref,
-                    subdirectory: subdirectory.clone(),
-                };
-                (keys, new_key, tag.as_str(), expected)
+                Ok(Move {
+                    keys,
+                    new_key,
+                    value: tag,
+                    expected: SourceSpec::Git {
+                        url: url.clone(),
+                        reference: expected_ref,
+                        subdirectory: subdirectory.clone(),
+                    },
+                })
             }
             (
                 SourceSpec::Pypi {
@@ -90,51 +132,33 @@ pub fn move_source(
                     index,
                 },
                 MovedTo::Version(version),
-            ) => {
-                let expected = SourceSpec::Pypi {
+            ) => Ok(Move {
+                keys: &["version"],
+                new_key: None,
+                value: version,
+                expected: SourceSpec::Pypi {
                     version: Some(version.clone()),
                     index: index.clone(),
-                };
-                (&["version"], None, version.as_str(), expected)
-            }
-            (other, _) => {
-                return Err(refuse(format!(
-                    "the `{mode}` source ({other}) is not one a release moves"
-                )));
-            }
-        };
-    let Some(found) = find(text, mode.as_str(), keys) else {
-        return Err(refuse(format!(
-            "`sources.{mode}.{}` was not found as a plain or quoted value",
-            keys[0]
-        )));
-    };
-    let mut edits = vec![(found.value, quoted(value, found.style, text, found.value))];
-    if let Some(new_key) = new_key {
-        edits.push((found.key, new_key.to_string()));
+                },
+            }),
+            (other, _) => Err(format!(
+                "the `{mode}` source ({other}) is not one a release moves"
+            )),
+        }
     }
+}
+
+/// `text` with each span replaced (spans count characters, as the parser
+/// does); `None` when a span falls outside it.
+fn edited(text: &str, mut edits: Vec<(Span, String)>) -> Option<String> {
     edits.sort_by_key(|(span, _)| std::cmp::Reverse(span.start.index()));
     let mut edited = text.to_string();
     for (span, replacement) in edits {
-        let (Some(start), Some(end)) = (
-            byte_at(text, span.start.index()),
-            byte_at(text, span.end.index()),
-        ) else {
-            return Err(refuse(
-                "the entry's text could not be edited in place".to_string(),
-            ));
-        };
+        let start = byte_at(text, span.start.index())?;
+        let end = byte_at(text, span.end.index())?;
         edited.replace_range(start..end, &replacement);
     }
-    let after = parse_entry(&edited, origin, name)?;
-    let mut wanted = before.clone();
-    wanted.sources.insert(mode.clone(), expected);
-    if after != wanted {
-        return Err(refuse(
-            "editing the entry in place would change more than its source".to_string(),
-        ));
-    }
-    Ok(edited)
+    Some(edited)
 }
 
 /// The key and value scalars of `sources.<mode>.<one of keys>`.

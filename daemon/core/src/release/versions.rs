@@ -135,100 +135,11 @@ pub fn next_version(
     bump: &Bump,
     level: (Level, String),
 ) -> Result<NextVersion, BumpError> {
-    let stable = tags
-        .iter()
-        .filter(|t| is_final(&t.version))
-        .map(|t| &t.version)
-        .max();
-    let base = stable.cloned().unwrap_or_else(|| Version::new([0, 0, 0]));
-    // The highest version being staged: a `.devN` above every final one.
-    let staged = tags
-        .iter()
-        .filter(|t| t.version.is_dev() && stable.is_none_or(|s| t.version > *s))
-        .map(|t| &t.version)
-        .max();
-    let since = stable
-        .map(|s| format!("after {s}"))
-        .unwrap_or_else(|| "first release".to_string());
+    let history = History::of(tags);
     let chosen = match (kind, bump) {
-        (_, Bump::Exact(text)) => {
-            let version = Version::from_str(text).map_err(|e| BumpError(e.to_string()))?;
-            match kind {
-                ReleaseKind::Staging if !version.is_dev() => {
-                    return Err(BumpError(format!(
-                        "`{version}` is not a staging version; staging releases are X.Y.Z.devN (try `={}`)",
-                        release_of(&version).with_dev(Some(0))
-                    )))
-                }
-                ReleaseKind::Prod if !is_final(&version) => {
-                    return Err(BumpError(format!(
-                        "`{version}` is not a final version; prod releases are X.Y.Z (try `={}`)",
-                        release_of(&version)
-                    )))
-                }
-                _ => {}
-            }
-            NextVersion {
-                version,
-                why: "given with --bump".to_string(),
-            }
-        }
-        (ReleaseKind::Staging, Bump::Stable) => {
-            return Err(BumpError(
-                "`--bump stable` makes a prod release; use `--mode prod`".to_string(),
-            ))
-        }
-        (ReleaseKind::Prod, Bump::Dev) => {
-            return Err(BumpError(
-                "`--bump dev` makes a staging release; use `--mode staging`".to_string(),
-            ))
-        }
-        (ReleaseKind::Staging, Bump::Dev) => match staged {
-            Some(staged) => next_dev(staged, "the next build of the staged version"),
-            None => NextVersion {
-                version: bumped(&base, Level::Patch).with_dev(Some(0)),
-                why: format!("patch {since}, first staging build"),
-            },
-        },
-        (ReleaseKind::Staging, bump) => {
-            let (level, reason) = chosen_level(bump, level);
-            let wanted = bumped(&base, level);
-            match staged {
-                Some(staged) if release_of(staged) >= wanted => next_dev(
-                    staged,
-                    &format!("{reason}; continues the staged {}", release_of(staged)),
-                ),
-                _ => NextVersion {
-                    version: wanted.with_dev(Some(0)),
-                    why: format!("{reason} {since}"),
-                },
-            }
-        }
-        (ReleaseKind::Prod, Bump::Stable) => match staged {
-            Some(staged) => NextVersion {
-                version: release_of(staged),
-                why: format!("the final release of the staged {staged}"),
-            },
-            None => {
-                return Err(BumpError(format!(
-                    "nothing is staged {since}: `--bump stable` promotes a .devN release"
-                )))
-            }
-        },
-        (ReleaseKind::Prod, Bump::Auto) if staged.is_some() => {
-            let staged = staged.cloned().unwrap_or_else(|| base.clone());
-            NextVersion {
-                version: release_of(&staged),
-                why: format!("the final release of the staged {staged}"),
-            }
-        }
-        (ReleaseKind::Prod, bump) => {
-            let (level, reason) = chosen_level(bump, level);
-            NextVersion {
-                version: bumped(&base, level),
-                why: format!("{reason} {since}"),
-            }
-        }
+        (_, Bump::Exact(text)) => exact_version(kind, text)?,
+        (ReleaseKind::Staging, bump) => next_staging(&history, bump, level)?,
+        (ReleaseKind::Prod, bump) => next_prod(&history, bump, level)?,
     };
     if let Some(above) = tags
         .iter()
@@ -241,6 +152,126 @@ pub fn next_version(
         )));
     }
     Ok(chosen)
+}
+
+/// What the tags say a new version starts from.
+struct History<'a> {
+    /// The highest final version, or 0.0.0.
+    base: Version,
+    /// The highest version being staged: a `.devN` above every final one.
+    staged: Option<&'a Version>,
+    /// "after X.Y.Z" or "first release", for the reasons given.
+    since: String,
+}
+
+impl History<'_> {
+    fn of(tags: &[Tagged]) -> History<'_> {
+        let stable = tags
+            .iter()
+            .filter(|t| is_final(&t.version))
+            .map(|t| &t.version)
+            .max();
+        let staged = tags
+            .iter()
+            .filter(|t| t.version.is_dev() && stable.is_none_or(|s| t.version > *s))
+            .map(|t| &t.version)
+            .max();
+        History {
+            base: stable.cloned().unwrap_or_else(|| Version::new([0, 0, 0])),
+            staged,
+            since: stable
+                .map(|s| format!("after {s}"))
+                .unwrap_or_else(|| "first release".to_string()),
+        }
+    }
+}
+
+/// The version `--bump =X` gives, checked against the kind of release.
+fn exact_version(kind: ReleaseKind, text: &str) -> Result<NextVersion, BumpError> {
+    let version = Version::from_str(text).map_err(|e| BumpError(e.to_string()))?;
+    match kind {
+        ReleaseKind::Staging if !version.is_dev() => Err(BumpError(format!(
+            "`{version}` is not a staging version; staging releases are X.Y.Z.devN (try `={}`)",
+            release_of(&version).with_dev(Some(0))
+        ))),
+        ReleaseKind::Prod if !is_final(&version) => Err(BumpError(format!(
+            "`{version}` is not a final version; prod releases are X.Y.Z (try `={}`)",
+            release_of(&version)
+        ))),
+        _ => Ok(NextVersion {
+            version,
+            why: "given with --bump".to_string(),
+        }),
+    }
+}
+
+/// The next staging (`.devN`) version: the staged one's next build, or the
+/// first build of the bumped version.
+fn next_staging(
+    history: &History,
+    bump: &Bump,
+    level: (Level, String),
+) -> Result<NextVersion, BumpError> {
+    let since = &history.since;
+    Ok(match (bump, history.staged) {
+        (Bump::Stable, _) => {
+            return Err(BumpError(
+                "`--bump stable` makes a prod release; use `--mode prod`".to_string(),
+            ))
+        }
+        (Bump::Dev, Some(staged)) => next_dev(staged, "the next build of the staged version"),
+        (Bump::Dev, None) => NextVersion {
+            version: bumped(&history.base, Level::Patch).with_dev(Some(0)),
+            why: format!("patch {since}, first staging build"),
+        },
+        (bump, staged) => {
+            let (level, reason) = chosen_level(bump, level);
+            let wanted = bumped(&history.base, level);
+            match staged {
+                Some(staged) if release_of(staged) >= wanted => next_dev(
+                    staged,
+                    &format!("{reason}; continues the staged {}", release_of(staged)),
+                ),
+                _ => NextVersion {
+                    version: wanted.with_dev(Some(0)),
+                    why: format!("{reason} {since}"),
+                },
+            }
+        }
+    })
+}
+
+/// The next prod version: the final release of what is staged, or the
+/// bumped base.
+fn next_prod(
+    history: &History,
+    bump: &Bump,
+    level: (Level, String),
+) -> Result<NextVersion, BumpError> {
+    let since = &history.since;
+    Ok(match (bump, history.staged) {
+        (Bump::Dev, _) => {
+            return Err(BumpError(
+                "`--bump dev` makes a staging release; use `--mode staging`".to_string(),
+            ))
+        }
+        (Bump::Stable | Bump::Auto, Some(staged)) => NextVersion {
+            version: release_of(staged),
+            why: format!("the final release of the staged {staged}"),
+        },
+        (Bump::Stable, None) => {
+            return Err(BumpError(format!(
+                "nothing is staged {since}: `--bump stable` promotes a .devN release"
+            )))
+        }
+        (bump, _) => {
+            let (level, reason) = chosen_level(bump, level);
+            NextVersion {
+                version: bumped(&history.base, level),
+                why: format!("{reason} {since}"),
+            }
+        }
+    })
 }
 
 fn chosen_level(bump: &Bump, from_commits: (Level, String)) -> (Level, String) {

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hpm_core::export::HEADER;
+use hpm_core::pin::PinnedPlan;
 use hpm_core::plan::PlannedSource;
 use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::{lockfile, Mode};
@@ -54,51 +55,13 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
         ));
     }
 
-    let uv = Uv::for_caller(workspace.caller())?;
-    let locked = uv.run(
-        workspace.root(),
-        &["lock".to_string(), "--locked".to_string()],
-        &RunOptions::for_caller(workspace.caller()),
-        &mut |_| {},
-        &CancelToken::new(),
-    );
-    match locked {
-        Ok(()) => {}
-        Err(Error::UvFailed { reason, .. }) => failures.push(fail(
-            CheckKind::Lock,
-            format!("`uv.lock` is not current; run `hpmctl sync` and commit it\n{reason}"),
-        )),
-        Err(other) => return Err(other),
-    }
-
+    failures.extend(lock_not_current(workspace)?);
     let lock_text = inputs
         .uv_lock
         .as_deref()
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
-    for package in &pinned.packages {
-        if package.source.local_path().is_some() {
-            continue;
-        }
-        if current.has_local_source(&package.name) {
-            failures.push(fail(
-                CheckKind::LocalSource,
-                format!(
-                    "`{}` is in {} mode but has a local path source in `pyproject.toml`",
-                    package.name, package.mode
-                ),
-            ));
-        }
-        if lockfile::has_local_source(&lock_text, package.key.as_str()) {
-            failures.push(fail(
-                CheckKind::LocalSource,
-                format!(
-                    "`{}` is in {} mode but `uv.lock` installs it from a local folder",
-                    package.name, package.mode
-                ),
-            ));
-        }
-    }
+    failures.extend(local_sources_outside_dev(&pinned, &current, &lock_text));
     let from_index = crate::guard::internal_from_index(
         workspace,
         &inputs.manifest,
@@ -111,6 +74,60 @@ pub fn check(workspace: &Workspace) -> Result<CheckReport> {
         failures.push(fail(CheckKind::IndexSource, found.problem().message));
     }
     Ok(report(workspace, &mode, failures, resolved.warnings))
+}
+
+/// A failure when `uv lock --locked` says `uv.lock` is not current.
+fn lock_not_current(workspace: &Workspace) -> Result<Option<CheckFailure>> {
+    let uv = Uv::for_caller(workspace.caller())?;
+    let locked = uv.run(
+        workspace.root(),
+        &["lock".to_string(), "--locked".to_string()],
+        &RunOptions::for_caller(workspace.caller()),
+        &mut |_| {},
+        &CancelToken::new(),
+    );
+    match locked {
+        Ok(()) => Ok(None),
+        Err(Error::UvFailed { reason, .. }) => Ok(Some(CheckFailure {
+            check: CheckKind::Lock,
+            message: format!("`uv.lock` is not current; run `hpmctl sync` and commit it\n{reason}"),
+        })),
+        Err(other) => Err(other),
+    }
+}
+
+/// A failure for each package not in dev that `pyproject.toml` or
+/// `uv.lock` still takes from a local folder.
+fn local_sources_outside_dev(
+    pinned: &PinnedPlan,
+    current: &PyprojectMut,
+    lock_text: &str,
+) -> Vec<CheckFailure> {
+    let mut failures = Vec::new();
+    for package in &pinned.packages {
+        if package.source.local_path().is_some() {
+            continue;
+        }
+        if current.has_local_source(&package.name) {
+            failures.push(CheckFailure {
+                check: CheckKind::LocalSource,
+                message: format!(
+                    "`{}` is in {} mode but has a local path source in `pyproject.toml`",
+                    package.name, package.mode
+                ),
+            });
+        }
+        if lockfile::has_local_source(lock_text, package.key.as_str()) {
+            failures.push(CheckFailure {
+                check: CheckKind::LocalSource,
+                message: format!(
+                    "`{}` is in {} mode but `uv.lock` installs it from a local folder",
+                    package.name, package.mode
+                ),
+            });
+        }
+    }
+    failures
 }
 
 /// A mode's report: ok when nothing failed.

@@ -14,6 +14,7 @@ use hpm_core::pyproject::{render, PYPROJECT_FILE};
 use hpm_protocol::report::{DryRunReport, FileDiff};
 
 use super::clone::missing_clones;
+use super::edit::FileEdits;
 use super::sync::{changed_sources, plan_with, Intent, Planned, Request};
 use crate::error::{Error, Result};
 use crate::inputs::Inputs;
@@ -24,30 +25,9 @@ use crate::workspace::Workspace;
 
 /// The change `request` would make.
 pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport> {
-    let mut diffs = Vec::new();
     let edits = request.edits(workspace)?.unwrap_or_default();
-    for edit in &edits.files {
-        let label = edit
-            .path
-            .strip_prefix(workspace.root())
-            .unwrap_or(&edit.path)
-            .display()
-            .to_string();
-        diffs.push(FileDiff {
-            path: edit.path.clone(),
-            diff: unified(
-                &label,
-                edit.before.as_deref().unwrap_or_default(),
-                edit.after.as_deref().unwrap_or_default(),
-            ),
-        });
-    }
-    let manifest = match edits.manifest(workspace)? {
-        Some(manifest) => manifest,
-        None => workspace.load_manifest()?,
-    };
-    let mut inputs = Inputs::read_with(workspace, manifest, true)?;
-    inputs.registry = edits.registry().merged_with(inputs.registry);
+    let mut diffs = file_diffs(workspace, &edits);
+    let inputs = inputs_after(workspace, &edits)?;
     let Planned {
         inputs,
         mode,
@@ -85,14 +65,14 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
     let mut warnings = warnings;
     warnings.extend(rendered.notes);
     let reinstalled = changed_sources(&inputs.state, &pinned);
-    let (resolves, uv_reason) = if up_to_date || !clones.is_empty() {
-        // Nothing changes; or clones that are not made would be needed.
-        (None, None)
-    } else {
-        match resolves_on_a_scratch_copy(workspace, &inputs, &pinned, text)? {
+    // Not asked when nothing changes, or when clones not made would be needed.
+    let ask_uv = !up_to_date && clones.is_empty();
+    let (resolves, uv_reason) = match ask_uv {
+        false => (None, None),
+        true => match resolves_on_a_scratch_copy(workspace, &inputs, &pinned, text)? {
             None => (Some(true), None),
             Some(reason) => (Some(false), Some(reason)),
-        }
+        },
     };
     Ok(DryRunReport {
         mode,
@@ -106,6 +86,40 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         resolves,
         uv_reason,
     })
+}
+
+/// The diff of each file the request's edits change (`hpm.yaml`, registry
+/// entries).
+fn file_diffs(workspace: &Workspace, edits: &FileEdits) -> Vec<FileDiff> {
+    edits
+        .files
+        .iter()
+        .map(|edit| {
+            let label = edit
+                .path
+                .strip_prefix(workspace.root())
+                .unwrap_or(&edit.path)
+                .display()
+                .to_string();
+            let before = edit.before.as_deref().unwrap_or_default();
+            let after = edit.after.as_deref().unwrap_or_default();
+            FileDiff {
+                path: edit.path.clone(),
+                diff: unified(&label, before, after),
+            }
+        })
+        .collect()
+}
+
+/// The inputs as they would read once `edits` were written.
+fn inputs_after(workspace: &Workspace, edits: &FileEdits) -> Result<Inputs> {
+    let manifest = match edits.manifest(workspace)? {
+        Some(manifest) => manifest,
+        None => workspace.load_manifest()?,
+    };
+    let mut inputs = Inputs::read_with(workspace, manifest, true)?;
+    inputs.registry = edits.registry().merged_with(inputs.registry);
+    Ok(inputs)
 }
 
 /// Asks uv whether the planned `pyproject.toml` resolves, without touching

@@ -306,16 +306,7 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
     } else {
         settings.command.clone()
     };
-    let over = |schemes: &[&str]| {
-        git_urls.iter().any(|url| {
-            let url = url.strip_prefix("git+").unwrap_or(url);
-            schemes.iter().any(|scheme| url.starts_with(scheme))
-        })
-    };
-    let git_auth = GitAuth {
-        ssh: over(&["ssh://"]),
-        token: options.git_token && over(&["https://", "http://"]),
-    };
+    let git_auth = git_auth(&git_urls, options);
     let installing = Installing::of(workspace, inputs, mode, options);
     let spec = ImageSpec {
         base_image: installing.base_image,
@@ -361,6 +352,21 @@ fn prepare(workspace: &Workspace, mode: &Mode, options: &ImageOptions) -> Result
         default_tag,
         tags: settings.tags.clone(),
     })
+}
+
+/// What the build's git sources need: an ssh agent for ssh URLs, the
+/// token (when the user gives one) for https ones.
+fn git_auth(git_urls: &BTreeSet<String>, options: &ImageOptions) -> GitAuth {
+    let over = |schemes: &[&str]| {
+        git_urls.iter().any(|url| {
+            let url = url.strip_prefix("git+").unwrap_or(url);
+            schemes.iter().any(|scheme| url.starts_with(scheme))
+        })
+    };
+    GitAuth {
+        ssh: over(&["ssh://"]),
+        token: options.git_token && over(&["https://", "http://"]),
+    }
 }
 
 /// A mode checked as a build needs it: its plan pinned, no local source
@@ -580,32 +586,22 @@ pub fn build(
     let dir = image_dir(workspace, &prepared.mode);
     let context = dir.join("context");
     let iidfile = dir.join("image-id");
-    let edited = workspace.root().join(DOCKERFILE);
-    let dockerfile = if edited.is_file() {
-        edited.clone()
-    } else {
-        context.join("Dockerfile")
-    };
-    let engine = program.display().to_string();
-    let mut commands = vec![std::iter::once(engine.clone())
-        .chain(build_args(
-            request,
-            &program,
-            &prepared.spec,
-            &context,
-            &tags,
-            &iidfile,
-        ))
-        .collect::<Vec<_>>()];
     let digest_file = dir.join("push-digest");
+    let engine = program.display().to_string();
+    let command = |args: Vec<String>| std::iter::once(engine.clone()).chain(args).collect();
+    let mut commands: Vec<Vec<String>> = vec![command(build_args(
+        request,
+        &program,
+        &prepared.spec,
+        &context,
+        &tags,
+        &iidfile,
+    ))];
     if request.push {
-        for tag in &tags {
-            commands.push(
-                std::iter::once(engine.clone())
-                    .chain(push_args(&program, tag, &digest_file))
-                    .collect(),
-            );
-        }
+        commands.extend(
+            tags.iter()
+                .map(|tag| command(push_args(&program, tag, &digest_file))),
+        );
     }
     let mut report = ImageReport {
         mode: prepared.mode.clone(),
@@ -614,8 +610,8 @@ pub fn build(
         pushed: Vec::new(),
         size: None,
         packages: prepared.packages.clone(),
+        dockerfile: dockerfile_of(workspace, &context),
         context: context.clone(),
-        dockerfile,
         commands,
         dry_run: request.dry_run,
     };
@@ -626,13 +622,7 @@ pub fn build(
     workspace.ensure_state_dir()?;
     lay_out(workspace, &prepared, &dir, request.find_links.as_deref())?;
     let options = engine_options(workspace, &program, &dir);
-    // The token reaches the build's engine alone, in its environment.
-    let mut build_options = options.clone();
-    if let (true, Some(token)) = (prepared.spec.git_auth.token, &request.git_token) {
-        build_options
-            .env
-            .push((GIT_TOKEN_ENV.to_string(), token.clone()));
-    }
+    let build_options = with_token(&options, &prepared, request);
     let _ = std::fs::remove_file(&iidfile);
     run_engine(
         &program,
@@ -643,10 +633,7 @@ pub fn build(
         cancel,
     )
     .map_err(|error| for_platform(error, request.platform.as_deref()))?;
-    let image_id = std::fs::read_to_string(&iidfile)
-        .map_err(|e| Error::read(&iidfile, e))?
-        .trim()
-        .to_string();
+    let image_id = read_image_id(&iidfile)?;
     report.size = inspect_size(&program, &image_id, &dir);
     report.image_id = Some(image_id);
     if request.push {
@@ -661,6 +648,38 @@ pub fn build(
         }
     }
     Ok(report)
+}
+
+/// The Dockerfile a build uses: the user's `Dockerfile.hpm` beside
+/// `hpm.yaml` when there is one, else the one hpm writes in `context`.
+fn dockerfile_of(workspace: &Workspace, context: &Path) -> PathBuf {
+    let edited = workspace.root().join(DOCKERFILE);
+    match edited.is_file() {
+        true => edited,
+        false => context.join("Dockerfile"),
+    }
+}
+
+/// The built image's id, as the engine wrote it to `iidfile`.
+fn read_image_id(iidfile: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(iidfile).map_err(|e| Error::read(iidfile, e))?;
+    Ok(text.trim().to_string())
+}
+
+/// The engine's options for the build: the token reaches the build's
+/// engine alone, in its environment, when a git source needs it.
+fn with_token(
+    options: &RunOptions,
+    prepared: &Prepared,
+    request: &ImageBuildRequest,
+) -> RunOptions {
+    let mut build_options = options.clone();
+    if let (true, Some(token)) = (prepared.spec.git_auth.token, &request.git_token) {
+        build_options
+            .env
+            .push((GIT_TOKEN_ENV.to_string(), token.clone()));
+    }
+    build_options
 }
 
 /// The tags asked for, else `hpm.yaml`'s, else `<core>:<mode>`.

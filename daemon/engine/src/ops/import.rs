@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hpm_core::import::{import as compute, FoundPackage, ImportInput, ModeFile};
+use hpm_core::import::{import as compute, FoundPackage, ImportInput, Imported, ModeFile};
 use hpm_core::metadata::ProjectMeta;
 use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::registry::{GitRef, SourceSpec};
@@ -167,19 +167,7 @@ fn plan(workspace: &Workspace, request: &ImportRequest) -> Result<Planned> {
             hint: Some("`hpmctl init` starts an empty workspace; `hpmctl add` adds packages".to_string()),
         });
     }
-    let mut mode_files = Vec::new();
-    let mut wanted: Vec<(Mode, String)> = ["staging", "prod"]
-        .iter()
-        .filter(|mode| !request.modes.iter().any(|(m, _)| m.as_str() == **mode))
-        .filter(|mode| root.join(mode).join(PYPROJECT_FILE).is_file())
-        .filter_map(|mode| Some((Mode::new(mode).ok()?, format!("{mode}/{PYPROJECT_FILE}"))))
-        .collect();
-    wanted.extend(request.modes.iter().cloned());
-    for (mode, path) in wanted {
-        let full = root.join(&path);
-        let text = read_text(&full).map_err(|e| Error::read(&full, e))?;
-        mode_files.push(ModeFile { mode, path, text });
-    }
+    let mode_files = mode_files(root, request)?;
     let imported = compute(ImportInput {
         core_text: &core_text,
         core_path: &core_path,
@@ -193,25 +181,7 @@ fn plan(workspace: &Workspace, request: &ImportRequest) -> Result<Planned> {
     notes.extend(missing_tags(caller, &imported.entries));
     notes.extend(unlockable(caller, root, &mode_files));
 
-    let new_file = |path: PathBuf, after: String| FileEdit {
-        path,
-        before: None,
-        after: Some(after),
-    };
-    let mut files = vec![new_file(manifest_path, imported.manifest.clone())];
-    if imported.pyproject != core_text {
-        files.push(FileEdit {
-            path: core_path,
-            before: Some(core_text),
-            after: Some(imported.pyproject.clone()),
-        });
-    }
-    for entry in &imported.entries {
-        let path = root
-            .join(REGISTRY_FOLDER)
-            .join(format!("{}.yaml", entry.name));
-        files.push(new_file(path, entry.to_yaml()));
-    }
+    let files = written_files(workspace, &imported, core_text);
     let report = ImportReport {
         packages: packages
             .iter()
@@ -236,6 +206,55 @@ fn plan(workspace: &Workspace, request: &ImportRequest) -> Result<Planned> {
         ..FileEdits::default()
     };
     Ok(Planned::Import { report, edits })
+}
+
+/// The per-mode pyproject files the import reads: `staging/` and `prod/`
+/// when present, and those the request names.
+fn mode_files(root: &Path, request: &ImportRequest) -> Result<Vec<ModeFile>> {
+    let mut wanted: Vec<(Mode, String)> = ["staging", "prod"]
+        .iter()
+        .filter(|mode| !request.modes.iter().any(|(m, _)| m.as_str() == **mode))
+        .filter(|mode| root.join(mode).join(PYPROJECT_FILE).is_file())
+        .filter_map(|mode| Some((Mode::new(mode).ok()?, format!("{mode}/{PYPROJECT_FILE}"))))
+        .collect();
+    wanted.extend(request.modes.iter().cloned());
+    wanted
+        .into_iter()
+        .map(|(mode, path)| {
+            let full = root.join(&path);
+            let text = read_text(&full).map_err(|e| Error::read(&full, e))?;
+            Ok(ModeFile { mode, path, text })
+        })
+        .collect()
+}
+
+/// What the import writes: `hpm.yaml` and a registry entry per package
+/// (new files), and the core's `pyproject.toml` when it changes.
+fn written_files(workspace: &Workspace, imported: &Imported, core_text: String) -> Vec<FileEdit> {
+    let root = workspace.root();
+    let new_file = |path: PathBuf, after: String| FileEdit {
+        path,
+        before: None,
+        after: Some(after),
+    };
+    let mut files = vec![new_file(
+        workspace.manifest_path(),
+        imported.manifest.clone(),
+    )];
+    if imported.pyproject != core_text {
+        files.push(FileEdit {
+            path: root.join(PYPROJECT_FILE),
+            before: Some(core_text),
+            after: Some(imported.pyproject.clone()),
+        });
+    }
+    for entry in &imported.entries {
+        let path = root
+            .join(REGISTRY_FOLDER)
+            .join(format!("{}.yaml", entry.name));
+        files.push(new_file(path, entry.to_yaml()));
+    }
+    files
 }
 
 /// A workspace with `hpm.yaml` already: `--detach-submodules` detaches

@@ -389,40 +389,7 @@ pub(crate) fn reconcile(
     let uv_ms = uv_started.elapsed().as_millis() as u64;
     let ran = ran.and_then(|()| refuse_internal_from_index(workspace, &planned, &new_pyproject));
     if let Err(error) = ran {
-        let recovery = match transaction.rollback() {
-            Ok(recovery) => recovery,
-            Err(rollback) => {
-                return Err(Error::RollbackFailed {
-                    failed: error.to_string(),
-                    error: rollback.to_string(),
-                    journal: workspace.journal_dir(),
-                })
-            }
-        };
-        return Err(match error {
-            Error::UvFailed {
-                command,
-                status,
-                reason,
-                ..
-            } => Error::UvFailed {
-                command,
-                status,
-                reason,
-                after: rolled_back(&recovery),
-            },
-            Error::Invalid { mut problems } => {
-                let restored = rolled_back(&recovery);
-                for problem in &mut problems {
-                    problem.message.push_str(&restored);
-                    problem
-                        .message
-                        .push_str(" (the environment may hold it until the next sync)");
-                }
-                Error::Invalid { problems }
-            }
-            other => other,
-        });
+        return Err(rolled_back_after(workspace, transaction, error));
     }
     let outcome = transaction.commit()?;
     let mut synced = record(
@@ -440,6 +407,46 @@ pub(crate) fn reconcile(
         "committed"
     );
     Ok(synced)
+}
+
+/// Rolls `transaction` back after `error` (uv failed, or installed an
+/// internal package from an index) and says so in the error: what the
+/// files were restored to, or that the rollback failed too.
+fn rolled_back_after(workspace: &Workspace, transaction: Transaction, error: Error) -> Error {
+    let recovery = match transaction.rollback() {
+        Ok(recovery) => recovery,
+        Err(rollback) => {
+            return Error::RollbackFailed {
+                failed: error.to_string(),
+                error: rollback.to_string(),
+                journal: workspace.journal_dir(),
+            }
+        }
+    };
+    match error {
+        Error::UvFailed {
+            command,
+            status,
+            reason,
+            ..
+        } => Error::UvFailed {
+            command,
+            status,
+            reason,
+            after: rolled_back(&recovery),
+        },
+        Error::Invalid { mut problems } => {
+            let restored = rolled_back(&recovery);
+            for problem in &mut problems {
+                problem.message.push_str(&restored);
+                problem
+                    .message
+                    .push_str(" (the environment may hold it until the next sync)");
+            }
+            Error::Invalid { problems }
+        }
+        other => other,
+    }
 }
 
 /// Reads the inputs and resolves the plan the request asks for.

@@ -82,98 +82,111 @@ pub fn write(
     release_dir: &Path,
     settings: &ReleaseSettings,
 ) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for p in &plan.packages {
-        let dir = folder(release_dir, &p.name);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
-        let hash = inputs_hash(plan, p)?;
-        let repo = history::open(Path::new(&p.clone))?;
-        let (_, head) = history::head(&repo)?;
-        let since = p
-            .previous_tag
-            .as_deref()
-            .and_then(|t| history::tag_commit(&repo, t));
-        let (patch, stat, files) = patch_of(&repo, since, head, settings)?;
-        let dependencies = |commit: Option<git2::Oid>| {
-            commit
-                .and_then(|c| history::file_at(&repo, c, "pyproject.toml"))
-                .and_then(|t| ProjectMeta::read(&t).ok())
-                .map(|m| m.dependencies)
-                .unwrap_or_default()
-        };
-        let (before, after) = (dependencies(since), dependencies(Some(head)));
-        let mut context = json!({
-            "package": p.name,
-            "mode": plan.kind.mode(),
-            "previous_tag": p.previous_tag,
-            "version": p.version,
-            "tag": p.tag,
-            "why": p.why,
-            "commits": p.commits.iter().map(|c| json!({
-                "id": c.id,
-                "message": c.message,
-                "conventional": parse(&c.message),
-            })).collect::<Vec<_>>(),
-            "files_changed": files,
-            "dependency_changes": {
-                "added": after.iter().filter(|d| !before.contains(d)).collect::<Vec<_>>(),
-                "removed": before.iter().filter(|d| !after.contains(d)).collect::<Vec<_>>(),
-            },
-            "inputs_hash": hash,
-        });
-        if p.core {
-            context["packages"] = json!(plan
-                .packages
-                .iter()
-                .filter(|q| !q.core)
-                .map(|q| json!({ "package": q.name, "version": q.version, "tag": q.tag }))
-                .collect::<Vec<_>>());
-        }
-        let commits_md: String = p
-            .commits
+    plan.packages
+        .iter()
+        .map(|p| write_package(plan, p, release_dir, settings))
+        .collect()
+}
+
+/// Writes the bundle of `p`: its context, commits, diff and prompts, and
+/// the empty output slots it does not have yet (filled ones are kept).
+fn write_package(
+    plan: &ReleasePlan,
+    p: &PackageRelease,
+    release_dir: &Path,
+    settings: &ReleaseSettings,
+) -> Result<PathBuf> {
+    let dir = folder(release_dir, &p.name);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    let hash = inputs_hash(plan, p)?;
+    let repo = history::open(Path::new(&p.clone))?;
+    let (_, head) = history::head(&repo)?;
+    let since = p
+        .previous_tag
+        .as_deref()
+        .and_then(|t| history::tag_commit(&repo, t));
+    let (patch, stat, files) = patch_of(&repo, since, head, settings)?;
+    let dependencies = |commit: Option<git2::Oid>| {
+        commit
+            .and_then(|c| history::file_at(&repo, c, "pyproject.toml"))
+            .and_then(|t| ProjectMeta::read(&t).ok())
+            .map(|m| m.dependencies)
+            .unwrap_or_default()
+    };
+    let (before, after) = (dependencies(since), dependencies(Some(head)));
+    let mut context = json!({
+        "package": p.name,
+        "mode": plan.kind.mode(),
+        "previous_tag": p.previous_tag,
+        "version": p.version,
+        "tag": p.tag,
+        "why": p.why,
+        "commits": p.commits.iter().map(|c| json!({
+            "id": c.id,
+            "message": c.message,
+            "conventional": parse(&c.message),
+        })).collect::<Vec<_>>(),
+        "files_changed": files,
+        "dependency_changes": {
+            "added": after.iter().filter(|d| !before.contains(d)).collect::<Vec<_>>(),
+            "removed": before.iter().filter(|d| !after.contains(d)).collect::<Vec<_>>(),
+        },
+        "inputs_hash": hash,
+    });
+    if p.core {
+        context["packages"] = json!(plan
+            .packages
             .iter()
-            .map(|c| {
-                format!(
-                    "## {} {}\n\n{}\n",
-                    c.short_id(),
-                    c.summary(),
-                    c.message
-                        .lines()
-                        .skip(1)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                        .trim()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let files: Vec<(&str, String)> = vec![
-            (
-                "context.json",
-                serde_json::to_string_pretty(&context).unwrap_or_default() + "\n",
-            ),
-            ("commits.md", commits_md),
-            ("diffstat.txt", stat),
-            ("diff.patch", patch),
-            ("prompt-release-notes.md", notes_prompt(p, &hash)),
-            ("prompt-commit-message.md", commit_prompt(p, &hash)),
-        ];
-        for (name, text) in files {
-            let path = dir.join(name);
-            write_atomic(&path, text.as_bytes()).map_err(|e| Error::write(&path, e))?;
-        }
-        for slot in [NOTES_SLOT, COMMIT_SLOT] {
-            let path = dir.join(slot);
-            let filled = read_optional(&path)
-                .map_err(|e| Error::read(&path, e))?
-                .is_some_and(|b| !b.is_empty());
-            if !filled {
-                write_atomic(&path, b"").map_err(|e| Error::write(&path, e))?;
-            }
-        }
-        written.push(dir);
+            .filter(|q| !q.core)
+            .map(|q| json!({ "package": q.name, "version": q.version, "tag": q.tag }))
+            .collect::<Vec<_>>());
     }
-    Ok(written)
+    let files: Vec<(&str, String)> = vec![
+        (
+            "context.json",
+            serde_json::to_string_pretty(&context).unwrap_or_default() + "\n",
+        ),
+        ("commits.md", commits_markdown(p)),
+        ("diffstat.txt", stat),
+        ("diff.patch", patch),
+        ("prompt-release-notes.md", notes_prompt(p, &hash)),
+        ("prompt-commit-message.md", commit_prompt(p, &hash)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).map_err(|e| Error::write(&path, e))?;
+    }
+    for slot in [NOTES_SLOT, COMMIT_SLOT] {
+        let path = dir.join(slot);
+        let filled = read_optional(&path)
+            .map_err(|e| Error::read(&path, e))?
+            .is_some_and(|b| !b.is_empty());
+        if !filled {
+            write_atomic(&path, b"").map_err(|e| Error::write(&path, e))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// `commits.md`: a heading per commit (short id, summary), its body below.
+fn commits_markdown(p: &PackageRelease) -> String {
+    p.commits
+        .iter()
+        .map(|c| {
+            format!(
+                "## {} {}\n\n{}\n",
+                c.short_id(),
+                c.summary(),
+                c.message
+                    .lines()
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .trim()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A package's output slots, checked: `None` where a slot is empty.
@@ -235,29 +248,8 @@ fn patch_of(
     head: git2::Oid,
     settings: &ReleaseSettings,
 ) -> Result<(String, String, Vec<String>)> {
-    let internal = |e: git2::Error| Error::internal(format!("diffing: {}", e.message()));
-    let head_tree = repo
-        .find_commit(head)
-        .and_then(|c| c.tree())
-        .map_err(internal)?;
-    let old_tree = match since {
-        Some(since) => Some(
-            repo.find_commit(since)
-                .and_then(|c| c.tree())
-                .map_err(internal)?,
-        ),
-        None => None,
-    };
-    let committed = repo
-        .diff_tree_to_tree(old_tree.as_ref(), Some(&head_tree), None)
-        .map_err(internal)?;
-    let mut options = git2::DiffOptions::new();
-    // Files git does not track are never the bundle's (a plan refuses
-    // them; one made since is left out).
-    options.include_untracked(false);
-    let uncommitted = repo
-        .diff_tree_to_workdir_with_index(Some(&head_tree), Some(&mut options))
-        .map_err(internal)?;
+    let (committed, uncommitted) = diffs_of(repo, since, head)
+        .map_err(|e| Error::internal(format!("diffing: {}", e.message())))?;
     let mut out = String::new();
     let mut stat = String::new();
     let mut files = Vec::new();
@@ -302,25 +294,52 @@ fn patch_of(
                 .unwrap_or_default();
             let room = settings.llm_max_total_bytes.saturating_sub(total);
             let cap = settings.llm_max_file_bytes.min(room);
-            if text.len() > cap {
-                let mut cut = cap;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                out.push_str(&text[..cut]);
-                out.push_str(&format!(
-                    "\n[... truncated: {} of {} bytes of {path} left out ...]\n",
-                    text.len() - cut,
-                    text.len()
-                ));
-                total += cut;
-            } else {
-                out.push_str(&text);
-                total += text.len();
-            }
+            total += push_capped(&mut out, &text, cap, &path);
         }
     }
     Ok((out, stat, files))
+}
+
+/// Appends at most `cap` bytes of `text` (the patch of `path`) to `out`,
+/// cut at a character boundary and saying how much was left out; answers
+/// how many bytes of it went in.
+fn push_capped(out: &mut String, text: &str, cap: usize, path: &str) -> usize {
+    if text.len() <= cap {
+        out.push_str(text);
+        return text.len();
+    }
+    let mut cut = cap;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.push_str(&text[..cut]);
+    out.push_str(&format!(
+        "\n[... truncated: {} of {} bytes of {path} left out ...]\n",
+        text.len() - cut,
+        text.len()
+    ));
+    cut
+}
+
+/// The diff `since..head`, and head's against the work tree and index
+/// (files git tracks only).
+fn diffs_of(
+    repo: &git2::Repository,
+    since: Option<git2::Oid>,
+    head: git2::Oid,
+) -> std::result::Result<(git2::Diff<'_>, git2::Diff<'_>), git2::Error> {
+    let head_tree = repo.find_commit(head)?.tree()?;
+    let old_tree = match since {
+        Some(since) => Some(repo.find_commit(since)?.tree()?),
+        None => None,
+    };
+    let committed = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&head_tree), None)?;
+    let mut options = git2::DiffOptions::new();
+    // Files git does not track are never the bundle's (a plan refuses
+    // them; one made since is left out).
+    options.include_untracked(false);
+    let uncommitted = repo.diff_tree_to_workdir_with_index(Some(&head_tree), Some(&mut options))?;
+    Ok((committed, uncommitted))
 }
 
 fn notes_prompt(p: &PackageRelease, hash: &str) -> String {

@@ -348,33 +348,15 @@ impl<'a> Forge<'a> {
                     continue;
                 }
             };
-            let status = response.status().as_u16();
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok());
-            let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
-            let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
-            let text = response.into_body().read_to_string().unwrap_or_default();
+            let Answer {
+                status,
+                text,
+                rate_limited,
+            } = Answer::of(response);
             if (200..300).contains(&status) {
                 return Ok(text);
             }
-            if status == 429 || (status == 403 && (exhausted || retry_after.is_some())) {
-                let wait = match (retry_after, reset) {
-                    (Some(seconds), _) => Duration::from_secs(seconds),
-                    (None, Some(reset)) => {
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs())
-                            .unwrap_or(0);
-                        Duration::from_secs(reset.saturating_sub(now).max(1))
-                    }
-                    _ => Duration::from_secs(60),
-                };
+            if let Some(wait) = rate_limited {
                 if waited + wait > RATE_LIMIT_WAIT || Instant::now() + wait > deadline {
                     return Err(CallError::RateLimited(wait));
                 }
@@ -394,6 +376,48 @@ impl<'a> Forge<'a> {
             return Err(CallError::Status(status, message_of(&text)));
         }
         Err(CallError::Unavailable(last))
+    }
+}
+
+/// What the forge answered: the status, the body, and how long its rate
+/// limit asks to wait (`None`: not rate-limited).
+struct Answer {
+    status: u16,
+    text: String,
+    rate_limited: Option<Duration>,
+}
+
+impl Answer {
+    fn of(response: ureq::http::Response<ureq::Body>) -> Answer {
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok());
+        let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
+        let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
+        let limited = status == 429 || (status == 403 && (exhausted || retry_after.is_some()));
+        let rate_limited = limited.then(|| match (retry_after, reset) {
+            (Some(seconds), _) => Duration::from_secs(seconds),
+            (None, Some(reset)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                Duration::from_secs(reset.saturating_sub(now).max(1))
+            }
+            _ => Duration::from_secs(60),
+        });
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        Answer {
+            status,
+            text,
+            rate_limited,
+        }
     }
 }
 

@@ -416,29 +416,15 @@ fn release_of(
         .iter()
         .max_by(|a, b| a.version.cmp(&b.version))
         .cloned();
-    let since = match &previous {
-        Some(tag) => Some(history::tag_commit(&repo, &tag.tag).ok_or_else(|| {
-            problem(format!(
-                "the tag `{}` is on the remote but not in `{}`",
-                tag.tag,
-                r.clone.display()
-            ))
-            .hint("fetch it: `git fetch --tags origin`")
-        })?),
-        None => None,
-    };
+    let since = previous
+        .as_ref()
+        .map(|tag| tagged_commit(&repo, r, &tag.tag))
+        .transpose()?;
     let commits = history::commits_since(&repo, head, since).map_err(|e| problem(e.to_string()))?;
-    // A package's uncommitted work on files git tracks is released too,
-    // committed first; a file git does not track is never committed,
-    // pushed or shown by a release: it stops the plan. The core's files
-    // are hpm's to write (its pyproject for the mode), so its tree must be
-    // clean but for them.
-    let mut work = Vec::new();
-    if !core {
-        refuse_untracked(&repo, r)?;
-        work = history::tracked_changes(&repo);
-        work.sort();
-    }
+    let work = match core {
+        true => Vec::new(),
+        false => uncommitted_work(&repo, r)?,
+    };
     let explicit = matches!(request.bump, Bump::Exact(_));
     let promoting =
         kind == ReleaseKind::Prod && previous.as_ref().is_some_and(|p| p.version.is_dev());
@@ -475,6 +461,30 @@ fn release_of(
         extra_files: Vec::new(),
         work,
     }))
+}
+
+/// The commit `tag` names in the clone of `r`.
+fn tagged_commit(repo: &git2::Repository, r: &Read, tag: &str) -> Result<git2::Oid, Problem> {
+    history::tag_commit(repo, tag).ok_or_else(|| {
+        Problem::new(format!(
+            "the tag `{tag}` is on the remote but not in `{}`",
+            r.clone.display()
+        ))
+        .for_package(&r.name)
+        .hint("fetch it: `git fetch --tags origin`")
+    })
+}
+
+/// A package's uncommitted work on files git tracks, sorted: released
+/// too, committed first. A file git does not track is never committed,
+/// pushed or shown by a release: it stops the plan. (Not asked of the
+/// core: its files are hpm's to write, its pyproject for the mode, and its
+/// tree must be clean but for them.)
+fn uncommitted_work(repo: &git2::Repository, r: &Read) -> Result<Vec<String>, Problem> {
+    refuse_untracked(repo, r)?;
+    let mut work = history::tracked_changes(repo);
+    work.sort();
+    Ok(work)
 }
 
 /// The branch the clone is on, when releases may be made from it.
