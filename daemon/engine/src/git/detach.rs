@@ -243,30 +243,60 @@ fn forget_submodule(core: &git2::Repository, root: &Path, path: &str) -> Result<
     remove_section(&config_path, &name)
 }
 
-/// Removes `[submodule "NAME"]` and its keys from a git config file.
+/// Removes `[submodule "NAME"]` and its keys from a git config file, in
+/// one atomic replace: git2 edits a scratch copy (it writes key by key,
+/// each through a `.lock` file of its own), and the result replaces the
+/// file whole. A run killed part-way leaves the file as it was, never half
+/// edited nor a `config.lock` that would make the next run's edits fail.
 fn remove_section(path: &Path, name: &str) -> Result<()> {
-    let mut config = git2::Config::open(path).map_err(|e| git_error(path, e))?;
+    let mut lock = path.as_os_str().to_os_string();
+    lock.push(".lock");
+    let lock = PathBuf::from(lock);
+    if lock.exists() {
+        return Err(Error::Refused {
+            message: format!(
+                "`{}` exists: a git process is changing `{}`, or one was killed while it did",
+                lock.display(),
+                path.display()
+            ),
+            hint: Some(format!(
+                "when no git runs in the core, remove `{}` and run the import again",
+                lock.display()
+            )),
+        });
+    }
+    let text = read_text(path).map_err(|e| Error::read(path, e))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("hpm-git-config-")
+        .tempdir()
+        .map_err(|e| Error::write(path, e))?;
+    let copy = scratch.path().join("config");
+    std::fs::write(&copy, &text).map_err(|e| Error::write(&copy, e))?;
+    let mut config = git2::Config::open(&copy).map_err(|e| git_error(path, e))?;
     let prefix = format!("submodule.{name}.");
-    let keys: Vec<String> = {
-        let entries = config.entries(None).map_err(|e| git_error(path, e))?;
-        let mut keys = Vec::new();
-        let mut entries = entries;
+    // Each key once: a key given twice is one multivar, removed whole.
+    let keys: std::collections::BTreeSet<String> = {
+        let mut entries = config.entries(None).map_err(|e| git_error(path, e))?;
+        let mut keys = std::collections::BTreeSet::new();
         while let Some(Ok(entry)) = entries.next() {
             if let Ok(key) = entry.name() {
                 if key.starts_with(&prefix) {
-                    keys.push(key.to_string());
+                    keys.insert(key.to_string());
                 }
             }
         }
         keys
     };
     for key in keys {
-        let _ = config.remove(&key);
+        config
+            .remove_multivar(&key, ".*")
+            .map_err(|e| git_error(path, e))?;
     }
+    drop(config);
     // git2 leaves the empty section header behind; drop it.
-    let text = read_text(path).map_err(|e| Error::read(path, e))?;
+    let edited = read_text(&copy).map_err(|e| Error::read(&copy, e))?;
     let header = format!("[submodule \"{name}\"]");
-    let cleaned: String = text
+    let cleaned: String = edited
         .split_inclusive('\n')
         .filter(|line| line.trim() != header)
         .collect();
@@ -316,5 +346,40 @@ mod base64_bytes {
                 .map(|text| STANDARD.decode(text).map_err(serde::de::Error::custom))
                 .transpose()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "[core]\n\tbare = false\n[submodule \"model-a\"]\n\turl = ../model-a.git\n\tactive = true\n[submodule \"model-b\"]\n\turl = ../model-b.git\n";
+
+    #[test]
+    fn a_submodule_section_goes_whole_and_the_rest_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, CONFIG).unwrap();
+        remove_section(&config, "model-a").unwrap();
+        let left = std::fs::read_to_string(&config).unwrap();
+        assert_eq!(
+            left,
+            "[core]\n\tbare = false\n[submodule \"model-b\"]\n\turl = ../model-b.git\n"
+        );
+        assert!(!dir.path().join("config.lock").exists());
+    }
+
+    /// Regression: the keys were removed one by one through git's lock
+    /// file, each failure ignored: a `config.lock` left by a killed run
+    /// made the next import leave the section and say nothing.
+    #[test]
+    fn a_config_lock_stops_the_edit_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, CONFIG).unwrap();
+        std::fs::write(dir.path().join("config.lock"), "").unwrap();
+        let error = remove_section(&config, "model-a").unwrap_err().to_string();
+        assert!(error.contains("config.lock"), "{error}");
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), CONFIG);
     }
 }
