@@ -312,6 +312,19 @@ impl World {
         Ok(output)
     }
 
+    /// Starts the daemon logging at `level` (`HPM_LOG`) to
+    /// `<state>/hpm/hpmd.log` (`XDG_STATE_HOME`).
+    pub fn start_logging_daemon(&self, state: &Path, level: &str) -> Result<()> {
+        let started = self
+            .hpmctl()
+            .env("XDG_STATE_HOME", state)
+            .env("HPM_LOG", level)
+            .args(["daemon", "start"])
+            .output()?;
+        anyhow::ensure!(started.status.success(), "{}", describe(&started));
+        Ok(())
+    }
+
     /// Restarts this world's daemon with a watch cap of one folder
     /// (`HPMD_MAX_WATCHES=1`) and waits until its workspace is polled.
     pub fn start_polled_daemon(&self) -> Result<()> {

@@ -129,13 +129,7 @@ fn https_remotes_work_with_the_users_credential_store_and_git_config() -> anyhow
 
     // The daemon (logging everything) is started by a client without the
     // config; the next client's GIT_CONFIG_GLOBAL is the one its jobs use.
-    let started = world
-        .hpmctl()
-        .env("XDG_STATE_HOME", &state)
-        .env("HPM_LOG", "trace")
-        .args(["daemon", "start"])
-        .output()?;
-    anyhow::ensure!(started.status.success(), "{}", describe(&started));
+    world.start_logging_daemon(&state, "trace")?;
     let switched = with_git_config(&["switch", "prod"])?;
     printed += &describe(&switched);
     let pyproject = world.read("pyproject.toml")?;

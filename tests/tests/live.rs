@@ -243,13 +243,7 @@ fn a_status_right_after_a_save_in_a_clone_is_already_right() -> anyhow::Result<(
     let world = World::with_dev_plugins(&["plugin-a", "plugin-b"])?;
     world.write_manifest(ONE_PLUGIN)?;
     let state = world.root().join("state");
-    let started = world
-        .hpmctl()
-        .env("XDG_STATE_HOME", &state)
-        .env("HPM_LOG", "debug")
-        .args(["daemon", "start"])
-        .output()?;
-    anyhow::ensure!(started.status.success(), "{}", describe(&started));
+    world.start_logging_daemon(&state, "debug")?;
     world.ok(&["sync"])?;
     let events = EventStream::follow(&world)?;
     let clone = world.core().join("packages/plugin-a");

@@ -365,14 +365,21 @@ impl HubInner {
     }
 }
 
-/// The workspaces a path belongs to. A non-recursive watch reports a
-/// folder's entries and the folder itself: the first watched ancestor owns
-/// the path.
-fn owners_of<'a>(routes: &'a Routes, path: &Path) -> impl Iterator<Item = &'a PathBuf> {
-    path.ancestors()
-        .find_map(|folder| routes.owners.get(folder))
-        .into_iter()
-        .flatten()
+/// Adds each of `paths` to the workspaces it belongs to. A non-recursive
+/// watch reports a folder's entries and the folder itself: the first
+/// watched ancestor owns the path.
+fn route(routes: &Routes, paths: &[PathBuf], by_workspace: &mut HashMap<PathBuf, Vec<PathBuf>>) {
+    for path in paths {
+        let owners = path
+            .ancestors()
+            .find_map(|folder| routes.owners.get(folder));
+        for root in owners.into_iter().flatten() {
+            by_workspace
+                .entry(root.clone())
+                .or_default()
+                .push(path.clone());
+        }
+    }
 }
 
 /// Sends each of the polling watcher's debounced events to the workspaces
@@ -382,22 +389,14 @@ fn router(routes: Arc<Mutex<Routes>>) -> impl FnMut(DebounceEventResult) + Send 
         let routes = lock(&routes);
         match result {
             Ok(events) => {
-                let mut by_workspace: HashMap<&Path, Vec<PathBuf>> = HashMap::new();
+                let mut by_workspace = HashMap::new();
                 let mut rescan = false;
                 for event in &events {
                     if event.need_rescan() {
                         rescan = true;
                     }
-                    if !changes_content(&event.kind) {
-                        continue;
-                    }
-                    for path in &event.paths {
-                        for root in owners_of(&routes, path) {
-                            by_workspace
-                                .entry(root.as_path())
-                                .or_default()
-                                .push(path.clone());
-                        }
+                    if changes_content(&event.kind) {
+                        route(&routes, &event.paths, &mut by_workspace);
                     }
                 }
                 if rescan {
@@ -406,7 +405,7 @@ fn router(routes: Arc<Mutex<Routes>>) -> impl FnMut(DebounceEventResult) + Send 
                     }
                 }
                 for (root, paths) in by_workspace {
-                    if let Some(sender) = routes.senders.get(root) {
+                    if let Some(sender) = routes.senders.get(&root) {
                         let _ = sender.send(Touched::Paths(paths));
                     }
                 }

@@ -203,15 +203,14 @@ impl Live {
     }
 
     async fn on_touched(&mut self, touched: Touched) {
-        if let Touched::Settled(reply) = touched {
-            // Everything the hub sent before the cookie is handled.
-            let _ = reply.send(());
-            return;
-        }
-        lock(&self.handle.live).changed();
         let paths = match touched {
-            Touched::Settled(_) => return,
+            Touched::Settled(reply) => {
+                // Everything the hub sent before the cookie is handled.
+                let _ = reply.send(());
+                return;
+            }
             Touched::Rescan => {
+                lock(&self.handle.live).changed();
                 tracing::info!(workspace = %self.workspace.root().display(), "watcher asked for a rescan");
                 self.known.clear();
                 self.input_touched();
@@ -221,6 +220,7 @@ impl Live {
             }
             Touched::Paths(paths) => {
                 tracing::debug!(workspace = %self.workspace.root().display(), ?paths, "watched paths touched");
+                lock(&self.handle.live).changed();
                 paths
             }
         };

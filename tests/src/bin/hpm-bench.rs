@@ -382,16 +382,8 @@ fn binaries_times(size: usize, label: &str) -> Result<()> {
             .len();
         Ok(bytes as f64 / 1_000_000.0)
     };
-    let version = median((0..RUNS).map(|_| {
-        let started = Instant::now();
-        let output = Command::new(&hpmctl).arg("--version").output()?;
-        anyhow::ensure!(output.status.success(), "hpmctl --version failed");
-        Ok(started.elapsed())
-    }))?;
-    let noop = median((0..RUNS).map(|_| {
-        let started = Instant::now();
-        world.ok(&["sync"]).map(|_| started.elapsed())
-    }))?;
+    let version = version_time(RUNS)?;
+    let noop = hpmctl_time(&world, &["sync"], RUNS)?;
     world.ok(&["daemon", "stop"])?;
     println!("Machine: {}.\n", machine());
     println!("| build | hpmctl | hpmd | `hpmctl --version` (median of {RUNS}) | no-op `hpmctl sync`, {size} packages (median of {RUNS}) |");
@@ -736,10 +728,7 @@ fn measure_world(size: usize, uv: &Path) -> Result<SizeResult> {
     world.ok(&["switch", "prod"])?;
 
     eprintln!("  no-op");
-    let hpm_noop = median((0..NOOP_RUNS).map(|_| {
-        let started = Instant::now();
-        world.ok(&["sync"]).map(|_| started.elapsed())
-    }))?;
+    let hpm_noop = hpmctl_time(&world, &["sync"], NOOP_RUNS)?;
     let uv_noop =
         median((0..UV_NOOP_RUNS).map(|_| time_uv(uv, &world.core(), &["sync".to_string()])))?;
     let noop_phases = noop_phases(&world)?;
@@ -763,17 +752,8 @@ fn measure_world(size: usize, uv: &Path) -> Result<SizeResult> {
 /// hello to the daemon, and the sync request on a connection already open.
 fn noop_phases(world: &World) -> Result<NoopPhases> {
     use hpm_protocol::{Change, HpmApiClient};
-    let hpmctl = hpm_tests::hpmctl_path();
-    let process = median((0..NOOP_RUNS).map(|_| {
-        let started = Instant::now();
-        let output = Command::new(&hpmctl).arg("--version").output()?;
-        anyhow::ensure!(output.status.success(), "hpmctl --version failed");
-        Ok(started.elapsed())
-    }))?;
-    let hello = median((0..NOOP_RUNS).map(|_| {
-        let started = Instant::now();
-        world.ok(&["daemon", "status"]).map(|_| started.elapsed())
-    }))?;
+    let process = version_time(NOOP_RUNS)?;
+    let hello = hpmctl_time(world, &["daemon", "status"], NOOP_RUNS)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -868,10 +848,7 @@ fn measure_daemon(world: &World, names: &[String], uv: &Path) -> Result<DaemonRe
         hpm_engine::ops::status::status(&workspace)?;
         Ok(started.elapsed())
     }))?;
-    let hpmctl_status = median((0..11).map(|_| {
-        let started = Instant::now();
-        world.ok(&["status", "--json"]).map(|_| started.elapsed())
-    }))?;
+    let hpmctl_status = hpmctl_time(world, &["status", "--json"], 11)?;
     // The same information by hand: what is installed, and each clone's state.
     let by_hand_status = median((0..3).map(|_| {
         let started = Instant::now();
@@ -1058,6 +1035,26 @@ fn time_uv(uv: &Path, dir: &Path, args: &[String]) -> Result<Duration> {
         bail!("uv {} failed:\n{}", args.join(" "), describe(&output));
     }
     Ok(elapsed)
+}
+
+/// The median time of `runs` runs of `hpmctl ARGS` in `world`.
+fn hpmctl_time(world: &World, args: &[&str], runs: usize) -> Result<Duration> {
+    median((0..runs).map(|_| {
+        let started = Instant::now();
+        world.ok(args).map(|_| started.elapsed())
+    }))
+}
+
+/// The median time of `runs` runs of `hpmctl --version`: a process that
+/// starts and exits.
+fn version_time(runs: usize) -> Result<Duration> {
+    let hpmctl = hpm_tests::hpmctl_path();
+    median((0..runs).map(|_| {
+        let started = Instant::now();
+        let output = Command::new(&hpmctl).arg("--version").output()?;
+        anyhow::ensure!(output.status.success(), "hpmctl --version failed");
+        Ok(started.elapsed())
+    }))
 }
 
 /// The 99th percentile of sorted, non-empty samples.

@@ -26,7 +26,7 @@ use crate::workspace::Workspace;
 /// The change `request` would make.
 pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport> {
     let edits = request.edits(workspace)?.unwrap_or_default();
-    let mut diffs = file_diffs(workspace, &edits);
+    let mut diffs = edits.diffs(workspace.root());
     let inputs = inputs_after(workspace, &edits)?;
     let Planned {
         inputs,
@@ -86,29 +86,6 @@ pub fn dry_run(workspace: &Workspace, request: &Request) -> Result<DryRunReport>
         resolves,
         uv_reason,
     })
-}
-
-/// The diff of each file the request's edits change (`hpm.yaml`, registry
-/// entries).
-fn file_diffs(workspace: &Workspace, edits: &FileEdits) -> Vec<FileDiff> {
-    edits
-        .files
-        .iter()
-        .map(|edit| {
-            let label = edit
-                .path
-                .strip_prefix(workspace.root())
-                .unwrap_or(&edit.path)
-                .display()
-                .to_string();
-            let before = edit.before.as_deref().unwrap_or_default();
-            let after = edit.after.as_deref().unwrap_or_default();
-            FileDiff {
-                path: edit.path.clone(),
-                diff: unified(&label, before, after),
-            }
-        })
-        .collect()
 }
 
 /// The inputs as they would read once `edits` were written.

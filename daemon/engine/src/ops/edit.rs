@@ -15,6 +15,7 @@ use hpm_core::registry::{EntryOrigin, GitRef, Registry, RegistryEntry, SourceSpe
 use hpm_core::url::check_git_url;
 use hpm_core::version::{proposed_tags, version_specifier};
 use hpm_core::{Mode, Problem};
+use hpm_protocol::report::FileDiff;
 use hpm_protocol::{AddPackage, RemovePackage};
 
 use crate::error::{Error, Result};
@@ -49,6 +50,28 @@ pub struct FileEdits {
 }
 
 impl FileEdits {
+    /// What each file would become, as a unified diff labelled with its
+    /// path under `root` (what a dry run shows).
+    pub fn diffs(&self, root: &Path) -> Vec<FileDiff> {
+        self.files
+            .iter()
+            .map(|file| {
+                let label = file
+                    .path
+                    .strip_prefix(root)
+                    .unwrap_or(&file.path)
+                    .display()
+                    .to_string();
+                let before = file.before.as_deref().unwrap_or_default();
+                let after = file.after.as_deref().unwrap_or_default();
+                FileDiff {
+                    path: file.path.clone(),
+                    diff: hpm_core::diff::unified(&label, before, after),
+                }
+            })
+            .collect()
+    }
+
     /// An edit of `hpm.yaml` alone.
     fn of_manifest(path: PathBuf, before: String, after: String) -> FileEdits {
         FileEdits {

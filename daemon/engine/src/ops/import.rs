@@ -21,7 +21,7 @@ use hpm_core::pyproject::{PyprojectMut, PYPROJECT_FILE};
 use hpm_core::registry::{GitRef, SourceSpec};
 use hpm_core::{Mode, Problem};
 pub use hpm_protocol::release::{ImportReport, ImportedPackage};
-use hpm_protocol::report::{FileDiff, Progress};
+use hpm_protocol::report::Progress;
 
 use crate::caller::Caller;
 use crate::error::{Error, Result};
@@ -72,7 +72,7 @@ pub fn import(
         return Ok(match plan(&workspace, request)? {
             Planned::DetachOnly { report, .. } => report,
             Planned::Import { mut report, edits } => {
-                report.diffs = diffs(workspace.root(), &edits);
+                report.diffs = edits.diffs(workspace.root());
                 report
             }
         });
@@ -301,30 +301,6 @@ fn plan_detach_only(
         ),
         hint: Some(hint.to_string()),
     })
-}
-
-/// What the files would become, as unified diffs (a dry run's).
-fn diffs(root: &Path, edits: &FileEdits) -> Vec<FileDiff> {
-    edits
-        .files
-        .iter()
-        .map(|file| {
-            let label = file
-                .path
-                .strip_prefix(root)
-                .unwrap_or(&file.path)
-                .display()
-                .to_string();
-            FileDiff {
-                path: file.path.clone(),
-                diff: hpm_core::diff::unified(
-                    &label,
-                    file.before.as_deref().unwrap_or_default(),
-                    file.after.as_deref().unwrap_or_default(),
-                ),
-            }
-        })
-        .collect()
 }
 
 /// The error of a first sync that failed, saying the import was undone

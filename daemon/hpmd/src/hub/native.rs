@@ -28,7 +28,7 @@ use notify::event::CreateKind;
 use notify::{Event, EventKind};
 use tokio::sync::oneshot;
 
-use super::{changes_content, owners_of, Routes, Touched, DEBOUNCE};
+use super::{changes_content, route, Routes, Touched, DEBOUNCE};
 use crate::lock;
 
 /// The longest a workspace's change waits while its files keep changing
@@ -139,18 +139,8 @@ impl Batches {
         if !changes_content(&event.kind) || self.in_cookie_folder(&event) {
             return;
         }
-        let mut by_workspace: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
-        {
-            let routes = lock(&self.routes);
-            for path in &event.paths {
-                for root in owners_of(&routes, path) {
-                    by_workspace
-                        .entry(root.clone())
-                        .or_default()
-                        .push(path.clone());
-                }
-            }
-        }
+        let mut by_workspace = HashMap::new();
+        route(&lock(&self.routes), &event.paths, &mut by_workspace);
         if by_workspace.is_empty() {
             return;
         }
